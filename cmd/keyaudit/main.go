@@ -1,0 +1,65 @@
+// Command keyaudit audits an organisation's cryptographic keys and
+// certificates: what is deployed, what CT saw, and what the HSM/KMS
+// inventory says exists.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes, everywhere.
+const (
+	exitOK       = 0 // ran, nothing at or above --fail-on
+	exitFindings = 1 // ran, found something at or above --fail-on
+	exitError    = 2 // could not run
+)
+
+// exitCodeError carries an exit code up to run without printing twice.
+type exitCodeError struct {
+	code int
+	err  error
+}
+
+func (e *exitCodeError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitCodeError) Unwrap() error { return e.err }
+
+// withCode marks err with an exit code; a nil err with code 1 means
+// "findings at or above --fail-on" and prints nothing.
+func withCode(code int, err error) error { return &exitCodeError{code: code, err: err} }
+
+// run is main without os.Exit, so tests drive the whole CLI in process.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(stdin, stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ec *exitCodeError
+	if errors.As(err, &ec) {
+		if ec.err != nil {
+			fmt.Fprintf(stderr, "keyaudit: %v\n", ec.err)
+		}
+		return ec.code
+	}
+	fmt.Fprintf(stderr, "keyaudit: %v\n", err)
+	return exitError
+}

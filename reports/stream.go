@@ -1,0 +1,200 @@
+package reports
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
+)
+
+// Formats understood by NewStream.
+const (
+	FormatTable = "table"
+	FormatJSONL = "jsonl"
+	FormatJSON  = "json"
+	FormatCSV   = "csv"
+)
+
+// StreamFormats lists the formats NewStream accepts.
+var StreamFormats = []string{FormatTable, FormatJSONL, FormatJSON, FormatCSV}
+
+// Column is one column of the table and CSV forms of a record stream.
+type Column[T any] struct {
+	Header string
+	Value  func(T) string
+}
+
+// Stream writes records one at a time. jsonl and csv are written as they
+// come (memory stays flat); json streams an array; table buffers rows,
+// since column widths depend on every row — use it for human-sized output.
+type Stream[T any] interface {
+	Write(T) error
+	Close() error
+}
+
+// NewStream returns a Stream for format. CSV uses cols for its header and
+// cells (cells are escaped against formula injection); table uses cols;
+// json and jsonl marshal T.
+func NewStream[T any](w io.Writer, format string, cols []Column[T]) (Stream[T], error) {
+	switch format {
+	case FormatJSONL:
+		return &jsonlStream[T]{enc: json.NewEncoder(w)}, nil
+	case FormatJSON:
+		return &jsonStream[T]{w: w}, nil
+	case FormatCSV:
+		cw := csv.NewWriter(w)
+		h := make([]string, len(cols))
+		for i, c := range cols {
+			h[i] = c.Header
+		}
+		if err := cw.Write(h); err != nil {
+			return nil, fmt.Errorf("reports: csv header: %w", err)
+		}
+		return &csvStream[T]{w: cw, cols: cols}, nil
+	case FormatTable, "":
+		return &tableStream[T]{w: w, cols: cols}, nil
+	default:
+		return nil, fmt.Errorf("reports: unknown format %q (want one of %s)", format, strings.Join(StreamFormats, ", "))
+	}
+}
+
+type jsonlStream[T any] struct{ enc *json.Encoder }
+
+func (s *jsonlStream[T]) Write(v T) error {
+	if err := s.enc.Encode(v); err != nil {
+		return fmt.Errorf("reports: jsonl: %w", err)
+	}
+	return nil
+}
+func (s *jsonlStream[T]) Close() error { return nil }
+
+type jsonStream[T any] struct {
+	w io.Writer
+	n int
+}
+
+func (s *jsonStream[T]) Write(v T) error {
+	b, err := json.MarshalIndent(v, "  ", "  ")
+	if err != nil {
+		return fmt.Errorf("reports: json: %w", err)
+	}
+	sep := ",\n  "
+	if s.n == 0 {
+		sep = "[\n  "
+	}
+	s.n++
+	_, err = fmt.Fprintf(s.w, "%s%s", sep, b)
+	return err
+}
+
+func (s *jsonStream[T]) Close() error {
+	if s.n == 0 {
+		_, err := io.WriteString(s.w, "[]\n")
+		return err
+	}
+	_, err := io.WriteString(s.w, "\n]\n")
+	return err
+}
+
+type csvStream[T any] struct {
+	w    *csv.Writer
+	cols []Column[T]
+}
+
+func (s *csvStream[T]) Write(v T) error {
+	row := make([]string, len(s.cols))
+	for i, c := range s.cols {
+		row[i] = CSVSafe(c.Value(v))
+	}
+	if err := s.w.Write(row); err != nil {
+		return fmt.Errorf("reports: csv: %w", err)
+	}
+	return nil
+}
+
+func (s *csvStream[T]) Close() error {
+	s.w.Flush()
+	return s.w.Error()
+}
+
+// CSVSafe neutralises cells a spreadsheet would run as a formula: those
+// starting with = + - @, TAB or CR get a leading single quote (OWASP CSV
+// injection guidance). Certificate subjects are attacker-controlled.
+func CSVSafe(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return "'" + s
+	}
+	return s
+}
+
+type tableStream[T any] struct {
+	w    io.Writer
+	cols []Column[T]
+	rows [][]string
+}
+
+func (s *tableStream[T]) Write(v T) error {
+	row := make([]string, len(s.cols))
+	for i, c := range s.cols {
+		row[i] = sanitizeCell(c.Value(v))
+	}
+	s.rows = append(s.rows, row)
+	return nil
+}
+
+func (s *tableStream[T]) Close() error {
+	return RenderTable(s.w, headers(s.cols), s.rows)
+}
+
+func headers[T any](cols []Column[T]) []string {
+	h := make([]string, len(cols))
+	for i, c := range cols {
+		h[i] = c.Header
+	}
+	return h
+}
+
+// RenderTable writes a plain-text table.
+func RenderTable(w io.Writer, header []string, rows [][]string) error {
+	t := tablewriter.NewTable(w,
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+	)
+	t.Header(toAny(header)...)
+	for _, r := range rows {
+		if err := t.Append(r); err != nil {
+			return fmt.Errorf("reports: table: %w", err)
+		}
+	}
+	if err := t.Render(); err != nil {
+		return fmt.Errorf("reports: table: %w", err)
+	}
+	return nil
+}
+
+func toAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+// sanitizeCell strips control characters (terminal escape sequences in a
+// hostile certificate subject must not reach the user's terminal).
+func sanitizeCell(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '?'
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,62 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/keyaudit/keyaudit/store"
+	"github.com/keyaudit/keyaudit/store/storetest"
+)
+
+func TestSuite(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := Open(context.Background(), filepath.Join(t.TempDir(), "k.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "sub", "k.db")
+	s, err := Open(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.BeginRun(ctx, store.RunSpec{Kind: "scan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(ctx, p) // migrations are idempotent
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.GetRun(ctx, r.ID)
+	if err != nil || got.Status != store.StatusRunning {
+		t.Fatalf("after reopen: %+v, %v (an unfinished run must stay incomplete)", got, err)
+	}
+}
+
+func TestAuditAppendOnly(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "k.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.AppendAudit(ctx, store.AuditEntry{Actor: "a", Action: "x", Target: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM audit`); err == nil {
+		t.Fatal("audit rows could be deleted")
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE audit SET actor = 'mallory'`); err == nil {
+		t.Fatal("audit rows could be updated")
+	}
+}

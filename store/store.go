@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when a run, cursor or item does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// RunStatus is the outcome of a run.
+type RunStatus string
+
+// Run statuses. A run that is still "running" with no end time after its
+// process died is incomplete: it keeps what it wrote.
+const (
+	StatusRunning     RunStatus = "running"
+	StatusComplete    RunStatus = "complete"
+	StatusPartial     RunStatus = "partial"     // ran, but some sources or stages failed
+	StatusInterrupted RunStatus = "interrupted" // cancelled (signal, deadline) before the end
+	StatusFailed      RunStatus = "failed"      // could not do its job
+)
+
+// Complete reports whether s means every part of the run finished.
+func (s RunStatus) Complete() bool { return s == StatusComplete }
+
+// Item kinds written by keyaudit's producers.
+const (
+	KindObservation = "observation" // scanner.Observation
+	KindKey         = "key"         // inventory.Key
+	KindCAA         = "caa"         // caa.Result
+	KindSighting    = "sighting"    // ctlog.Sighting
+	KindFinding     = "finding"     // reconcile.Finding
+	KindSourceError = "source_error"
+)
+
+// Run is one execution of a keyaudit command that produces records.
+type Run struct {
+	ID      int64     `json:"id"`
+	Kind    string    `json:"kind"`  // scan, inventory, caa, ct, reconcile, audit
+	Group   string    `json:"group"` // shards of one logical run share a group
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended,omitzero"`
+	Status  RunStatus `json:"status"`
+	Note    string    `json:"note,omitempty"`
+	// Meta is free-form JSON describing the run (arguments, shard, host).
+	Meta json.RawMessage `json:"meta,omitempty"`
+}
+
+// RunSpec describes a run to begin.
+type RunSpec struct {
+	Kind  string
+	Group string
+	Meta  any
+}
+
+// Item is one record of a run.
+type Item struct {
+	Kind       string
+	Key        string // natural key within (run, kind); a later Put with the same key replaces
+	SPKISHA256 string
+	CertSHA256 string
+	Data       json.RawMessage
+}
+
+// RunFilter selects runs.
+type RunFilter struct {
+	Kind   string
+	Group  string
+	Status []RunStatus // empty: any
+	Limit  int         // 0: no limit
+}
+
+// AuditEntry is one line of the append-only audit log.
+type AuditEntry struct {
+	ID     int64           `json:"id"`
+	Time   time.Time       `json:"time"`
+	Actor  string          `json:"actor"`
+	Action string          `json:"action"`
+	Target string          `json:"target"`
+	Detail json.RawMessage `json:"detail,omitempty"`
+}
+
+// Store is implemented by every backend. All methods are safe for
+// concurrent use.
+type Store interface {
+	BeginRun(ctx context.Context, spec RunSpec) (Run, error)
+	FinishRun(ctx context.Context, id int64, status RunStatus, note string) error
+	GetRun(ctx context.Context, id int64) (Run, error)
+	// Runs lists runs, newest first.
+	Runs(ctx context.Context, f RunFilter) ([]Run, error)
+
+	// Put writes items of a run in one transaction.
+	Put(ctx context.Context, runID int64, items ...Item) error
+	// Items calls fn for each item of kind in run, in insertion order,
+	// streaming (memory does not grow with the run's size).
+	Items(ctx context.Context, runID int64, kind string, fn func(Item) error) error
+	// Count returns the number of items of kind in run.
+	Count(ctx context.Context, runID int64, kind string) (int64, error)
+
+	// Cursor returns the saved position named name (a CT log's verified
+	// tree state, say), or ErrNotFound.
+	Cursor(ctx context.Context, name string) ([]byte, error)
+	// Advance writes items and moves cursor name to value in one
+	// transaction, so a crash leaves either both or neither.
+	Advance(ctx context.Context, runID int64, name string, value []byte, items ...Item) error
+
+	// AppendAudit appends to the audit log; entries are never changed.
+	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
+	// Audit calls fn for every audit entry, oldest first.
+	Audit(ctx context.Context, fn func(AuditEntry) error) error
+
+	Close() error
+}
+
+// Latest returns the newest run of kind whose status is one of statuses
+// (any status when none is given), or ErrNotFound.
+func Latest(ctx context.Context, s Store, kind string, statuses ...RunStatus) (Run, error) {
+	runs, err := s.Runs(ctx, RunFilter{Kind: kind, Status: statuses, Limit: 1})
+	if err != nil {
+		return Run{}, err
+	}
+	if len(runs) == 0 {
+		return Run{}, ErrNotFound
+	}
+	return runs[0], nil
+}
+
+// PutJSON marshals v and writes it as one item.
+func PutJSON(ctx context.Context, s Store, runID int64, kind, key, spki, cert string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.Put(ctx, runID, Item{Kind: kind, Key: key, SPKISHA256: spki, CertSHA256: cert, Data: b})
+}
