@@ -1,0 +1,193 @@
+package scanner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	ztls "github.com/zmap/zcrypto/tls"
+
+	"github.com/keyaudit/keyaudit/internal/certinfo"
+	"github.com/keyaudit/keyaudit/scanner/starttls"
+)
+
+// maxChainCerts caps how many certificates of one chain are recorded.
+const maxChainCerts = 16
+
+// curvePreferences asks for the hybrid post-quantum group first, so the
+// observation shows whether the server negotiates it.
+var curvePreferences = []ztls.CurveID{ztls.X25519MLKEM768, ztls.X25519, ztls.CurveP256, ztls.CurveP384, ztls.CurveP521}
+
+// cipherSuites offers everything zcrypto implements, legacy included: an
+// audit wants to see what a server accepts, not to protect a session.
+var cipherSuites = func() []uint16 {
+	var ids []uint16
+	for _, s := range ztls.CipherSuites() {
+		ids = append(ids, s.ID)
+	}
+	for _, s := range ztls.InsecureCipherSuites() {
+		ids = append(ids, s.ID)
+	}
+	return ids
+}()
+
+// Dialer opens the TCP connection of one endpoint.
+type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// probe connects to one endpoint, runs STARTTLS when the protocol needs
+// it, handshakes, and fills obs. The caller's ctx carries the endpoint's
+// single deadline (connect + STARTTLS + handshake).
+func probe(ctx context.Context, dial Dialer, ep Endpoint, obs *Observation) {
+	conn, err := dial(ctx, "tcp", ep.Addr())
+	if err != nil {
+		obs.Error = classify(ctx, err, KindRefused)
+		return
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	// Cancellation (SIGINT) interrupts blocked reads at once.
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	if ep.Protocol != "tls" {
+		host := ep.SNI
+		if host == "" {
+			host = ep.Name
+		}
+		if err := starttls.Upgrade(conn, ep.Protocol, host); err != nil {
+			obs.Error = classify(ctx, err, KindSTARTTLS)
+			return
+		}
+	}
+	cfg := &ztls.Config{
+		InsecureSkipVerify: true, // we record, we do not trust
+		ServerName:         ep.SNI,
+		MinVersion:         ztls.VersionTLS10,
+		MaxVersion:         ztls.VersionTLS13,
+		CurvePreferences:   curvePreferences,
+		CipherSuites:       cipherSuites,
+	}
+	tc := ztls.Client(conn, cfg)
+	herr := tc.HandshakeContext(ctx)
+	log := tc.GetHandshakeLog()
+	record(obs, tc, log, herr == nil)
+	if herr != nil {
+		obs.Error = classify(ctx, herr, KindHandshake)
+		if len(obs.Chain) > 0 {
+			// The server did send its certificates; say why the handshake
+			// still failed (e.g. a certificate no parser accepts).
+			obs.Error.Message = "certificates received, then: " + obs.Error.Message
+		}
+	}
+}
+
+// record copies what the handshake log holds, even after a failure
+// (zcrypto logs the certificates before it parses them).
+func record(obs *Observation, tc *ztls.Conn, log *ztls.ServerHandshake, complete bool) {
+	if log == nil {
+		return
+	}
+	if sh := log.ServerHello; sh != nil {
+		v := uint16(sh.Version)
+		if sh.SupportedVersions != nil {
+			v = uint16(sh.SupportedVersions.SelectedVersion)
+		}
+		obs.TLSVersion = versionName(v)
+		obs.CipherSuite = ztls.CipherSuiteID(sh.CipherSuite).String()
+		if sh.KeyShare != nil && sh.KeyShare.KeyExchange != nil {
+			obs.Group = sh.KeyShare.KeyExchange.String()
+		}
+	}
+	if obs.Group == "" && log.ServerKeyExchange != nil && log.ServerKeyExchange.ECDHParams != nil {
+		obs.Group = ztls.CurveID(log.ServerKeyExchange.ECDHParams.TLSCurveID).String()
+	}
+	if sc := log.ServerCertificates; sc != nil {
+		ders := make([][]byte, 0, 1+len(sc.Chain))
+		if len(sc.Certificate.Raw) > 0 {
+			ders = append(ders, sc.Certificate.Raw)
+		}
+		for _, c := range sc.Chain {
+			ders = append(ders, c.Raw)
+		}
+		if len(ders) > maxChainCerts {
+			ders = ders[:maxChainCerts]
+			obs.ChainTruncated = true
+		}
+		for _, der := range ders {
+			c, _ := certinfo.Parse(der) // a parse failure is recorded in c.ParseError
+			obs.Chain = append(obs.Chain, c)
+		}
+	}
+	if complete {
+		st := tc.ConnectionState()
+		obs.OCSPStapled = len(st.OCSPResponse) > 0
+		obs.SCTs = len(st.SignedCertificateTimestamps)
+	}
+}
+
+func versionName(v uint16) string {
+	switch v {
+	case ztls.VersionTLS10:
+		return "TLS 1.0"
+	case ztls.VersionTLS11:
+		return "TLS 1.1"
+	case ztls.VersionTLS12:
+		return "TLS 1.2"
+	case ztls.VersionTLS13:
+		return "TLS 1.3"
+	case 0x0300:
+		return "SSL 3.0"
+	case 0:
+		return ""
+	}
+	return fmt.Sprintf("0x%04x", v)
+}
+
+// classify maps a Go error to the recorded kind. fallback is the kind
+// for errors that are none of timeout, refused or reset.
+func classify(ctx context.Context, err error, fallback ErrorKind) *ScanError {
+	msg := err.Error()
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout(), ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return &ScanError{Kind: KindTimeout, Message: trimMsg("deadline exceeded during " + stage(fallback) + ": " + msg)}
+	case errors.Is(err, context.Canceled):
+		return &ScanError{Kind: KindTimeout, Message: "cancelled: " + msg}
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return &ScanError{Kind: KindRefused, Message: trimMsg(msg)}
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return &ScanError{Kind: KindRefused, Message: trimMsg("unreachable: " + msg)}
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
+		return &ScanError{Kind: KindReset, Message: trimMsg(msg)}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return &ScanError{Kind: fallback, Message: trimMsg("connection closed by the server: " + msg)}
+	}
+	return &ScanError{Kind: fallback, Message: trimMsg(msg)}
+}
+
+func stage(k ErrorKind) string {
+	switch k {
+	case KindRefused:
+		return "connect"
+	case KindSTARTTLS:
+		return "STARTTLS"
+	}
+	return "handshake"
+}
+
+func trimMsg(s string) string {
+	s = strings.Join(strings.Fields(strings.ToValidUTF8(s, "?")), " ")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
