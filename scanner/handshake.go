@@ -103,11 +103,11 @@ func record(obs *Observation, tc *ztls.Conn, log *ztls.ServerHandshake, complete
 		obs.TLSVersion = versionName(v)
 		obs.CipherSuite = ztls.CipherSuiteID(sh.CipherSuite).String()
 		if sh.KeyShare != nil && sh.KeyShare.KeyExchange != nil {
-			obs.Group = sh.KeyShare.KeyExchange.String()
+			obs.Group = groupName(uint16(*sh.KeyShare.KeyExchange))
 		}
 	}
 	if obs.Group == "" && log.ServerKeyExchange != nil && log.ServerKeyExchange.ECDHParams != nil {
-		obs.Group = ztls.CurveID(log.ServerKeyExchange.ECDHParams.TLSCurveID).String()
+		obs.Group = groupName(uint16(log.ServerKeyExchange.ECDHParams.TLSCurveID))
 	}
 	if sc := log.ServerCertificates; sc != nil {
 		ders := make([][]byte, 0, 1+len(sc.Chain))
@@ -131,6 +131,37 @@ func record(obs *Observation, tc *ztls.Conn, log *ztls.ServerHandshake, complete
 		obs.OCSPStapled = len(st.OCSPResponse) > 0
 		obs.SCTs = len(st.SignedCertificateTimestamps)
 	}
+}
+
+// groupName renders a TLS supported group by its IANA registry name.
+func groupName(id uint16) string {
+	switch id {
+	case 0:
+		return ""
+	case 23:
+		return "secp256r1"
+	case 24:
+		return "secp384r1"
+	case 25:
+		return "secp521r1"
+	case 29:
+		return "x25519"
+	case 30:
+		return "x448"
+	case 0x11eb:
+		return "SecP256r1MLKEM768"
+	case 0x11ec:
+		return "X25519MLKEM768"
+	case 0x11ed:
+		return "SecP384r1MLKEM1024"
+	case 0x0200:
+		return "MLKEM512"
+	case 0x0201:
+		return "MLKEM768"
+	case 0x0202:
+		return "MLKEM1024"
+	}
+	return fmt.Sprintf("0x%04x", id)
 }
 
 func versionName(v uint16) string {

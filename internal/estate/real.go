@@ -1,0 +1,287 @@
+package estate
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func writeFile(path string, data []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, mode)
+}
+
+func chownTo(path, username string) error {
+	u, err := user.Lookup(username)
+	if err != nil {
+		return err
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return filepath.Walk(path, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+}
+
+// openPath makes dir and its ancestors inside the temp directory
+// traversable, so daemons that drop privileges (postfix, dovecot) can
+// reach their files under a test's 0700 temp dir.
+func openPath(dir string) error {
+	tmp := filepath.Clean(os.TempDir())
+	for d := filepath.Clean(dir); strings.HasPrefix(d, tmp+string(filepath.Separator)); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			return fmt.Errorf("estate: %w", err)
+		}
+	}
+	return nil
+}
+
+// StartPostfix runs a real Postfix (3.x, from Debian) in the foreground
+// with its configuration, queue and data under dir, listening only on
+// addr (a loopback ip:port), offering STARTTLS with the given PEM chain
+// and key. Mail to anything is refused: it is a TLS endpoint, not a relay.
+func StartPostfix(ctx context.Context, dir, addr string, chainPEM, keyPEM []byte) (*Process, error) {
+	if _, err := exec.LookPath("postfix"); err != nil {
+		if _, err2 := os.Stat("/usr/sbin/postfix"); err2 != nil {
+			return nil, fmt.Errorf("estate: postfix not installed: %w", err)
+		}
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	etc, queue, data := filepath.Join(dir, "etc"), filepath.Join(dir, "queue"), filepath.Join(dir, "data")
+	_ = os.RemoveAll(queue)
+	_ = os.RemoveAll(data)
+	for _, d := range []string{etc, queue, data} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	// key and chain in one file: key first, then the chain.
+	if err := writeFile(filepath.Join(etc, "tls.pem"), append(append([]byte{}, keyPEM...), chainPEM...), 0o600); err != nil {
+		return nil, err
+	}
+	mainCF := strings.Join([]string{
+		"compatibility_level = 3.6",
+		"queue_directory = " + queue,
+		"data_directory = " + data,
+		"command_directory = /usr/sbin",
+		"daemon_directory = /usr/lib/postfix/sbin",
+		"shlib_directory = /usr/lib/postfix",
+		"mail_owner = postfix",
+		"myhostname = mail.example.test",
+		"mydestination =",
+		"inet_interfaces = loopback-only",
+		"inet_protocols = ipv4",
+		"mynetworks = 127.0.0.0/8",
+		"default_transport = error:keyaudit demo does not deliver mail",
+		"relay_transport = error:keyaudit demo does not deliver mail",
+		"local_transport = error:keyaudit demo does not deliver mail",
+		"smtpd_tls_security_level = may",
+		"smtpd_tls_chain_files = " + filepath.Join(etc, "tls.pem"),
+		"smtpd_tls_loglevel = 0",
+		"maillog_file = /dev/stdout",
+		"alias_maps =",
+		"alias_database =",
+		"",
+	}, "\n")
+	if err := writeFile(filepath.Join(etc, "main.cf"), []byte(mainCF), 0o644); err != nil {
+		return nil, err
+	}
+	masterCF := strings.Join([]string{
+		host + ":" + port + " inet n - n - - smtpd",
+		"pickup    unix  n       -       n       60      1       pickup",
+		"cleanup   unix  n       -       n       -       0       cleanup",
+		"qmgr      unix  n       -       n       300     1       qmgr",
+		"tlsmgr    unix  -       -       n       1000?   1       tlsmgr",
+		"rewrite   unix  -       -       n       -       -       trivial-rewrite",
+		"bounce    unix  -       -       n       -       0       bounce",
+		"defer     unix  -       -       n       -       0       bounce",
+		"trace     unix  -       -       n       -       0       bounce",
+		"verify    unix  -       -       n       -       1       verify",
+		"flush     unix  n       -       n       1000?   0       flush",
+		"proxymap  unix  -       -       n       -       -       proxymap",
+		"smtp      unix  -       -       n       -       -       smtp",
+		"showq     unix  n       -       n       -       -       showq",
+		"error     unix  -       -       n       -       -       error",
+		"retry     unix  -       -       n       -       -       error",
+		"discard   unix  -       -       n       -       -       discard",
+		"anvil     unix  -       -       n       -       1       anvil",
+		"scache    unix  -       -       n       -       1       scache",
+		"postlog   unix-dgram n  -       n       -       1       postlogd",
+		"",
+	}, "\n")
+	if err := writeFile(filepath.Join(etc, "master.cf"), []byte(masterCF), 0o644); err != nil {
+		return nil, err
+	}
+	if err := openPath(dir); err != nil {
+		return nil, err
+	}
+	if err := chownTo(data, "postfix"); err != nil {
+		return nil, fmt.Errorf("estate: postfix data dir: %w", err)
+	}
+	setup := exec.CommandContext(ctx, "postfix", "-c", etc, "post-install", "create-missing")
+	if out, err := setup.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("estate: postfix post-install: %v: %s", err, out)
+	}
+	p, err := Start(dir, "postfix", "-c", etc, "start-fg")
+	if err != nil {
+		return nil, err
+	}
+	p.stop = func() error { return exec.Command("postfix", "-c", etc, "stop").Run() }
+	if err := WaitTCP(ctx, p, addr, 15*time.Second); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+// StartDovecot runs a real Dovecot (2.3) in the foreground serving IMAP
+// on imapAddr and POP3 on pop3Addr with STARTTLS, state under dir.
+func StartDovecot(ctx context.Context, dir, imapAddr, pop3Addr string, chainPEM, keyPEM []byte) (*Process, error) {
+	ih, ip, err := net.SplitHostPort(imapAddr)
+	if err != nil {
+		return nil, err
+	}
+	ph, pp, err := net.SplitHostPort(pop3Addr)
+	if err != nil {
+		return nil, err
+	}
+	if ih != ph {
+		return nil, fmt.Errorf("estate: dovecot listens on one address: %s vs %s", ih, ph)
+	}
+	if err := writeFile(filepath.Join(dir, "cert.pem"), chainPEM, 0o644); err != nil {
+		return nil, err
+	}
+	if err := writeFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	run := filepath.Join(dir, "run")
+	_ = os.RemoveAll(run)
+	if err := os.MkdirAll(run, 0o755); err != nil {
+		return nil, err
+	}
+	conf := strings.Join([]string{
+		"protocols = imap pop3",
+		"listen = " + ih,
+		"base_dir = " + run,
+		"state_dir = " + filepath.Join(dir, "state"),
+		"log_path = /dev/stderr",
+		"ssl = yes",
+		"ssl_cert = <" + filepath.Join(dir, "cert.pem"),
+		"ssl_key = <" + filepath.Join(dir, "key.pem"),
+		"disable_plaintext_auth = yes",
+		"mail_location = maildir:" + filepath.Join(dir, "mail") + "/%u",
+		"passdb {",
+		"driver = static",
+		"args = password=unused-demo-password",
+		"}",
+		"userdb {",
+		"driver = static",
+		"args = uid=dovecot gid=dovecot home=" + filepath.Join(dir, "mail") + "/%u",
+		"}",
+		"service imap-login {",
+		"inet_listener imap {",
+		"port = " + ip,
+		"}",
+		"inet_listener imaps {",
+		"port = 0",
+		"}",
+		"}",
+		"service pop3-login {",
+		"inet_listener pop3 {",
+		"port = " + pp,
+		"}",
+		"inet_listener pop3s {",
+		"port = 0",
+		"}",
+		"}",
+		"",
+	}, "\n")
+	if err := openPath(dir); err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(dir, "dovecot.conf")
+	if err := writeFile(cfgPath, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	p, err := Start(dir, "dovecot", "-F", "-c", cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := WaitTCP(ctx, p, imapAddr, 15*time.Second); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	if err := WaitTCP(ctx, p, pop3Addr, 15*time.Second); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+// StartKnot runs a real Knot DNS (knotd) serving zones (origin → zone
+// file text) on addr, with its state under dir.
+func StartKnot(ctx context.Context, dir, addr string, zones map[string]string) (*Process, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	var zcfg strings.Builder
+	for origin, text := range zones {
+		origin = strings.TrimSuffix(origin, ".")
+		file := filepath.Join(dir, origin+".zone")
+		if err := writeFile(file, []byte(text), 0o644); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&zcfg, "  - domain: %s.\n    file: %s\n", origin, file)
+	}
+	conf := fmt.Sprintf(`server:
+  rundir: %[1]s
+  listen: %[2]s@%[3]s
+  user: root:root
+database:
+  storage: %[1]s/db
+template:
+  - id: default
+    storage: %[1]s
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+log:
+  - target: stderr
+    any: warning
+zone:
+%[4]s`, dir, host, port, zcfg.String())
+	cfgPath := filepath.Join(dir, "knot.conf")
+	if err := writeFile(cfgPath, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	knotd := "knotd"
+	if _, err := exec.LookPath(knotd); err != nil {
+		knotd = "/usr/sbin/knotd"
+	}
+	p, err := Start(dir, knotd, "-c", cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	// knotd also listens on TCP at the same address.
+	if err := WaitTCP(ctx, p, addr, 10*time.Second); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	return p, nil
+}

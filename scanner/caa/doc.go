@@ -1,0 +1,22 @@
+// Package caa finds the relevant CAA RRset of a domain name (RFC 8659 §3)
+// and decides which certificate authorities its issue, issuewild and
+// critical properties allow (RFC 8659 §4, with the RFC 8657 accounturi and
+// validationmethods parameters).
+//
+// It owns the whole chain from the DNS answer to the decision: the climb
+// from the name towards the root, CNAMEs followed as resolution does (and,
+// when an alias target has no CAA, the climb continuing from the parent of
+// the original name, as RFC 8659 requires — not of the target, as RFC 6844
+// errata had it), the issuer-domain-name and parameter grammar, and the
+// table that maps a certificate's issuer to the CAA identifiers its CA
+// recognises (CCADB's published CAA identifiers).
+//
+// A lookup that fails (SERVFAIL, timeout, REFUSED, a malformed or
+// oversized answer) is an error for that name. It is never read as "no
+// CAA, so any CA may issue".
+//
+// Queries go through projectdiscovery dnsx to the resolvers the caller
+// names (never dnsx's built-in public resolvers), or, when DNSSEC status is
+// asked for, straight through miekg/dns, which can set the AD bit dnsx
+// cannot. The package knows nothing of the store or of the inventory.
+package caa

@@ -1,0 +1,242 @@
+package caa
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/projectdiscovery/dnsx/libs/dnsx"
+)
+
+// Resolver sends one CAA question and returns the answer as received,
+// whatever its rcode. Checking the answer is the caller's job.
+type Resolver interface {
+	// QueryCAA asks for the CAA RRset of name (a fully qualified domain
+	// name) and returns the response and the server that gave it.
+	QueryCAA(ctx context.Context, name string) (*dns.Msg, string, error)
+}
+
+// server is one resolver address: "udp" or "tcp", and "ip:port".
+type server struct {
+	net  string
+	addr string
+}
+
+// parseServers accepts "ip", "ip:port", "[ipv6]:port", each optionally
+// prefixed by "udp:" or "tcp:". Resolvers are IP addresses: a resolver
+// named by a host name would need a resolver to find it.
+func parseServers(list []string) ([]server, error) {
+	out := make([]server, 0, len(list))
+	for _, s := range list {
+		orig := s
+		srv := server{net: "udp"}
+		if rest, ok := strings.CutPrefix(s, "udp:"); ok {
+			s = rest
+		} else if rest, ok := strings.CutPrefix(s, "tcp:"); ok {
+			s, srv.net = rest, "tcp"
+		}
+		host, port, err := net.SplitHostPort(s)
+		if err != nil {
+			host, port = strings.Trim(s, "[]"), "53"
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return nil, fmt.Errorf("caa: resolver %q: not an IP address", orig)
+		}
+		var p int
+		if _, err := fmt.Sscanf(port, "%d", &p); err != nil || p < 1 || p > 65535 || fmt.Sprint(p) != port {
+			return nil, fmt.Errorf("caa: resolver %q: bad port", orig)
+		}
+		srv.addr = net.JoinHostPort(ip.Unmap().String(), port)
+		out = append(out, srv)
+	}
+	return out, nil
+}
+
+// SystemResolvers returns the nameservers of /etc/resolv.conf.
+func SystemResolvers() ([]string, error) { return resolvConf("/etc/resolv.conf") }
+
+func resolvConf(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("caa: no resolvers given and none in %s: %w", path, err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(io.LimitReader(f, 1<<20))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "nameserver" {
+			out = append(out, fields[1])
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("caa: no resolvers given and %s lists no nameserver", path)
+	}
+	return out, nil
+}
+
+// dnsxResolver queries through projectdiscovery dnsx. dnsx keeps only
+// CAA values in its parsed data, so flags and tags come from the raw
+// response; it has no context, so the query runs in a goroutine the
+// caller stops waiting for (dnsx's own per-attempt timeout, miekg/dns's
+// 2 s default, ends it soon after).
+type dnsxResolver struct {
+	client *dnsx.DNSX
+}
+
+func newDNSXResolver(servers []server) (*dnsxResolver, error) {
+	base := make([]string, len(servers))
+	for i, s := range servers {
+		base[i] = s.net + ":" + s.addr
+	}
+	c, err := dnsx.New(dnsx.Options{
+		// Always the caller's resolvers: dnsx's defaults are public ones.
+		BaseResolvers: base,
+		// One attempt per call: retries are ours, so that an empty
+		// NOERROR answer (the common case while climbing) is not re-asked
+		// and a SERVFAIL is.
+		MaxRetries:    1,
+		QuestionTypes: []uint16{dns.TypeCAA},
+		Hostsfile:     false,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("caa: dnsx: %w", err)
+	}
+	return &dnsxResolver{client: c}, nil
+}
+
+func (r *dnsxResolver) QueryCAA(ctx context.Context, name string) (*dns.Msg, string, error) {
+	type answer struct {
+		msg    *dns.Msg
+		server string
+		err    error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		d, err := r.client.QueryOne(name)
+		var a answer
+		if d != nil {
+			a.msg = d.RawResp
+			if n := len(d.Resolver); n > 0 {
+				a.server = d.Resolver[n-1]
+			}
+		}
+		if err != nil {
+			a.err = err
+		} else if a.msg == nil {
+			a.err = errors.New("dnsx returned no response")
+		}
+		ch <- a
+	}()
+	select {
+	case <-ctx.Done():
+		return nil, "", ctx.Err()
+	case a := <-ch:
+		return a.msg, a.server, a.err
+	}
+}
+
+// directResolver queries with miekg/dns. It exists for what dnsx cannot
+// do: set the AD bit (RFC 6840 §5.7) and the DO bit in the query, so a
+// validating resolver reports whether the answer was authenticated, and
+// honour the context and timeout of each query exactly.
+type directResolver struct {
+	servers []server
+	timeout time.Duration
+	dnssec  bool
+}
+
+func (r *directResolver) QueryCAA(ctx context.Context, name string) (*dns.Msg, string, error) {
+	srv := r.servers[rand.IntN(len(r.servers))]
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeCAA)
+	m.RecursionDesired = true
+	m.SetEdns0(4096, r.dnssec)
+	m.AuthenticatedData = r.dnssec
+	c := &dns.Client{Net: srv.net, Timeout: r.timeout}
+	resp, _, err := c.ExchangeContext(ctx, m, srv.addr)
+	if err == nil && resp != nil && resp.Truncated && srv.net == "udp" {
+		c.Net = "tcp"
+		resp, _, err = c.ExchangeContext(ctx, m, srv.addr)
+	}
+	return resp, srv.addr, err
+}
+
+// classify maps a transport error to an ErrorKind.
+func classify(err error) ErrorKind {
+	var ne net.Error
+	var de *dns.Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		return KindCanceled
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return KindTimeout
+	case errors.As(err, &ne) && ne.Timeout():
+		return KindTimeout
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.ECONNRESET):
+		return KindNetwork
+	case errors.Is(err, dns.ErrId), errors.As(err, &de):
+		return KindMalformed
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return KindMalformed
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return KindNetwork
+	}
+	return KindMalformed
+}
+
+// checkResponse turns an answer that cannot be used into a LookupError:
+// a message that is not a response to this question, a truncated one,
+// or an error rcode. NOERROR and NXDOMAIN are answers.
+func checkResponse(name string, m *dns.Msg, srv string) error {
+	fail := func(kind ErrorKind, format string, args ...any) error {
+		return &LookupError{QName: name, Kind: kind, Server: srv, Err: fmt.Errorf(format, args...)}
+	}
+	if m == nil {
+		return fail(KindMalformed, "no response")
+	}
+	if !m.Response {
+		return fail(KindMalformed, "answer has QR=0 (not a response)")
+	}
+	if m.Opcode != dns.OpcodeQuery {
+		return fail(KindMalformed, "answer has opcode %d", m.Opcode)
+	}
+	if len(m.Question) != 1 {
+		return fail(KindMalformed, "answer has %d questions", len(m.Question))
+	}
+	q := m.Question[0]
+	if !strings.EqualFold(q.Name, name) || q.Qtype != dns.TypeCAA || q.Qclass != dns.ClassINET {
+		return fail(KindMalformed, "answer is for another question (%s %s)", q.Name, dns.TypeToString[q.Qtype])
+	}
+	if m.Truncated {
+		return fail(KindMalformed, "answer truncated even over TCP")
+	}
+	switch m.Rcode {
+	case dns.RcodeSuccess, dns.RcodeNameError:
+		return nil
+	case dns.RcodeServerFailure:
+		return fail(KindServFail, "SERVFAIL")
+	case dns.RcodeRefused:
+		return fail(KindRefused, "REFUSED")
+	default:
+		rc := dns.RcodeToString[m.Rcode]
+		if rc == "" {
+			rc = fmt.Sprintf("rcode %d", m.Rcode)
+		}
+		return fail(KindRcode, "%s", rc)
+	}
+}
