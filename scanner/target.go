@@ -161,6 +161,9 @@ func ParseSpec(s string) (Spec, error) {
 	// Bare IP (v4, or v6 without brackets).
 	if a, err := netip.ParseAddr(strings.Trim(rest, "[]")); err == nil && (!strings.HasPrefix(rest, "[") || strings.HasSuffix(rest, "]")) {
 		sp.Addr = a.Unmap()
+		if sp.Protocol != "" {
+			sp.Port = defaultPortForProtocol(sp.Protocol)
+		}
 		return sp, nil
 	}
 	host, portStr := rest, ""
