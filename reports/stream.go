@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/olekukonko/tablewriter"
@@ -151,6 +152,16 @@ func (s *tableStream[T]) Write(v T) error {
 }
 
 func (s *tableStream[T]) Close() error {
+	// Rows arrive in completion order; sort them so a table is stable.
+	sort.SliceStable(s.rows, func(i, j int) bool {
+		a, b := s.rows[i], s.rows[j]
+		for k := range a {
+			if a[k] != b[k] {
+				return a[k] < b[k]
+			}
+		}
+		return false
+	})
 	return RenderTable(s.w, headers(s.cols), s.rows)
 }
 

@@ -107,7 +107,7 @@ var scanColumns = []reports.Column[scanner.Observation]{
 	}},
 	{Header: "KEY", Value: func(o scanner.Observation) string {
 		if l := o.Leaf(); l != nil {
-			if l.Curve != "" {
+			if l.Curve != "" && l.Curve != l.KeyType {
 				return l.KeyType + " " + l.Curve
 			}
 			return l.KeyType + " " + strconv.Itoa(l.KeyBits)

@@ -1,0 +1,36 @@
+# keyaudit developer targets. `make demo` and `make test` install what they
+# need first (idempotent: nothing is reinstalled or rebuilt when present).
+export KEYAUDIT_TOOLS ?= $(HOME)/.cache/keyaudit-tools
+export GOFLAGS ?= -buildvcs=false
+BIN := $(KEYAUDIT_TOOLS)/bin
+
+.PHONY: deps build demo test test-short lint bench bench-scan fuzz
+
+deps:
+	bash .ci/install.sh
+
+build:
+	go build -o bin/keyaudit ./cmd/keyaudit
+	go build -o bin/keyaudit-demo ./cmd/keyaudit-demo
+
+demo: deps build
+	bash scripts/demo.sh
+
+lint:
+	test -z "$$(gofmt -l .)" || (gofmt -l .; exit 1)
+	go vet ./...
+	$(BIN)/staticcheck ./...
+
+test: deps lint
+	go test -race -timeout 30m ./...
+
+test-short:
+	go test -short ./...
+
+bench: build
+	bash scripts/bench-scan.sh
+
+fuzz:
+	go test -run '^$$' -fuzz FuzzParseSpec -fuzztime 30s ./scanner
+	for f in FuzzSMTP FuzzFTP FuzzIMAP FuzzPOP3 FuzzLDAP FuzzMySQL FuzzXMPP; do \
+		go test -run '^$$' -fuzz "^$$f$$" -fuzztime 15s ./scanner/starttls || exit 1; done
