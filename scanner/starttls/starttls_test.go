@@ -138,8 +138,12 @@ func fuzzUpgrade(f *testing.F, proto string, seeds ...string) {
 func FuzzSMTP(f *testing.F) {
 	fuzzUpgrade(f, "smtp", "220 a\r\n250-b\r\n250 STARTTLS\r\n220 c\r\n", "220-a\r\n220 b\r\n", "554 no\r\n")
 }
-func FuzzFTP(f *testing.F)  { fuzzUpgrade(f, "ftp", "220-a\r\nx\r\n220 b\r\n234 ok\r\n", "220 a\r\n502 no\r\n") }
-func FuzzIMAP(f *testing.F) { fuzzUpgrade(f, "imap", "* OK hi\r\nka1 OK go\r\n", "* OK [CAPABILITY IMAP4rev1]\r\n") }
+func FuzzFTP(f *testing.F) {
+	fuzzUpgrade(f, "ftp", "220-a\r\nx\r\n220 b\r\n234 ok\r\n", "220 a\r\n502 no\r\n")
+}
+func FuzzIMAP(f *testing.F) {
+	fuzzUpgrade(f, "imap", "* OK hi\r\nka1 OK go\r\n", "* OK [CAPABILITY IMAP4rev1]\r\n")
+}
 func FuzzPOP3(f *testing.F) { fuzzUpgrade(f, "pop3", "+OK hi\r\n+OK go\r\n", "+OK\r\n-ERR\r\n") }
 func FuzzLDAP(f *testing.F) {
 	fuzzUpgrade(f, "ldap", "\x30\x0c\x02\x01\x01\x78\x07\x0a\x01\x00\x04\x00\x04\x00", "\x30\x81\x03\x02\x01\x01")
