@@ -91,6 +91,9 @@ type result struct {
 	P50ms       float64 `json:"p50_ms"`
 	P99ms       float64 `json:"p99_ms"`
 	PeakRSSMB   float64 `json:"peak_rss_mb"`
+	// CPUms is the client's CPU time (user+sys) per endpoint: steadier
+	// than wall-clock rates on a shared machine.
+	CPUms float64 `json:"cpu_ms_per_endpoint"`
 }
 
 func measure(args []string) {
@@ -172,7 +175,7 @@ func measure(args []string) {
 	el := time.Since(start).Seconds()
 	slices.Sort(lat)
 	r := result{Mode: *mode, Concurrency: *conc, Endpoints: total, Errors: errs, Seconds: el,
-		PerSecond: float64(total) / el, P50ms: pct(lat, 0.50), P99ms: pct(lat, 0.99), PeakRSSMB: peakRSS()}
+		PerSecond: float64(total) / el, P50ms: pct(lat, 0.50), P99ms: pct(lat, 0.99), PeakRSSMB: peakRSS(), CPUms: cpuMS() / float64(total)}
 	check(json.NewEncoder(os.Stdout).Encode(r))
 }
 
@@ -185,6 +188,15 @@ func pct(s []float64, p float64) float64 {
 		return 0
 	}
 	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+// cpuMS is this process's user+sys CPU time in milliseconds.
+func cpuMS() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
 }
 
 // peakRSS is VmHWM from /proc/self/status, in MiB.
@@ -231,8 +243,8 @@ func orchestrate(args []string) {
 		return r
 	}
 	fmt.Printf("farm: %d TLS endpoints (ECDSA P-256, Go crypto/tls servers) on %s+, 2 cores shared by farm and client\n\n", *n, farmBase)
-	fmt.Println("| concurrency | mode | endpoints | errors | endpoints/s | p50 ms | p99 ms | peak RSS MiB | scan/bare |")
-	fmt.Println("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| concurrency | mode | endpoints | errors | endpoints/s | p50 ms | p99 ms | client CPU ms/endpoint | peak RSS MiB | scan/bare rate |")
+	fmt.Println("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, cs := range strings.Split(*concs, ",") {
 		c, err := strconv.Atoi(strings.TrimSpace(cs))
 		check(err)
@@ -244,7 +256,7 @@ func orchestrate(args []string) {
 			if r.Mode == "scan" {
 				ratio = fmt.Sprintf("%.0f%%", 100*scan.PerSecond/bare.PerSecond)
 			}
-			fmt.Printf("| %d | %s | %d | %d | %.0f | %.1f | %.1f | %.1f | %s |\n", r.Concurrency, r.Mode, r.Endpoints, r.Errors, r.PerSecond, r.P50ms, r.P99ms, r.PeakRSSMB, ratio)
+			fmt.Printf("| %d | %s | %d | %d | %.0f | %.1f | %.1f | %.2f | %.1f | %s |\n", r.Concurrency, r.Mode, r.Endpoints, r.Errors, r.PerSecond, r.P50ms, r.P99ms, r.CPUms, r.PeakRSSMB, ratio)
 		}
 	}
 	c := 200
