@@ -1,0 +1,151 @@
+package reconcile
+
+import (
+	"path"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Suppression silences findings that match it (each non-empty field
+// must match; Subject and Endpoint are path.Match globs) until Until.
+type Suppression struct {
+	Check    string    `yaml:"check" json:"check"`
+	Subject  string    `yaml:"subject" json:"subject,omitempty"`
+	SPKI     string    `yaml:"spki_sha256" json:"spki_sha256,omitempty"`
+	Endpoint string    `yaml:"endpoint" json:"endpoint,omitempty"`
+	Reason   string    `yaml:"reason" json:"reason"`
+	Until    time.Time `yaml:"until" json:"until,omitzero"`
+}
+
+func (s Suppression) matches(f Finding, now time.Time) bool {
+	if !s.Until.IsZero() && now.After(s.Until) {
+		return false
+	}
+	glob := func(pat, v string) bool {
+		if pat == "" {
+			return true
+		}
+		ok, err := path.Match(pat, v)
+		return err == nil && ok
+	}
+	return (s.Check == "" || s.Check == f.Check) && glob(s.Subject, f.Subject) &&
+		(s.SPKI == "" || strings.EqualFold(s.SPKI, f.SPKISHA256)) && glob(s.Endpoint, f.Endpoint)
+}
+
+// Options tune Run.
+type Options struct {
+	// Checks restricts the run to these IDs (all when empty).
+	Checks []string
+	// Suppressions silence accepted findings (they are still reported,
+	// marked suppressed).
+	Suppressions []Suppression
+	// Previous are the findings of the previous reconcile, for drift:
+	// a finding already present keeps its first_seen.
+	Previous []Finding
+}
+
+// Result is the outcome of Run.
+type Result struct {
+	Findings []Finding `json:"findings"`
+	// New are fingerprints absent from the previous run; Resolved are
+	// previous findings no longer present.
+	New      []string  `json:"new"`
+	Resolved []Finding `json:"resolved"`
+}
+
+// Run executes the registered checks over s. It is deterministic:
+// findings are sorted by severity, check, subject, endpoint.
+func Run(s *Snapshot, o Options) Result {
+	if s.Now.IsZero() {
+		s.Now = time.Now()
+	}
+	s.Policy = s.Policy.withDefaults()
+	want := map[string]bool{}
+	for _, id := range o.Checks {
+		want[id] = true
+	}
+	prev := map[string]Finding{}
+	for _, f := range o.Previous {
+		prev[f.Fingerprint()] = f
+	}
+	var res Result
+	seen := map[string]bool{}
+	for _, c := range Checks() {
+		if len(want) > 0 && !want[c.ID] {
+			continue
+		}
+		for _, f := range c.Run(s) {
+			f.Check = c.ID
+			if f.Severity == "" {
+				f.Severity = c.Severity
+			}
+			if f.Controls == nil {
+				f.Controls = c.Controls
+			}
+			fp := f.Fingerprint()
+			if seen[fp] {
+				continue // one finding per check and subject
+			}
+			seen[fp] = true
+			if p, ok := prev[fp]; ok && !p.FirstSeen.IsZero() {
+				f.FirstSeen = p.FirstSeen
+			} else {
+				f.FirstSeen = s.Now.UTC()
+				res.New = append(res.New, fp)
+			}
+			for _, sup := range o.Suppressions {
+				if sup.matches(f, s.Now) {
+					f.Suppressed, f.SuppressedBy = true, sup.Reason
+					break
+				}
+			}
+			res.Findings = append(res.Findings, f)
+		}
+	}
+	for fp, f := range prev {
+		if !seen[fp] {
+			res.Resolved = append(res.Resolved, f)
+		}
+	}
+	Sort(res.Findings)
+	Sort(res.Resolved)
+	sort.Strings(res.New)
+	return res
+}
+
+// Sort orders findings by severity (most severe first), check, subject,
+// endpoint, certificate.
+func Sort(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if a.Severity.Rank() != b.Severity.Rank() {
+			return a.Severity.Rank() > b.Severity.Rank()
+		}
+		if a.Check != b.Check {
+			return a.Check < b.Check
+		}
+		if a.Subject != b.Subject {
+			return a.Subject < b.Subject
+		}
+		if a.Endpoint != b.Endpoint {
+			return a.Endpoint < b.Endpoint
+		}
+		return a.CertSHA256 < b.CertSHA256
+	})
+}
+
+// Worst returns the highest severity among unsuppressed findings, and
+// false when there is none.
+func Worst(fs []Finding) (Severity, bool) {
+	best, found := Info, false
+	for _, f := range fs {
+		if f.Suppressed {
+			continue
+		}
+		if !found || f.Severity.Rank() > best.Rank() {
+			best, found = f.Severity, true
+		}
+	}
+	return best, found
+}

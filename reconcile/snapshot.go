@@ -1,0 +1,198 @@
+package reconcile
+
+import (
+	"strings"
+	"time"
+
+	"github.com/keyaudit/keyaudit/ctlog"
+	"github.com/keyaudit/keyaudit/internal/certinfo"
+	"github.com/keyaudit/keyaudit/inventory"
+	"github.com/keyaudit/keyaudit/scanner"
+	"github.com/keyaudit/keyaudit/scanner/caa"
+)
+
+// Revocation is what is known of one certificate's revocation.
+type Revocation struct {
+	CertSHA256 string    `json:"cert_sha256"`
+	Serial     string    `json:"serial"`
+	RevokedAt  time.Time `json:"revoked_at"`
+	Reason     string    `json:"reason"`
+	Source     string    `json:"source"` // keyaudit revoke, OCSP, CRL
+}
+
+// LogIssue is a CT log that misbehaved (or could not be verified) during
+// a sync: its position did not move.
+type LogIssue struct {
+	Log     string         `json:"log"`
+	Kind    string         `json:"kind"` // misbehaviour, unreachable …
+	Message string         `json:"message"`
+	Detail  map[string]any `json:"detail,omitempty"`
+}
+
+// SourceStatus is how one input of the snapshot ended.
+type SourceStatus struct {
+	Kind   string `json:"kind"` // scan, inventory, caa, ct
+	RunID  int64  `json:"run_id"`
+	Status string `json:"status"`
+	Note   string `json:"note,omitempty"`
+}
+
+// Snapshot is everything one reconcile run looks at.
+type Snapshot struct {
+	// Now is the reconcile clock (injected; tests pin it).
+	Now    time.Time
+	Policy Policy
+
+	Observations []scanner.Observation
+	Keys         []inventory.Key
+	CAA          []caa.Result
+	Sightings    []ctlog.Sighting
+	LogIssues    []LogIssue
+	Revocations  []Revocation
+	// Watched are the organisation's domains (config "watch").
+	Watched []string
+	// Sources says which inputs were complete; checks that reason from
+	// absence (orphaned keys) hold back when an input is partial.
+	Sources []SourceStatus
+
+	idx *index
+}
+
+type index struct {
+	keysBySPKI   map[string][]*inventory.Key
+	seenSPKI     map[string]bool // on an endpoint or in CT
+	caaByName    map[string]*caa.Result
+	revokedCerts map[string]*Revocation
+}
+
+func (s *Snapshot) index() *index {
+	if s.idx != nil {
+		return s.idx
+	}
+	ix := &index{keysBySPKI: map[string][]*inventory.Key{}, seenSPKI: map[string]bool{}, caaByName: map[string]*caa.Result{}, revokedCerts: map[string]*Revocation{}}
+	for i := range s.Keys {
+		k := &s.Keys[i]
+		if k.SPKISHA256 != "" {
+			ix.keysBySPKI[k.SPKISHA256] = append(ix.keysBySPKI[k.SPKISHA256], k)
+		}
+	}
+	for _, o := range s.Observations {
+		for _, c := range o.Chain {
+			ix.seenSPKI[c.SPKISHA256] = true
+		}
+	}
+	for _, sg := range s.Sightings {
+		ix.seenSPKI[sg.SPKISHA256] = true
+	}
+	for i := range s.CAA {
+		r := &s.CAA[i]
+		if r.CA == "" { // per-name results
+			ix.caaByName[strings.ToLower(r.Name)] = r
+		}
+	}
+	for i := range s.Revocations {
+		ix.revokedCerts[s.Revocations[i].CertSHA256] = &s.Revocations[i]
+	}
+	s.idx = ix
+	return ix
+}
+
+// KeysBySPKI returns the inventory keys with this spki_sha256.
+func (s *Snapshot) KeysBySPKI(spki string) []*inventory.Key { return s.index().keysBySPKI[spki] }
+
+// Managed reports whether any inventory source holds the key.
+func (s *Snapshot) Managed(spki string) bool { return len(s.index().keysBySPKI[spki]) > 0 }
+
+// Seen reports whether the key was served on an endpoint or logged in CT.
+func (s *Snapshot) Seen(spki string) bool { return s.index().seenSPKI[spki] }
+
+// CAAFor returns the per-name CAA result for name, if one was looked up.
+func (s *Snapshot) CAAFor(name string) (*caa.Result, bool) {
+	r, ok := s.index().caaByName[strings.ToLower(strings.TrimSuffix(name, "."))]
+	return r, ok
+}
+
+// Revoked returns what is known of a certificate's revocation.
+func (s *Snapshot) Revoked(certSHA256 string) (*Revocation, bool) {
+	r, ok := s.index().revokedCerts[certSHA256]
+	return r, ok
+}
+
+// SourceComplete reports whether every run of kind in the snapshot was
+// complete (true when there is none: nothing partial to hold back for).
+func (s *Snapshot) SourceComplete(kind string) bool {
+	for _, st := range s.Sources {
+		if st.Kind == kind && st.Status != "complete" {
+			return false
+		}
+	}
+	return true
+}
+
+// HasSource reports whether the snapshot includes a run of kind.
+func (s *Snapshot) HasSource(kind string) bool {
+	for _, st := range s.Sources {
+		if st.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// Watches reports whether name falls under a watched domain ("example.com"
+// covers it and its subdomains; ".example.com" only subdomains).
+func (s *Snapshot) Watches(name string) bool {
+	name = strings.ToLower(strings.TrimPrefix(strings.TrimSuffix(name, "."), "*."))
+	for _, w := range s.Watched {
+		w = strings.ToLower(strings.TrimSuffix(w, "."))
+		if strings.HasPrefix(w, ".") {
+			if strings.HasSuffix(name, w) {
+				return true
+			}
+			continue
+		}
+		if name == w || strings.HasSuffix(name, "."+w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Deployed is a leaf certificate seen on one or more endpoints.
+type Deployed struct {
+	Cert      certinfo.Cert
+	Endpoints []string // protocol://target (ip)
+	Obs       []*scanner.Observation
+}
+
+// DeployedLeaves groups the leaves served on endpoints by certificate,
+// in first-seen order.
+func (s *Snapshot) DeployedLeaves() []*Deployed {
+	byCert := map[string]*Deployed{}
+	var out []*Deployed
+	for i := range s.Observations {
+		o := &s.Observations[i]
+		l := o.Leaf()
+		if l == nil {
+			continue
+		}
+		d, ok := byCert[l.SHA256]
+		if !ok {
+			d = &Deployed{Cert: *l}
+			byCert[l.SHA256] = d
+			out = append(out, d)
+		}
+		d.Endpoints = append(d.Endpoints, EndpointName(o))
+		d.Obs = append(d.Obs, o)
+	}
+	return out
+}
+
+// EndpointName renders an observation's endpoint for findings.
+func EndpointName(o *scanner.Observation) string {
+	ep := o.Protocol + "://" + o.Target
+	if o.IP != "" && o.Host != o.IP {
+		ep += " (" + o.IP + ")"
+	}
+	return ep
+}
