@@ -230,23 +230,29 @@ func (s *rrset) decide(where string, wildcard bool, req Request) Decision {
 		d.Reason = fmt.Sprintf("%s properties at %s name the CA but their parameters refuse: %s", kind, where, strings.Join(refusals, "; "))
 		return d
 	}
-	names := map[string]bool{}
+	granted := map[string]bool{}
+	malformed := 0
 	for _, p := range props {
 		switch {
 		case p.parseErr != nil:
-			names["(malformed "+quote(p.rec.Value)+")"] = true
-		case p.value.IssuerDomainName == "":
-			names["no CA ("+quote(p.rec.Value)+")"] = true
-		default:
-			names[p.value.IssuerDomainName] = true
+			malformed++
+		case p.value.IssuerDomainName != "":
+			granted[p.value.IssuerDomainName] = true
 		}
 	}
-	list := make([]string, 0, len(names))
-	for n := range names {
+	list := make([]string, 0, len(granted))
+	for n := range granted {
 		list = append(list, n)
 	}
 	sort.Strings(list)
-	d.Reason = fmt.Sprintf("%s at %s allows only %s", kind, where, strings.Join(list, ", "))
+	if len(list) == 0 {
+		d.Reason = fmt.Sprintf("%s at %s grants issuance to no CA", kind, where)
+	} else {
+		d.Reason = fmt.Sprintf("%s at %s allows only %s", kind, where, strings.Join(list, ", "))
+	}
+	if malformed > 0 {
+		d.Reason += fmt.Sprintf(" (%d malformed value(s) grant nothing)", malformed)
+	}
 	return d
 }
 

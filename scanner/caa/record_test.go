@@ -24,7 +24,7 @@ func TestDecide(t *testing.T) {
 		{"issue other", []Record{rec(0, "issue", "ca.example")}, false, le, false, "allows only ca.example"},
 		{"any identifier of the CA", []Record{rec(0, "issue", "symantec.com")}, false,
 			Request{Identifiers: []string{"digicert.com", "symantec.com"}}, true, ""},
-		{"issue ;", []Record{rec(0, "issue", ";")}, false, le, false, "no CA"},
+		{"issue ;", []Record{rec(0, "issue", ";")}, false, le, false, "grants issuance to no CA"},
 		{"issue ; beside a grant", []Record{rec(0, "issue", ";"), rec(0, "issue", "letsencrypt.org")}, false, le, true, ""},
 		{"iodef only", []Record{rec(0, "iodef", "mailto:a@b.example")}, false, le, true, "not restricted"},
 		{"issuewild only, plain name", []Record{rec(0, "issuewild", ";")}, false, le, true, "not restricted"},

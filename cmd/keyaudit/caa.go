@@ -1,0 +1,374 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyaudit/keyaudit/reports"
+	"github.com/keyaudit/keyaudit/scanner/caa"
+	"github.com/keyaudit/keyaudit/store"
+)
+
+type caaOptions struct {
+	cas              []string
+	resolvers        []string
+	format           string
+	concurrency      int
+	timeout          time.Duration
+	attempts         int
+	dnssec           bool
+	accountURI       string
+	validationMethod string
+	listCAs          bool
+	group            string
+}
+
+// caaConfig is the structured part of the config's caa section.
+type caaConfig struct {
+	// CAs extend the built-in issuer → CAA identifier table.
+	CAs []caa.CA `yaml:"cas"`
+}
+
+func init() {
+	knownSections["caa"] = map[string]bool{"cas": true}
+	subcommands = append(subcommands, newCAACmd)
+}
+
+func newCAACmd(a *app) *cobra.Command {
+	o := &caaOptions{}
+	cmd := &cobra.Command{
+		Use:   "caa [flags] NAME...",
+		Short: "Find each name's relevant CAA records and decide which CAs may issue for it",
+		Long: `Look up the relevant CAA RRset of each NAME (RFC 8659): the CAA records at the
+name, following CNAMEs, or else at the closest parent that has some. When an
+alias target has no CAA, the search continues from the parent of the name
+asked for, not of the target. A NAME may be a wildcard (*.example.com):
+issuewild then governs when present, issue otherwise. Names also come from the
+config's top-level watch: list.
+
+With --ca, one record per (name, CA): whether CAA allows that CA (an
+issuer-domain-name such as letsencrypt.org) to issue, where the records were
+found, the records, iodef URLs and the RFC 8657 parameters (accounturi,
+validationmethods) of the properties naming the CA. Without --ca, one record
+per name with the CAs it permits for the name and for a wildcard at it.
+
+A lookup that fails (SERVFAIL, timeout, REFUSED, malformed answer) is an error
+for that name (error.kind), never "no CAA". An unknown property with the
+critical flag forbids all issuance; flag value 1 is read as critical too.
+
+Queries go to the --resolver addresses (default: the system's resolvers) via
+dnsx; --dnssec sends them with the AD and DO bits through miekg/dns and
+records whether the resolver authenticated every answer.
+
+Exit codes: 0 ran (per-name failures are in the output); 2 bad input or
+could not run.`,
+		Example: `  keyaudit caa example.com '*.example.com'
+  keyaudit caa --format jsonl --no-store --resolver 127.0.0.1:5301 --ca letsencrypt.org --ca ca.example www.example.com
+  keyaudit caa --ca letsencrypt.org --validation-method dns-01 --account-uri https://acme-v02.api.letsencrypt.org/acme/acct/1 example.com
+  keyaudit caa --list-cas`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var watch []string
+			if err := a.section("watch", &watch); err != nil {
+				return err
+			}
+			var cc caaConfig
+			if node, ok := a.config["caa"]; ok {
+				if err := node.Decode(&cc); err != nil {
+					return withCode(exitError, fmt.Errorf("config %s: caa: %w", a.configPath, err))
+				}
+			}
+			return a.runCAA(cmd.Context(), o, cc, append(watch, args...))
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&o.cas, "ca", nil, "CA identifier (issuer-domain-name, e.g. letsencrypt.org) to decide for (repeatable)")
+	f.StringArrayVar(&o.resolvers, "resolver", nil, "DNS resolver ip[:port], optionally udp: or tcp: prefixed (repeatable; default: the system's)")
+	f.StringVar(&o.format, "format", "table", "output format: table, jsonl, json, csv")
+	f.IntVar(&o.concurrency, "concurrency", 16, "names looked up at once")
+	f.DurationVar(&o.timeout, "timeout", 5*time.Second, "deadline for one DNS query attempt")
+	f.IntVar(&o.attempts, "attempts", 2, "attempts per DNS query before the name's lookup fails")
+	f.BoolVar(&o.dnssec, "dnssec", false, "ask the resolver to authenticate answers (AD and DO bits) and record whether it did")
+	f.StringVar(&o.accountURI, "account-uri", "", "ACME account URI to check accounturi parameters against (RFC 8657)")
+	f.StringVar(&o.validationMethod, "validation-method", "", "ACME validation method (dns-01, http-01, tls-alpn-01 …) to check validationmethods against (RFC 8657)")
+	f.BoolVar(&o.listCAs, "list-cas", false, "print the issuer → CAA identifier table (built-in and caa.cas from the config) and exit")
+	f.StringVar(&o.group, "run-group", "", "group name shared by related runs in the store")
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(reports.StreamFormats, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func (a *app) runCAA(ctx context.Context, o *caaOptions, cc caaConfig, rawNames []string) error {
+	table, err := caa.NewTable(cc.CAs)
+	if err != nil {
+		return withCode(exitError, fmt.Errorf("config caa.cas: %w", err))
+	}
+	if o.listCAs {
+		return a.listCAs(o.format, table)
+	}
+	// Validate everything before the first query.
+	var cas []string
+	for _, ca := range o.cas {
+		v, err := caa.ParseIssueValue(ca)
+		if err != nil || v.IssuerDomainName == "" || len(v.Params) > 0 {
+			return withCode(exitError, fmt.Errorf("--ca %q: not an issuer-domain-name (such as letsencrypt.org)", ca))
+		}
+		if !containsString(cas, v.IssuerDomainName) {
+			cas = append(cas, v.IssuerDomainName)
+		}
+	}
+	var names []string
+	seen := map[string]bool{}
+	for _, n := range rawNames {
+		fqdn, wild, err := caa.NormalizeName(n)
+		if err != nil {
+			return withCode(exitError, err)
+		}
+		key := strings.TrimSuffix(fqdn, ".")
+		if wild {
+			key = "*." + key
+		}
+		if !seen[key] {
+			seen[key] = true
+			names = append(names, key)
+		}
+	}
+	if len(names) == 0 {
+		return withCode(exitError, errors.New("no names: give NAME arguments or a watch: list in the config"))
+	}
+	if o.concurrency < 1 || o.attempts < 1 || o.timeout <= 0 {
+		return withCode(exitError, errors.New("--concurrency, --attempts and --timeout must be positive"))
+	}
+	checker, err := caa.New(caa.Config{
+		Resolvers: o.resolvers, Timeout: o.timeout, Attempts: o.attempts, Concurrency: o.concurrency,
+		DNSSEC: o.dnssec, Logger: a.log,
+	})
+	if err != nil {
+		return withCode(exitError, err)
+	}
+	cols := caaNameColumns
+	if len(cas) > 0 {
+		cols = caaCAColumns
+	}
+	out, err := reports.NewStream(a.stdout, o.format, cols)
+	if err != nil {
+		return withCode(exitError, err)
+	}
+
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	var run store.Run
+	var batch *store.Batcher
+	if st != nil {
+		defer st.Close()
+		run, err = st.BeginRun(ctx, store.RunSpec{Kind: "caa", Group: o.group, Meta: map[string]any{
+			"names": names, "cas": cas, "resolvers": o.resolvers, "dnssec": o.dnssec,
+			"account_uri": o.accountURI, "validation_method": o.validationMethod,
+		}})
+		if err != nil {
+			return withCode(exitError, err)
+		}
+		batch = store.NewBatcher(ctx, st, run.ID, 256, 500*time.Millisecond)
+	}
+
+	req := caa.Request{AccountURI: o.accountURI, ValidationMethod: o.validationMethod}
+	failed := map[caa.ErrorKind]int{}
+	var denied, allowed int
+	prog := newProgress(a.stderr, "caa")
+	emit := func(r caa.Result) error {
+		if batch != nil {
+			it := store.Item{Kind: store.KindCAA, Key: r.Name}
+			if r.CA != "" {
+				it.Key += "|" + r.CA
+			}
+			if err := marshalInto(&it, r); err != nil {
+				return err
+			}
+			if err := batch.Add(it); err != nil {
+				return err
+			}
+		}
+		return out.Write(r)
+	}
+	runErr := checker.LookupAll(ctx, names, func(l *caa.Lookup) error {
+		prog.inc()
+		if len(cas) == 0 {
+			r := l.Result()
+			if r.Error != nil {
+				failed[r.Error.Kind]++
+			}
+			return emit(r)
+		}
+		for _, ca := range cas {
+			rq := req
+			rq.Identifiers = []string{ca}
+			r := l.ResultFor(ca, rq)
+			switch {
+			case r.Error != nil:
+				failed[r.Error.Kind]++
+			case r.Allowed:
+				allowed++
+			default:
+				denied++
+			}
+			if err := emit(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	prog.done()
+	closeErr := out.Close()
+
+	note := fmt.Sprintf("%d names", len(names))
+	if len(cas) > 0 {
+		note += fmt.Sprintf(", %d CAs: %d allowed, %d not allowed", len(cas), allowed, denied)
+	}
+	var failures []string
+	for k, n := range failed {
+		failures = append(failures, fmt.Sprintf("%d %s", n, k))
+	}
+	sort.Strings(failures)
+	if len(failures) > 0 {
+		note += ", lookups failed: " + strings.Join(failures, ", ")
+	}
+	status := store.StatusComplete
+	switch {
+	case runErr != nil && ctx.Err() != nil:
+		status, note = store.StatusInterrupted, "interrupted: "+note
+	case runErr != nil:
+		status, note = store.StatusFailed, runErr.Error()
+	case failed[caa.KindCanceled] > 0:
+		status, note = store.StatusInterrupted, "interrupted: "+note
+	case len(failures) > 0:
+		status = store.StatusPartial
+	}
+	if st != nil {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := batch.Flush(); err != nil {
+			return withCode(exitError, fmt.Errorf("store: %w", err))
+		}
+		if err := st.FinishRun(fctx, run.ID, status, note); err != nil {
+			return withCode(exitError, err)
+		}
+		a.log.Info("caa recorded", "run", run.ID, "status", status, "note", note)
+	}
+	if runErr != nil {
+		return withCode(exitError, runErr)
+	}
+	if closeErr != nil {
+		return withCode(exitError, closeErr)
+	}
+	return nil
+}
+
+func (a *app) listCAs(format string, t *caa.Table) error {
+	cols := []reports.Column[caa.CA]{
+		{Header: "CA", Value: func(c caa.CA) string { return c.Name }},
+		{Header: "ISSUER ORGANISATIONS", Value: func(c caa.CA) string { return strings.Join(c.Organizations, "; ") }},
+		{Header: "CAA IDENTIFIERS", Value: func(c caa.CA) string { return strings.Join(c.Identifiers, " ") }},
+		{Header: "SOURCE", Value: func(c caa.CA) string { return c.Source }},
+	}
+	out, err := reports.NewStream(a.stdout, format, cols)
+	if err != nil {
+		return withCode(exitError, err)
+	}
+	for _, c := range t.All() {
+		if err := out.Write(c); err != nil {
+			return withCode(exitError, err)
+		}
+	}
+	if err := out.Close(); err != nil {
+		return withCode(exitError, err)
+	}
+	return nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func caaErrorCell(r caa.Result) string {
+	if r.Error == nil {
+		return ""
+	}
+	return string(r.Error.Kind) + ": " + r.Error.Message
+}
+
+func caaRecordsCell(r caa.Result) string {
+	s := make([]string, len(r.Records))
+	for i, rec := range r.Records {
+		s[i] = rec.String()
+	}
+	return strings.Join(s, "; ")
+}
+
+func permitsCell(p *caa.Permits) string {
+	switch {
+	case p == nil:
+		return ""
+	case p.Any:
+		return "any"
+	case len(p.CAs) == 0:
+		return "none"
+	}
+	out := make([]string, len(p.CAs))
+	for i, ca := range p.CAs {
+		out[i] = ca
+		if containsString(p.Conditional, ca) {
+			out[i] += " (conditional)"
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func relevantCell(r caa.Result) string {
+	s := r.RelevantName
+	if n := len(r.AliasChain); n > 0 {
+		s += " → " + strings.Join(r.AliasChain, " → ")
+	}
+	return s
+}
+
+// caaCAColumns are the table and CSV columns of per-CA results.
+var caaCAColumns = []reports.Column[caa.Result]{
+	{Header: "NAME", Value: func(r caa.Result) string { return r.Name }},
+	{Header: "CA", Value: func(r caa.Result) string { return r.CA }},
+	{Header: "ALLOWED", Value: func(r caa.Result) string {
+		if r.Error != nil {
+			return "error"
+		}
+		return strconv.FormatBool(r.Allowed)
+	}},
+	{Header: "RELEVANT NAME", Value: relevantCell},
+	{Header: "RECORDS", Value: caaRecordsCell},
+	{Header: "IODEF", Value: func(r caa.Result) string { return strings.Join(r.Iodef, " ") }},
+	{Header: "AD", Value: func(r caa.Result) string { return strconv.FormatBool(r.Authenticated) }},
+	{Header: "REASON", Value: func(r caa.Result) string { return r.Reason }},
+	{Header: "ERROR", Value: caaErrorCell},
+}
+
+// caaNameColumns are the table and CSV columns of per-name results.
+var caaNameColumns = []reports.Column[caa.Result]{
+	{Header: "NAME", Value: func(r caa.Result) string { return r.Name }},
+	{Header: "RELEVANT NAME", Value: relevantCell},
+	{Header: "RECORDS", Value: caaRecordsCell},
+	{Header: "PERMITS", Value: func(r caa.Result) string { return permitsCell(r.Permits) }},
+	{Header: "PERMITS WILDCARD", Value: func(r caa.Result) string { return permitsCell(r.PermitsWildcard) }},
+	{Header: "IODEF", Value: func(r caa.Result) string { return strings.Join(r.Iodef, " ") }},
+	{Header: "AD", Value: func(r caa.Result) string { return strconv.FormatBool(r.Authenticated) }},
+	{Header: "ERROR", Value: caaErrorCell},
+}
