@@ -67,6 +67,19 @@ Queries go to the --resolver addresses (default: the system's resolvers) via
 dnsx; --dnssec sends them with the AD and DO bits through miekg/dns and
 records whether the resolver authenticated every answer.
 
+The issuer → CAA identifier table (--list-cas) maps a certificate's issuer
+organisation to the identifiers its CA recognises, from CCADB's published CAA
+identifiers; extend it in the config:
+
+  watch: [example.com, "*.example.com"]
+  caa:
+    ca: [letsencrypt.org]
+    resolver: [10.0.0.53]
+    cas:
+      - name: Corp Issuing CA
+        organizations: [Example Corp]
+        identifiers: [pki.example.com]
+
 Exit codes: 0 ran (per-name failures are in the output); 2 bad input or
 could not run.`,
 		Example: `  keyaudit caa example.com '*.example.com'
