@@ -54,6 +54,8 @@ type Snapshot struct {
 	// Sources says which inputs were complete; checks that reason from
 	// absence (orphaned keys) hold back when an input is partial.
 	Sources []SourceStatus
+	// CAs maps issuer DNs to CAA identifiers; nil means caa.DefaultTable.
+	CAs *caa.Table
 
 	idx *index
 }
@@ -107,9 +109,21 @@ func (s *Snapshot) Managed(spki string) bool { return len(s.index().keysBySPKI[s
 func (s *Snapshot) Seen(spki string) bool { return s.index().seenSPKI[spki] }
 
 // CAAFor returns the per-name CAA result for name, if one was looked up.
+// A wildcard name "*.example.com" is looked up as "example.com" (RFC 8659
+// §3: the relevant RRset of a wildcard is that of its base name).
 func (s *Snapshot) CAAFor(name string) (*caa.Result, bool) {
-	r, ok := s.index().caaByName[strings.ToLower(strings.TrimSuffix(name, "."))]
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	name = strings.TrimPrefix(name, "*.")
+	r, ok := s.index().caaByName[name]
 	return r, ok
+}
+
+// CATable returns the issuer → CAA identifier table in use.
+func (s *Snapshot) CATable() *caa.Table {
+	if s.CAs == nil {
+		s.CAs = caa.DefaultTable()
+	}
+	return s.CAs
 }
 
 // Revoked returns what is known of a certificate's revocation.

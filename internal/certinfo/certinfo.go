@@ -35,6 +35,9 @@ type Cert struct {
 	Curve              string    `json:"curve"`
 	SignatureAlgorithm string    `json:"signature_algorithm"`
 	SelfSigned         bool      `json:"self_signed"`
+	// KeyWeakness names a weak-key defect of an RSA key (small factor,
+	// ROCA, close primes); empty when none was found.
+	KeyWeakness string `json:"key_weakness,omitempty"`
 	// ParseError is set when neither parser accepted the DER; only the
 	// fingerprint is then known.
 	ParseError string `json:"parse_error,omitempty"`
@@ -120,6 +123,9 @@ func fillStd(c *Cert, x *x509.Certificate) {
 		ki = KeyInfo{Type: x.PublicKeyAlgorithm.String()}
 	}
 	c.KeyType, c.KeyBits, c.Curve = ki.Type, ki.Bits, ki.Curve
+	if k, ok := x.PublicKey.(*rsa.PublicKey); ok {
+		c.KeyWeakness = RSAWeakness(k)
+	}
 	c.SignatureAlgorithm = x.SignatureAlgorithm.String()
 	c.SelfSigned = selfSigned(x.RawSubject, x.RawIssuer, x.SubjectKeyId, x.AuthorityKeyId)
 }
@@ -140,6 +146,9 @@ func fillZ(c *Cert, x *zx509.Certificate) {
 	if pub, err := x509.ParsePKIXPublicKey(x.RawSubjectPublicKeyInfo); err == nil {
 		ki := DescribeKey(pub)
 		c.KeyType, c.KeyBits, c.Curve = ki.Type, ki.Bits, ki.Curve
+		if k, ok := pub.(*rsa.PublicKey); ok {
+			c.KeyWeakness = RSAWeakness(k)
+		}
 	} else {
 		c.KeyType = x.PublicKeyAlgorithm.String()
 	}

@@ -1,0 +1,254 @@
+package checks
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyaudit/keyaudit/ctlog"
+	"github.com/keyaudit/keyaudit/internal/certinfo"
+	"github.com/keyaudit/keyaudit/inventory"
+	"github.com/keyaudit/keyaudit/reconcile"
+	"github.com/keyaudit/keyaudit/scanner"
+	"github.com/keyaudit/keyaudit/scanner/caa"
+)
+
+var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func cert(name, spki string, mods ...func(*certinfo.Cert)) certinfo.Cert {
+	c := certinfo.Cert{SHA256: "c-" + name, SPKISHA256: spki, Subject: "CN=" + name, Issuer: "CN=R11,O=Let's Encrypt,C=US",
+		SANs: []string{name}, NotBefore: now.AddDate(0, -1, 0), NotAfter: now.AddDate(0, 2, 0), KeyType: "ECDSA", KeyBits: 256, Curve: "P-256",
+		SignatureAlgorithm: "ECDSA-SHA256"}
+	for _, m := range mods {
+		m(&c)
+	}
+	return c
+}
+
+func obs(target string, c certinfo.Cert, mods ...func(*scanner.Observation)) scanner.Observation {
+	o := scanner.Observation{Target: target, Host: target, IP: "127.0.0.1", Port: 443, Protocol: "tls", TLSVersion: "TLS 1.3",
+		CipherSuite: "TLS_AES_128_GCM_SHA256", Group: "X25519MLKEM768", Chain: []certinfo.Cert{c}}
+	for _, m := range mods {
+		m(&o)
+	}
+	return o
+}
+
+func key(label, spki string, mods ...func(*inventory.Key)) inventory.Key {
+	t, f := true, false
+	start := now.AddDate(0, -6, 0)
+	k := inventory.Key{Source: "pkcs11", Token: "hsm1", Label: label, ID: "01", Class: inventory.ClassPrivateKey, KeyType: "EC", KeyBits: 256,
+		Curve: "P-256", SPKISHA256: spki, Sensitive: &t, Extractable: &f, Usage: []string{"sign"}, StartDate: &start}
+	for _, m := range mods {
+		m(&k)
+	}
+	return k
+}
+
+func complete(kinds ...string) []reconcile.SourceStatus {
+	var out []reconcile.SourceStatus
+	for i, k := range kinds {
+		out = append(out, reconcile.SourceStatus{Kind: k, RunID: int64(i + 1), Status: "complete"})
+	}
+	return out
+}
+
+func caaResult(name, relevant string, cas ...string) caa.Result {
+	r := caa.Result{Name: name, RelevantName: relevant, Permits: &caa.Permits{Any: relevant == "", CAs: cas}, PermitsWildcard: &caa.Permits{Any: relevant == "", CAs: cas}}
+	return r
+}
+
+type tcase struct {
+	name  string
+	snap  reconcile.Snapshot
+	check string
+	// want is the number of findings of check; msg a substring of the first.
+	want int
+	msg  string
+	sev  reconcile.Severity
+}
+
+func managed(spkis ...string) []inventory.Key {
+	var ks []inventory.Key
+	for _, s := range spkis {
+		ks = append(ks, key("k-"+s, s))
+	}
+	return ks
+}
+
+var cases = []tcase{
+	{name: "unmanaged key served", check: "unmanaged-key", want: 1, msg: "in no inventory",
+		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a.example.com:443", cert("a.example.com", "s1")), obs("b.example.com:443", cert("b.example.com", "s2"))}, Keys: managed("s2")}},
+	{name: "managed keys only", check: "unmanaged-key", want: 0,
+		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("b.example.com:443", cert("b.example.com", "s2"))}, Keys: managed("s2")}},
+	{name: "CT cert with unknown key", check: "unauthorized-issuance", want: 1, msg: "key is in no inventory",
+		snap: reconcile.Snapshot{Watched: []string{"example.com"}, Sightings: []ctlog.Sighting{{Log: "log1", Index: 7, SPKISHA256: "x", CertSHA256: "cx", Issuer: "CN=R11,O=Let's Encrypt,C=US", Names: []string{"www.example.com"}}}}},
+	{name: "CT cert, not watched", check: "unauthorized-issuance", want: 0,
+		snap: reconcile.Snapshot{Watched: []string{"example.com"}, Sightings: []ctlog.Sighting{{Log: "log1", Index: 7, SPKISHA256: "x", Issuer: "CN=R11,O=Let's Encrypt,C=US", Names: []string{"www.example.org"}}}}},
+	{name: "CT cert from a CA CAA forbids", check: "unauthorized-issuance", want: 1, msg: "which CAA at example.com does not allow",
+		snap: reconcile.Snapshot{Watched: []string{"example.com"}, Keys: managed("s9"), CAA: []caa.Result{caaResult("www.example.com", "example.com", "digicert.com")},
+			Sightings: []ctlog.Sighting{{Log: "log1", Index: 8, SPKISHA256: "s9", Issuer: "CN=R11,O=Let's Encrypt,C=US", Names: []string{"www.example.com"}}}}},
+	{name: "CT cert from the policy's CA, key managed", check: "unauthorized-issuance", want: 0,
+		snap: reconcile.Snapshot{Watched: []string{"example.com"}, Keys: managed("s9"), Policy: reconcile.Policy{AllowedCAs: []string{"letsencrypt.org"}},
+			CAA:       []caa.Result{caaResult("www.example.com", "example.com", "letsencrypt.org")},
+			Sightings: []ctlog.Sighting{{Log: "log1", Index: 8, SPKISHA256: "s9", Issuer: "CN=R11,O=Let's Encrypt,C=US", Names: []string{"www.example.com"}}}}},
+	{name: "CT cert from a CA outside policy", check: "unauthorized-issuance", want: 1, msg: "not among the policy's allowed CAs",
+		snap: reconcile.Snapshot{Watched: []string{"example.com"}, Keys: managed("s9"), Policy: reconcile.Policy{AllowedCAs: []string{"digicert.com"}},
+			Sightings: []ctlog.Sighting{{Log: "log1", Index: 8, SPKISHA256: "s9", Issuer: "CN=R11,O=Let's Encrypt,C=US", Names: []string{"www.example.com"}}}}},
+	{name: "no CAA", check: "caa-missing", want: 1, msg: "every CA may issue",
+		snap: reconcile.Snapshot{Watched: []string{"example.com"}, CAA: []caa.Result{caaResult("example.com", "")}}},
+	{name: "CAA present", check: "caa-missing", want: 0,
+		snap: reconcile.Snapshot{Watched: []string{"example.com"}, CAA: []caa.Result{caaResult("example.com", "example.com", "letsencrypt.org")}}},
+	{name: "CAA permits another CA", check: "caa-permits-unapproved-ca", want: 1, msg: "digicert.com",
+		snap: reconcile.Snapshot{Policy: reconcile.Policy{AllowedCAs: []string{"letsencrypt.org"}}, CAA: []caa.Result{caaResult("example.com", "example.com", "letsencrypt.org", "digicert.com")}}},
+	{name: "deployed cert CAA forbids", check: "caa-forbids-issuer", want: 1, msg: "Let's Encrypt",
+		snap: reconcile.Snapshot{CAA: []caa.Result{caaResult("a.example.com", "example.com", "digicert.com")}, Observations: []scanner.Observation{obs("a.example.com:443", cert("a.example.com", "s1"))}}},
+	{name: "CAA lookup failed", check: "caa-lookup-failed", want: 1, msg: "servfail",
+		snap: reconcile.Snapshot{CAA: []caa.Result{{Name: "example.com", Error: &caa.Error{Kind: "servfail", Message: "SERVFAIL from 127.0.0.1:53"}}}}},
+	{name: "orphaned key", check: "orphaned-key", want: 1, msg: "184 days old",
+		snap: reconcile.Snapshot{Sources: complete("scan", "inventory"), Keys: []inventory.Key{key("old", "s7"), key("old-pub", "s7", func(k *inventory.Key) { k.Class = inventory.ClassPublicKey }), key("used", "s8")},
+			Observations: []scanner.Observation{obs("a:443", cert("a", "s8"))}}},
+	{name: "orphan held back on partial scan", check: "orphaned-key", want: 0,
+		snap: reconcile.Snapshot{Sources: []reconcile.SourceStatus{{Kind: "scan", Status: "partial"}}, Keys: []inventory.Key{key("old", "s7")}}},
+	{name: "orphan younger than policy minimum", check: "orphaned-key", want: 0,
+		snap: reconcile.Snapshot{Sources: complete("scan"), Policy: reconcile.Policy{OrphanMinAge: 365 * reconcile.Day}, Keys: []inventory.Key{key("new", "s7")}}},
+	{name: "key on unrelated domains", check: "key-reuse", want: 1, msg: "example.com, example.org",
+		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("www.example.com", "s1")), obs("b:443", cert("shop.example.org", "s1", func(c *certinfo.Cert) { c.SHA256 = "other" }))}}},
+	{name: "HSM key signs and decrypts", check: "key-reuse", want: 1, msg: "both sign and decrypt",
+		snap: reconcile.Snapshot{Keys: []inventory.Key{key("dual", "s1", func(k *inventory.Key) { k.Usage = []string{"sign", "decrypt"} })}}},
+	{name: "code-signing key on TLS", check: "key-reuse", want: 1, msg: "declared for \"code-signing\"",
+		snap: reconcile.Snapshot{Keys: []inventory.Key{key("cs", "s1", func(k *inventory.Key) { k.Purpose = "code-signing" })}, Observations: []scanner.Observation{obs("a:443", cert("a.example.com", "s1"))}}},
+	{name: "expired", check: "certificate-expired", want: 1, msg: "expired 3 days ago",
+		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.NotAfter = now.AddDate(0, 0, -3) }))}}},
+	{name: "expiring in 10 days is medium", check: "certificate-expiring", want: 1, msg: "expires in 10 days", sev: reconcile.Medium,
+		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.NotAfter = now.AddDate(0, 0, 10) }))}}},
+	{name: "expiring in 5 days is high", check: "certificate-expiring", want: 1, sev: reconcile.High,
+		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.NotAfter = now.AddDate(0, 0, 5) }))}}},
+	{name: "expiring in 60 days", check: "certificate-expiring", want: 0,
+		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1"))}}},
+	{name: "lifetime over 200 days after 2026-03-15", check: "certificate-lifetime", want: 1, msg: "200-day maximum",
+		snap: reconcile.Snapshot{Sightings: []ctlog.Sighting{{CertSHA256: "c-a", SPKISHA256: "s1"}}, Observations: []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) {
+			c.NotBefore, c.NotAfter = time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+		}))}}},
+	{name: "398 days before 2026-03-15 is fine", check: "certificate-lifetime", want: 0,
+		snap: reconcile.Snapshot{Sightings: []ctlog.Sighting{{CertSHA256: "c-a", SPKISHA256: "s1"}}, Observations: []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) {
+			c.NotBefore, c.NotAfter = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 2, 2, 23, 59, 59, 0, time.UTC)
+		}))}}},
+	{name: "RSA-1024 served", check: "weak-key", want: 1, msg: "RSA-1024 is below the 2048-bit minimum",
+		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.KeyType, c.KeyBits, c.Curve = "RSA", 1024, "" }))}}},
+	{name: "ROCA key is critical", check: "weak-key", want: 1, msg: "ROCA", sev: reconcile.Critical,
+		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) {
+			c.KeyType, c.KeyBits, c.Curve, c.KeyWeakness = "RSA", 2048, "", "ROCA fingerprint (CVE-2017-15361)"
+		}))}}},
+	{name: "secp256k1 in the HSM", check: "weak-key", want: 1, msg: "secp256k1",
+		snap: reconcile.Snapshot{Keys: []inventory.Key{key("k1", "s1", func(k *inventory.Key) { k.Curve = "secp256k1" })}}},
+	{name: "SHA-1 signature", check: "weak-signature", want: 1, msg: "SHA1-RSA",
+		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.SignatureAlgorithm = "SHA1-RSA" }))}}},
+	{name: "TLS 1.0", check: "weak-tls-version", want: 1, msg: "negotiated TLS 1.0",
+		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1"), func(o *scanner.Observation) { o.TLSVersion = "TLS 1.0" })}}},
+	{name: "no PQC", check: "no-pqc-key-exchange", want: 1, msg: "x25519", sev: reconcile.Info,
+		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1"), func(o *scanner.Observation) { o.Group = "x25519" })}}},
+	{name: "extractable private key", check: "key-extractable", want: 1, msg: "extractable",
+		snap: reconcile.Snapshot{Keys: []inventory.Key{key("exp", "s1", func(k *inventory.Key) { t := true; k.Extractable = &t })}}},
+	{name: "non-sensitive AES key", check: "key-extractable", want: 1, msg: "not sensitive",
+		snap: reconcile.Snapshot{Keys: []inventory.Key{key("aes", "", func(k *inventory.Key) { f := false; k.Class, k.KeyType, k.Sensitive = inventory.ClassSecretKey, "AES", &f })}}},
+	{name: "signature key past 3 years", check: "cryptoperiod-exceeded", want: 1, msg: "past its 1095-day cryptoperiod",
+		snap: reconcile.Snapshot{Keys: []inventory.Key{key("old", "s1", func(k *inventory.Key) { d := now.AddDate(-4, 0, 0); k.StartDate = &d })}}},
+	{name: "metadata cryptoperiod 90d", check: "cryptoperiod-exceeded", want: 1, msg: "inventory metadata 90d",
+		snap: reconcile.Snapshot{Keys: []inventory.Key{key("short", "s1", func(k *inventory.Key) { k.Cryptoperiod = "90d" })}}},
+	{name: "CKA_ID mismatch", check: "key-id-mismatch", want: 1, msg: "pairs with objects of other IDs",
+		snap: reconcile.Snapshot{Keys: []inventory.Key{key("m", "s1", func(k *inventory.Key) {
+			k.IDMismatch, k.PairedWith = true, []inventory.ObjectRef{{Class: inventory.ClassCertificate, ID: "02"}}
+		})}}},
+	{name: "revoked but served", check: "revoked-but-deployed", want: 1, msg: "keyCompromise",
+		snap: reconcile.Snapshot{Revocations: []reconcile.Revocation{{CertSHA256: "c-a", Reason: "keyCompromise", Source: "keyaudit revoke", RevokedAt: now}},
+			Observations: []scanner.Observation{obs("a:443", cert("a", "s1"))}}},
+	{name: "self-signed served", check: "self-signed-certificate", want: 1,
+		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.SelfSigned = true }))}}},
+	{name: "lying log", check: "ct-log-misbehaviour", want: 1, msg: "root mismatch",
+		snap: reconcile.Snapshot{LogIssues: []reconcile.LogIssue{{Log: "log1", Kind: "misbehaviour", Message: "root mismatch at size 10"}}}},
+	{name: "partial inventory run", check: "incomplete-input", want: 1, msg: "inventory run 3 is partial",
+		snap: reconcile.Snapshot{Sources: []reconcile.SourceStatus{{Kind: "inventory", RunID: 3, Status: "partial", Note: "token hsm2 removed"}}}},
+}
+
+func TestChecks(t *testing.T) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.snap
+			s.Now = now
+			res := reconcile.Run(&s, reconcile.Options{Checks: []string{tc.check}})
+			if len(res.Findings) != tc.want {
+				t.Fatalf("%d findings, want %d: %+v", len(res.Findings), tc.want, res.Findings)
+			}
+			if tc.want == 0 {
+				return
+			}
+			f := res.Findings[0]
+			if tc.msg != "" && !strings.Contains(f.Message, tc.msg) {
+				t.Errorf("message %q does not contain %q", f.Message, tc.msg)
+			}
+			if tc.sev != "" && f.Severity != tc.sev {
+				t.Errorf("severity %s, want %s", f.Severity, tc.sev)
+			}
+			if f.Check != tc.check || len(f.Controls) == 0 || !f.FirstSeen.Equal(now) {
+				t.Errorf("finding metadata: %+v", f)
+			}
+		})
+	}
+}
+
+// TestEveryCheckIsCitedAndTested is the registry's meta-test: every check
+// has a description, help, at least one citation and control, and a case
+// above in which it fires.
+func TestEveryCheckIsCitedAndTested(t *testing.T) {
+	fires := map[string]bool{}
+	for _, tc := range cases {
+		if tc.want > 0 {
+			fires[tc.check] = true
+		}
+	}
+	checks := reconcile.Checks()
+	if len(checks) < 15 {
+		t.Errorf("only %d checks registered", len(checks))
+	}
+	for _, c := range checks {
+		if len(c.Citations) == 0 || c.Help == "" || len(c.Controls) == 0 {
+			t.Errorf("check %s lacks citations, help or controls", c.ID)
+		}
+		if !fires[c.ID] {
+			t.Errorf("check %s has no test case in which it fires", c.ID)
+		}
+	}
+}
+
+func TestDriftAndSuppression(t *testing.T) {
+	s := reconcile.Snapshot{Now: now, Observations: []scanner.Observation{obs("a:443", cert("a", "s1")), obs("b:443", cert("b", "s2"))}}
+	first := reconcile.Run(&s, reconcile.Options{Checks: []string{"unmanaged-key"}})
+	if len(first.Findings) != 2 || len(first.New) != 2 {
+		t.Fatalf("first run: %+v", first)
+	}
+	earlier := now.AddDate(0, 0, -10)
+	prev := []reconcile.Finding{first.Findings[0], {Check: "unmanaged-key", Subject: "CN=gone", SPKISHA256: "s0", FirstSeen: earlier}}
+	prev[0].FirstSeen = earlier
+	s2 := reconcile.Snapshot{Now: now, Observations: s.Observations}
+	second := reconcile.Run(&s2, reconcile.Options{Checks: []string{"unmanaged-key"}, Previous: prev,
+		Suppressions: []reconcile.Suppression{{Check: "unmanaged-key", Subject: "CN=b", Reason: "lab host, accepted until migration"}}})
+	if len(second.New) != 1 || len(second.Resolved) != 1 || second.Resolved[0].Subject != "CN=gone" {
+		t.Errorf("drift: new %v resolved %+v", second.New, second.Resolved)
+	}
+	for _, f := range second.Findings {
+		switch f.Subject {
+		case prev[0].Subject:
+			if !f.FirstSeen.Equal(earlier) {
+				t.Errorf("first_seen not carried over: %v", f.FirstSeen)
+			}
+		case "CN=b":
+			if !f.Suppressed || f.SuppressedBy == "" {
+				t.Errorf("suppression not applied: %+v", f)
+			}
+		}
+	}
+	if w, ok := reconcile.Worst(second.Findings); !ok || w != reconcile.Critical {
+		t.Errorf("worst = %v %v", w, ok)
+	}
+}

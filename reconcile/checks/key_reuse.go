@@ -1,0 +1,113 @@
+package checks
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/keyaudit/keyaudit/inventory"
+	"github.com/keyaudit/keyaudit/reconcile"
+)
+
+func init() {
+	reconcile.Register(&reconcile.Check{
+		ID:          "key-reuse",
+		Severity:    reconcile.High,
+		Description: "One key is used for unrelated names or for more than one purpose (signing and decryption, TLS and another declared purpose).",
+		Help:        "Give each service and each purpose its own key (NIST SP 800-57 Part 1 §5.2: a key is used for one purpose only).",
+		Citations:   []string{"NIST SP 800-57 Part 1 Rev. 5 §5.2", "PCI DSS 4.0 3.6.1"},
+		Controls:    []string{pciKeyMgmt, nistKeyMgmt},
+		Run: func(s *reconcile.Snapshot) []reconcile.Finding {
+			var out []reconcile.Finding
+			// Same key on certificates for unrelated domains.
+			domains := map[string]map[string]bool{}
+			subjects := map[string]string{}
+			for _, d := range s.DeployedLeaves() {
+				if domains[d.Cert.SPKISHA256] == nil {
+					domains[d.Cert.SPKISHA256] = map[string]bool{}
+				}
+				for _, n := range leafNames(d.Cert) {
+					domains[d.Cert.SPKISHA256][baseDomain(n)] = true
+				}
+				subjects[d.Cert.SPKISHA256] = d.Cert.Subject
+			}
+			for _, sg := range s.Sightings {
+				if domains[sg.SPKISHA256] == nil {
+					domains[sg.SPKISHA256] = map[string]bool{}
+				}
+				for _, n := range sg.Names {
+					domains[sg.SPKISHA256][baseDomain(n)] = true
+				}
+			}
+			spkis := make([]string, 0, len(domains))
+			for k := range domains {
+				spkis = append(spkis, k)
+			}
+			sort.Strings(spkis)
+			for _, spki := range spkis {
+				if len(domains[spki]) < 2 {
+					continue
+				}
+				var ds []string
+				for d := range domains[spki] {
+					ds = append(ds, d)
+				}
+				sort.Strings(ds)
+				out = append(out, reconcile.Finding{Subject: subjects[spki], SPKISHA256: spki,
+					Message:  fmt.Sprintf("one key serves unrelated domains: %s", strings.Join(ds, ", ")),
+					Evidence: map[string]any{"domains": ds}})
+			}
+			// Inventory keys whose usage mixes purposes.
+			for i := range s.Keys {
+				k := &s.Keys[i]
+				if k.Class != inventory.ClassPrivateKey {
+					continue
+				}
+				sign := slices.Contains(k.Usage, inventory.UsageSign)
+				dec := slices.Contains(k.Usage, inventory.UsageDecrypt) || slices.Contains(k.Usage, inventory.UsageUnwrap)
+				if sign && dec {
+					out = append(out, reconcile.Finding{Subject: keyName(k), SPKISHA256: k.SPKISHA256, Source: keySource(k),
+						Message:  fmt.Sprintf("key %s may both sign and decrypt/unwrap (usage %s)", keyName(k), strings.Join(k.Usage, ", ")),
+						Evidence: map[string]any{"usage": k.Usage}})
+				}
+				// A key declared for another purpose, served for TLS.
+				if p := strings.ToLower(k.Purpose); p != "" && !strings.Contains(p, "tls") && k.SPKISHA256 != "" && servedOnTLS(s, k.SPKISHA256) {
+					out = append(out, reconcile.Finding{Subject: keyName(k), SPKISHA256: k.SPKISHA256, Source: keySource(k),
+						Message:  fmt.Sprintf("key %s is declared for %q but is served on a TLS endpoint", keyName(k), k.Purpose),
+						Evidence: map[string]any{"purpose": k.Purpose}})
+				}
+			}
+			return out
+		},
+	})
+}
+
+func servedOnTLS(s *reconcile.Snapshot, spki string) bool {
+	for _, o := range s.Observations {
+		if l := o.Leaf(); l != nil && l.SPKISHA256 == spki {
+			return true
+		}
+	}
+	return false
+}
+
+// baseDomain approximates the registrable domain: the last two labels
+// (three under a two-letter second-level such as co.uk). Wildcards count
+// as their base name.
+func baseDomain(name string) string {
+	name = strings.TrimPrefix(strings.ToLower(strings.TrimSuffix(name, ".")), "*.")
+	if net.ParseIP(name) != nil || strings.Contains(name, "@") || strings.Contains(name, "://") {
+		return name
+	}
+	labels := strings.Split(name, ".")
+	n := 2
+	if len(labels) >= 3 && len(labels[len(labels)-1]) == 2 && len(labels[len(labels)-2]) <= 3 {
+		n = 3
+	}
+	if len(labels) <= n {
+		return name
+	}
+	return strings.Join(labels[len(labels)-n:], ".")
+}

@@ -1,0 +1,86 @@
+package checks
+
+import (
+	"fmt"
+
+	"github.com/keyaudit/keyaudit/inventory"
+	"github.com/keyaudit/keyaudit/reconcile"
+)
+
+func init() {
+	reconcile.Register(&reconcile.Check{
+		ID:          "orphaned-key",
+		Severity:    reconcile.Medium,
+		Description: "An inventory key pair is served on no endpoint and appears in no CT-logged certificate.",
+		Help:        "Confirm the key is unused, then deactivate and destroy it at the end of its lifecycle (NIST SP 800-57 Part 1 §8.3), or record why it is kept.",
+		Citations:   []string{"NIST SP 800-57 Part 1 Rev. 5 §8.3.4 (key destruction)", "PCI DSS 4.0 3.7.5 (retirement of keys)"},
+		Controls:    []string{pciKeyLifecycle, nistKeyMgmt},
+		Run: func(s *reconcile.Snapshot) []reconcile.Finding {
+			// Absence is only evidence when the scan and CT inputs are there
+			// and complete.
+			if !s.HasSource("scan") || !s.SourceComplete("scan") || !s.SourceComplete("ct") {
+				return nil
+			}
+			var out []reconcile.Finding
+			done := map[string]bool{}
+			for i := range s.Keys {
+				k := &s.Keys[i]
+				if k.SPKISHA256 == "" || k.Class == inventory.ClassSecretKey || done[k.SPKISHA256] || s.Seen(k.SPKISHA256) {
+					continue
+				}
+				// One finding per key pair, on its private half when there is one.
+				if k.Class != inventory.ClassPrivateKey && hasPrivate(s, k.SPKISHA256) {
+					continue
+				}
+				done[k.SPKISHA256] = true
+				age := "of unknown age"
+				ev := map[string]any{"source": k.Source, "token": k.Token, "label": k.Label, "id": k.ID, "class": k.Class}
+				if k.StartDate != nil {
+					a := s.Now.Sub(*k.StartDate)
+					if a < s.Policy.OrphanMinAge {
+						continue
+					}
+					age = fmt.Sprintf("%d days old", days(a))
+					ev["age_days"] = days(a)
+				} else if s.Policy.OrphanMinAge > 0 {
+					continue // cannot tell its age: do not call it orphaned yet
+				}
+				out = append(out, reconcile.Finding{Subject: keyName(k), SPKISHA256: k.SPKISHA256,
+					Message:  fmt.Sprintf("%s %s key %s is served on no endpoint and in no CT certificate (%s): a candidate for destruction", k.KeyType, k.Class, keyName(k), age),
+					Evidence: ev, Source: keySource(k)})
+			}
+			return out
+		},
+	})
+}
+
+func hasPrivate(s *reconcile.Snapshot, spki string) bool {
+	for _, k := range s.KeysBySPKI(spki) {
+		if k.Class == inventory.ClassPrivateKey {
+			return true
+		}
+	}
+	return false
+}
+
+// keyName names an inventory key for people.
+func keyName(k *inventory.Key) string {
+	switch {
+	case k.Token != "" && k.Label != "":
+		return k.Token + "/" + k.Label
+	case k.Label != "":
+		return k.Label
+	case k.Path != "":
+		return k.Path
+	case k.URI != "":
+		return k.URI
+	}
+	return k.Ref
+}
+
+func keySource(k *inventory.Key) string {
+	if k.Path != "" {
+		return k.Path
+	}
+	return k.URI
+}
