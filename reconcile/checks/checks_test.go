@@ -151,7 +151,10 @@ var cases = []tcase{
 	{name: "extractable private key", check: "key-extractable", want: 1, msg: "extractable",
 		snap: reconcile.Snapshot{Keys: []inventory.Key{key("exp", "s1", func(k *inventory.Key) { t := true; k.Extractable = &t })}}},
 	{name: "non-sensitive AES key", check: "key-extractable", want: 1, msg: "not sensitive",
-		snap: reconcile.Snapshot{Keys: []inventory.Key{key("aes", "", func(k *inventory.Key) { f := false; k.Class, k.KeyType, k.Sensitive = inventory.ClassSecretKey, "AES", &f })}}},
+		snap: reconcile.Snapshot{Keys: []inventory.Key{key("aes", "", func(k *inventory.Key) {
+			f := false
+			k.Class, k.KeyType, k.Sensitive = inventory.ClassSecretKey, "AES", &f
+		})}}},
 	{name: "signature key past 3 years", check: "cryptoperiod-exceeded", want: 1, msg: "past its 1095-day cryptoperiod",
 		snap: reconcile.Snapshot{Keys: []inventory.Key{key("old", "s1", func(k *inventory.Key) { d := now.AddDate(-4, 0, 0); k.StartDate = &d })}}},
 	{name: "metadata cryptoperiod 90d", check: "cryptoperiod-exceeded", want: 1, msg: "inventory metadata 90d",

@@ -72,7 +72,7 @@ func init() {
 					continue
 				}
 				out = append(out, reconcile.Finding{Subject: keyName(k), SPKISHA256: k.SPKISHA256, Source: keySource(k),
-					Message: fmt.Sprintf("key %s is %d days old, past its %d-day cryptoperiod (%s)", keyName(k), days(s.Now.Sub(start)), days(period), basis),
+					Message:  fmt.Sprintf("key %s is %d days old, past its %d-day cryptoperiod (%s)", keyName(k), days(s.Now.Sub(start)), days(period), basis),
 					Evidence: map[string]any{"start_date": start, "cryptoperiod_days": days(period), "basis": basis}})
 			}
 			return out
