@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/keyaudit/keyaudit/store"
+)
+
+func TestAuditStagesAndExitCodes(t *testing.T) {
+	s, _ := tlsServer(t, "127.0.10.8:0", "audit.example.test")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "k.db")
+	cfg := filepath.Join(dir, "keyaudit.yaml")
+	os.WriteFile(cfg, []byte("store: "+db+"\nscan:\n  timeout: 2s\n  targets: ["+s.Addr+"]\n"), 0o644)
+	r := runCLI(t, context.Background(), "", "--config", cfg, "audit")
+	if r.code != 1 {
+		t.Fatalf("audit: exit %d, want 1 (unmanaged key is critical)\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"scan", "complete", "skipped", "unmanaged-key", "CN=audit.example.test"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("audit output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	st := openStore(t, db)
+	run, err := store.Latest(context.Background(), st, "audit")
+	if err != nil || run.Status != store.StatusComplete || !strings.Contains(run.Note, "critical") {
+		t.Errorf("audit run %+v %v", run, err)
+	}
+	if n, _ := st.Count(context.Background(), run.ID, "stage"); n != 5 {
+		t.Errorf("%d stages recorded, want 5", n)
+	}
+	st.Close()
+
+	// A failing stage makes the audit partial and exits 2.
+	os.WriteFile(cfg, []byte("store: "+db+"\nscan:\n  targets: [\"http://not-a-target\"]\n"), 0o644)
+	r = runCLI(t, context.Background(), "", "--config", cfg, "audit", "--fail-on", "none")
+	if r.code != 2 || !strings.Contains(r.stderr, "partial") {
+		t.Errorf("failed stage: exit %d stderr %q", r.code, r.stderr)
+	}
+	st = openStore(t, db)
+	run, _ = store.Latest(context.Background(), st, "audit")
+	if run.Status != store.StatusPartial || !strings.Contains(run.Note, "scan failed") {
+		t.Errorf("audit run after a failed stage: %+v", run)
+	}
+}
