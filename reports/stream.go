@@ -40,7 +40,14 @@ type Stream[T any] interface {
 // NewStream returns a Stream for format. CSV uses cols for its header and
 // cells (cells are escaped against formula injection); table uses cols;
 // json and jsonl marshal T.
-func NewStream[T any](w io.Writer, format string, cols []Column[T]) (Stream[T], error) {
+// StreamOption tunes NewStream.
+type StreamOption int
+
+// SortRows sorts table rows by their cells, for records that arrive in no
+// meaningful order (scan results); without it rows keep write order.
+const SortRows StreamOption = 1
+
+func NewStream[T any](w io.Writer, format string, cols []Column[T], opts ...StreamOption) (Stream[T], error) {
 	switch format {
 	case FormatJSONL:
 		return &jsonlStream[T]{enc: json.NewEncoder(w)}, nil
@@ -57,7 +64,11 @@ func NewStream[T any](w io.Writer, format string, cols []Column[T]) (Stream[T], 
 		}
 		return &csvStream[T]{w: cw, cols: cols}, nil
 	case FormatTable, "":
-		return &tableStream[T]{w: w, cols: cols}, nil
+		ts := &tableStream[T]{w: w, cols: cols}
+		for _, o := range opts {
+			ts.sort = ts.sort || o == SortRows
+		}
+		return ts, nil
 	default:
 		return nil, fmt.Errorf("reports: unknown format %q (want one of %s)", format, strings.Join(StreamFormats, ", "))
 	}
@@ -140,6 +151,7 @@ type tableStream[T any] struct {
 	w    io.Writer
 	cols []Column[T]
 	rows [][]string
+	sort bool
 }
 
 func (s *tableStream[T]) Write(v T) error {
@@ -152,6 +164,9 @@ func (s *tableStream[T]) Write(v T) error {
 }
 
 func (s *tableStream[T]) Close() error {
+	if !s.sort {
+		return RenderTable(s.w, headers(s.cols), s.rows)
+	}
 	// Rows arrive in completion order; sort them so a table is stable.
 	sort.SliceStable(s.rows, func(i, j int) bool {
 		a, b := s.rows[i], s.rows[j]

@@ -19,13 +19,28 @@ import (
 	"github.com/keyaudit/keyaudit/internal/estate"
 )
 
-func main() {
+func toolsBin() string {
+	d := os.Getenv("KEYAUDIT_TOOLS")
+	if d == "" {
+		home, _ := os.UserHomeDir()
+		d = filepath.Join(home, ".cache", "keyaudit-tools")
+	}
+	return filepath.Join(d, "bin")
+}
+
+func main() { os.Exit(run()) }
+
+// run is main with its deferred cleanups honoured on every path.
+func run() int {
 	dir := flag.String("dir", ".demo/estate", "state directory for the real servers")
 	real := flag.Bool("real", true, "also start Postfix, Dovecot and Knot (needs them installed)")
 	netPrefix := flag.String("net", "127.0.1", "first three octets of the /27 the estate occupies")
 	dns := flag.String("dns", "127.0.2.53:53", "address of the demo DNS server (example.test)")
 	v6 := flag.Int("v6-port", 9443, "TLS port on [::1] (-1: no IPv6)")
 	ready := flag.String("ready-file", "", "write the estate's manifest (JSON) here once everything listens")
+	audit := flag.Bool("audit", true, "also create the SoftHSM token and CT log a full audit needs, and write DIR/../keyaudit.yaml")
+	tools := flag.String("tools", toolsBin(), "directory of the TesseraCT binary (posix)")
+	reportsDir := flag.String("reports", ".demo/reports", "where the audit config sends its reports")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -36,28 +51,48 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "keyaudit-demo:", err)
-		os.Exit(2)
+		return 2
 	}
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	d, err := estate.StartDemo(sctx, estate.DemoOptions{Dir: abs, Net: *netPrefix, DNSAddr: *dns, V6Port: *v6, Real: *real})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "keyaudit-demo:", err)
-		os.Exit(2)
+		return 2
 	}
 	defer d.Close()
+	var config, softhsmConf string
+	if *audit {
+		rep, _ := filepath.Abs(*reportsDir)
+		actx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		au, err := d.SetupAudit(actx, estate.AuditOptions{Dir: filepath.Dir(abs), ToolsBin: *tools,
+			CTAddr: "127.0.2.62:6962", CTMonitorAddr: "127.0.2.62:8080", ReportsDir: rep})
+		cancel()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "keyaudit-demo:", err)
+			return 2
+		}
+		defer au.Close()
+		config, softhsmConf = au.Config, au.HSM.Conf
+		if au.CT == nil {
+			fmt.Fprintln(os.Stderr, "keyaudit-demo: no TesseraCT binary in", *tools, "- the audit runs without a CT stage")
+		}
+	}
 	if *ready != "" {
 		b, _ := json.MarshalIndent(struct {
-			Expect  []estate.Expect     `json:"endpoints"`
-			Names   map[string][]string `json:"names"`
-			DNS     string              `json:"dns"`
-			RootPEM string              `json:"root_pem"`
-		}{d.Expect, d.Names, d.DNSAddr, string(d.RootPEM)}, "", "  ")
+			Expect      []estate.Expect     `json:"endpoints"`
+			Names       map[string][]string `json:"names"`
+			DNS         string              `json:"dns"`
+			RootPEM     string              `json:"root_pem"`
+			Config      string              `json:"config,omitempty"`
+			SoftHSMConf string              `json:"softhsm2_conf,omitempty"`
+		}{d.Expect, d.Names, d.DNSAddr, string(d.RootPEM), config, softhsmConf}, "", "  ")
 		if err := os.WriteFile(*ready, b, 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "keyaudit-demo:", err)
-			os.Exit(2)
+			return 2
 		}
 	}
 	fmt.Fprintf(os.Stderr, "keyaudit-demo: %d endpoints up on %s.0/27, [::1] and DNS %s; Ctrl-C to stop\n", len(d.Expect), *netPrefix, d.DNSAddr)
 	<-ctx.Done()
+	return 0
 }

@@ -8,13 +8,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyaudit/keyaudit/ctlog"
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reports"
+	"github.com/keyaudit/keyaudit/scanner"
 	"github.com/keyaudit/keyaudit/store"
 )
 
@@ -147,10 +150,10 @@ func (a *app) runAudit(ctx context.Context, cmd *cobra.Command, o *auditOptions)
 	stages := []*auditStage{
 		{Name: "inventory", Kind: "inventory", args: []string{"inventory", "--format", "jsonl"}},
 		{Name: "scan", Kind: "scan", args: []string{"scan", "--format", "jsonl"}},
-		{Name: "caa", Kind: "caa", args: []string{"caa", "--format", "jsonl"}},
 		{Name: "ct", Kind: "ct", args: []string{"ct", "sync", "--format", "jsonl", "--fail-on", "none"}},
+		{Name: "caa", Kind: "caa", args: []string{"caa", "--format", "jsonl"}},
 	}
-	enabled := map[string]bool{"inventory": has("inventory"), "scan": has("scan"), "caa": has("caa") || has("watch"), "ct": has("ct")}
+	enabled := map[string]bool{"inventory": has("inventory"), "scan": has("scan"), "ct": has("ct"), "caa": has("caa") || has("watch")}
 	if len(o.stages) > 0 {
 		for k := range enabled {
 			enabled[k] = false
@@ -170,6 +173,15 @@ func (a *app) runAudit(ctx context.Context, cmd *cobra.Command, o *auditOptions)
 		if ctx.Err() != nil {
 			s.Status, s.Note = "failed", "interrupted"
 			continue
+		}
+		if s.Name == "caa" {
+			// Decide CAA for every watched name a certificate was seen for,
+			// not only the watched domains themselves.
+			names, err := a.seenNames(ctx, st, stages)
+			if err != nil {
+				return withCode(exitError, err)
+			}
+			s.args = append(s.args, names...)
 		}
 		before, _ := store.Latest(ctx, st, s.Kind)
 		start := time.Now()
@@ -297,6 +309,60 @@ func (a *app) runAudit(ctx context.Context, cmd *cobra.Command, o *auditOptions)
 		}
 	}
 	return nil
+}
+
+// seenNames are the DNS names, under the watched domains, of the
+// certificates this audit's scan and CT stages recorded.
+func (a *app) seenNames(ctx context.Context, st store.Store, stages []*auditStage) ([]string, error) {
+	var watch []string
+	if err := a.section("watch", &watch); err != nil {
+		return nil, err
+	}
+	snap := &reconcile.Snapshot{Watched: watch}
+	seen := map[string]bool{}
+	var names []string
+	add := func(n string) {
+		n = strings.ToLower(strings.TrimSuffix(n, "."))
+		if n == "" || seen[n] || !snap.Watches(n) || strings.ContainsAny(n, ":@/ ") {
+			return
+		}
+		seen[n] = true
+		names = append(names, n)
+	}
+	for _, s := range stages {
+		if s.RunID == 0 {
+			continue
+		}
+		switch s.Kind {
+		case "scan":
+			var obs []scanner.Observation
+			if err := decodeItems(ctx, st, s.RunID, store.KindObservation, &obs); err != nil {
+				return nil, err
+			}
+			for _, o := range obs {
+				if l := o.Leaf(); l != nil {
+					for _, n := range l.SANs {
+						add(n)
+					}
+				}
+				if o.Host != o.IP {
+					add(o.Host)
+				}
+			}
+		case "ct":
+			var ss []ctlog.Sighting
+			if err := decodeItems(ctx, st, s.RunID, store.KindSighting, &ss); err != nil {
+				return nil, err
+			}
+			for _, sg := range ss {
+				for _, n := range sg.Names {
+					add(n)
+				}
+			}
+		}
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 func auditNote(stages []*auditStage, fs []reconcile.Finding) string {

@@ -181,7 +181,7 @@ func (a *app) runScan(ctx context.Context, o *scanOptions, args []string) error 
 	if len(fixed) == 0 && !readStdin && listFile == nil {
 		return withCode(exitError, errors.New("no targets: give TARGET arguments, - for stdin, --targets-file, or scan.targets in the config"))
 	}
-	out, err := reports.NewStream(a.stdout, o.format, scanColumns)
+	out, err := reports.NewStream(a.stdout, o.format, scanColumns, reports.SortRows)
 	if err != nil {
 		return withCode(exitError, err)
 	}

@@ -50,9 +50,13 @@ type Demo struct {
 	RootPEM []byte
 	Expect  []Expect
 	// Names maps the demo DNS names to their addresses.
-	Names     map[string][]string
-	DNSAddr   string
-	Zone      string
+	Names   map[string][]string
+	DNSAddr string
+	Zone    string
+	// Leaves are the served certificates with their keys, by short name
+	// (rsa, ecdsa, ed25519, www, mail, postfix …), for the HSM and CT
+	// parts of the demo.
+	Leaves    map[string]tls.Certificate
 	servers   []*Server
 	processes []*Process
 }
@@ -97,14 +101,14 @@ func StartDemo(ctx context.Context, o DemoOptions) (d *Demo, err error) {
 	if o.V6Port == 0 {
 		o.V6Port = 9443
 	}
-	d = &Demo{Names: map[string][]string{}, DNSAddr: o.DNSAddr}
+	d = &Demo{Names: map[string][]string{}, DNSAddr: o.DNSAddr, Leaves: map[string]tls.Certificate{}}
 	started := d
 	defer func() {
 		if err != nil {
 			started.Close()
 		}
 	}()
-	if d.Root, err = NewRoot("keyaudit demo root", ECDSA384); err != nil {
+	if d.Root, err = NewRoot("keyaudit demo root", ECDSA256); err != nil {
 		return nil, err
 	}
 	if d.Inter, err = d.Root.Intermediate("keyaudit demo issuing CA", ECDSA256); err != nil {
@@ -152,6 +156,7 @@ func StartDemo(ctx context.Context, o DemoOptions) (d *Demo, err error) {
 		if err != nil {
 			return nil, err
 		}
+		d.Leaves[strings.TrimSuffix(s.leaf.CN, ".example.test")] = cert
 		cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
 		if s.tweak != nil {
 			s.tweak(cfg)
@@ -176,6 +181,7 @@ func StartDemo(ctx context.Context, o DemoOptions) (d *Demo, err error) {
 		}
 		return &defCert, nil
 	}}
+	d.Leaves["www"], d.Leaves["default"] = wwwCert, defCert
 	spkiDef, shaDef := leafIDs(defCert)
 	spkiWWW, shaWWW := leafIDs(wwwCert)
 	if err := addTLS(at(6, 443), sniCfg, Expect{Note: "SNI-dependent, no SNI", LeafSPKI: spkiDef, LeafSHA256: shaDef}); err != nil {
@@ -204,6 +210,7 @@ func StartDemo(ctx context.Context, o DemoOptions) (d *Demo, err error) {
 	if err != nil {
 		return nil, err
 	}
+	d.Leaves["mail"] = mailCert
 	mailCfg := &tls.Config{Certificates: []tls.Certificate{mailCert}}
 	mailSPKI, mailSHA := leafIDs(mailCert)
 	for _, p := range []struct {
@@ -262,6 +269,7 @@ func (d *Demo) startReal(ctx context.Context, o DemoOptions, ip func(int) string
 	if err != nil {
 		return err
 	}
+	d.Leaves["postfix"] = cert
 	chain := PEMChain(cert.Certificate)
 	key, err := PEMKey(cert.PrivateKey)
 	if err != nil {
@@ -297,11 +305,17 @@ func (d *Demo) startReal(ctx context.Context, o DemoOptions, ip func(int) string
 	return nil
 }
 
+// DemoCAAIdentifier is the CAA issuer-domain-name of the demo CA.
+const DemoCAAIdentifier = "demo-ca.example.test"
+
 // ZoneFile is the example.test zone for the demo names.
 func (d *Demo) ZoneFile() string {
 	host, _, _ := net.SplitHostPort(d.DNSAddr)
 	var b strings.Builder
 	fmt.Fprintf(&b, "$ORIGIN example.test.\n$TTL 60\n@ SOA ns.example.test. hostmaster.example.test. 1 3600 600 86400 60\n@ NS ns\nns A %s\n", host)
+	// CAA: the demo CA for the zone; legacy.example.test only lets
+	// Let's Encrypt issue, so its demo-CA certificate breaks CAA.
+	b.WriteString("@ CAA 0 issue \"" + DemoCAAIdentifier + "\"\n@ CAA 0 iodef \"mailto:security@example.test\"\nlegacy CAA 0 issue \"letsencrypt.org\"\nlegacy A 127.0.1.7\n")
 	names := make([]string, 0, len(d.Names))
 	for n := range d.Names {
 		names = append(names, n)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -29,6 +30,9 @@ func Start(dir, name string, args ...string) (*Process, error) {
 	}
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
+	// If the estate's process dies, its servers die with it: a stale
+	// server would answer the next run with old keys.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		lf.Close()
@@ -79,6 +83,15 @@ func (p *Process) Tail() string {
 		b = b[len(b)-3000:]
 	}
 	return string(b)
+}
+
+// PortFree fails when something already listens on addr.
+func PortFree(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("estate: %s is in use (a server left over from an earlier run?): %w", addr, err)
+	}
+	return ln.Close()
 }
 
 // WaitTCP waits until addr accepts connections, the process dies, or

@@ -62,6 +62,9 @@ func StartPostfix(ctx context.Context, dir, addr string, chainPEM, keyPEM []byte
 	if err != nil {
 		return nil, err
 	}
+	if err := PortFree(addr); err != nil {
+		return nil, err
+	}
 	etc, queue, data := filepath.Join(dir, "etc"), filepath.Join(dir, "queue"), filepath.Join(dir, "data")
 	_ = os.RemoveAll(queue)
 	_ = os.RemoveAll(data)
@@ -162,6 +165,11 @@ func StartDovecot(ctx context.Context, dir, imapAddr, pop3Addr string, chainPEM,
 	}
 	if ih != ph {
 		return nil, fmt.Errorf("estate: dovecot listens on one address: %s vs %s", ih, ph)
+	}
+	for _, a := range []string{imapAddr, pop3Addr} {
+		if err := PortFree(a); err != nil {
+			return nil, err
+		}
 	}
 	if err := writeFile(filepath.Join(dir, "cert.pem"), chainPEM, 0o644); err != nil {
 		return nil, err
@@ -266,6 +274,9 @@ log:
     any: warning
 zone:
 %[4]s`, dir, host, port, zcfg.String())
+	if err := PortFree(addr); err != nil {
+		return nil, err
+	}
 	cfgPath := filepath.Join(dir, "knot.conf")
 	if err := writeFile(cfgPath, []byte(conf), 0o644); err != nil {
 		return nil, err

@@ -93,7 +93,7 @@ func init() {
 			for _, sg := range s.Sightings {
 				if v, forbidden := caaForbids(s, sg.Issuer, sg.Names); forbidden {
 					out = append(out, reconcile.Finding{Subject: strings.Join(sg.Names, ", "), SPKISHA256: sg.SPKISHA256, CertSHA256: sg.CertSHA256,
-						Endpoint: fmt.Sprintf("ct://%s/%d", sg.Log, sg.Index), Message: "CT-logged certificate " + v.describe(sg.Issuer), Evidence: v.evidence()})
+						Endpoint: ctEndpoint(sg.Log, sg.Index), Message: "CT-logged certificate " + v.describe(sg.Issuer), Evidence: v.evidence()})
 				}
 			}
 			return out

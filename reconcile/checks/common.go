@@ -133,3 +133,16 @@ func allowedCA(s *reconcile.Snapshot, id string) bool {
 	}
 	return false
 }
+
+// ctLogEndpoint names a CT log: "ct:<log URL without scheme>".
+func ctLogEndpoint(log string) string {
+	if i := strings.Index(log, "://"); i >= 0 {
+		log = log[i+3:]
+	}
+	return "ct:" + strings.TrimSuffix(log, "/")
+}
+
+// ctEndpoint names a CT log entry: "ct:<log>#<index>".
+func ctEndpoint(log string, index uint64) string {
+	return fmt.Sprintf("%s#%d", ctLogEndpoint(log), index)
+}

@@ -62,7 +62,7 @@ func init() {
 		Run: func(s *reconcile.Snapshot) []reconcile.Finding {
 			var out []reconcile.Finding
 			for _, li := range s.LogIssues {
-				out = append(out, reconcile.Finding{Subject: li.Log, Endpoint: "ct://" + li.Log,
+				out = append(out, reconcile.Finding{Subject: li.Log, Endpoint: ctLogEndpoint(li.Log),
 					Message: fmt.Sprintf("log %s: %s: %s", li.Log, li.Kind, li.Message), Evidence: li.Detail})
 			}
 			return out

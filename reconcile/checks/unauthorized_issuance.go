@@ -48,7 +48,7 @@ func init() {
 				}
 				out = append(out, reconcile.Finding{
 					Subject: strings.Join(sg.Names, ", "), SPKISHA256: sg.SPKISHA256, CertSHA256: sg.CertSHA256,
-					Endpoint: fmt.Sprintf("ct://%s/%d", sg.Log, sg.Index),
+					Endpoint: ctEndpoint(sg.Log, sg.Index),
 					Message:  fmt.Sprintf("%s logged in %s at index %d: %s", kind, sg.Log, sg.Index, strings.Join(reasons, "; ")),
 					Evidence: ev,
 					Source:   fmt.Sprintf("%s#%d", sg.Log, sg.Index),

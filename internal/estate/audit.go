@@ -1,0 +1,180 @@
+package estate
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// AuditOptions configure the parts of the demo that a full audit needs
+// beyond the servers: an HSM token, a CT log, and the config file.
+type AuditOptions struct {
+	Dir string
+	// ToolsBin holds TesseraCT's posix binary; without it there is no CT
+	// stage.
+	ToolsBin string
+	// CTAddr is where the log takes submissions; CTMonitorAddr where its
+	// tiles are served.
+	CTAddr, CTMonitorAddr string
+	// ReportsDir receives the audit's reports.
+	ReportsDir string
+}
+
+// Audit is the audit side of a running demo.
+type Audit struct {
+	HSM    *SoftHSM
+	CT     *CTLog
+	Config string // path of the generated keyaudit.yaml
+}
+
+// Close stops the CT log.
+func (a *Audit) Close() {
+	if a.CT != nil {
+		a.CT.Close()
+	}
+}
+
+// SetupAudit creates the demo's SoftHSM token (keys of some served
+// certificates — others stay unmanaged — plus an orphaned key pair, an
+// extractable key and a key-encryption key), starts a CT log holding the
+// www.example.test certificate and a rogue certificate for
+// shop.example.test, and writes a keyaudit config auditing all of it.
+func (d *Demo) SetupAudit(ctx context.Context, o AuditOptions) (*Audit, error) {
+	a := &Audit{}
+	hsmDir := filepath.Join(o.Dir, "softhsm")
+	hsm, err := NewSoftHSM(ctx, hsmDir, "demo")
+	if err != nil {
+		return nil, err
+	}
+	a.HSM = hsm
+	managed := []struct{ name, id string }{{"rsa", "01"}, {"ecdsa", "02"}, {"www", "03"}, {"mail", "04"}, {"postfix", "05"}}
+	for _, m := range managed {
+		c, ok := d.Leaves[m.name]
+		if !ok {
+			continue
+		}
+		if err := hsm.ImportKey(ctx, hsmDir, c.PrivateKey, c.Certificate[0], m.name+".example.test", m.id, true); err != nil {
+			return nil, err
+		}
+	}
+	if c, ok := d.Leaves["legacy"]; ok {
+		// Imported without CKA_SENSITIVE: its value could be read out.
+		if err := hsm.ImportKey(ctx, hsmDir, c.PrivateKey, nil, "legacy.example.test", "06", false); err != nil {
+			return nil, err
+		}
+	}
+	if err := hsm.GenerateKeyPair(ctx, "EC:prime256v1", "retired-2023", "10"); err != nil {
+		return nil, err
+	}
+	if err := hsm.GenerateSecret(ctx, "AES:32", "kek", true); err != nil {
+		return nil, err
+	}
+
+	var ctBlock string
+	if o.ToolsBin != "" {
+		if _, err := os.Stat(filepath.Join(o.ToolsBin, "posix")); err == nil {
+			rogue, err := NewRoot("Rogue Root", ECDSA256)
+			if err != nil {
+				return nil, err
+			}
+			rogueInter, err := rogue.Intermediate("Rogue Issuing CA", ECDSA256)
+			if err != nil {
+				return nil, err
+			}
+			shop, err := rogueInter.Issue(Leaf{CN: "shop.example.test", Key: ECDSA256})
+			if err != nil {
+				return nil, err
+			}
+			ctDir := filepath.Join(o.Dir, "ctlog")
+			_ = os.RemoveAll(ctDir) // a fresh log each time
+			if err := os.MkdirAll(ctDir, 0o755); err != nil {
+				return nil, err
+			}
+			roots := append(append([]byte{}, d.RootPEM...), PEMChain([][]byte{rogue.Cert.Raw})...)
+			l, err := StartCTLog(ctx, filepath.Join(o.ToolsBin, "posix"), ctDir, o.CTAddr, o.CTMonitorAddr, roots)
+			if err != nil {
+				return nil, err
+			}
+			a.CT = l
+			www := d.Leaves["www"]
+			for i, chain := range [][][]byte{www.Certificate, shop.Certificate} {
+				if err := l.AddChain(ctx, chain); err != nil {
+					return nil, fmt.Errorf("submit chain %d (%d certificates): %w", i, len(chain), err)
+				}
+			}
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if err := l.WaitSize(wctx, 2); err != nil {
+				return nil, err
+			}
+			ctBlock = fmt.Sprintf(`
+# Certificate Transparency: the demo's static-ct-api log (TesseraCT).
+ct:
+  logs:
+    - url: %s
+      key: %s
+      type: static
+      origin: localhost/demo
+ct-sync:
+  from: start
+`, l.MonitorURL, l.KeyFile)
+		}
+	}
+
+	cfg := fmt.Sprintf(`# keyaudit config for the demo estate, written by keyaudit-demo.
+store: %[1]s/keyaudit.db
+
+watch: [example.test]
+
+inventory:
+  pkcs11:
+    - "%[2]s"
+
+scan:
+  targets:
+    - 127.0.1.0/27
+    - www.example.test
+    - mail.example.test:25
+    - imap.example.test:143
+    - legacy.example.test:8443
+    - "[::1]:9443"
+    - mysql://127.0.1.10:3306
+    - xmpp://127.0.1.10:5222
+  ports: 443,8443,25,143,110,21,5432,389
+  resolver: [%[3]s]
+  timeout: 3s
+
+caa:
+  resolver: [%[3]s]
+  cas:
+    - name: keyaudit demo CA
+      organizations: [keyaudit demo]
+      identifiers: [%[4]s]
+%[5]s
+policy:
+  allowed_cas: [%[4]s]
+  min_rsa_bits: 2048
+
+suppressions:
+  - check: no-pqc-key-exchange
+    endpoint: "*127.0.1.2[01]*"
+    reason: Postfix and Dovecot on Debian 12 (OpenSSL 3.0) have no ML-KEM yet
+
+audit:
+  fail-on: high
+  reports:
+    - {format: html, output: %[6]s/audit.html}
+    - {format: sarif, output: %[6]s/keyaudit.sarif}
+    - {format: cbom, output: %[6]s/cbom.json}
+    - {format: junit, output: %[6]s/junit.xml}
+    - {format: markdown, output: %[6]s/audit.md}
+    - {format: json, output: %[6]s/audit.json}
+`, o.Dir, hsm.URI(), d.DNSAddr, DemoCAAIdentifier, ctBlock, o.ReportsDir)
+	a.Config = filepath.Join(o.Dir, "keyaudit.yaml")
+	if err := os.WriteFile(a.Config, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
