@@ -129,8 +129,17 @@ store: %[1]s/keyaudit.db
 watch: [example.test]
 
 inventory:
-  pkcs11:
-    - "%[2]s"
+  sources:
+    - pkcs11: "%[2]s"
+      owner: platform-team
+      purpose: tls-server
+  metadata:
+    - label: "retired-*"
+      owner: payments-team
+      purpose: code-signing
+    - label: "legacy.example.test"
+      owner: legacy-team
+      cryptoperiod: 90d
 
 scan:
   targets:
