@@ -47,3 +47,21 @@ func TestAuditStagesAndExitCodes(t *testing.T) {
 		t.Errorf("audit run after a failed stage: %+v", run)
 	}
 }
+
+func TestConfigCheck(t *testing.T) {
+	r := runCLI(t, context.Background(), "", "--config", "../../examples/keyaudit.yaml", "config", "check")
+	if r.code != 0 {
+		t.Fatalf("examples/keyaudit.yaml: exit %d: %s", r.code, r.stderr)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("scan:\n  portz: 443\npolicy:\n  min_rsa_bitz: 1\nsuppressions:\n  - check: unmanaged-key\nfrobnicate: 1\n"), 0o644)
+	r = runCLI(t, context.Background(), "", "--config", bad, "config", "check")
+	if r.code != 2 {
+		t.Fatalf("bad config: exit %d", r.code)
+	}
+	for _, want := range []string{"portz", "min_rsa_bitz", "no reason", "frobnicate"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}

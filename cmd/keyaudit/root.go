@@ -91,6 +91,9 @@ func (a *app) setup(cmd *cobra.Command) error {
 		return withCode(exitError, fmt.Errorf("config %s: %w", a.configPath, err))
 	}
 	a.config = cfg
+	if commandSection(cmd) == "config-check" {
+		return nil // it reports every problem itself
+	}
 	// Global keys apply to persistent flags, the command's section to
 	// its own flags. Flags given on the command line win.
 	if err := applyConfig(cmd.Root().PersistentFlags(), cfg, nil); err != nil {
