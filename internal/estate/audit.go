@@ -75,7 +75,7 @@ func (d *Demo) SetupAudit(ctx context.Context, o AuditOptions) (*Audit, error) {
 	var ctBlock string
 	if o.ToolsBin != "" {
 		if _, err := os.Stat(filepath.Join(o.ToolsBin, "posix")); err == nil {
-			rogue, err := NewRoot("Rogue Root", ECDSA256)
+			rogue, err := NewRootOrg("Rogue Root", "Rogue Trust Services", ECDSA256)
 			if err != nil {
 				return nil, err
 			}

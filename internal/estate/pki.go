@@ -70,8 +70,13 @@ func randSerial() *big.Int {
 	return n.Add(n, big.NewInt(1))
 }
 
-// NewRoot creates a self-signed root CA.
-func NewRoot(cn string, kt KeyType) (*CA, error) {
+// NewRoot creates a self-signed root CA of the "keyaudit demo"
+// organisation.
+func NewRoot(cn string, kt KeyType) (*CA, error) { return NewRootOrg(cn, "keyaudit demo", kt) }
+
+// NewRootOrg creates a self-signed root CA of organisation org; its
+// intermediates carry the same organisation.
+func NewRootOrg(cn, org string, kt KeyType) (*CA, error) {
 	key, err := NewKey(kt)
 	if err != nil {
 		return nil, err
@@ -79,7 +84,7 @@ func NewRoot(cn string, kt KeyType) (*CA, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          randSerial(),
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"keyaudit demo"}},
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{org}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.AddDate(10, 0, 0),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
@@ -103,7 +108,7 @@ func (ca *CA) Intermediate(cn string, kt KeyType) (*CA, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          randSerial(),
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"keyaudit demo"}},
+		Subject:               pkix.Name{CommonName: cn, Organization: ca.Cert.Subject.Organization},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.AddDate(5, 0, 0),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,

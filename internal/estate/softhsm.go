@@ -28,6 +28,7 @@ type SoftHSM struct {
 // user PIN written to dir/pin (mode 0600).
 func NewSoftHSM(ctx context.Context, dir, label string) (*SoftHSM, error) {
 	tokens := filepath.Join(dir, "tokens")
+	_ = os.RemoveAll(tokens) // one token of this label, with this PIN
 	if err := os.MkdirAll(tokens, 0o700); err != nil {
 		return nil, err
 	}

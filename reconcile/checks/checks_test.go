@@ -114,8 +114,16 @@ var cases = []tcase{
 		snap: reconcile.Snapshot{Sources: complete("scan"), Policy: reconcile.Policy{OrphanMinAge: 365 * reconcile.Day}, Keys: []inventory.Key{key("new", "s7")}}},
 	{name: "key on unrelated domains", check: "key-reuse", want: 1, msg: "example.com, example.org",
 		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("www.example.com", "s1")), obs("b:443", cert("shop.example.org", "s1", func(c *certinfo.Cert) { c.SHA256 = "other" }))}}},
-	{name: "HSM key signs and decrypts", check: "key-reuse", want: 1, msg: "both sign and decrypt",
-		snap: reconcile.Snapshot{Keys: []inventory.Key{key("dual", "s1", func(k *inventory.Key) { k.Usage = []string{"sign", "decrypt"} })}}},
+	{name: "HSM RSA key signs and decrypts", check: "key-reuse", want: 1, msg: "both sign and decrypt",
+		snap: reconcile.Snapshot{Keys: []inventory.Key{key("dual", "s1", func(k *inventory.Key) { k.KeyType, k.Usage = "RSA", []string{"sign", "decrypt"} })}}},
+	{name: "EC key with a meaningless decrypt flag", check: "key-reuse", want: 0,
+		snap: reconcile.Snapshot{Keys: []inventory.Key{key("ec", "s1", func(k *inventory.Key) { k.Usage = []string{"sign", "decrypt", "unwrap"} })}}},
+	{name: "EC key signs and derives", check: "key-reuse", want: 1, msg: "sign and derive",
+		snap: reconcile.Snapshot{Keys: []inventory.Key{key("ec", "s1", func(k *inventory.Key) { k.Usage = []string{"sign", "derive"} })}}},
+	{name: "KEK also encrypts data", check: "key-reuse", want: 1, msg: "encrypt data and wrap keys",
+		snap: reconcile.Snapshot{Keys: []inventory.Key{key("kek", "", func(k *inventory.Key) {
+			k.Class, k.KeyType, k.Usage = inventory.ClassSecretKey, "AES", []string{"encrypt", "decrypt", "wrap", "unwrap"}
+		})}}},
 	{name: "code-signing key on TLS", check: "key-reuse", want: 1, msg: "declared for \"code-signing\"",
 		snap: reconcile.Snapshot{Keys: []inventory.Key{key("cs", "s1", func(k *inventory.Key) { k.Purpose = "code-signing" })}, Observations: []scanner.Observation{obs("a:443", cert("a.example.com", "s1"))}}},
 	{name: "expired", check: "certificate-expired", want: 1, msg: "expired 3 days ago",

@@ -62,15 +62,26 @@ func init() {
 			// Inventory keys whose usage mixes purposes.
 			for i := range s.Keys {
 				k := &s.Keys[i]
+				has := func(u string) bool { return slices.Contains(k.Usage, u) }
+				var mixed string
+				switch {
+				case k.Class == inventory.ClassSecretKey && (has(inventory.UsageEncrypt) || has(inventory.UsageDecrypt)) && (has(inventory.UsageWrap) || has(inventory.UsageUnwrap)):
+					mixed = "both encrypt data and wrap keys"
+				case k.Class != inventory.ClassPrivateKey:
+				case strings.EqualFold(k.KeyType, "RSA") && has(inventory.UsageSign) && (has(inventory.UsageDecrypt) || has(inventory.UsageUnwrap)):
+					mixed = "both sign and decrypt/unwrap"
+				case !strings.EqualFold(k.KeyType, "RSA") && has(inventory.UsageSign) && has(inventory.UsageDerive):
+					// EC keys cannot decrypt through PKCS#11; signing plus key
+					// agreement is their dual use.
+					mixed = "both sign and derive (key agreement)"
+				}
+				if mixed != "" {
+					out = append(out, reconcile.Finding{Subject: keyName(k), SPKISHA256: k.SPKISHA256, Source: keySource(k),
+						Message:  fmt.Sprintf("%s key %s may %s (usage %s)", k.KeyType, keyName(k), mixed, strings.Join(k.Usage, ", ")),
+						Evidence: map[string]any{"usage": k.Usage}})
+				}
 				if k.Class != inventory.ClassPrivateKey {
 					continue
-				}
-				sign := slices.Contains(k.Usage, inventory.UsageSign)
-				dec := slices.Contains(k.Usage, inventory.UsageDecrypt) || slices.Contains(k.Usage, inventory.UsageUnwrap)
-				if sign && dec {
-					out = append(out, reconcile.Finding{Subject: keyName(k), SPKISHA256: k.SPKISHA256, Source: keySource(k),
-						Message:  fmt.Sprintf("key %s may both sign and decrypt/unwrap (usage %s)", keyName(k), strings.Join(k.Usage, ", ")),
-						Evidence: map[string]any{"usage": k.Usage}})
 				}
 				// A key declared for another purpose, served for TLS.
 				if p := strings.ToLower(k.Purpose); p != "" && !strings.Contains(p, "tls") && k.SPKISHA256 != "" && servedOnTLS(s, k.SPKISHA256) {
