@@ -1,0 +1,71 @@
+package scanner_test
+
+import (
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keyaudit/keyaudit/internal/estate"
+	"github.com/keyaudit/keyaudit/scanner"
+)
+
+// TestPerIPLimit counts concurrent connections at one IP: it never
+// exceeds --per-ip, however high the scan's concurrency.
+func TestPerIPLimit(t *testing.T) {
+	var cur, peak atomic.Int32
+	var wg sync.WaitGroup
+	var targets []string
+	for range 12 {
+		ln, err := estate.Listen("127.0.12.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		targets = append(targets, ln.Addr().String())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func(c net.Conn) {
+					n := cur.Add(1)
+					for {
+						p := peak.Load()
+						if n <= p || peak.CompareAndSwap(p, n) {
+							break
+						}
+					}
+					time.Sleep(150 * time.Millisecond) // hold the connection, then drop it
+					cur.Add(-1)
+					c.Close()
+				}(c)
+			}
+		}()
+	}
+	obs, _ := collect(t, scanner.Config{Concurrency: 50, PerIP: 2, Timeout: 5 * time.Second}, targets...)
+	if len(obs) != len(targets) {
+		t.Fatalf("%d observations", len(obs))
+	}
+	if p := peak.Load(); p > 2 || p == 0 {
+		t.Errorf("peak concurrent connections to one IP = %d, want ≤ 2", p)
+	}
+}
+
+// TestRateLimit: new connections per second stay under --rate.
+func TestRateLimit(t *testing.T) {
+	var targets []string
+	for i := range 15 {
+		targets = append(targets, fmt.Sprintf("127.0.12.%d:1", 10+i)) // closed: refused at once
+	}
+	_, took := collect(t, scanner.Config{Concurrency: 15, Rate: 10, Timeout: time.Second}, targets...)
+	// 15 connections at 10/s with a burst of 1: at least 1.4 s.
+	if took < 1300*time.Millisecond {
+		t.Errorf("15 connections at --rate 10 took %v", took)
+	}
+}
