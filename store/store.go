@@ -34,6 +34,9 @@ const (
 	KindSighting    = "sighting"    // ctlog.Sighting
 	KindFinding     = "finding"     // reconcile.Finding
 	KindSourceError = "source_error"
+	// KindCertificate holds one certificate's DER (Data {"der": base64}),
+	// keyed by its sha256, once per run.
+	KindCertificate = "certificate"
 )
 
 // Run is one execution of a keyaudit command that produces records.

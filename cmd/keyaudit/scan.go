@@ -231,6 +231,7 @@ func (a *app) runScan(ctx context.Context, o *scanOptions, args []string) error 
 		}
 	}
 	prog := newProgress(a.stderr, "scan")
+	storedCerts := map[string]bool{}
 	stats, scanErr := sc.Scan(ctx, specs, func(ob scanner.Observation) error {
 		prog.inc()
 		if batch != nil {
@@ -243,6 +244,20 @@ func (a *app) runScan(ctx context.Context, o *scanOptions, args []string) error 
 			}
 			if err := batch.Add(it); err != nil {
 				return err
+			}
+			// Each served certificate's DER, once per run, for revocation.
+			for _, c := range ob.Chain {
+				if len(c.DER) == 0 || storedCerts[c.SHA256] {
+					continue
+				}
+				storedCerts[c.SHA256] = true
+				ci := store.Item{Kind: store.KindCertificate, Key: c.SHA256, SPKISHA256: c.SPKISHA256, CertSHA256: c.SHA256}
+				if err := marshalInto(&ci, map[string][]byte{"der": c.DER}); err != nil {
+					return err
+				}
+				if err := batch.Add(ci); err != nil {
+					return err
+				}
 			}
 		}
 		return out.Write(ob)

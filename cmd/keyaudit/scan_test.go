@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyaudit/keyaudit/internal/certinfo"
 	"github.com/keyaudit/keyaudit/internal/estate"
 	"github.com/keyaudit/keyaudit/scanner"
 	"github.com/keyaudit/keyaudit/store"
@@ -158,6 +159,18 @@ func TestScanRecordsRunFromConfigAndStdin(t *testing.T) {
 	n, _ := st.Count(context.Background(), run.ID, store.KindObservation)
 	if n != 3 { // the server, and 127.0.10.4 on ports 1 and 2
 		t.Errorf("stored %d observations, want 3", n)
+	}
+	var ders int
+	st.Items(context.Background(), run.ID, store.KindCertificate, func(it store.Item) error {
+		var c struct{ DER []byte }
+		if err := json.Unmarshal(it.Data, &c); err != nil || certinfo.Hex256(c.DER) != it.Key {
+			t.Errorf("certificate item %s: %v", it.Key, err)
+		}
+		ders++
+		return nil
+	})
+	if ders != 1 {
+		t.Errorf("stored %d certificates, want 1", ders)
 	}
 }
 

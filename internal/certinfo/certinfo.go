@@ -44,6 +44,10 @@ type Cert struct {
 	// Lenient is true when crypto/x509 refused the certificate and the
 	// summary comes from zcrypto's lenient parser.
 	Lenient bool `json:"lenient,omitempty"`
+	// DER is the certificate itself. It is not part of the summary's JSON:
+	// the store keeps it once per certificate (kind "certificate"), for
+	// revocation and reports that need the whole certificate.
+	DER []byte `json:"-"`
 }
 
 // Hex256 returns the lower-case hex SHA-256 of b.
@@ -89,7 +93,7 @@ func DescribeKey(pub any) KeyInfo {
 // parser accepts der, the result carries the fingerprint and ParseError,
 // and the returned error says why.
 func Parse(der []byte) (Cert, error) {
-	c := Cert{SHA256: Hex256(der), SANs: []string{}}
+	c := Cert{SHA256: Hex256(der), SANs: []string{}, DER: der}
 	if x, err := x509.ParseCertificate(der); err == nil {
 		fillStd(&c, x)
 		return c, nil
@@ -105,7 +109,7 @@ func Parse(der []byte) (Cert, error) {
 
 // ParseX509 summarises an already parsed certificate.
 func ParseX509(x *x509.Certificate) Cert {
-	c := Cert{SHA256: Hex256(x.Raw), SANs: []string{}}
+	c := Cert{SHA256: Hex256(x.Raw), SANs: []string{}, DER: x.Raw}
 	fillStd(&c, x)
 	return c
 }
