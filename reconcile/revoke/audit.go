@@ -37,7 +37,7 @@ const RevocationSource = "keyaudit revoke"
 var (
 	ErrNotRecorded  = errors.New("plan not recorded in the store")
 	ErrHashMismatch = errors.New("plan hash mismatch")
-	ErrNotApproved  = errors.New("plan not approved")
+	ErrNotApproved  = errors.New("revocation refused")
 	ErrNoApprover   = errors.New("approval needs the approver's identity")
 )
 
@@ -249,7 +249,7 @@ func FindApproval(ctx context.Context, st store.Store, p *Plan) (Approval, error
 	if other != "" {
 		return Approval{}, fmt.Errorf("%w: plan %s was approved as %s but now hashes to %s: it was modified after approval", ErrHashMismatch, p.ID, ShortHash(other), ShortHash(computed))
 	}
-	return Approval{}, fmt.Errorf("%w: plan %s (sha256:%s) has no approval: keyaudit revoke approve PLAN --approver NAME --hash %s", ErrNotApproved, p.ID, ShortHash(computed), computed)
+	return Approval{}, fmt.Errorf("%w: plan %s (sha256:%s) has no approval; approve it with: keyaudit revoke approve PLAN --approver NAME --hash %s", ErrNotApproved, p.ID, ShortHash(computed), computed)
 }
 
 // revokedEntry is what the audit log says of one certificate.
