@@ -10,14 +10,21 @@ import (
 )
 
 func TestSuite(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := Open(context.Background(), filepath.Join(t.TempDir(), "k.db"))
+	paths := map[store.Store]string{}
+	open := func(t *testing.T, p string) store.Store {
+		s, err := Open(context.Background(), p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
+		paths[s] = p
 		return s
-	})
+	}
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, filepath.Join(t.TempDir(), "k.db"))
+	}, storetest.Again(func(t *testing.T, s store.Store) store.Store {
+		return open(t, paths[s]) // another handle on the same file
+	}))
 }
 
 func TestReopenKeepsData(t *testing.T) {

@@ -9,17 +9,49 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keyaudit/keyaudit/store"
 )
 
+// Option adds backend capabilities to the suite.
+type Option func(*options)
+
+type options struct {
+	again func(t *testing.T, s store.Store) store.Store
+}
+
+// Again gives the suite a way to open another handle on the store s that
+// open returned — what a second process would get (its own connections).
+// With it, the suite also runs writers through separate handles.
+func Again(fn func(t *testing.T, s store.Store) store.Store) Option {
+	return func(o *options) { o.again = fn }
+}
+
 // Run runs the shared suite. open must return an empty store.
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
+func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	t.Run("Runs", func(t *testing.T) { testRuns(t, open(t)) })
+	t.Run("RunRoundTrip", func(t *testing.T) { testRunRoundTrip(t, open(t)) })
 	t.Run("Items", func(t *testing.T) { testItems(t, open(t)) })
+	t.Run("RepeatedKeyInOneBatch", func(t *testing.T) { testRepeatedKey(t, open(t)) })
 	t.Run("Advance", func(t *testing.T) { testAdvance(t, open(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open(t)) })
 	t.Run("ConcurrentWriters", func(t *testing.T) { testConcurrent(t, open(t)) })
+	t.Run("Groups", func(t *testing.T) { testGroups(t, open(t)) })
+	t.Run("ConcurrentShardRuns", func(t *testing.T) {
+		s := open(t)
+		handles := []store.Store{s, s, s, s}
+		if o.again != nil {
+			for i := 1; i < len(handles); i++ {
+				handles[i] = o.again(t, s)
+			}
+		}
+		testShardRuns(t, handles)
+	})
 }
 
 func testRuns(t *testing.T, s store.Store) {
@@ -192,5 +224,222 @@ func testConcurrent(t *testing.T, s store.Store) {
 	}
 	if n, _ := s.Count(ctx, r.ID, store.KindObservation); n != 200 {
 		t.Fatalf("count = %d, want 200", n)
+	}
+}
+
+func testRunRoundTrip(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	r, err := s.BeginRun(ctx, store.RunSpec{Kind: "scan", Group: "rt", Meta: map[string]any{"b": 1, "a": []string{"x"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetRun(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What BeginRun returns is what readers get back.
+	if !got.Started.Equal(r.Started) || got.Started.Location() != time.UTC || !got.Ended.IsZero() ||
+		got.Status != store.StatusRunning || string(got.Meta) != string(r.Meta) || got.Kind != "scan" || got.Group != "rt" {
+		t.Fatalf("GetRun = %+v (meta %s), BeginRun returned %+v (meta %s)", got, got.Meta, r, r.Meta)
+	}
+	if err := s.FinishRun(ctx, r.ID, store.StatusPartial, "2 sources failed"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.GetRun(ctx, r.ID)
+	if got.Status != store.StatusPartial || got.Note != "2 sources failed" || got.Ended.Before(got.Started) || got.Ended.Location() != time.UTC {
+		t.Fatalf("finished run = %+v", got)
+	}
+	runs, err := s.Runs(ctx, store.RunFilter{Kind: "scan", Status: []store.RunStatus{store.StatusComplete}})
+	if err != nil || len(runs) != 0 {
+		t.Fatalf("Runs(complete) = %+v, %v; want none", runs, err)
+	}
+	runs, err = s.Runs(ctx, store.RunFilter{Kind: "scan", Status: []store.RunStatus{store.StatusComplete, store.StatusPartial}, Limit: 5})
+	if err != nil || len(runs) != 1 || runs[0].ID != r.ID {
+		t.Fatalf("Runs(complete, partial) = %+v, %v", runs, err)
+	}
+	// Item data reads back byte for byte.
+	raw := `{"z":1,  "a":"\u00e9\u0000"}`
+	if err := s.Put(ctx, r.ID, store.Item{Kind: store.KindObservation, Key: "k", SPKISHA256: "s", CertSHA256: "c", Data: json.RawMessage(raw)}); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Items(ctx, r.ID, store.KindObservation, func(it store.Item) error {
+		if string(it.Data) != raw || it.Key != "k" || it.SPKISHA256 != "s" || it.CertSHA256 != "c" || it.Kind != store.KindObservation {
+			t.Errorf("item = %+v (data %s)", it, it.Data)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, 987654, store.Item{Kind: store.KindObservation, Key: "k", Data: json.RawMessage(`{}`)}); err == nil {
+		t.Fatal("Put into a run that does not exist succeeded")
+	}
+}
+
+func testRepeatedKey(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	r, err := s.BeginRun(ctx, store.RunSpec{Kind: "scan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Within one Put, like one upsert per item in order: the key keeps
+	// its first position and takes its last value.
+	err = s.Put(ctx, r.ID,
+		store.Item{Kind: store.KindObservation, Key: "a", Data: json.RawMessage(`1`)},
+		store.Item{Kind: store.KindObservation, Key: "b", Data: json.RawMessage(`2`)},
+		store.Item{Kind: store.KindObservation, Key: "a", SPKISHA256: "x", Data: json.RawMessage(`3`)},
+		store.Item{Kind: store.KindKey, Key: "a", Data: json.RawMessage(`4`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := s.Items(ctx, r.ID, store.KindObservation, func(it store.Item) error {
+		got = append(got, it.Key+"="+string(it.Data)+"/"+it.SPKISHA256)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[a=3/x b=2/]" {
+		t.Fatalf("items = %v, want [a=3/x b=2/]", got)
+	}
+	if n, _ := s.Count(ctx, r.ID, store.KindKey); n != 1 {
+		t.Fatalf("keys = %d, want 1 (same key, other kind)", n)
+	}
+}
+
+func testGroups(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	begin := func(kind, group string) store.Run {
+		r, err := s.BeginRun(ctx, store.RunSpec{Kind: kind, Group: group})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	put := func(r store.Run, keys ...string) {
+		for _, k := range keys {
+			if err := s.Put(ctx, r.ID, store.Item{Kind: store.KindObservation, Key: k, Data: json.RawMessage(`{}`)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s1, other, s2 := begin("scan", "nightly"), begin("scan", "weekly"), begin("scan", "nightly")
+	inv, failed, lone := begin("inventory", "nightly"), begin("scan", "nightly"), begin("scan", "")
+	put(s1, "a", "b")
+	put(s2, "c")
+	put(other, "x")
+	put(inv, "i")
+	put(failed, "f")
+	put(lone, "l")
+	for _, r := range []store.Run{s1, s2, other, inv, lone} {
+		if err := s.FinishRun(ctx, r.ID, store.StatusComplete, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.FinishRun(ctx, failed.ID, store.StatusFailed, "boom"); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := store.GroupRuns(ctx, s, "scan", "nightly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, r := range runs {
+		ids = append(ids, r.ID)
+	}
+	if fmt.Sprint(ids) != fmt.Sprint([]int64{s1.ID, s2.ID, failed.ID}) {
+		t.Fatalf("GroupRuns = %v, want runs %d %d %d oldest first", ids, s1.ID, s2.ID, failed.ID)
+	}
+	union := func(kind string, statuses ...store.RunStatus) string {
+		var keys []string
+		err := store.GroupItems(ctx, s, kind, "nightly", store.KindObservation, statuses, func(r store.Run, it store.Item) error {
+			if r.Group != "nightly" {
+				t.Errorf("item %s from run %d of group %q", it.Key, r.ID, r.Group)
+			}
+			keys = append(keys, it.Key)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(keys)
+	}
+	if got := union("scan", store.StatusComplete, store.StatusPartial); got != "[a b c]" {
+		t.Fatalf("union of finished scan shards = %s, want [a b c]", got)
+	}
+	if got := union("scan"); got != "[a b c f]" {
+		t.Fatalf("union of all scan runs = %s, want [a b c f]", got)
+	}
+	if got := union(""); got != "[a b c i f]" {
+		t.Fatalf("union of every run kind = %s, want [a b c i f]", got)
+	}
+	if n, err := store.GroupCount(ctx, s, "scan", "nightly", store.KindObservation, store.StatusComplete); err != nil || n != 3 {
+		t.Fatalf("GroupCount = %d, %v; want 3", n, err)
+	}
+	if _, err := store.GroupRuns(ctx, s, "scan", ""); !errors.Is(err, store.ErrNoGroup) {
+		t.Fatalf("GroupRuns(\"\") err = %v, want ErrNoGroup", err)
+	}
+	stop := errors.New("stop")
+	if err := store.GroupItems(ctx, s, "scan", "nightly", store.KindObservation, nil, func(store.Run, store.Item) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("GroupItems callback error not returned: %v", err)
+	}
+}
+
+// testShardRuns has several writers, each with its own handle when the
+// backend can give one, run one shard each of a logical run: begin,
+// write in batches, finish — all at once. The group reads back as the
+// exact union.
+func testShardRuns(t *testing.T, handles []store.Store) {
+	ctx := context.Background()
+	const perShard = 600
+	var wg sync.WaitGroup
+	errs := make(chan error, len(handles))
+	for i, h := range handles {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := h.BeginRun(ctx, store.RunSpec{Kind: "scan", Group: "sharded", Meta: map[string]string{"shard": fmt.Sprintf("%d/%d", i+1, len(handles))}})
+			if err != nil {
+				errs <- err
+				return
+			}
+			b := store.NewBatcher(ctx, h, r.ID, 64, time.Hour)
+			for j := range perShard {
+				if err := b.Add(store.Item{Kind: store.KindObservation, Key: fmt.Sprintf("127.0.%d.%d:443", i, j), Data: json.RawMessage(`{}`)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			if err := b.Flush(); err != nil {
+				errs <- err
+				return
+			}
+			if err := h.FinishRun(ctx, r.ID, store.StatusComplete, ""); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	err := store.GroupItems(ctx, handles[0], "scan", "sharded", store.KindObservation, []store.RunStatus{store.StatusComplete}, func(_ store.Run, it store.Item) error {
+		if seen[it.Key] {
+			t.Errorf("key %s twice in the union", it.Key)
+		}
+		seen[it.Key] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != perShard*len(handles) {
+		t.Fatalf("union has %d items, want %d", len(seen), perShard*len(handles))
+	}
+	runs, err := store.GroupRuns(ctx, handles[len(handles)-1], "scan", "sharded")
+	if err != nil || len(runs) != len(handles) {
+		t.Fatalf("GroupRuns = %d runs, %v; want %d", len(runs), err, len(handles))
 	}
 }

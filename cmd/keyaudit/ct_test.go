@@ -1,0 +1,453 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/keyaudit/keyaudit/ctlog"
+	"github.com/keyaudit/keyaudit/internal/testlab"
+	"github.com/keyaudit/keyaudit/reconcile"
+	"github.com/keyaudit/keyaudit/store"
+)
+
+// ctFake builds a FAKE log with n entries: every 9th names a watched
+// domain, every 13th is a precertificate followed by its certificate.
+// It returns the indices that must be sighted.
+func ctFake(t *testing.T, n int) (*testlab.FakeLog, *testlab.CTCA, []uint64) {
+	t.Helper()
+	ca := testlab.NewCTCA(t)
+	f := testlab.NewFakeLog(t)
+	var want []uint64
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("h%d.other.test", i)
+		watched := i%9 == 0
+		if watched {
+			name = fmt.Sprintf("h%d.example.com", i)
+		}
+		if i%13 == 0 {
+			p := ca.Precert(t, name)
+			idx := f.Add(t, p.Precert, true, ca.Root.Raw)
+			f.Add(t, p.Final(t), false, ca.Root.Raw)
+			if watched {
+				want = append(want, uint64(idx))
+			}
+			continue
+		}
+		idx := f.Add(t, ca.Cert(t, name), false, ca.Root.Raw)
+		if watched {
+			want = append(want, uint64(idx))
+		}
+	}
+	f.Publish(t)
+	return f, ca, want
+}
+
+func ctArgs(f *testlab.FakeLog, typ string, extra ...string) []string {
+	return append([]string{"ct", "sync", "--log", f.URL, "--log-key", f.PublicKeyBase64(), "--log-type", typ,
+		"--watch", "example.com", "--from", "start"}, extra...)
+}
+
+func sightingLines(t *testing.T, s string) []ctlog.Sighting {
+	t.Helper()
+	var out []ctlog.Sighting
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		if line == "" {
+			continue
+		}
+		var x ctlog.Sighting
+		if err := json.Unmarshal([]byte(line), &x); err != nil {
+			t.Fatalf("bad JSON line %q: %v", line, err)
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+func indices(ss []ctlog.Sighting) []uint64 {
+	out := make([]uint64, len(ss))
+	for i, s := range ss {
+		out[i] = s.Index
+	}
+	return out
+}
+
+// storedSightings returns every sighting of every ct run in the store,
+// in commit order.
+func storedSightings(t *testing.T, st store.Store) []ctlog.Sighting {
+	t.Helper()
+	ctx := context.Background()
+	runs, err := st.Runs(ctx, store.RunFilter{Kind: "ct"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(runs)
+	var out []ctlog.Sighting
+	for _, r := range runs {
+		err := st.Items(ctx, r.ID, store.KindSighting, func(it store.Item) error {
+			var s ctlog.Sighting
+			if err := json.Unmarshal(it.Data, &s); err != nil {
+				return err
+			}
+			if it.Key != s.ItemKey() || it.SPKISHA256 != s.SPKISHA256 || it.CertSHA256 != s.CertSHA256 {
+				return fmt.Errorf("item columns do not match the sighting: %+v", it)
+			}
+			out = append(out, s)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func TestCTSyncJSONL(t *testing.T) {
+	f, ca, want := ctFake(t, 400)
+	for _, typ := range []string{"static", "rfc6962"} {
+		t.Run(typ, func(t *testing.T) {
+			r := runCLI(t, context.Background(), "", ctArgs(f, typ, "--no-store", "--format", "jsonl")...)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			got := sightingLines(t, r.stdout)
+			if !slices.Equal(indices(got), want) {
+				t.Fatalf("sighted %v\nwant %v", indices(got), want)
+			}
+			for _, s := range got {
+				if s.Log != f.URL || s.Timestamp.IsZero() || s.CertSHA256 == "" || s.SPKISHA256 == "" ||
+					s.Issuer != ca.Root.Subject.String() || len(s.Names) == 0 {
+					t.Fatalf("incomplete sighting %+v", s)
+				}
+			}
+		})
+	}
+	// Other formats carry the same records.
+	for _, format := range []string{"json", "csv", "table"} {
+		r := runCLI(t, context.Background(), "", ctArgs(f, "static", "--no-store", "--format", format)...)
+		if r.code != 0 || !strings.Contains(r.stdout, "h0.example.com") || strings.Contains(r.stdout, "other.test") {
+			t.Fatalf("--format %s: exit %d\n%s\n%s", format, r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+func TestCTSyncStoreResumeAndMisbehaviour(t *testing.T) {
+	f, ca, want := ctFake(t, 300)
+	db := filepath.Join(t.TempDir(), "ka.db")
+	args := ctArgs(f, "static", "--store", db, "--format", "jsonl", "--commit-every", "64")
+	if r := runCLI(t, context.Background(), "", args...); r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	// New entries: only they are read and printed.
+	idx := f.Add(t, ca.Cert(t, "new.example.com"), false, ca.Root.Raw)
+	f.Add(t, ca.Cert(t, "new.other.test"), false, ca.Root.Raw)
+	f.Publish(t)
+	r := runCLI(t, context.Background(), "", args...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if got := indices(sightingLines(t, r.stdout)); !slices.Equal(got, []uint64{uint64(idx)}) {
+		t.Fatalf("second sync printed %v", got)
+	}
+	st := openStore(t, db)
+	if got := indices(storedSightings(t, st)); !slices.Equal(got, append(slices.Clone(want), uint64(idx))) {
+		t.Fatalf("stored %v", got)
+	}
+	l, _ := ctlog.NewLog(f.URL, f.PublicKeyBase64(), ctlog.Static)
+	cursor, err := st.Cursor(context.Background(), "ct:"+l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	// The log lies: exit 1, a critical finding with both heads, and the
+	// position stays.
+	f.Add(t, ca.Cert(t, "more.example.com"), false, ca.Root.Raw)
+	f.Publish(t)
+	f.LieReplaceEntry(t, f.Size()-1, ca.Cert(t, "swapped.example.com"), ca.Root.Raw)
+	r = runCLI(t, context.Background(), "", args...)
+	if r.code != 1 || !strings.Contains(r.stderr, "CRITICAL log misbehaviour") || r.stdout != "" {
+		t.Fatalf("lying log: exit %d\nstdout %q\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	st = openStore(t, db)
+	defer st.Close()
+	after, err := st.Cursor(context.Background(), "ct:"+l.ID)
+	if err != nil || !bytes.Equal(after, cursor) {
+		t.Fatalf("position moved past a lying log: %v", err)
+	}
+	run, err := store.Latest(context.Background(), st, "ct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var findings []reconcile.Finding
+	st.Items(context.Background(), run.ID, store.KindFinding, func(it store.Item) error {
+		var fd reconcile.Finding
+		json.Unmarshal(it.Data, &fd)
+		findings = append(findings, fd)
+		return nil
+	})
+	if len(findings) != 1 || findings[0].Check != "ct-log-misbehaviour" || findings[0].Severity != reconcile.Critical ||
+		findings[0].Evidence["trusted_head"] == nil || findings[0].Evidence["served_head"] == nil || run.Status != store.StatusPartial {
+		t.Fatalf("findings %+v, run %+v", findings, run)
+	}
+	// --fail-on none: recorded but exit 0.
+	if r := runCLI(t, context.Background(), "", append(args, "--fail-on", "none")...); r.code != 0 {
+		t.Fatalf("--fail-on none: exit %d", r.code)
+	}
+}
+
+func TestCTConfigSection(t *testing.T) {
+	f, _, want := ctFake(t, 100)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "log.key")
+	os.WriteFile(keyFile, []byte(f.PublicKeyBase64()), 0o644)
+	cfg := fmt.Sprintf(`watch: [example.com]
+ct:
+  logs:
+    - url: %s
+      key: %s
+      type: rfc6962
+      description: fake log
+ct-sync:
+  from: start
+  format: jsonl
+`, f.URL, keyFile)
+	cfgPath := filepath.Join(dir, "ka.yaml")
+	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+	r := runCLI(t, context.Background(), "", "--config", cfgPath, "--no-store", "ct", "sync")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if got := indices(sightingLines(t, r.stdout)); !slices.Equal(got, want) {
+		t.Fatalf("sighted %v, want %v", got, want)
+	}
+}
+
+func TestCTLogList(t *testing.T) {
+	f, _, want := ctFake(t, 60)
+	l, _ := ctlog.NewLog(f.URL, f.PublicKeyBase64(), ctlog.Static)
+	list := fmt.Sprintf(`{"version":"1","log_list_timestamp":"2026-01-01T00:00:00Z","operators":[{"name":"Fake","email":["x@example.org"],
+ "logs":[],
+ "tiled_logs":[{"description":"fake tiled","log_id":%q,"key":%q,"submission_url":"https://fake.example/","monitoring_url":%q,"mmd":60,"state":{"usable":{"timestamp":"2025-01-01T00:00:00Z"}}},
+               {"description":"retired","log_id":%q,"key":%q,"submission_url":"https://r.example/","monitoring_url":"http://127.0.0.1:1/","mmd":60,"state":{"retired":{"timestamp":"2025-01-01T00:00:00Z"}}}]}]}`,
+		l.ID, f.PublicKeyBase64(), f.URL, l.ID, f.PublicKeyBase64())
+	p := filepath.Join(t.TempDir(), "list.json")
+	os.WriteFile(p, []byte(list), 0o644)
+	r := runCLI(t, context.Background(), "", "--no-store", "ct", "sync", "--log-list", p, "--watch", "example.com", "--from", "start", "--format", "jsonl")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if got := indices(sightingLines(t, r.stdout)); !slices.Equal(got, want) {
+		t.Fatalf("sighted %v, want %v", got, want)
+	}
+}
+
+func TestCTBadInputExit2(t *testing.T) {
+	f, _, _ := ctFake(t, 1)
+	cases := [][]string{
+		{"ct", "sync", "--watch", "example.com"},
+		{"ct", "sync", "--log", f.URL, "--watch", "example.com"},
+		{"ct", "sync", "--log", f.URL, "--log-key", "bm90IGEga2V5", "--watch", "example.com"},
+		{"ct", "sync", "--log", f.URL, "--log-key", f.PublicKeyBase64()},
+		{"ct", "sync", "--log", f.URL, "--log-key", f.PublicKeyBase64(), "--watch", "example.com", "--from", "middle"},
+		{"ct", "sync", "--log", f.URL, "--log-key", f.PublicKeyBase64(), "--log-type", "carrier-pigeon", "--watch", "example.com"},
+		{"ct", "sync", "--log", f.URL, "--log-key", f.PublicKeyBase64(), "--watch", "example.com", "--format", "xml"},
+		{"ct", "sync", "--log-list", "/nonexistent.json", "--watch", "example.com"},
+	}
+	for _, args := range cases {
+		r := runCLI(t, context.Background(), "", append([]string{"--no-store"}, args...)...)
+		if r.code != 2 || r.stderr == "" {
+			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while the CLI writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestCTWatchFollows(t *testing.T) {
+	f, ca, want := ctFake(t, 50)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"--no-store", "ct", "watch", "--log", f.URL, "--log-key", f.PublicKeyBase64(),
+			"--log-type", "static", "--watch", "example.com", "--from", "start", "--poll", "100ms"}, strings.NewReader(""), &out, &errb)
+	}()
+	waitLines := func(n int) []ctlog.Sighting {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			got := sightingLines(t, out.String())
+			if len(got) >= n {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("watch printed %d sightings, want %d; stderr %s", len(got), n, errb.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitLines(len(want))
+	idx := f.Add(t, ca.Cert(t, "late.example.com"), false, ca.Root.Raw)
+	f.Publish(t)
+	got := waitLines(len(want) + 1)
+	if got[len(got)-1].Index != uint64(idx) {
+		t.Fatalf("last sighting %d, want %d", got[len(got)-1].Index, idx)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("watch exit %d: %s", code, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("watch did not stop on cancel")
+	}
+}
+
+// buildKeyaudit builds the binary once per test run.
+var buildOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "keyaudit-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "keyaudit")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// TestCTKill9Resume kills `keyaudit ct sync` with SIGKILL at random
+// moments, reruns it, and checks that the store ends with every sighting
+// exactly once: no gap, no duplicate.
+func TestCTKill9Resume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: builds and kills the keyaudit binary")
+	}
+	bin, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{"static", "rfc6962"} {
+		t.Run(typ, func(t *testing.T) {
+			ca := testlab.NewCTCA(t)
+			f := testlab.NewFakeLog(t)
+			// Unwatched entries repeat a small pool of certificates (the
+			// leaves still differ); watched ones are unique.
+			var pool [][]byte
+			for i := 0; i < 16; i++ {
+				pool = append(pool, ca.Cert(t, fmt.Sprintf("pool%d.other.test", i)))
+			}
+			const n = 12000
+			var want []uint64
+			watched := map[int][]byte{}
+			for i := 0; i < n; i += 37 {
+				watched[i] = ca.Cert(t, fmt.Sprintf("w%d.example.com", i))
+				want = append(want, uint64(i))
+			}
+			f.AddMany(t, n, func(i int) ([]byte, bool, []byte) {
+				if der, ok := watched[i]; ok {
+					return der, false, ca.Root.Raw
+				}
+				return pool[i%len(pool)], false, ca.Root.Raw
+			})
+			f.Publish(t)
+			f.Delay(3 * time.Millisecond)
+
+			db := filepath.Join(t.TempDir(), "ka.db")
+			args := ctArgs(f, typ, "--store", db, "--format", "jsonl", "--commit-every", "256", "--batch-size", "64", "--parallel", "2")
+			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+			kills := 0
+			for attempt := 0; attempt < 12; attempt++ {
+				cmd := exec.Command(bin, args...)
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				waited := make(chan error, 1)
+				go func() { waited <- cmd.Wait() }()
+				select {
+				case err := <-waited:
+					if err != nil {
+						t.Fatalf("sync failed: %v\n%s", err, stderr.String())
+					}
+				case <-time.After(time.Duration(300+rng.IntN(700)) * time.Millisecond):
+					// kill -9 mid-sync: no deferred cleanup, no graceful close.
+					if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+						t.Fatal(err)
+					}
+					<-waited
+					kills++
+					continue
+				}
+				break
+			}
+			if kills == 0 {
+				t.Fatal("the sync finished before any kill: make the log slower")
+			}
+			st := openStore(t, db)
+			defer st.Close()
+			got := storedSightings(t, st)
+			if !slices.Equal(indices(got), want) {
+				t.Fatalf("after %d kills: %d sightings stored, want %d (duplicates or gaps)\n got %v\nwant %v",
+					kills, len(got), len(want), indices(got), want)
+			}
+			runs, _ := st.Runs(context.Background(), store.RunFilter{Kind: "ct"})
+			t.Logf("%d kills, %d runs, %d sightings", kills, len(runs), len(got))
+		})
+	}
+}
+
+// TestCTSyncMaxEntries: a bounded sync stops after --max-entries and the
+// next one continues from there.
+func TestCTSyncMaxEntries(t *testing.T) {
+	f, _, want := ctFake(t, 300)
+	db := filepath.Join(t.TempDir(), "ka.db")
+	var got []uint64
+	for i := 0; i < 4; i++ {
+		r := runCLI(t, context.Background(), "", ctArgs(f, "rfc6962", "--store", db, "--format", "jsonl", "--max-entries", "100")...)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		part := indices(sightingLines(t, r.stdout))
+		for _, x := range part {
+			if x < uint64(i*100) || x >= uint64((i+1)*100) {
+				t.Fatalf("run %d printed entry %d", i, x)
+			}
+		}
+		got = append(got, part...)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("bounded syncs sighted %v, want %v", got, want)
+	}
+}

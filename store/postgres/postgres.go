@@ -1,0 +1,532 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/keyaudit/keyaudit/store"
+)
+
+// migrations are applied in order; each entry is one schema version.
+// Never edit a released entry: append a new one.
+//
+// Record data is TEXT, not jsonb, so an item reads back byte for byte as
+// it was written, as on SQLite (cast data::jsonb to query into it). Times
+// are timestamptz (microseconds: Go times are truncated to that before
+// they are written, so what BeginRun returns is what GetRun reads).
+var migrations = []string{
+	`CREATE TABLE runs (
+		id       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		kind     TEXT NOT NULL,
+		grp      TEXT NOT NULL DEFAULT '',
+		started  TIMESTAMPTZ NOT NULL,
+		ended    TIMESTAMPTZ,
+		status   TEXT NOT NULL,
+		note     TEXT NOT NULL DEFAULT '',
+		meta     JSON NOT NULL DEFAULT '{}'
+	);
+	CREATE INDEX runs_kind ON runs (kind, id);
+	CREATE INDEX runs_grp ON runs (grp, id) WHERE grp <> '';
+	CREATE TABLE items (
+		seq     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		run_id  BIGINT NOT NULL REFERENCES runs (id),
+		kind    TEXT NOT NULL CHECK (kind <> ''),
+		key     TEXT NOT NULL,
+		spki    TEXT NOT NULL DEFAULT '',
+		cert    TEXT NOT NULL DEFAULT '',
+		data    TEXT NOT NULL,
+		UNIQUE (run_id, kind, key)
+	);
+	CREATE INDEX items_run_kind_seq ON items (run_id, kind, seq);
+	CREATE INDEX items_spki ON items (spki) WHERE spki <> '';
+	CREATE INDEX items_cert ON items (cert) WHERE cert <> '';
+	CREATE TABLE cursors (
+		name     TEXT PRIMARY KEY,
+		value    BYTEA NOT NULL,
+		run_id   BIGINT NOT NULL,
+		updated  TIMESTAMPTZ NOT NULL
+	);
+	CREATE TABLE audit (
+		id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		time    TIMESTAMPTZ NOT NULL,
+		actor   TEXT NOT NULL,
+		action  TEXT NOT NULL,
+		target  TEXT NOT NULL,
+		detail  TEXT NOT NULL DEFAULT '{}'
+	);
+	CREATE FUNCTION keyaudit_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		RAISE EXCEPTION 'audit log is append-only' USING ERRCODE = 'insufficient_privilege';
+	END;
+	$$;
+	CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit FOR EACH ROW EXECUTE FUNCTION keyaudit_audit_append_only();
+	CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit FOR EACH ROW EXECUTE FUNCTION keyaudit_audit_append_only();
+	CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit FOR EACH STATEMENT EXECUTE FUNCTION keyaudit_audit_append_only();`,
+}
+
+// migrateLock is the advisory lock key that serialises migrations across
+// processes ("keyaudi" in ASCII).
+const migrateLock int64 = 0x6b657961756469
+
+// versionTable records applied migrations. It is not called
+// schema_migrations, which other migration tools create with another
+// layout.
+const versionTable = "keyaudit_schema_version"
+
+// maxRetries bounds how often a write that lost a deadlock or a
+// serialisation conflict against another writer is retried.
+const maxRetries = 5
+
+// Store is a store.Store on a PostgreSQL database.
+type Store struct {
+	pool *pgxpool.Pool
+	now  func() time.Time
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the database named by dsn — a postgres:// or
+// postgresql:// URL, or a key=value connection string, with pgx's
+// parameters (sslmode, pool_max_conns, search_path …) — checks it
+// answers and migrates it. Error messages never contain the password.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx redacts the password in its parse errors; say which URL
+		// without it as well.
+		return nil, fmt.Errorf("postgres: store %s: %w", Redact(dsn), err)
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "keyaudit"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: store %s: %w", Redact(dsn), err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: store %s: %w", Redact(dsn), err)
+	}
+	s := &Store{pool: pool, now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: store %s: %w", Redact(dsn), err)
+	}
+	return s, nil
+}
+
+// Pool is the store's connection pool, for components that live in the
+// same database (the River job queue).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// SchemaVersion returns the store's migration version.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM `+versionTable).Scan(&v)
+	return v, err
+}
+
+// Migrations is the number of schema versions this keyaudit knows.
+func Migrations() int { return len(migrations) }
+
+// migrate applies missing migrations in one transaction under an advisory
+// lock: concurrent first starts wait for each other instead of racing to
+// create the same tables.
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLock); err != nil {
+		return fmt.Errorf("migrate: lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+versionTable+` (version INTEGER PRIMARY KEY, applied TIMESTAMPTZ NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var have int
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM `+versionTable).Scan(&have); err != nil {
+		return fmt.Errorf("migrate: read version: %w", err)
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("migrate: store schema version %d is newer than this keyaudit (%d)", have, len(migrations))
+	}
+	if have == len(migrations) {
+		return nil
+	}
+	for v := have + 1; v <= len(migrations); v++ {
+		// No arguments: pgx sends it with the simple protocol, which
+		// allows several statements.
+		if _, err := tx.Exec(ctx, migrations[v-1]); err != nil {
+			return fmt.Errorf("migrate to version %d: %w", v, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO `+versionTable+` (version, applied) VALUES ($1, $2)`, v, ts(s.now())); err != nil {
+			return fmt.Errorf("migrate to version %d: %w", v, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// ts truncates t to what timestamptz keeps.
+func ts(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// BeginRun implements store.Store.
+func (s *Store) BeginRun(ctx context.Context, spec store.RunSpec) (store.Run, error) {
+	meta := []byte("{}")
+	if spec.Meta != nil {
+		b, err := json.Marshal(spec.Meta)
+		if err != nil {
+			return store.Run{}, fmt.Errorf("postgres: run meta: %w", err)
+		}
+		meta = b
+	}
+	r := store.Run{Kind: spec.Kind, Group: spec.Group, Started: ts(s.now()), Status: store.StatusRunning, Meta: meta}
+	err := s.pool.QueryRow(ctx, `INSERT INTO runs (kind, grp, started, status, meta) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		r.Kind, r.Group, r.Started, string(r.Status), string(meta)).Scan(&r.ID)
+	if err != nil {
+		return store.Run{}, fmt.Errorf("postgres: begin run: %w", err)
+	}
+	return r, nil
+}
+
+// FinishRun implements store.Store.
+func (s *Store) FinishRun(ctx context.Context, id int64, status store.RunStatus, note string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE runs SET status = $1, note = $2, ended = $3 WHERE id = $4`, string(status), note, ts(s.now()), id)
+	if err != nil {
+		return fmt.Errorf("postgres: finish run %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: finish run %d: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+const runCols = `id, kind, grp, started, ended, status, note, meta::text`
+
+func scanRun(row pgx.Row) (store.Run, error) {
+	var r store.Run
+	var ended *time.Time
+	var status, meta string
+	if err := row.Scan(&r.ID, &r.Kind, &r.Group, &r.Started, &ended, &status, &r.Note, &meta); err != nil {
+		return r, err
+	}
+	r.Started = r.Started.UTC()
+	if ended != nil {
+		r.Ended = ended.UTC()
+	}
+	r.Status, r.Meta = store.RunStatus(status), json.RawMessage(meta)
+	return r, nil
+}
+
+// GetRun implements store.Store.
+func (s *Store) GetRun(ctx context.Context, id int64) (store.Run, error) {
+	r, err := scanRun(s.pool.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, fmt.Errorf("postgres: run %d: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("postgres: run %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// Runs implements store.Store.
+func (s *Store) Runs(ctx context.Context, f store.RunFilter) ([]store.Run, error) {
+	q := `SELECT ` + runCols + ` FROM runs WHERE true`
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if f.Kind != "" {
+		q += ` AND kind = ` + arg(f.Kind)
+	}
+	if f.Group != "" {
+		q += ` AND grp = ` + arg(f.Group)
+	}
+	if len(f.Status) > 0 {
+		st := make([]string, len(f.Status))
+		for i, x := range f.Status {
+			st[i] = string(x)
+		}
+		q += ` AND status = ANY(` + arg(st) + `)`
+	}
+	q += ` ORDER BY id DESC`
+	if f.Limit > 0 {
+		q += ` LIMIT ` + arg(f.Limit)
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list runs: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: list runs: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: list runs: %w", err)
+	}
+	return out, nil
+}
+
+// upsertItems writes a batch in one statement. Rows are numbered so that
+// identity values (seq, the read order) follow the batch order.
+const upsertItems = `INSERT INTO items (run_id, kind, key, spki, cert, data)
+	SELECT $1, t.kind, t.key, t.spki, t.cert, t.data
+	FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t (kind, key, spki, cert, data, ord)
+	ORDER BY t.ord
+	ON CONFLICT (run_id, kind, key) DO UPDATE SET spki = EXCLUDED.spki, cert = EXCLUDED.cert, data = EXCLUDED.data`
+
+// columns turns items into the statement's arrays. A key repeated within
+// the batch keeps its first position and its last value, exactly what
+// one upsert per item in order gives (PostgreSQL refuses to touch a row
+// twice in one statement).
+func columns(items []store.Item) (kinds, keys, spkis, certs, datas []string, err error) {
+	type kk struct{ kind, key string }
+	var at map[kk]int
+	for _, it := range items {
+		if it.Kind == "" {
+			return nil, nil, nil, nil, nil, errors.New("item without kind")
+		}
+		if at == nil {
+			at = make(map[kk]int, len(items))
+		}
+		if i, ok := at[kk{it.Kind, it.Key}]; ok {
+			spkis[i], certs[i], datas[i] = it.SPKISHA256, it.CertSHA256, string(it.Data)
+			continue
+		}
+		at[kk{it.Kind, it.Key}] = len(kinds)
+		kinds, keys = append(kinds, it.Kind), append(keys, it.Key)
+		spkis, certs, datas = append(spkis, it.SPKISHA256), append(certs, it.CertSHA256), append(datas, string(it.Data))
+	}
+	return kinds, keys, spkis, certs, datas, nil
+}
+
+func putTx(ctx context.Context, tx pgx.Tx, runID int64, items []store.Item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	kinds, keys, spkis, certs, datas, err := columns(items)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, upsertItems, runID, kinds, keys, spkis, certs, datas)
+	return err
+}
+
+// inTx runs fn in a transaction, retrying when PostgreSQL aborted it to
+// resolve a deadlock or serialisation conflict with another writer.
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := pgx.BeginFunc(ctx, s.pool, fn)
+		if err == nil || attempt >= maxRetries || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
+		case <-ctx.Done():
+			return err
+		}
+	}
+}
+
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "40P01" || pe.Code == "40001" // deadlock_detected, serialization_failure
+	}
+	return false
+}
+
+// Put implements store.Store.
+func (s *Store) Put(ctx context.Context, runID int64, items ...store.Item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	if err := s.inTx(ctx, func(tx pgx.Tx) error { return putTx(ctx, tx, runID, items) }); err != nil {
+		return fmt.Errorf("postgres: put run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// itemsPage is how many items Items reads per round trip: memory holds
+// one page, whatever the run's size.
+const itemsPage = 1000
+
+// Items implements store.Store. Pages are read by seq (keyset, through
+// the run/kind/seq index) in one read-only repeatable-read transaction,
+// so the items come from one snapshot, as from a single query, and a
+// callback that stops early costs nothing more.
+func (s *Store) Items(ctx context.Context, runID int64, kind string, fn func(store.Item) error) error {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("postgres: items: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	page := make([]store.Item, 0, itemsPage)
+	var after int64
+	for {
+		page = page[:0]
+		rows, err := tx.Query(ctx, `SELECT seq, kind, key, spki, cert, data FROM items
+			WHERE run_id = $1 AND kind = $2 AND seq > $3 ORDER BY seq LIMIT $4`, runID, kind, after, itemsPage)
+		if err != nil {
+			return fmt.Errorf("postgres: items: %w", err)
+		}
+		for rows.Next() {
+			var it store.Item
+			var data string
+			if err := rows.Scan(&after, &it.Kind, &it.Key, &it.SPKISHA256, &it.CertSHA256, &data); err != nil {
+				rows.Close()
+				return fmt.Errorf("postgres: items: %w", err)
+			}
+			it.Data = json.RawMessage(data)
+			page = append(page, it)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("postgres: items: %w", err)
+		}
+		for _, it := range page {
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+		if len(page) < itemsPage {
+			return nil
+		}
+	}
+}
+
+// Count implements store.Store.
+func (s *Store) Count(ctx context.Context, runID int64, kind string) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM items WHERE run_id = $1 AND kind = $2`, runID, kind).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: count: %w", err)
+	}
+	return n, nil
+}
+
+// Cursor implements store.Store.
+func (s *Store) Cursor(ctx context.Context, name string) ([]byte, error) {
+	var v []byte
+	err := s.pool.QueryRow(ctx, `SELECT value FROM cursors WHERE name = $1`, name).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("postgres: cursor %q: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: cursor %q: %w", name, err)
+	}
+	return v, nil
+}
+
+// Advance implements store.Store: the items and the cursor commit in one
+// transaction.
+func (s *Store) Advance(ctx context.Context, runID int64, name string, value []byte, items ...store.Item) error {
+	if value == nil {
+		value = []byte{}
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := putTx(ctx, tx, runID, items); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO cursors (name, value, run_id, updated) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, run_id = EXCLUDED.run_id, updated = EXCLUDED.updated`,
+			name, value, runID, ts(s.now()))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: advance %q: %w", name, err)
+	}
+	return nil
+}
+
+// AppendAudit implements store.Store.
+func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error) {
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	e.Time = ts(e.Time)
+	detail := string(e.Detail)
+	if detail == "" {
+		detail = "{}"
+	}
+	err := s.pool.QueryRow(ctx, `INSERT INTO audit (time, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		e.Time, e.Actor, e.Action, e.Target, detail).Scan(&e.ID)
+	if err != nil {
+		return e, fmt.Errorf("postgres: audit: %w", err)
+	}
+	return e, nil
+}
+
+// Audit implements store.Store.
+func (s *Store) Audit(ctx context.Context, fn func(store.AuditEntry) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT id, time, actor, action, target, detail FROM audit ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("postgres: audit: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e store.AuditEntry
+		var d string
+		if err := rows.Scan(&e.ID, &e.Time, &e.Actor, &e.Action, &e.Target, &d); err != nil {
+			return fmt.Errorf("postgres: audit: %w", err)
+		}
+		e.Time, e.Detail = e.Time.UTC(), json.RawMessage(d)
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("postgres: audit: %w", err)
+	}
+	return nil
+}
+
+// Close implements store.Store.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+var kvPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+
+// Redact hides the password of a PostgreSQL URL or key=value connection
+// string, for messages and logs.
+func Redact(dsn string) string {
+	if strings.Contains(dsn, "://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			// Unparseable: drop everything between the scheme and the
+			// host rather than risk printing a password.
+			if at := strings.LastIndex(dsn, "@"); at >= 0 {
+				return dsn[:strings.Index(dsn, "://")+3] + "***" + dsn[at:]
+			}
+			return dsn
+		}
+		q := u.Query()
+		if q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return u.Redacted()
+	}
+	return kvPassword.ReplaceAllString(dsn, "${1}xxxxx")
+}

@@ -1,0 +1,357 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/keyaudit/keyaudit/internal/testlab"
+	"github.com/keyaudit/keyaudit/store"
+	"github.com/keyaudit/keyaudit/store/storetest"
+)
+
+// server is the DSN of the PostgreSQL server the tests share (started by
+// TestPostgres); each test gets a fresh database on it.
+var (
+	server string
+	dbSeq  atomic.Int64
+)
+
+// TestPostgres starts one real PostgreSQL for the package and runs every
+// test against it, each in a database of its own.
+func TestPostgres(t *testing.T) {
+	server = testlab.Postgres(t)
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T)
+	}{
+		{"Suite", testSuite},
+		{"ReopenKeepsDataAndMigratesOnce", testReopen},
+		{"NewerSchemaRefused", testNewerSchema},
+		{"ConcurrentFirstOpen", testConcurrentFirstOpen},
+		{"AuditAppendOnly", testAuditAppendOnly},
+		{"AdvanceAtomicOnDatabaseError", testAdvanceAtomic},
+		{"ItemsStreamsLargeRunInPages", testItemsPages},
+		{"OpenErrorsHidePassword", testOpenErrors},
+		{"WritersInSeparateProcesses", testWriterProcesses},
+	} {
+		t.Run(tc.name, tc.fn)
+	}
+}
+
+// freshDB returns the DSN of a new, empty database.
+func freshDB(t *testing.T) string {
+	t.Helper()
+	return testlab.PostgresDB(t, server, fmt.Sprintf("ka_%d", dbSeq.Add(1)))
+}
+
+func openFresh(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), freshDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func testSuite(t *testing.T) {
+	dsns := map[store.Store]string{}
+	var mu sync.Mutex
+	open := func(t *testing.T, dsn string) store.Store {
+		s, err := Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		mu.Lock()
+		dsns[s] = dsn
+		mu.Unlock()
+		return s
+	}
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, freshDB(t))
+	}, storetest.Again(func(t *testing.T, s store.Store) store.Store {
+		mu.Lock()
+		dsn := dsns[s]
+		mu.Unlock()
+		return open(t, dsn) // its own connection pool, as another process has
+	}))
+}
+
+func testReopen(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshDB(t)
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.BeginRun(ctx, store.RunSpec{Kind: "scan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.GetRun(ctx, r.ID)
+	if err != nil || got.Status != store.StatusRunning {
+		t.Fatalf("after reopen: %+v, %v (an unfinished run must stay incomplete)", got, err)
+	}
+	v, err := s.SchemaVersion(ctx)
+	if err != nil || v != Migrations() {
+		t.Fatalf("schema version %d, %v; want %d", v, err, Migrations())
+	}
+	var rows int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+versionTable).Scan(&rows); err != nil || rows != Migrations() {
+		t.Fatalf("%d version rows, %v; want %d", rows, err, Migrations())
+	}
+}
+
+func testNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshDB(t)
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO `+versionTable+` (version, applied) VALUES ($1, now())`, Migrations()+1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Open(ctx, dsn); err == nil || !strings.Contains(err.Error(), "newer than this keyaudit") {
+		t.Fatalf("Open of a newer schema: %v", err)
+	}
+}
+
+// Many processes starting at once against a new database must not race
+// to create the schema.
+func testConcurrentFirstOpen(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshDB(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := Open(ctx, dsn)
+			if err != nil {
+				errs <- err
+				return
+			}
+			s.Close()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func testAuditAppendOnly(t *testing.T) {
+	ctx := context.Background()
+	s := openFresh(t)
+	if _, err := s.AppendAudit(ctx, store.AuditEntry{Actor: "a", Action: "x", Target: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DELETE FROM audit`, `UPDATE audit SET actor = 'mallory'`, `TRUNCATE audit`} {
+		_, err := s.pool.Exec(ctx, q)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || !strings.Contains(pe.Message, "append-only") {
+			t.Fatalf("%s: err = %v, want the append-only trigger to refuse", q, err)
+		}
+	}
+	n := 0
+	if err := s.Audit(ctx, func(e store.AuditEntry) error {
+		n++
+		if e.Actor != "a" {
+			t.Errorf("entry changed: %+v", e)
+		}
+		return nil
+	}); err != nil || n != 1 {
+		t.Fatalf("audit has %d entries, %v", n, err)
+	}
+}
+
+// Advance is all or nothing even when the failure comes from PostgreSQL
+// itself (here a foreign key), not from a check before it.
+func testAdvanceAtomic(t *testing.T) {
+	ctx := context.Background()
+	s := openFresh(t)
+	r, err := s.BeginRun(ctx, store.RunSpec{Kind: "ct"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Advance(ctx, r.ID, "ct:x", []byte("1"), store.Item{Kind: store.KindSighting, Key: "a", Data: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Advance(ctx, r.ID+1000, "ct:x", []byte("2"), store.Item{Kind: store.KindSighting, Key: "b", Data: json.RawMessage(`{}`)})
+	if err == nil {
+		t.Fatal("Advance into a missing run succeeded")
+	}
+	v, _ := s.Cursor(ctx, "ct:x")
+	if string(v) != "1" {
+		t.Fatalf("cursor = %q after a failed Advance, want 1", v)
+	}
+}
+
+func testItemsPages(t *testing.T) {
+	ctx := context.Background()
+	s := openFresh(t)
+	r, err := s.BeginRun(ctx, store.RunSpec{Kind: "scan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 2*itemsPage + 17
+	batch := make([]store.Item, 0, 500)
+	for i := range n {
+		batch = append(batch, store.Item{Kind: store.KindObservation, Key: strconv.Itoa(i), Data: json.RawMessage(strconv.Itoa(i))})
+		if len(batch) == cap(batch) || i == n-1 {
+			if err := s.Put(ctx, r.ID, batch...); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	next := 0
+	if err := s.Items(ctx, r.ID, store.KindObservation, func(it store.Item) error {
+		if it.Key != strconv.Itoa(next) {
+			return fmt.Errorf("item %d has key %s: order lost", next, it.Key)
+		}
+		// A callback may write to the store while it reads.
+		if next == 5 {
+			if err := s.Put(ctx, r.ID, store.Item{Kind: store.KindKey, Key: "during", Data: json.RawMessage(`{}`)}); err != nil {
+				return err
+			}
+		}
+		next++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if next != n {
+		t.Fatalf("read %d items, want %d", next, n)
+	}
+}
+
+func testOpenErrors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	port := testlab.FreePort(t, "127.0.0.1") // nothing listens there
+	for _, dsn := range []string{
+		fmt.Sprintf("postgres://keyaudit:s3cret-pw@127.0.0.1:%d/keyaudit?sslmode=disable&connect_timeout=2", port),
+		fmt.Sprintf("host=127.0.0.1 port=%d user=keyaudit password=s3cret-pw dbname=keyaudit sslmode=disable connect_timeout=2", port),
+		"postgres://keyaudit:s3cret-pw@127.0.0.1:notaport/x",
+	} {
+		_, err := Open(ctx, dsn)
+		if err == nil {
+			t.Fatalf("Open(%s) succeeded", Redact(dsn))
+		}
+		if strings.Contains(err.Error(), "s3cret-pw") {
+			t.Fatalf("error shows the password: %v", err)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://u:pw@h:5432/db?sslmode=require": "postgres://u:xxxxx@h:5432/db?sslmode=require",
+		"postgresql://u@h/db":                       "postgresql://u@h/db",
+		"postgres://h/db?password=pw&user=u":        "postgres://h/db?password=xxxxx&user=u",
+		"host=h password=pw user=u":                 "host=h password=xxxxx user=u",
+		"host=h password='p w' user=u":              "host=h password=xxxxx user=u",
+		"postgres://u:p%zz@h/db":                    "postgres://***@h/db",
+	} {
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// testWriterProcesses runs shard writers as real separate
+// processes (this test binary, re-executed) against one database.
+func testWriterProcesses(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshDB(t)
+	s, err := Open(ctx, dsn) // migrate first, like the CLI would anyway
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const procs, perProc = 4, 2000
+	var wg sync.WaitGroup
+	outs := make([][]byte, procs)
+	errs := make([]error, procs)
+	for i := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestWriterProcess$")
+			cmd.Env = append(os.Environ(), "KEYAUDIT_PG_WRITER="+dsn, fmt.Sprintf("KEYAUDIT_PG_SHARD=%d/%d/%d", i+1, procs, perProc))
+			outs[i], errs[i] = cmd.CombinedOutput()
+		}()
+	}
+	wg.Wait()
+	for i := range procs {
+		if errs[i] != nil {
+			t.Fatalf("writer %d: %v\n%s", i+1, errs[i], outs[i])
+		}
+	}
+	n, err := store.GroupCount(ctx, s, "scan", "procs", store.KindObservation, store.StatusComplete)
+	if err != nil || n != procs*perProc {
+		t.Fatalf("group holds %d observations, %v; want %d", n, err, procs*perProc)
+	}
+	runs, _ := store.GroupRuns(ctx, s, "scan", "procs")
+	if len(runs) != procs {
+		t.Fatalf("%d runs in the group, want %d", len(runs), procs)
+	}
+}
+
+// TestWriterProcess is the child of testWriterProcesses.
+func TestWriterProcess(t *testing.T) {
+	dsn := os.Getenv("KEYAUDIT_PG_WRITER")
+	if dsn == "" {
+		t.Skip("child process of TestPostgres/WritersInSeparateProcesses")
+	}
+	var i, n, per int
+	if _, err := fmt.Sscanf(os.Getenv("KEYAUDIT_PG_SHARD"), "%d/%d/%d", &i, &n, &per); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := s.BeginRun(ctx, store.RunSpec{Kind: "scan", Group: "procs", Meta: map[string]string{"shard": fmt.Sprintf("%d/%d", i, n)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := store.NewBatcher(ctx, s, r.ID, 256, 50*time.Millisecond)
+	for j := range per {
+		if err := b.Add(store.Item{Kind: store.KindObservation, Key: fmt.Sprintf("%d-%d", i, j), Data: json.RawMessage(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishRun(ctx, r.ID, store.StatusComplete, ""); err != nil {
+		t.Fatal(err)
+	}
+}
