@@ -23,12 +23,11 @@ import (
 var inputKinds = []string{"scan", "inventory", "caa", "ct"}
 
 type reconcileOptions struct {
-	runs    []string
-	format  string
-	failOn  string
-	checks  []string
-	now     string
-	noWrite bool
+	runs   []string
+	format string
+	failOn string
+	checks []string
+	now    string
 }
 
 // reconcileConfig is the structured part of the config a reconcile uses.

@@ -226,6 +226,50 @@ func readCertFiles(paths []string, stderr io.Writer) ([]revoke.Certificate, erro
 	return out, nil
 }
 
+// storedCertificates finds the certificates the findings name among the
+// DERs that the reconcile run's input runs stored (kind certificate), so
+// a plan from findings needs no --cert for what keyaudit itself saw.
+func storedCertificates(ctx context.Context, st store.Store, run store.Run, fs []reconcile.Finding) ([]revoke.Certificate, error) {
+	want := map[string]bool{}
+	for _, f := range fs {
+		if f.CertSHA256 != "" {
+			want[f.CertSHA256] = true
+		}
+	}
+	var meta struct {
+		Inputs []reconcile.SourceStatus `json:"inputs"`
+	}
+	if len(want) == 0 || json.Unmarshal(run.Meta, &meta) != nil {
+		return nil, nil
+	}
+	var out []revoke.Certificate
+	for _, in := range meta.Inputs {
+		if in.Kind != "scan" && in.Kind != "ct" {
+			continue
+		}
+		err := st.Items(ctx, in.RunID, store.KindCertificate, func(it store.Item) error {
+			if !want[it.Key] {
+				return nil
+			}
+			var c struct{ DER []byte }
+			if err := json.Unmarshal(it.Data, &c); err != nil {
+				return fmt.Errorf("stored certificate %s: %w", it.Key, err)
+			}
+			cs, err := revoke.ParseCertificates(c.DER)
+			if err != nil || len(cs) != 1 {
+				return fmt.Errorf("stored certificate %s: %v", it.Key, err)
+			}
+			delete(want, it.Key)
+			out = append(out, cs[0])
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 func isCACert(der []byte) bool {
 	x, err := x509.ParseCertificate(der)
 	return err == nil && x.BasicConstraintsValid && x.IsCA
@@ -271,7 +315,11 @@ func (a *app) runRevokePlan(ctx context.Context, o *revokePlanOptions, cfg revok
 		if err := decodeItems(ctx, st, run.ID, store.KindFinding, &fs); err != nil {
 			return withCode(exitError, err)
 		}
-		if plan, err = revoke.FromFindings(run.ID, fs, certs, opts); err != nil {
+		stored, err := storedCertificates(ctx, st, run, fs)
+		if err != nil {
+			return withCode(exitError, err)
+		}
+		if plan, err = revoke.FromFindings(run.ID, fs, append(certs, stored...), opts); err != nil {
 			return withCode(exitError, err)
 		}
 	} else if plan, err = revoke.FromCertificates(certs, opts); err != nil {
