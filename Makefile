@@ -31,6 +31,4 @@ bench: build
 	bash scripts/bench-scan.sh
 
 fuzz:
-	go test -run '^$$' -fuzz FuzzParseSpec -fuzztime 30s ./scanner
-	for f in FuzzSMTP FuzzFTP FuzzIMAP FuzzPOP3 FuzzLDAP FuzzMySQL FuzzXMPP; do \
-		go test -run '^$$' -fuzz "^$$f$$" -fuzztime 15s ./scanner/starttls || exit 1; done
+	bash scripts/fuzz.sh
