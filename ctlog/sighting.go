@@ -40,6 +40,10 @@ type Sighting struct {
 	IssuerSHA256 string    `json:"issuer_sha256,omitempty"`
 	// Lenient is set when only zcrypto's lenient parser accepted it.
 	Lenient bool `json:"lenient,omitempty"`
+	// DER is the certificate (or the precertificate, when it matches the
+	// signed entry) whose sha256 is CertSHA256; the store keeps it apart
+	// from the sighting, for revocation.
+	DER []byte `json:"-"`
 }
 
 // ItemKey is the sighting's natural key: log ID and index.
@@ -132,8 +136,12 @@ func (m *matcher) match(e *Entry, st *entryStats) *Sighting {
 	s.NotBefore, s.NotAfter, s.Lenient = ci.NotBefore, ci.NotAfter, ci.Lenient
 	if e.Precert {
 		s.CertSHA256 = precertHash(e, ci)
+		if s.CertSHA256 != "" && s.CertSHA256 == hex256(e.PreCert) {
+			s.DER = bytes.Clone(e.PreCert)
+		}
 	} else {
 		s.CertSHA256 = hex256(e.Cert)
+		s.DER = bytes.Clone(e.Cert)
 	}
 	if d, err := dedupTBS(tbsOr(tbs, e.Cert)); err == nil {
 		s.TBSSHA256 = hex256(d)

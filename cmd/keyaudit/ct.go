@@ -282,12 +282,24 @@ func (s *ctSink) Load(ctx context.Context, l ctlog.Log) ([]byte, error) {
 
 func (s *ctSink) Commit(ctx context.Context, l ctlog.Log, state []byte, ss []ctlog.Sighting) error {
 	if s.st != nil {
-		items := make([]store.Item, len(ss))
+		items := make([]store.Item, len(ss), 2*len(ss))
 		for i := range ss {
 			items[i] = store.Item{Kind: store.KindSighting, Key: ss[i].ItemKey(), SPKISHA256: ss[i].SPKISHA256, CertSHA256: ss[i].CertSHA256}
 			if err := marshalInto(&items[i], ss[i]); err != nil {
 				return err
 			}
+		}
+		// The matched certificates themselves, in the same transaction, so
+		// a revocation plan can be built from what CT showed.
+		for i := range ss {
+			if len(ss[i].DER) == 0 {
+				continue
+			}
+			it := store.Item{Kind: store.KindCertificate, Key: ss[i].CertSHA256, SPKISHA256: ss[i].SPKISHA256, CertSHA256: ss[i].CertSHA256}
+			if err := marshalInto(&it, map[string][]byte{"der": ss[i].DER}); err != nil {
+				return err
+			}
+			items = append(items, it)
 		}
 		if err := s.st.Advance(ctx, s.runID, ctCursor(l), state, items...); err != nil {
 			return err

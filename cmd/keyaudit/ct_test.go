@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/keyaudit/keyaudit/ctlog"
+	"github.com/keyaudit/keyaudit/internal/certinfo"
 	"github.com/keyaudit/keyaudit/internal/testlab"
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/store"
@@ -163,6 +164,22 @@ func TestCTSyncStoreResumeAndMisbehaviour(t *testing.T) {
 	st := openStore(t, db)
 	if got := indices(storedSightings(t, st)); !slices.Equal(got, append(slices.Clone(want), uint64(idx))) {
 		t.Fatalf("stored %v", got)
+	}
+	// Each x509 sighting's certificate is stored for revocation plans.
+	certs := 0
+	runs, _ := st.Runs(context.Background(), store.RunFilter{Kind: "ct"})
+	for _, run := range runs {
+		st.Items(context.Background(), run.ID, store.KindCertificate, func(it store.Item) error {
+			var c struct{ DER []byte }
+			if err := json.Unmarshal(it.Data, &c); err != nil || certinfo.Hex256(c.DER) != it.Key {
+				t.Errorf("stored certificate %s does not hash to its key (%v)", it.Key, err)
+			}
+			certs++
+			return nil
+		})
+	}
+	if certs == 0 {
+		t.Error("no certificate DER stored with the sightings")
 	}
 	l, _ := ctlog.NewLog(f.URL, f.PublicKeyBase64(), ctlog.Static)
 	cursor, err := st.Cursor(context.Background(), "ct:"+l.ID)
