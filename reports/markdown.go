@@ -116,8 +116,9 @@ func Markdown(w io.Writer, r *Report, opts Options) error {
 }
 
 // md escapes text for a Markdown table cell or list item: Markdown
-// punctuation is backslash-escaped, HTML and GitHub's autolinks (@mention,
-// #123) are neutralised as entities, line breaks become spaces.
+// punctuation is backslash-escaped; HTML, URLs and GitHub's references
+// (@mention, #123) are neutralised with entities; line breaks become
+// spaces.
 func md(s string) string {
 	var b strings.Builder
 	for _, r := range s {
@@ -139,14 +140,12 @@ func md(s string) string {
 			b.WriteString("&#64;")
 		case r == '#':
 			b.WriteString("&#35;")
-		case r == ':':
-			// Breaks autolinks (https://…) without changing the text.
-			b.WriteString("&#58;")
 		default:
 			b.WriteRune(r)
 		}
 	}
-	return b.String()
+	// Break autolinks (https://…) without changing the rendered text.
+	return strings.ReplaceAll(b.String(), "://", "&#58;//")
 }
 
 // mdCode makes s safe inside a single-backtick code span.
@@ -154,7 +153,8 @@ func mdCode(s string) string {
 	return strings.NewReplacer("`", "'", "\n", " ", "|", "\\|").Replace(s)
 }
 
-// evidenceList renders a finding's evidence as sorted key/value pairs.
+// evidenceList renders a finding's evidence as sorted key/value pairs,
+// leaving out empty strings.
 func evidenceList(ev map[string]any) [][2]string {
 	keys := make([]string, 0, len(ev))
 	for k := range ev {
@@ -163,7 +163,9 @@ func evidenceList(ev map[string]any) [][2]string {
 	slices.Sort(keys)
 	out := make([][2]string, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, [2]string{k, evidenceValue(ev[k])})
+		if v := evidenceValue(ev[k]); v != "" {
+			out = append(out, [2]string{k, v})
+		}
 	}
 	return out
 }

@@ -185,16 +185,6 @@ func (r *Report) sortedFindings() []reconcile.Finding {
 	return fs
 }
 
-// rule returns the rule of a check, or one made from the finding.
-func (r *Report) rule(check string) (Rule, bool) {
-	for _, ru := range r.Rules {
-		if ru.ID == check {
-			return ru, true
-		}
-	}
-	return Rule{ID: check}, false
-}
-
 // allRules returns the rules plus a bare one for each check that has
 // findings but no metadata, sorted by ID.
 func (r *Report) allRules() []Rule {

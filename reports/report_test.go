@@ -2,10 +2,16 @@ package reports
 
 import (
 	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"encoding/xml"
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/keyaudit/keyaudit/reconcile"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -114,4 +120,140 @@ func TestRenderUnknownFormat(t *testing.T) {
 	if err := CSV(&bytes.Buffer{}, fixtureReport(), Options{Records: "bogus"}); err == nil {
 		t.Fatal("no error for unknown csv records")
 	}
+}
+
+// TestCSVInjection: every cell a spreadsheet would evaluate is quoted.
+func TestCSVInjection(t *testing.T) {
+	for _, records := range []string{RecordsFindings, RecordsKeys, RecordsEndpoints} {
+		out := render(t, FormatCSV, fixtureReport(), Options{Records: records})
+		rows, err := csv.NewReader(bytes.NewReader(out)).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range rows {
+			for _, cell := range row {
+				if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+					t.Errorf("%s: cell %q would be evaluated", records, cell)
+				}
+			}
+		}
+	}
+	out := string(render(t, FormatCSV, fixtureReport(), Options{}))
+	if !strings.Contains(out, `'=HYPERLINK(`) || !strings.Contains(out, `'-inventory key is weak`) {
+		t.Errorf("formula cells not escaped:\n%s", out)
+	}
+}
+
+// TestTerminalEscapes: no control character from a certificate reaches
+// a terminal, a Markdown page or an XML file.
+func TestTerminalEscapes(t *testing.T) {
+	for _, f := range []string{FormatTable, FormatMarkdown, FormatJUnit, FormatHTML} {
+		if out := render(t, f, fixtureReport(), Options{}); bytes.ContainsRune(out, 0x1b) {
+			t.Errorf("%s output carries an ESC character", f)
+		}
+	}
+}
+
+// TestJUnitCases: one case per check and subject; failures at --fail-on,
+// skipped when suppressed, a passing case for checks without findings.
+func TestJUnitCases(t *testing.T) {
+	type tc struct {
+		Name    string    `xml:"name,attr"`
+		Failure *struct{} `xml:"failure"`
+		Skipped *struct{} `xml:"skipped"`
+	}
+	var doc struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Skipped  int `xml:"skipped,attr"`
+		Suites   []struct {
+			Name  string `xml:"name,attr"`
+			Cases []tc   `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	for _, c := range []struct {
+		failOn                   reconcile.Severity
+		tests, failures, skipped int
+	}{
+		// 9 check×subject cases with findings (the two weak-crypto subjects
+		// are two cases; kek-payments is a case under two checks) and one
+		// passing case for revoked-but-deployed, which found nothing. At
+		// high: 1 critical + 4 high fail; the suppressed high is skipped.
+		{"", 10, 5, 1},
+		{reconcile.Critical, 10, 1, 1},
+		{reconcile.Low, 10, 8, 1},
+		{FailNone, 10, 0, 1},
+	} {
+		if err := xml.Unmarshal(render(t, FormatJUnit, fixtureReport(), Options{FailOn: c.failOn}), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc.Tests != c.tests || doc.Failures != c.failures || doc.Skipped != c.skipped {
+			t.Errorf("--fail-on %q: tests %d failures %d skipped %d; want %d %d %d", c.failOn, doc.Tests, doc.Failures, doc.Skipped, c.tests, c.failures, c.skipped)
+		}
+	}
+}
+
+// FuzzRender puts arbitrary text where certificates put attacker-chosen
+// text (subject, issuer, SAN, key label, message): every format renders,
+// the JSON ones stay valid, the page gains no element, no CSV cell is a
+// formula.
+func FuzzRender(f *testing.F) {
+	for _, s := range []string{"CN=<script>alert(1)</script>", "=cmd|' /C calc'!A0", "\x1b[2J\x00\xff", "]]></failure><x>", "|*_`[x](javascript:1)",
+		"@everyone #1 https://evil.example", "\"}\n{\"record\":\"finding\"", "\u202egnp.exe", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := fixtureReport()
+		r.Findings[0].Subject, r.Findings[0].Message = s, s
+		r.Findings[0].Evidence["issuer"] = s
+		r.Observations[0].Chain[0].Subject, r.Observations[0].Chain[0].Issuer = s, s
+		r.Observations[0].Chain[0].SANs = []string{s}
+		r.Keys[0].Label, r.Keys[0].Owner = s, s
+		r.Sightings[1].Names = []string{s}
+		for _, format := range ReportFormats {
+			var b bytes.Buffer
+			if err := Render(&b, format, r, Options{}); err != nil {
+				t.Fatalf("%s: %v", format, err)
+			}
+			out := b.Bytes()
+			switch format {
+			case FormatJSON, FormatSARIF, FormatCBOM:
+				if !json.Valid(out) {
+					t.Fatalf("%s: invalid JSON", format)
+				}
+			case FormatJSONL:
+				for _, line := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
+					if !json.Valid(line) {
+						t.Fatalf("jsonl: invalid line %q", line)
+					}
+				}
+			case FormatJUnit:
+				d := xml.NewDecoder(bytes.NewReader(out))
+				for {
+					if _, err := d.Token(); err != nil {
+						if err.Error() != "EOF" {
+							t.Fatalf("junit: %v", err)
+						}
+						break
+					}
+				}
+			case FormatHTML:
+				if bytes.Count(out, []byte("<script")) != 1 || bytes.Count(out, []byte("<svg")) != bytes.Count(render(t, FormatHTML, fixtureReport(), Options{}), []byte("<svg")) {
+					t.Fatalf("html: the text added markup")
+				}
+			case FormatCSV:
+				rows, err := csv.NewReader(bytes.NewReader(out)).ReadAll()
+				if err != nil {
+					t.Fatalf("csv: %v", err)
+				}
+				for _, row := range rows {
+					for _, cell := range row {
+						if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+							t.Fatalf("csv: formula cell %q", cell)
+						}
+					}
+				}
+			}
+		}
+	})
 }

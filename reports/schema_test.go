@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/keyaudit/keyaudit/reconcile"
+	_ "github.com/keyaudit/keyaudit/reconcile/checks" // the real registry
 )
 
 // compileSchema compiles the schema at url from the vendored files
@@ -286,4 +289,20 @@ func TestCBOMContents(t *testing.T) {
 			t.Errorf("no key in state %s (states %v)", s, states)
 		}
 	}
+}
+
+// TestSARIFRegistryRules validates SARIF whose rules come from the real
+// check registry, as `keyaudit report` writes it.
+func TestSARIFRegistryRules(t *testing.T) {
+	r := fixtureReport()
+	r.Rules = RulesFromChecks(reconcile.Checks())
+	if len(r.Rules) < 10 {
+		t.Fatalf("only %d checks registered", len(r.Rules))
+	}
+	for _, ru := range r.Rules {
+		if ru.Description == "" || ru.Help == "" || ru.Severity.Rank() < 0 {
+			t.Errorf("check %s lacks metadata a SARIF rule needs: %+v", ru.ID, ru)
+		}
+	}
+	validate(t, sarifSchemaOf(t), render(t, FormatSARIF, r, Options{}))
 }
