@@ -223,19 +223,33 @@ func (a *app) runAudit(ctx context.Context, cmd *cobra.Command, o *auditOptions)
 	} else {
 		recon.Status, recon.Note = "failed", "interrupted"
 	}
+	// Record the stages, then render the reports from the audit run, so
+	// they show every stage's outcome, failed ones included.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	putStages := func() {
+		for _, s := range stages {
+			it := store.Item{Kind: "stage", Key: s.Name}
+			if err := marshalInto(&it, s); err == nil {
+				_ = st.Put(fctx, run.ID, it)
+			}
+		}
+	}
+	putStages()
 	var written []string
 	if recon.Status != "failed" {
 		for _, spec := range specs {
 			if dir := filepath.Dir(spec.path); dir != "" {
 				_ = os.MkdirAll(dir, 0o755)
 			}
-			code := a.sub(ctx, io.Discard, "report", "--run", fmt.Sprint(recon.RunID), "--format", spec.format, "-o", spec.path, "--fail-on", "none")
+			code := a.sub(ctx, io.Discard, "report", "--run", fmt.Sprint(run.ID), "--format", spec.format, "-o", spec.path, "--fail-on", "none")
 			if code != exitOK {
 				stages = append(stages, &auditStage{Name: "report " + spec.format, Status: "failed", Note: "could not write " + spec.path})
 				continue
 			}
 			written = append(written, spec.format+": "+spec.path)
 		}
+		putStages()
 	}
 
 	// Record the audit and print its summary.
@@ -257,14 +271,6 @@ func (a *app) runAudit(ctx context.Context, cmd *cobra.Command, o *auditOptions)
 		reconcile.Sort(findings)
 	}
 	note := auditNote(stages, findings)
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	for _, s := range stages {
-		it := store.Item{Kind: "stage", Key: s.Name}
-		if err := marshalInto(&it, s); err == nil {
-			_ = st.Put(fctx, run.ID, it)
-		}
-	}
 	if err := st.FinishRun(fctx, run.ID, status, note); err != nil {
 		return withCode(exitError, err)
 	}

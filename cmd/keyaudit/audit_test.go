@@ -16,13 +16,20 @@ func TestAuditStagesAndExitCodes(t *testing.T) {
 	db := filepath.Join(dir, "k.db")
 	cfg := filepath.Join(dir, "keyaudit.yaml")
 	os.WriteFile(cfg, []byte("store: "+db+"\nscan:\n  timeout: 2s\n  targets: ["+s.Addr+"]\n"), 0o644)
-	r := runCLI(t, context.Background(), "", "--config", cfg, "audit")
+	html, sarif := filepath.Join(dir, "out", "audit.html"), filepath.Join(dir, "out", "audit.sarif")
+	r := runCLI(t, context.Background(), "", "--config", cfg, "audit", "--report", "html="+html, "--report", "sarif="+sarif)
 	if r.code != 1 {
 		t.Fatalf("audit: exit %d, want 1 (unmanaged key is critical)\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
 	}
 	for _, want := range []string{"scan", "complete", "skipped", "unmanaged-key", "CN=audit.example.test"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("audit output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	for _, p := range []string{html, sarif} {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), "audit.example.test") {
+			t.Errorf("report %s: %v (%d bytes)", p, err, len(b))
 		}
 	}
 	st := openStore(t, db)
