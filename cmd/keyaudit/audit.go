@@ -242,8 +242,8 @@ func (a *app) runAudit(ctx context.Context, cmd *cobra.Command, o *auditOptions)
 			if dir := filepath.Dir(spec.path); dir != "" {
 				_ = os.MkdirAll(dir, 0o755)
 			}
-			code := a.sub(ctx, io.Discard, "report", "--run", fmt.Sprint(run.ID), "--format", spec.format, "-o", spec.path, "--fail-on", "none")
-			if code != exitOK {
+			code := a.sub(ctx, io.Discard, "report", "--run", fmt.Sprint(run.ID), "--format", spec.format, "-o", spec.path, "--fail-on", o.failOn)
+			if code != exitOK && code != exitFindings {
 				stages = append(stages, &auditStage{Name: "report " + spec.format, Status: "failed", Note: "could not write " + spec.path})
 				continue
 			}
