@@ -25,7 +25,7 @@ const (
 
 // ReportFormats lists the formats Render accepts, in the order `keyaudit
 // report --help` shows them.
-var ReportFormats = []string{FormatTable, FormatJSON, FormatJSONL, FormatCSV, FormatSARIF, FormatJUnit, FormatMarkdown, FormatHTML, FormatCBOM}
+var ReportFormats = []string{FormatTable, FormatJSON, FormatJSONL, FormatCSV, FormatSARIF, FormatJUnit, FormatMarkdown, FormatHTML, FormatCBOM, FormatPrometheus}
 
 // FailNone is the Options.FailOn value with which no finding fails.
 const FailNone reconcile.Severity = "none"
@@ -154,7 +154,10 @@ var Renderers = map[string]Renderer{
 	FormatMarkdown: Markdown,
 	FormatHTML:     HTML,
 	FormatCBOM:     CBOM,
+	// FormatPrometheus is registered by prometheus.go.
 }
+
+func init() { Renderers[FormatPrometheus] = Prometheus }
 
 // Render writes r in format.
 func Render(w io.Writer, format string, r *Report, opts Options) error {

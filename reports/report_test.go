@@ -81,6 +81,7 @@ func TestGolden(t *testing.T) {
 		{"report.md.golden", FormatMarkdown, Options{}},
 		{"report.html.golden", FormatHTML, Options{}},
 		{"report.cbom.golden", FormatCBOM, Options{}},
+		{"report.prom.golden", FormatPrometheus, Options{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
