@@ -10,13 +10,22 @@ import (
 // Suppression silences findings that match it (each non-empty field
 // must match; Subject and Endpoint are path.Match globs) until Until.
 type Suppression struct {
-	Check    string    `yaml:"check" json:"check"`
-	Subject  string    `yaml:"subject" json:"subject,omitempty"`
-	SPKI     string    `yaml:"spki_sha256" json:"spki_sha256,omitempty"`
-	Endpoint string    `yaml:"endpoint" json:"endpoint,omitempty"`
-	Reason   string    `yaml:"reason" json:"reason"`
-	Until    time.Time `yaml:"until" json:"until,omitzero"`
+	Check    string `yaml:"check" json:"check"`
+	Subject  string `yaml:"subject" json:"subject,omitempty"`
+	SPKI     string `yaml:"spki_sha256" json:"spki_sha256,omitempty"`
+	Cert     string `yaml:"cert_sha256" json:"cert_sha256,omitempty"`
+	Endpoint string `yaml:"endpoint" json:"endpoint,omitempty"`
+	// Fingerprint matches one finding exactly (Finding.Fingerprint).
+	Fingerprint string    `yaml:"fingerprint" json:"fingerprint,omitempty"`
+	Reason      string    `yaml:"reason" json:"reason"`
+	Until       time.Time `yaml:"until" json:"until,omitzero"`
+	// Source is where the suppression was written (file:line), for the
+	// finding that reports it expired.
+	Source string `yaml:"-" json:"source,omitempty"`
 }
+
+// Expired reports whether the suppression no longer applies at now.
+func (s Suppression) Expired(now time.Time) bool { return !s.Until.IsZero() && now.After(s.Until) }
 
 func (s Suppression) matches(f Finding, now time.Time) bool {
 	if !s.Until.IsZero() && now.After(s.Until) {
@@ -30,7 +39,9 @@ func (s Suppression) matches(f Finding, now time.Time) bool {
 		return err == nil && ok
 	}
 	return (s.Check == "" || s.Check == f.Check) && glob(s.Subject, f.Subject) &&
-		(s.SPKI == "" || strings.EqualFold(s.SPKI, f.SPKISHA256)) && glob(s.Endpoint, f.Endpoint)
+		(s.SPKI == "" || strings.EqualFold(s.SPKI, f.SPKISHA256)) &&
+		(s.Cert == "" || strings.EqualFold(s.Cert, f.CertSHA256)) &&
+		(s.Fingerprint == "" || s.Fingerprint == f.Fingerprint()) && glob(s.Endpoint, f.Endpoint)
 }
 
 // Options tune Run.
@@ -61,6 +72,7 @@ func Run(s *Snapshot, o Options) Result {
 		s.Now = time.Now()
 	}
 	s.Policy = s.Policy.withDefaults()
+	s.Suppressions = o.Suppressions
 	want := map[string]bool{}
 	for _, id := range o.Checks {
 		want[id] = true

@@ -56,6 +56,9 @@ type Snapshot struct {
 	Sources []SourceStatus
 	// CAs maps issuer DNs to CAA identifiers; nil means caa.DefaultTable.
 	CAs *caa.Table
+	// Suppressions in force for this run (set by Run from its Options),
+	// so that expired ones can be reported.
+	Suppressions []Suppression
 
 	idx *index
 }

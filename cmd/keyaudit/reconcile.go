@@ -28,6 +28,7 @@ type reconcileOptions struct {
 	failOn string
 	checks []string
 	now    string
+	ignore string
 }
 
 // reconcileConfig is the structured part of the config a reconcile uses.
@@ -75,6 +76,7 @@ Exit codes: 0 nothing unsuppressed at or above --fail-on; 1 something is;
 	f.StringVar(&o.failOn, "fail-on", "high", "exit 1 when an unsuppressed finding is at or above this severity (critical, high, medium, low, info, none)")
 	f.StringArrayVar(&o.checks, "check", nil, "run only this check (repeatable; see keyaudit checks list)")
 	f.StringVar(&o.now, "now", "", "reconcile as of this RFC 3339 time instead of now (reproducing a past audit)")
+	f.StringVar(&o.ignore, "ignore-file", "", "accepted risks: a YAML list of {check, subject|endpoint|spki_sha256|cert_sha256|fingerprint, reason, until} (default "+defaultIgnoreFile+" when it exists)")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(reports.StreamFormats, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -140,6 +142,15 @@ func (a *app) runReconcile(ctx context.Context, o *reconcileOptions, cfg reconci
 	if err != nil {
 		return withCode(exitError, fmt.Errorf("config caa.cas: %w", err))
 	}
+	ignorePath, explicit := o.ignore, o.ignore != ""
+	if !explicit {
+		ignorePath = defaultIgnoreFile
+	}
+	ignored, err := loadIgnoreFile(ignorePath, explicit)
+	if err != nil {
+		return withCode(exitError, err)
+	}
+	cfg.Suppressions = append(cfg.Suppressions, ignored...)
 	if a.noStore {
 		return withCode(exitError, errors.New("reconcile reads its inputs from the store: --no-store cannot be used"))
 	}

@@ -87,3 +87,42 @@ func TestReconcileErrorsAndChecksList(t *testing.T) {
 		t.Errorf("checks list: exit %d\n%s", r.code, r.stdout)
 	}
 }
+
+func TestReconcileIgnoreFile(t *testing.T) {
+	s, _ := tlsServer(t, "127.0.10.9:0", "ignored.example.test")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "k.db")
+	if r := runCLI(t, context.Background(), "", "--store", db, "scan", "--timeout", "2s", "--format", "jsonl", s.Addr); r.code != 0 {
+		t.Fatalf("scan: exit %d %s", r.code, r.stderr)
+	}
+	ign := filepath.Join(dir, "ignore.yaml")
+	os.WriteFile(ign, []byte(`# accepted risks
+- check: unmanaged-key
+  subject: "CN=ignored.*"
+  reason: lab server, replaced in Q1
+  until: 2099-01-01T00:00:00Z
+- check: self-signed-certificate
+  subject: "CN=*"
+  reason: expired acceptance
+  until: 2020-01-01T00:00:00Z
+`), 0o644)
+	r := runCLI(t, context.Background(), "", "--store", db, "reconcile", "--format", "jsonl", "--ignore-file", ign, "--fail-on", "critical")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s\n%s", r.code, r.stderr, r.stdout)
+	}
+	if !strings.Contains(r.stdout, `"check":"suppression-expired"`) || !strings.Contains(r.stdout, ign+":6") {
+		t.Errorf("expired suppression not reported with its location:\n%s", r.stdout)
+	}
+	for _, bad := range []string{
+		"- check: unmanaged-key\n  subject: x\n  until: 2099-01-01T00:00:00Z\n",              // no reason
+		"- check: unmanaged-key\n  subject: x\n  reason: r\n",                                // no until
+		"- check: nope\n  subject: x\n  reason: r\n  until: 2099-01-01T00:00:00Z\n",          // unknown check
+		"- check: unmanaged-key\n  reason: r\n  until: 2099-01-01T00:00:00Z\n",               // matches everything
+		"- check: unmanaged-key\n  subjekt: x\n  reason: r\n  until: 2099-01-01T00:00:00Z\n", // typo
+	} {
+		os.WriteFile(ign, []byte(bad), 0o644)
+		if r := runCLI(t, context.Background(), "", "--store", db, "reconcile", "--ignore-file", ign); r.code != 2 || !strings.Contains(r.stderr, ign) {
+			t.Errorf("%q: exit %d stderr %q", bad, r.code, r.stderr)
+		}
+	}
+}

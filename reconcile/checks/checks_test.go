@@ -66,6 +66,8 @@ type tcase struct {
 	want int
 	msg  string
 	sev  reconcile.Severity
+	// opts are extra Run options (suppressions).
+	opts reconcile.Options
 }
 
 func managed(spkis ...string) []inventory.Key {
@@ -77,6 +79,11 @@ func managed(spkis ...string) []inventory.Key {
 }
 
 var cases = []tcase{
+	{name: "expired suppression", check: "suppression-expired", want: 1, msg: "expired on 2026-11-24",
+		opts: reconcile.Options{Suppressions: []reconcile.Suppression{
+			{Check: "weak-key", Subject: "CN=old", Reason: "migration", Until: now.AddDate(0, 0, -1), Source: ".keyaudit-ignore.yaml:3"},
+			{Check: "weak-key", Subject: "CN=new", Reason: "migration", Until: now.AddDate(0, 1, 0)},
+		}}},
 	{name: "unmanaged key served", check: "unmanaged-key", want: 1, msg: "in no inventory",
 		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a.example.com:443", cert("a.example.com", "s1")), obs("b.example.com:443", cert("b.example.com", "s2"))}, Keys: managed("s2")}},
 	{name: "managed keys only", check: "unmanaged-key", want: 0,
@@ -187,7 +194,9 @@ func TestChecks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.snap
 			s.Now = now
-			res := reconcile.Run(&s, reconcile.Options{Checks: []string{tc.check}})
+			o := tc.opts
+			o.Checks = []string{tc.check}
+			res := reconcile.Run(&s, o)
 			if len(res.Findings) != tc.want {
 				t.Fatalf("%d findings, want %d: %+v", len(res.Findings), tc.want, res.Findings)
 			}
