@@ -180,6 +180,7 @@ audit:
     - {format: junit, output: %[6]s/junit.xml}
     - {format: markdown, output: %[6]s/audit.md}
     - {format: json, output: %[6]s/audit.json}
+    - {format: prometheus, output: %[6]s/keyaudit.prom}
 `, o.Dir, hsm.URI(), d.DNSAddr, DemoCAAIdentifier, ctBlock, o.ReportsDir)
 	a.Config = filepath.Join(o.Dir, "keyaudit.yaml")
 	if err := os.WriteFile(a.Config, []byte(cfg), 0o644); err != nil {
