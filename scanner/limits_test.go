@@ -1,6 +1,7 @@
 package scanner_test
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sync"
@@ -67,5 +68,25 @@ func TestRateLimit(t *testing.T) {
 	// 15 connections at 10/s with a burst of 1: at least 1.4 s.
 	if took < 1300*time.Millisecond {
 		t.Errorf("15 connections at --rate 10 took %v", took)
+	}
+}
+
+// TestIPv6CIDR scans a v6 prefix: addresses are walked like v4 ones.
+func TestIPv6CIDR(t *testing.T) {
+	root, _ := estate.NewRoot("v6 root", estate.ECDSA256)
+	cert, err := root.Issue(estate.Leaf{CN: "v6cidr.example.test", Key: estate.ECDSA256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := estate.ServeTLS("[::1]:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer s.Close()
+	_, port, _ := net.SplitHostPort(s.Addr)
+	ports, _ := scanner.ParsePorts(port)
+	obs, _ := collect(t, scanner.Config{Ports: ports, Timeout: 2 * time.Second}, "::1/128")
+	if len(obs) != 1 || obs[0].Error != nil || obs[0].Leaf() == nil || obs[0].Leaf().Subject != "CN=v6cidr.example.test" || obs[0].Target != "[::1]:"+port {
+		t.Fatalf("::1/128 scan: %+v", obs)
 	}
 }
