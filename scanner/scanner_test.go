@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -328,4 +329,22 @@ func TestSTARTTLSGoServers(t *testing.T) {
 			t.Errorf("%s %s: error %+v, want %s", o.Protocol, o.Target, o.Error, w)
 		}
 	}
+}
+
+// TestScanRealPostgreSQL upgrades a real PostgreSQL 15 (ssl = on)
+// through its SSLRequest.
+func TestScanRealPostgreSQL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: real PostgreSQL")
+	}
+	dsn := testlab.Postgres(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, _ := collect(t, scanner.Config{Timeout: 5 * time.Second}, "postgres://"+u.Host)
+	if len(obs) != 1 || obs[0].Error != nil || obs[0].Leaf() == nil || obs[0].Protocol != "postgres" {
+		t.Fatalf("PostgreSQL: %+v", obs)
+	}
+	t.Logf("PostgreSQL served %s over %s", obs[0].Leaf().Subject, obs[0].TLSVersion)
 }
