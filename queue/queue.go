@@ -48,15 +48,32 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error
 	}
 	// River's migrations cannot share one transaction (a new enum value
 	// must commit before use), so a session lock on a connection of its
-	// own serialises migrating processes instead.
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("queue: migrate: %w", err)
+	// own serialises migrating processes instead. It is tried, not
+	// waited for: a waiter holding a connection could starve the
+	// holder's migration of one in a small shared pool.
+	var conn *pgxpool.Conn
+	for {
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			return fmt.Errorf("queue: migrate: %w", err)
+		}
+		var got bool
+		if err := c.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, riverMigrateLock).Scan(&got); err != nil {
+			c.Release()
+			return fmt.Errorf("queue: migrate: lock: %w", err)
+		}
+		if got {
+			conn = c
+			break
+		}
+		c.Release()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("queue: migrate: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, riverMigrateLock); err != nil {
-		return fmt.Errorf("queue: migrate: lock: %w", err)
-	}
 	defer func() {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()

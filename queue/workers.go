@@ -66,12 +66,18 @@ func (s *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
 		return fmt.Errorf("queue: scan job %d: %w", job.ID, err)
 	}
 	batch := store.NewBatcher(ctx, st, run.ID, 256, 500*time.Millisecond)
+	seen := map[string]bool{}
 	stats, scanErr := sc.Scan(ctx, specs, func(o scanner.Observation) error {
-		it, err := ObservationItem(o)
+		items, err := ObservationItems(o, seen)
 		if err != nil {
 			return err
 		}
-		return batch.Add(it)
+		for _, it := range items {
+			if err := batch.Add(it); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	flushErr := batch.Flush()
 	status, note := store.StatusComplete, summarize(stats)
@@ -229,13 +235,9 @@ func (s *ctSink) Load(ctx context.Context, l ctlog.Log) ([]byte, error) {
 }
 
 func (s *ctSink) Commit(ctx context.Context, l ctlog.Log, state []byte, ss []ctlog.Sighting) error {
-	items := make([]store.Item, len(ss))
-	for i := range ss {
-		it, err := SightingItem(ss[i])
-		if err != nil {
-			return err
-		}
-		items[i] = it
+	items, err := SightingItems(ss)
+	if err != nil {
+		return err
 	}
 	if err := s.st.Advance(ctx, s.runID, CTCursor(l.ID), state, items...); err != nil {
 		return err

@@ -186,7 +186,7 @@ func TestScanDemoEstate(t *testing.T) {
 	}
 	// One deadline per endpoint, run concurrently: the whole scan takes
 	// about one timeout.
-	if took > timeout+3*time.Second {
+	if took > timeout+5*time.Second {
 		t.Errorf("scan took %v, want about the %v timeout", took, timeout)
 	}
 	t.Logf("%d endpoints in %v", len(obs), took)
@@ -282,11 +282,11 @@ func TestHostileServersCostOneDeadline(t *testing.T) {
 		if o.Error == nil || o.Error.Kind != want[o.Target] {
 			t.Errorf("%s: got %+v, want %s", o.Target, o.Error, want[o.Target])
 		}
-		if o.DurationMS > float64((timeout + 500*time.Millisecond).Milliseconds()) {
+		if o.DurationMS > float64((timeout + 1500*time.Millisecond).Milliseconds()) {
 			t.Errorf("%s took %.0f ms, beyond its deadline", o.Target, o.DurationMS)
 		}
 	}
-	if took > timeout+time.Second {
+	if took > timeout+3*time.Second {
 		t.Errorf("scan took %v", took)
 	}
 }
