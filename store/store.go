@@ -84,6 +84,10 @@ type AuditEntry struct {
 	Action string          `json:"action"`
 	Target string          `json:"target"`
 	Detail json.RawMessage `json:"detail,omitempty"`
+	// PrevHash and Hash chain the entry to the one before it (see
+	// ChainEntry). Entries written before the chain existed have neither.
+	PrevHash string `json:"prev_hash,omitempty"`
+	Hash     string `json:"hash,omitempty"`
 }
 
 // Store is implemented by every backend. All methods are safe for
@@ -111,6 +115,9 @@ type Store interface {
 	Advance(ctx context.Context, runID int64, name string, value []byte, items ...Item) error
 
 	// AppendAudit appends to the audit log; entries are never changed.
+	// The backend assigns the ID and chains the entry to the last one
+	// (ChainEntry) in the transaction that inserts it, so concurrent
+	// appenders cannot fork the chain. It returns the entry as stored.
 	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
 	// Audit calls fn for every audit entry, oldest first.
 	Audit(ctx context.Context, fn func(AuditEntry) error) error

@@ -72,7 +72,15 @@ var migrations = []string{
 	CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit FOR EACH ROW EXECUTE FUNCTION keyaudit_audit_append_only();
 	CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit FOR EACH ROW EXECUTE FUNCTION keyaudit_audit_append_only();
 	CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit FOR EACH STATEMENT EXECUTE FUNCTION keyaudit_audit_append_only();`,
+	// 2: hash chain (store.ChainEntry). Entries written before it keep
+	// empty hashes: store.VerifyAudit accepts them only before the chain.
+	`ALTER TABLE audit ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
+	ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';`,
 }
+
+// auditLock is the advisory lock key that serialises audit appenders
+// ("keyaudit-audit" folded into 63 bits).
+const auditLock int64 = 0x6b61617564697401
 
 // migrateLock is the advisory lock key that serialises migrations across
 // processes ("keyaudi" in ASCII).
@@ -458,18 +466,35 @@ func (s *Store) Advance(ctx context.Context, runID int64, name string, value []b
 	return nil
 }
 
-// AppendAudit implements store.Store.
+// AppendAudit implements store.Store. A transaction-scoped advisory
+// lock serialises appenders (in every process) from the read of the last
+// entry to the commit, so the chain cannot fork; the ID is drawn from the
+// identity sequence under the lock, so ID order is chain order.
 func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error) {
 	if e.Time.IsZero() {
 		e.Time = s.now()
 	}
-	e.Time = ts(e.Time)
-	detail := string(e.Detail)
-	if detail == "" {
-		detail = "{}"
-	}
-	err := s.pool.QueryRow(ctx, `INSERT INTO audit (time, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-		e.Time, e.Actor, e.Action, e.Target, detail).Scan(&e.ID)
+	in := e
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		e = in
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, auditLock); err != nil {
+			return err
+		}
+		var prev string
+		err := tx.QueryRow(ctx, `SELECT hash FROM audit ORDER BY id DESC LIMIT 1`).Scan(&prev)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT nextval(pg_get_serial_sequence('audit', 'id'))`).Scan(&e.ID); err != nil {
+			return err
+		}
+		if e, err = store.ChainEntry(prev, e); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO audit (id, time, actor, action, target, detail, prev_hash, hash) OVERRIDING SYSTEM VALUE
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, e.ID, e.Time, e.Actor, e.Action, e.Target, string(e.Detail), e.PrevHash, e.Hash)
+		return err
+	})
 	if err != nil {
 		return e, fmt.Errorf("postgres: audit: %w", err)
 	}
@@ -478,7 +503,7 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) (store.Audi
 
 // Audit implements store.Store.
 func (s *Store) Audit(ctx context.Context, fn func(store.AuditEntry) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT id, time, actor, action, target, detail FROM audit ORDER BY id`)
+	rows, err := s.pool.Query(ctx, `SELECT id, time, actor, action, target, detail, prev_hash, hash FROM audit ORDER BY id`)
 	if err != nil {
 		return fmt.Errorf("postgres: audit: %w", err)
 	}
@@ -486,7 +511,7 @@ func (s *Store) Audit(ctx context.Context, fn func(store.AuditEntry) error) erro
 	for rows.Next() {
 		var e store.AuditEntry
 		var d string
-		if err := rows.Scan(&e.ID, &e.Time, &e.Actor, &e.Action, &e.Target, &d); err != nil {
+		if err := rows.Scan(&e.ID, &e.Time, &e.Actor, &e.Action, &e.Target, &d, &e.PrevHash, &e.Hash); err != nil {
 			return fmt.Errorf("postgres: audit: %w", err)
 		}
 		e.Time, e.Detail = e.Time.UTC(), json.RawMessage(d)

@@ -61,6 +61,10 @@ var migrations = []string{
 	);
 	CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 	CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;`,
+	// 2: hash chain (store.ChainEntry). Entries written before it keep
+	// empty hashes: store.VerifyAudit accepts them only before the chain.
+	`ALTER TABLE audit ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
+	ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';`,
 }
 
 // Store is a store.Store on one SQLite file.
@@ -338,28 +342,42 @@ func (s *Store) Advance(ctx context.Context, runID int64, name string, value []b
 	return nil
 }
 
-// AppendAudit implements store.Store.
+// AppendAudit implements store.Store. The transaction is BEGIN
+// IMMEDIATE (the DSN's _txlock), so it holds SQLite's write lock from the
+// read of the last entry to the commit: appenders, in this process or
+// another, are serialised and cannot fork the chain.
 func (s *Store) AppendAudit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error) {
 	if e.Time.IsZero() {
 		e.Time = s.now()
 	}
-	e.Time = e.Time.UTC()
-	detail := string(e.Detail)
-	if detail == "" {
-		detail = "{}"
-	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO audit(time, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
-		ts(e.Time), e.Actor, e.Action, e.Target, detail)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return e, fmt.Errorf("sqlite: audit: %w", err)
 	}
-	e.ID, _ = res.LastInsertId()
+	defer tx.Rollback()
+	var lastID int64
+	var prev string
+	err = tx.QueryRowContext(ctx, `SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1`).Scan(&lastID, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return e, fmt.Errorf("sqlite: audit: %w", err)
+	}
+	e.ID = lastID + 1
+	if e, err = store.ChainEntry(prev, e); err != nil {
+		return e, fmt.Errorf("sqlite: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit(id, time, actor, action, target, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, ts(e.Time), e.Actor, e.Action, e.Target, string(e.Detail), e.PrevHash, e.Hash); err != nil {
+		return e, fmt.Errorf("sqlite: audit: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return e, fmt.Errorf("sqlite: audit: %w", err)
+	}
 	return e, nil
 }
 
 // Audit implements store.Store.
 func (s *Store) Audit(ctx context.Context, fn func(store.AuditEntry) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, time, actor, action, target, detail FROM audit ORDER BY id`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, time, actor, action, target, detail, prev_hash, hash FROM audit ORDER BY id`)
 	if err != nil {
 		return fmt.Errorf("sqlite: audit: %w", err)
 	}
@@ -367,7 +385,7 @@ func (s *Store) Audit(ctx context.Context, fn func(store.AuditEntry) error) erro
 	for rows.Next() {
 		var e store.AuditEntry
 		var t, d string
-		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.Action, &e.Target, &d); err != nil {
+		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.Action, &e.Target, &d, &e.PrevHash, &e.Hash); err != nil {
 			return fmt.Errorf("sqlite: audit: %w", err)
 		}
 		e.Time, e.Detail = parseTS(t), json.RawMessage(d)

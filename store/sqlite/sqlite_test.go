@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/keyaudit/keyaudit/store"
@@ -24,6 +25,19 @@ func TestSuite(t *testing.T) {
 		return open(t, filepath.Join(t.TempDir(), "k.db"))
 	}, storetest.Again(func(t *testing.T, s store.Store) store.Store {
 		return open(t, paths[s]) // another handle on the same file
+	}), storetest.Tamper(func(t *testing.T, s store.Store, id int64, actor string) {
+		// What someone with the file and sqlite3 can do: drop the
+		// trigger, edit, put the trigger back.
+		db := s.(*Store).db
+		for _, q := range []string{
+			`DROP TRIGGER audit_no_update`,
+			`UPDATE audit SET actor = '` + actor + `' WHERE id = ` + strconv.FormatInt(id, 10),
+			`CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
+		} {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("tamper: %s: %v", q, err)
+			}
+		}
 	}))
 }
 

@@ -18,7 +18,16 @@ import (
 type Option func(*options)
 
 type options struct {
-	again func(t *testing.T, s store.Store) store.Store
+	again  func(t *testing.T, s store.Store) store.Store
+	tamper func(t *testing.T, s store.Store, id int64, actor string)
+}
+
+// Tamper gives the suite a way to alter an audit entry behind the
+// store's back, as someone with SQL access would: set the actor of entry
+// id to actor directly in the database (bypassing the append-only
+// triggers). With it, the suite checks that VerifyAudit detects it.
+func Tamper(fn func(t *testing.T, s store.Store, id int64, actor string)) Option {
+	return func(o *options) { o.tamper = fn }
 }
 
 // Again gives the suite a way to open another handle on the store s that
@@ -40,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 	t.Run("RepeatedKeyInOneBatch", func(t *testing.T) { testRepeatedKey(t, open(t)) })
 	t.Run("Advance", func(t *testing.T) { testAdvance(t, open(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open(t)) })
+	t.Run("AuditChain", func(t *testing.T) { testAuditChain(t, open(t), o) })
 	t.Run("ConcurrentWriters", func(t *testing.T) { testConcurrent(t, open(t)) })
 	t.Run("Groups", func(t *testing.T) { testGroups(t, open(t)) })
 	t.Run("ConcurrentShardRuns", func(t *testing.T) {
