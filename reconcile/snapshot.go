@@ -60,6 +60,16 @@ type Snapshot struct {
 	// so that expired ones can be reported.
 	Suppressions []Suppression
 
+	// CertDER holds the DER of the leaf certificates served in the scan
+	// runs, by certificate sha256, for checks that need the whole
+	// certificate (zlint). Leaves without DER are skipped by those checks.
+	CertDER map[string][]byte
+	// PreviousObservations are those of the newest complete scan run (or
+	// run group) older than the one in Observations, for drift checks;
+	// PreviousScan says which run that was (nil: none).
+	PreviousObservations []scanner.Observation
+	PreviousScan         *SourceStatus
+
 	idx *index
 }
 

@@ -1,6 +1,12 @@
 package checks
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -187,6 +193,107 @@ var cases = []tcase{
 		snap: reconcile.Snapshot{LogIssues: []reconcile.LogIssue{{Log: "log1", Kind: "misbehaviour", Message: "root mismatch at size 10"}}}},
 	{name: "partial inventory run", check: "incomplete-input", want: 1, msg: "inventory run 3 is partial",
 		snap: reconcile.Snapshot{Sources: []reconcile.SourceStatus{{Kind: "inventory", RunID: 3, Status: "partial", Note: "token hsm2 removed"}}}},
+	{name: "public CA leaf without SAN fails the BRs", check: "zlint", want: 1, msg: "e_ext_san_missing", sev: reconcile.High,
+		snap: lintSnap("Let's Encrypt", false, func(c *x509.Certificate) { c.DNSNames = nil })},
+	{name: "private CA leaf with empty subject and no SAN", check: "zlint", want: 1, msg: "e_subject_empty_without_san", sev: reconcile.Medium,
+		snap: lintSnap("Example Corp internal", false, func(c *x509.Certificate) { c.Subject, c.DNSNames = pkix.Name{}, nil })},
+	{name: "private CA leaf: BR-only lints do not apply", check: "zlint", want: 0,
+		snap: lintSnap("Example Corp internal", false, func(c *x509.Certificate) { c.DNSNames = nil })},
+	{name: "self-signed leaf is not linted", check: "zlint", want: 0,
+		snap: lintSnap("Example Corp internal", true, func(c *x509.Certificate) { c.Subject, c.DNSNames = pkix.Name{}, nil })},
+	{name: "no DER, nothing to lint", check: "zlint", want: 0,
+		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1"))}}},
+	{name: "new endpoint", check: "endpoint-new", want: 1, msg: "new endpoint serving CN=b", sev: reconcile.Info,
+		snap: drift([]scanner.Observation{obs("a:443", cert("a", "s1"))}, []scanner.Observation{obs("a:443", cert("a", "s1")), obs("b:443", cert("b", "s2"))})},
+	{name: "endpoint that timed out before is not new", check: "endpoint-new", want: 0,
+		snap: drift([]scanner.Observation{obs("b:443", certinfo.Cert{}, timeout)}, []scanner.Observation{obs("b:443", cert("b", "s2"))})},
+	{name: "endpoint gone", check: "endpoint-gone", want: 1, msg: "is gone (not in the scan)", sev: reconcile.Low,
+		snap: drift([]scanner.Observation{obs("a:443", cert("a", "s1")), obs("b:443", cert("b", "s2"))}, []scanner.Observation{obs("a:443", cert("a", "s1"))})},
+	{name: "endpoint now refused is gone", check: "endpoint-gone", want: 1, msg: "refused",
+		snap: drift([]scanner.Observation{obs("b:443", cert("b", "s2"))}, []scanner.Observation{obs("b:443", certinfo.Cert{}, refused)})},
+	{name: "endpoint now timing out is not gone", check: "endpoint-gone", want: 0,
+		snap: drift([]scanner.Observation{obs("b:443", cert("b", "s2"))}, []scanner.Observation{obs("b:443", certinfo.Cert{}, timeout)})},
+	{name: "not gone after a partial previous scan", check: "endpoint-gone", want: 0,
+		snap: partial(drift([]scanner.Observation{obs("a:443", cert("a", "s1")), obs("b:443", cert("b", "s2"))}, []scanner.Observation{obs("a:443", cert("a", "s1"))}), true)},
+	{name: "not gone in a partial current scan", check: "endpoint-gone", want: 0,
+		snap: partial(drift([]scanner.Observation{obs("a:443", cert("a", "s1")), obs("b:443", cert("b", "s2"))}, []scanner.Observation{obs("a:443", cert("a", "s1"))}), false)},
+	{name: "same endpoint on another IP is another endpoint", check: "endpoint-gone", want: 1,
+		snap: drift([]scanner.Observation{obs("a:443", cert("a", "s1"))}, []scanner.Observation{obs("a:443", cert("a", "s1"), func(o *scanner.Observation) { o.IP = "127.0.0.2" })})},
+	{name: "certificate renewed", check: "certificate-changed", want: 1, msg: "certificate changed (was CN=a", sev: reconcile.Info,
+		snap: drift([]scanner.Observation{obs("a:443", cert("a", "s1"))}, []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.SHA256 = "c-a2" }))})},
+	{name: "certificate unchanged", check: "certificate-changed", want: 0,
+		snap: drift([]scanner.Observation{obs("a:443", cert("a", "s1"))}, []scanner.Observation{obs("a:443", cert("a", "s1"))})},
+	{name: "key changed to an unmanaged key", check: "key-changed-unmanaged", want: 1, msg: "new key is in no inventory source", sev: reconcile.Medium,
+		snap: withKeys(drift([]scanner.Observation{obs("a:443", cert("a", "s1"))}, []scanner.Observation{obs("a:443", cert("a", "s9", func(c *certinfo.Cert) { c.SHA256 = "c-a2" }))}), "s1")},
+	{name: "key changed to a managed key", check: "key-changed-unmanaged", want: 0,
+		snap: withKeys(drift([]scanner.Observation{obs("a:443", cert("a", "s1"))}, []scanner.Observation{obs("a:443", cert("a", "s9", func(c *certinfo.Cert) { c.SHA256 = "c-a2" }))}), "s1", "s9")},
+	{name: "no previous scan, no drift", check: "key-changed-unmanaged", want: 0,
+		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s9"))}}},
+}
+
+func timeout(o *scanner.Observation) {
+	o.Chain, o.Error = nil, &scanner.ScanError{Kind: scanner.KindTimeout, Message: "i/o timeout"}
+}
+
+func refused(o *scanner.Observation) {
+	o.Chain, o.Error = nil, &scanner.ScanError{Kind: scanner.KindRefused, Message: "connection refused"}
+}
+
+// drift is a snapshot whose complete scan run 2 follows complete run 1.
+func drift(prev, cur []scanner.Observation) reconcile.Snapshot {
+	return reconcile.Snapshot{Sources: []reconcile.SourceStatus{{Kind: "scan", RunID: 2, Status: "complete"}}, Observations: cur,
+		PreviousScan: &reconcile.SourceStatus{Kind: "scan", RunID: 1, Status: "complete"}, PreviousObservations: prev}
+}
+
+// partial marks the previous (or the current) scan of s partial.
+func partial(s reconcile.Snapshot, previous bool) reconcile.Snapshot {
+	if previous {
+		p := *s.PreviousScan
+		p.Status = "partial"
+		s.PreviousScan = &p
+	} else {
+		s.Sources = []reconcile.SourceStatus{{Kind: "scan", RunID: 2, Status: "partial", Note: "3 invalid target lines skipped"}}
+	}
+	return s
+}
+
+func withKeys(s reconcile.Snapshot, spkis ...string) reconcile.Snapshot {
+	s.Keys = managed(spkis...)
+	return s
+}
+
+// lintSnap is a snapshot serving one real leaf issued by a CA of
+// organisation org (or self-signed), its template adjusted by mod.
+func lintSnap(org string, selfSigned bool, mod func(*x509.Certificate)) reconcile.Snapshot {
+	must := func(err error) {
+		if err != nil {
+			panic(err)
+		}
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(err)
+	start := time.Now().Add(-time.Hour)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: org + " CA", Organization: []string{org}},
+		NotBefore: start, NotAfter: start.AddDate(5, 0, 0), KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true, IsCA: true}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	must(err)
+	ca, err := x509.ParseCertificate(caDER)
+	must(err)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x1234567890), Subject: pkix.Name{CommonName: "lint.example.com"}, DNSNames: []string{"lint.example.com"},
+		NotBefore: start, NotAfter: start.AddDate(0, 0, 90), KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	mod(tmpl)
+	parent, signer := ca, any(caKey)
+	if selfSigned {
+		parent, signer = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
+	must(err)
+	c, err := certinfo.Parse(der)
+	must(err)
+	return reconcile.Snapshot{Observations: []scanner.Observation{obs("lint.example.com:443", c)}, CertDER: map[string][]byte{c.SHA256: der}}
 }
 
 func TestChecks(t *testing.T) {
