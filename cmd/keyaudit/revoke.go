@@ -46,6 +46,9 @@ type revokeConfig struct {
 	// Checks are the checks whose findings are revocable (default
 	// unauthorized-issuance and weak-key).
 	Checks []string `yaml:"checks"`
+	// AuditLogFile mirrors every audit entry, hash-chained, into this
+	// append-only JSON lines file (see keyaudit audit-log verify).
+	AuditLogFile string `yaml:"audit_log_file"`
 	Hook   struct {
 		// Command is the hook program and its arguments (no shell).
 		Command []string      `yaml:"command"`
@@ -108,22 +111,51 @@ revoked, failed — is appended to the store's audit log (keyaudit revoke log).
   keyaudit revoke approve plan.json --approver alice --hash HASH
   keyaudit revoke execute plan.json --acme-directory URL --account-key-file acct.pem          # dry run
   keyaudit revoke execute plan.json --acme-directory URL --account-key-file acct.pem --apply  # revokes
+  keyaudit revoke apply plan.json --approve --acme-directory URL --account-key-file acct.pem  # the same
+  keyaudit revoke execute plan.json --apply --cert-key-pkcs11 'pkcs11:token=T;object=K?module-path=LIB&pin-source=file:PIN'
+
+Every audit entry is hash-chained to the one before it (keyaudit audit-log
+verify checks the chain); --audit-log-file (or revoke.audit_log_file) also
+appends each entry as one JSON line to that file, synced after each line.
 
 Config section "revoke:" — acme_directory, account_key_file, account_key_env,
-acme_ca_file, executor, auth, checks, hook: {command: [prog, args…], timeout}.
+acme_ca_file, executor, auth, checks, audit_log_file,
+hook: {command: [prog, args…], timeout}.
 The account key is read from a file or an environment variable, never from
 the command line, and never written to any output or log.`,
 	}
-	cmd.AddCommand(newRevokePlanCmd(a), newRevokeApproveCmd(a), newRevokeExecuteCmd(a), newRevokeLogCmd(a))
+	cmd.PersistentFlags().String("audit-log-file", "", "also append every audit entry, hash-chained, to this JSON lines file (default revoke.audit_log_file)")
+	cmd.AddCommand(newRevokePlanCmd(a), newRevokeApproveCmd(a), newRevokeExecuteCmd(a, false), newRevokeExecuteCmd(a, true), newRevokeLogCmd(a))
 	return cmd
 }
 
-// revokeStore opens the store; revocation cannot run without its audit log.
-func (a *app) revokeStore(ctx context.Context) (store.Store, error) {
+// revokeStore opens the store; revocation cannot run without its audit
+// log. With --audit-log-file (or revoke.audit_log_file) every entry is
+// also appended to that file; an entry that cannot be written there
+// counts as a failed audit write (no CA is called).
+func (a *app) revokeStore(cmd *cobra.Command) (store.Store, error) {
 	if a.noStore {
 		return nil, withCode(exitError, errors.New("revoke records every step in the store's audit log: --no-store cannot be used"))
 	}
-	return a.openStore(ctx)
+	cfg, err := a.revokeConfig()
+	if err != nil {
+		return nil, err
+	}
+	path := cfg.AuditLogFile
+	if f := cmd.Flag("audit-log-file"); f != nil && f.Value.String() != "" {
+		path = f.Value.String()
+	}
+	var af *store.AuditFile
+	if path != "" {
+		if af, err = store.OpenAuditFile(path); err != nil {
+			return nil, withCode(exitError, err)
+		}
+	}
+	st, err := a.openStore(cmd.Context())
+	if err != nil || af == nil {
+		return st, err
+	}
+	return store.WithAuditFile(st, af), nil
 }
 
 // loadPlanArg reads a plan file, or a plan recorded in the store by ID.
@@ -182,7 +214,7 @@ approver must quote, go to stderr (stdout with -o).`,
 			if err != nil {
 				return err
 			}
-			return a.runRevokePlan(cmd.Context(), o, cfg)
+			return a.runRevokePlan(cmd, o, cfg)
 		},
 	}
 	f := cmd.Flags()
@@ -275,7 +307,8 @@ func isCACert(der []byte) bool {
 	return err == nil && x.BasicConstraintsValid && x.IsCA
 }
 
-func (a *app) runRevokePlan(ctx context.Context, o *revokePlanOptions, cfg revokeConfig) error {
+func (a *app) runRevokePlan(cmd *cobra.Command, o *revokePlanOptions, cfg revokeConfig) error {
+	ctx := cmd.Context()
 	reason, err := revoke.ParseReason(o.reason)
 	if err != nil {
 		return withCode(exitError, fmt.Errorf("--reason: %w", err))
@@ -299,7 +332,7 @@ func (a *app) runRevokePlan(ctx context.Context, o *revokePlanOptions, cfg revok
 			return withCode(exitError, fmt.Errorf("revocable check %q: no such check (see keyaudit checks list)", c))
 		}
 	}
-	st, err := a.revokeStore(ctx)
+	st, err := a.revokeStore(cmd)
 	if err != nil {
 		return err
 	}
@@ -432,7 +465,7 @@ recorded it. There is no way to approve without naming the hash.`,
 			if strings.TrimSpace(hash) == "" {
 				return withCode(exitError, errors.New("--hash is required: approve the exact plan you reviewed (its hash is printed by keyaudit revoke plan)"))
 			}
-			st, err := a.revokeStore(ctx)
+			st, err := a.revokeStore(cmd)
 			if err != nil {
 				return err
 			}
@@ -460,13 +493,17 @@ type revokeExecOptions struct {
 	accountKeyFile string
 	accountKeyEnv  string
 	certKeyFiles   []string
+	certKeyPKCS11  []string
+	approve        bool
 	caFile         string
 	hookTimeout    time.Duration
 	actor          string
 	format         string
 }
 
-func newRevokeExecuteCmd(a *app) *cobra.Command {
+// newRevokeExecuteCmd builds "revoke execute", or with apply its alias
+// "revoke apply PLAN --approve" (execute --apply under the issue's name).
+func newRevokeExecuteCmd(a *app, apply bool) *cobra.Command {
 	o := &revokeExecOptions{}
 	cmd := &cobra.Command{
 		Use:   "execute PLAN [--apply]",
@@ -482,8 +519,12 @@ reported, not an error.
 ACME: --acme-directory (or revoke.acme_directory, or the one the plan names);
 the account key from
 --account-key-file or from the variable named by --account-key-env (default
-` + defaultAccountKeyEnv + `), never from the command line; --cert-key-file for plans
-authorised by the certificate's own key. Hook: revoke.hook.command.
+` + defaultAccountKeyEnv + `), never from the command line; for plans authorised by the
+certificate's own key, --cert-key-file (PEM), or --cert-key-pkcs11 URI for a key
+held in a PKCS#11 token: the token signs the request (C_Sign), the key never
+leaves it. The URI selects module (module-path), token and key (object, id);
+the PIN comes from the URI's pin-source=file:PATH or from $KEYAUDIT_PKCS11_PIN,
+never from the command line; one login per token. Hook: revoke.hook.command.
 
 Exit codes: 0 every action revoked or already revoked (or dry run); 1 some
 revocation failed (see keyaudit revoke log); 2 refused or could not run.`,
@@ -493,15 +534,34 @@ revocation failed (see keyaudit revoke log); 2 refused or could not run.`,
 			if err != nil {
 				return err
 			}
-			return a.runRevokeExecute(cmd.Context(), args[0], o, cfg)
+			if apply {
+				if !o.approve {
+					return withCode(exitError, errors.New("revoke apply revokes for real: confirm with --approve (the plan must still carry a recorded approval of its exact hash: keyaudit revoke approve)"))
+				}
+				o.apply = true
+			}
+			return a.runRevokeExecute(cmd, args[0], o, cfg)
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&o.apply, "apply", false, "revoke for real (default: dry run)")
+	if apply {
+		cmd.Use = "apply PLAN --approve"
+		cmd.Short = "Revoke exactly an approved plan (execute --apply)"
+		cmd.Long = `Revoke the certificates of plan PLAN: the same as keyaudit revoke execute
+PLAN --apply. --approve confirms that this run revokes for real; it is not an
+approval: the plan is refused unless the audit log already holds an approval
+of its exact hash (keyaudit revoke approve PLAN --approver NAME --hash HASH).
+
+` + cmd.Long[strings.Index(cmd.Long, "ACME:"):]
+		f.BoolVar(&o.approve, "approve", false, "confirm revoking for real (the recorded approval of the plan's hash is still required)")
+	} else {
+		f.BoolVar(&o.apply, "apply", false, "revoke for real (default: dry run)")
+	}
 	f.StringVar(&o.directory, "acme-directory", "", "ACME directory URL (default revoke.acme_directory)")
 	f.StringVar(&o.accountKeyFile, "account-key-file", "", "file holding the ACME account's private key, PEM (default revoke.account_key_file)")
 	f.StringVar(&o.accountKeyEnv, "account-key-env", "", "environment variable holding the ACME account key, PEM (default revoke.account_key_env, else "+defaultAccountKeyEnv+")")
 	f.StringArrayVar(&o.certKeyFiles, "cert-key-file", nil, "a certificate's own private key, PEM, for certificate-key plans (repeatable)")
+	f.StringArrayVar(&o.certKeyPKCS11, "cert-key-pkcs11", nil, "PKCS#11 URI of certificates' own keys in a token, which signs inside it, for certificate-key plans (repeatable)")
 	f.StringVar(&o.caFile, "acme-ca-file", "", "extra CA certificates (PEM) to trust for the ACME server's HTTPS (default revoke.acme_ca_file)")
 	f.DurationVar(&o.hookTimeout, "hook-timeout", 0, "hook time limit (default revoke.hook.timeout, else 60s)")
 	f.StringVar(&o.actor, "actor", "", "who executes (default the OS user)")
@@ -519,12 +579,13 @@ var executeColumns = []reports.Column[revoke.ActionReport]{
 	{Header: "MESSAGE", Value: func(r revoke.ActionReport) string { return r.Message }},
 }
 
-func (a *app) runRevokeExecute(ctx context.Context, planArg string, o *revokeExecOptions, cfg revokeConfig) error {
+func (a *app) runRevokeExecute(cmd *cobra.Command, planArg string, o *revokeExecOptions, cfg revokeConfig) error {
+	ctx := cmd.Context()
 	out, err := reports.NewStream(a.stdout, o.format, executeColumns)
 	if err != nil {
 		return withCode(exitError, err)
 	}
-	st, err := a.revokeStore(ctx)
+	st, err := a.revokeStore(cmd)
 	if err != nil {
 		return err
 	}
@@ -544,6 +605,18 @@ func (a *app) runRevokeExecute(ctx context.Context, planArg string, o *revokeExe
 		if err != nil {
 			return withCode(exitError, err)
 		}
+		for _, uri := range o.certKeyPKCS11 {
+			tok, err := revoke.OpenPKCS11(uri, os.Getenv)
+			if err != nil {
+				return withCode(exitError, fmt.Errorf("--cert-key-pkcs11: %w", err))
+			}
+			defer tok.Close()
+			for _, sg := range tok.Signers() {
+				if err := x.AddCertKey(sg); err != nil {
+					return withCode(exitError, fmt.Errorf("--cert-key-pkcs11 %s: %w", sg, err))
+				}
+			}
+		}
 		executors[revoke.ExecutorACME] = x
 	}
 	if uses[revoke.ExecutorHook] { // without a command, its Check says what to configure
@@ -551,7 +624,7 @@ func (a *app) runRevokeExecute(ctx context.Context, planArg string, o *revokeExe
 		if timeout == 0 {
 			timeout = cfg.Hook.Timeout
 		}
-		executors[revoke.ExecutorHook] = &revoke.HookExecutor{Command: cfg.Hook.Command, Timeout: timeout, DropEnv: []string{keyEnv}}
+		executors[revoke.ExecutorHook] = &revoke.HookExecutor{Command: cfg.Hook.Command, Timeout: timeout, DropEnv: []string{keyEnv, "KEYAUDIT_PKCS11_PIN"}}
 	}
 	rep, err := revoke.Execute(ctx, st, p, revoke.ExecOptions{Apply: o.apply, Actor: firstSet(o.actor, osUser()), Executors: executors})
 	if err != nil && len(rep.Actions) == 0 {
@@ -668,6 +741,9 @@ type auditRow struct {
 	Action string          `json:"action"`
 	Target string          `json:"target"`
 	Detail json.RawMessage `json:"detail,omitempty"`
+	// PrevHash and Hash chain the entry (store.AuditHash).
+	PrevHash string `json:"prev_hash,omitempty"`
+	Hash     string `json:"hash,omitempty"`
 }
 
 func newRevokeLogCmd(a *app) *cobra.Command {
@@ -693,7 +769,7 @@ plan's entries; --all prints every entry of the audit log.`,
 			if err != nil {
 				return withCode(exitError, err)
 			}
-			st, err := a.revokeStore(ctx)
+			st, err := a.revokeStore(cmd)
 			if err != nil {
 				return err
 			}

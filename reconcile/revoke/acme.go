@@ -73,7 +73,7 @@ func (x *ACMEExecutor) Check(a Action) error {
 		}
 	case AuthCertificateKey:
 		if x.CertKeys[a.Certificate.SPKISHA256] == nil {
-			return fmt.Errorf("no private key for this certificate's key (spki_sha256 %s): pass it with --cert-key-file", ShortHash(a.Certificate.SPKISHA256))
+			return fmt.Errorf("no private key for this certificate's key (spki_sha256 %s): pass it with --cert-key-file, or --cert-key-pkcs11 when it is in a token", ShortHash(a.Certificate.SPKISHA256))
 		}
 	default:
 		return fmt.Errorf("unknown ACME authorisation %q", a.Auth)

@@ -1,0 +1,371 @@
+package revoke
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"strings"
+	"sync"
+
+	"github.com/miekg/pkcs11"
+
+	"github.com/keyaudit/keyaudit/internal/pkcs11uri"
+	"github.com/keyaudit/keyaudit/inventory"
+	invp11 "github.com/keyaudit/keyaudit/inventory/pkcs11"
+)
+
+// PKCS11Token is one PKCS#11 token, logged in once, whose private keys
+// sign inside the token: a certificate's key held in an HSM authorises
+// its certificate's revocation without leaving it.
+type PKCS11Token struct {
+	ctx     *pkcs11.Ctx
+	owned   bool // we initialized the module: ours to finalize
+	session pkcs11.SessionHandle
+	login   bool
+	label   string
+	mu      sync.Mutex // a session is used by one thread at a time
+	signers []*PKCS11Signer
+	closed  bool
+}
+
+// PKCS11Signer is a crypto.Signer whose private key is a token object.
+// Sign sends the digest to the token (C_Sign): CKM_ECDSA for EC keys,
+// the signature returned as ASN.1 DER (what crypto.Signer callers such as
+// x/crypto/acme and crypto/x509 expect), CKM_RSA_PKCS with the
+// DigestInfo prefix of the hash for RSA keys (PKCS #1 v1.5).
+type PKCS11Signer struct {
+	t     *PKCS11Token
+	obj   pkcs11.ObjectHandle
+	pub   crypto.PublicKey
+	label string
+	id    []byte
+	spki  string
+}
+
+var _ crypto.Signer = (*PKCS11Signer)(nil)
+
+// OpenPKCS11 opens the token the URI selects — module from module-path or
+// module-name, token by its path attributes, keys by object and id —
+// logs in once with the PIN from the URI's pin-source file or from
+// $KEYAUDIT_PKCS11_PIN (getenv; a pin-value in the URI is refused), and
+// finds the selected private keys and their public keys (from the public
+// key object of the same CKA_ID, else the private object's public
+// attributes). No secret attribute is ever read. Errors never contain
+// the PIN.
+func OpenPKCS11(uri string, getenv func(string) string) (*PKCS11Token, error) {
+	u, err := pkcs11uri.Parse(uri)
+	if err != nil {
+		return nil, err
+	}
+	pin, err := invp11.ResolvePIN(u, getenv)
+	if err != nil {
+		return nil, err
+	}
+	path := u.ModulePath
+	if path == "" {
+		return nil, fmt.Errorf("pkcs11: %s names no module: add ?module-path=/path/to/lib.so", u.Path())
+	}
+	ctx := pkcs11.New(path)
+	if ctx == nil {
+		return nil, fmt.Errorf("pkcs11: cannot load module %s", path)
+	}
+	t := &PKCS11Token{ctx: ctx, owned: true}
+	if err := ctx.Initialize(); err != nil {
+		var code pkcs11.Error
+		if !errors.As(err, &code) || code != pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED {
+			ctx.Destroy()
+			return nil, fmt.Errorf("pkcs11: %s: C_Initialize: %w", path, err)
+		}
+		t.owned = false
+	}
+	if err := t.open(u, pin); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func p11trim(s string) string { return strings.TrimRight(s, " \x00") }
+
+func (t *PKCS11Token) open(u *pkcs11uri.URI, pin string) error {
+	slots, err := t.ctx.GetSlotList(true)
+	if err != nil {
+		return fmt.Errorf("pkcs11: C_GetSlotList: %w", err)
+	}
+	var match []uint
+	var infos []pkcs11.TokenInfo
+	for _, slot := range slots {
+		ti, err := t.ctx.GetTokenInfo(slot)
+		if err != nil || ti.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {
+			continue
+		}
+		if u.Token != "" && u.Token != p11trim(ti.Label) || u.Serial != "" && u.Serial != p11trim(ti.SerialNumber) ||
+			u.Manufacturer != "" && u.Manufacturer != p11trim(ti.ManufacturerID) || u.Model != "" && u.Model != p11trim(ti.Model) ||
+			u.HasSlotID && u.SlotID != uint64(slot) {
+			continue
+		}
+		match, infos = append(match, slot), append(infos, ti)
+	}
+	switch len(match) {
+	case 0:
+		return fmt.Errorf("%w %s", invp11.ErrTokenNotFound, u.Path())
+	case 1:
+	default:
+		return fmt.Errorf("pkcs11: %s selects %d tokens: name one (token=, serial=)", u.Path(), len(match))
+	}
+	ti := infos[0]
+	t.label = p11trim(ti.Label)
+	if t.session, err = t.ctx.OpenSession(match[0], pkcs11.CKF_SERIAL_SESSION); err != nil {
+		return fmt.Errorf("pkcs11: token %q: C_OpenSession: %w", t.label, err)
+	}
+	protected := ti.Flags&pkcs11.CKF_PROTECTED_AUTHENTICATION_PATH != 0
+	if pin == "" && !protected {
+		return fmt.Errorf("%w: token %q: signing needs a login: give pin-source=file:PATH in the URI or set $%s", invp11.ErrNoPIN, t.label, invp11.PINEnv)
+	}
+	if ti.Flags&(pkcs11.CKF_USER_PIN_LOCKED|pkcs11.CKF_USER_PIN_FINAL_TRY) != 0 {
+		return fmt.Errorf("%w: token %q: the user PIN is locked or one attempt from locking; not logging in", invp11.ErrPINLocked, t.label)
+	}
+	if protected {
+		pin = ""
+	}
+	err = t.ctx.Login(t.session, pkcs11.CKU_USER, pin)
+	var code pkcs11.Error
+	switch {
+	case err == nil:
+		t.login = true
+	case errors.As(err, &code) && code == pkcs11.CKR_USER_ALREADY_LOGGED_IN:
+	case errors.As(err, &code) && (code == pkcs11.CKR_PIN_INCORRECT || code == pkcs11.CKR_PIN_LEN_RANGE || code == pkcs11.CKR_PIN_INVALID):
+		return fmt.Errorf("%w for token %q (not retried: tokens lock after a few wrong PINs)", invp11.ErrPINIncorrect, t.label)
+	default:
+		return fmt.Errorf("pkcs11: token %q: C_Login: %w", t.label, err)
+	}
+	tmpl := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)}
+	if u.Object != "" {
+		tmpl = append(tmpl, pkcs11.NewAttribute(pkcs11.CKA_LABEL, u.Object))
+	}
+	if u.HasID {
+		tmpl = append(tmpl, pkcs11.NewAttribute(pkcs11.CKA_ID, u.ID))
+	}
+	objs, err := t.find(tmpl)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	for _, o := range objs {
+		s, err := t.signer(o)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		t.signers = append(t.signers, s)
+	}
+	if len(t.signers) == 0 {
+		why := "no private key matches"
+		if len(problems) > 0 {
+			why = strings.Join(problems, "; ")
+		}
+		return fmt.Errorf("pkcs11: token %q, %s: %s", t.label, u.Path(), why)
+	}
+	return nil
+}
+
+func (t *PKCS11Token) find(tmpl []*pkcs11.Attribute) ([]pkcs11.ObjectHandle, error) {
+	if err := t.ctx.FindObjectsInit(t.session, tmpl); err != nil {
+		return nil, fmt.Errorf("pkcs11: C_FindObjectsInit: %w", err)
+	}
+	defer t.ctx.FindObjectsFinal(t.session)
+	var out []pkcs11.ObjectHandle
+	for {
+		os, _, err := t.ctx.FindObjects(t.session, 256)
+		if err != nil {
+			return nil, fmt.Errorf("pkcs11: C_FindObjects: %w", err)
+		}
+		if len(os) == 0 {
+			return out, nil
+		}
+		out = append(out, os...)
+	}
+}
+
+// attr reads one non-secret attribute; nil when the token has none.
+func (t *PKCS11Token) attr(o pkcs11.ObjectHandle, typ uint) []byte {
+	a, err := t.ctx.GetAttributeValue(t.session, o, []*pkcs11.Attribute{pkcs11.NewAttribute(typ, nil)})
+	if err != nil || len(a) == 0 {
+		return nil
+	}
+	return a[0].Value
+}
+
+func ulong(b []byte) (uint, bool) {
+	if len(b) == 0 || len(b) > 8 {
+		return 0, false
+	}
+	var v uint
+	for i := len(b) - 1; i >= 0; i-- { // little-endian on the platforms keyaudit supports
+		v = v<<8 | uint(b[i])
+	}
+	return v, true
+}
+
+// publicDER builds the SubjectPublicKeyInfo of key object o of type kt
+// from its public attributes.
+func (t *PKCS11Token) publicDER(o pkcs11.ObjectHandle, kt uint) []byte {
+	switch kt {
+	case pkcs11.CKK_RSA:
+		mod, exp := t.attr(o, pkcs11.CKA_MODULUS), t.attr(o, pkcs11.CKA_PUBLIC_EXPONENT)
+		if len(mod) > 0 && len(exp) > 0 {
+			if d, err := inventory.RSASPKI(mod, exp); err == nil {
+				return d
+			}
+		}
+	case pkcs11.CKK_EC:
+		params, pt := t.attr(o, pkcs11.CKA_EC_PARAMS), t.attr(o, pkcs11.CKA_EC_POINT)
+		if len(params) > 0 && len(pt) > 0 {
+			if c, err := inventory.ParseECParams(params); err == nil {
+				if d, err := inventory.ECSPKI(c, inventory.ECPoint(c, pt)); err == nil {
+					return d
+				}
+			}
+		}
+	}
+	return t.attr(o, pkcs11.CKA_PUBLIC_KEY_INFO)
+}
+
+func (t *PKCS11Token) signer(o pkcs11.ObjectHandle) (*PKCS11Signer, error) {
+	s := &PKCS11Signer{t: t, obj: o, label: string(t.attr(o, pkcs11.CKA_LABEL)), id: t.attr(o, pkcs11.CKA_ID)}
+	name := fmt.Sprintf("key %q (id %x)", s.label, s.id)
+	kt, ok := ulong(t.attr(o, pkcs11.CKA_KEY_TYPE))
+	if !ok || kt != pkcs11.CKK_RSA && kt != pkcs11.CKK_EC {
+		return nil, fmt.Errorf("%s: only RSA and EC keys sign ACME requests", name)
+	}
+	if b := t.attr(o, pkcs11.CKA_SIGN); len(b) == 1 && b[0] == 0 {
+		return nil, fmt.Errorf("%s: CKA_SIGN is false", name)
+	}
+	var der []byte
+	if len(s.id) > 0 {
+		pubs, err := t.find([]*pkcs11.Attribute{
+			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY),
+			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, kt),
+			pkcs11.NewAttribute(pkcs11.CKA_ID, s.id),
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range pubs {
+			if der = t.publicDER(p, kt); der != nil {
+				break
+			}
+		}
+	}
+	if der == nil {
+		der = t.publicDER(o, kt)
+	}
+	if der == nil {
+		return nil, fmt.Errorf("%s: the token gives neither a public key object with its CKA_ID nor its public attributes", name)
+	}
+	pub, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("%s: public key: %w", name, err)
+	}
+	s.pub, s.spki = pub, inventory.SHA256Hex(der)
+	return s, nil
+}
+
+// Signers are the token's selected private keys.
+func (t *PKCS11Token) Signers() []*PKCS11Signer { return t.signers }
+
+// Close logs out, closes the session and unloads the module (finalizing
+// it when OpenPKCS11 initialized it).
+func (t *PKCS11Token) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	if t.session != 0 {
+		if t.login {
+			_ = t.ctx.Logout(t.session)
+		}
+		_ = t.ctx.CloseSession(t.session)
+	}
+	if t.owned {
+		_ = t.ctx.Finalize()
+	}
+	t.ctx.Destroy()
+	return nil
+}
+
+// Public implements crypto.Signer.
+func (s *PKCS11Signer) Public() crypto.PublicKey { return s.pub }
+
+// SPKISHA256 is the hex SHA-256 of the key's SubjectPublicKeyInfo.
+func (s *PKCS11Signer) SPKISHA256() string { return s.spki }
+
+// String names the key object (never any key material).
+func (s *PKCS11Signer) String() string {
+	return fmt.Sprintf("pkcs11 token %q key %q (id %x)", s.t.label, s.label, s.id)
+}
+
+// digestInfoPrefix is the DER prefix of a PKCS #1 v1.5 DigestInfo for
+// each hash (RFC 8017 §9.2, note 1).
+var digestInfoPrefix = map[crypto.Hash][]byte{
+	crypto.SHA256: {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20},
+	crypto.SHA384: {0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30},
+	crypto.SHA512: {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40},
+}
+
+// Sign implements crypto.Signer: digest is signed by the token.
+func (s *PKCS11Signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	h := opts.HashFunc()
+	if h != 0 && len(digest) != h.Size() {
+		return nil, fmt.Errorf("pkcs11: digest is %d bytes, %v needs %d", len(digest), h, h.Size())
+	}
+	var mech uint
+	data := digest
+	switch s.pub.(type) {
+	case *ecdsa.PublicKey:
+		mech = pkcs11.CKM_ECDSA
+	case *rsa.PublicKey:
+		if _, pss := opts.(*rsa.PSSOptions); pss {
+			return nil, errors.New("pkcs11: RSA-PSS signing is not supported (ACME uses RS256)")
+		}
+		prefix, ok := digestInfoPrefix[h]
+		if !ok {
+			return nil, fmt.Errorf("pkcs11: RSA signing with hash %v is not supported", h)
+		}
+		mech = pkcs11.CKM_RSA_PKCS
+		data = append(bytes.Clone(prefix), digest...)
+	default:
+		return nil, fmt.Errorf("pkcs11: unsupported key type %T", s.pub)
+	}
+	t := s.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, errors.New("pkcs11: token closed")
+	}
+	if err := t.ctx.SignInit(t.session, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}, s.obj); err != nil {
+		return nil, fmt.Errorf("pkcs11: %s: C_SignInit: %w", s, err)
+	}
+	sig, err := t.ctx.Sign(t.session, data)
+	if err != nil {
+		return nil, fmt.Errorf("pkcs11: %s: C_Sign: %w", s, err)
+	}
+	if mech != pkcs11.CKM_ECDSA {
+		return sig, nil
+	}
+	// CKM_ECDSA returns r||s, each the size of the group order.
+	if len(sig) == 0 || len(sig)%2 != 0 {
+		return nil, fmt.Errorf("pkcs11: %s: ECDSA signature of odd length %d", s, len(sig))
+	}
+	n := len(sig) / 2
+	return asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])})
+}
