@@ -296,12 +296,104 @@ func loadSnapshot(ctx context.Context, st store.Store, named []string) (*reconci
 			return nil, fmt.Errorf("read run %d: %w", r.ID, err)
 		}
 	}
+	if err := loadScanHistory(ctx, st, runs, s); err != nil {
+		return nil, err
+	}
 	revs, err := loadRevocations(ctx, st)
 	if err != nil {
 		return nil, err
 	}
 	s.Revocations = revs
 	return s, nil
+}
+
+// loadScanHistory fills what the zlint and drift checks read beyond the
+// observations: the DER of the leaves served in the scan runs (only
+// those, to bound memory), and the observations of the previous complete
+// scan — the newest complete scan run older than every scan run in use and
+// of another run group, with the rest of its group.
+func loadScanHistory(ctx context.Context, st store.Store, runs []store.Run, s *reconcile.Snapshot) error {
+	var oldest int64
+	groups := map[string]bool{}
+	var scans []store.Run
+	for _, r := range runs {
+		if r.Kind != "scan" {
+			continue
+		}
+		scans = append(scans, r)
+		if oldest == 0 || r.ID < oldest {
+			oldest = r.ID
+		}
+		if r.Group != "" {
+			groups[r.Group] = true
+		}
+	}
+	if len(scans) == 0 {
+		return nil
+	}
+	leaves := map[string]bool{}
+	for i := range s.Observations {
+		if l := s.Observations[i].Leaf(); l != nil {
+			leaves[l.SHA256] = true
+		}
+	}
+	s.CertDER = make(map[string][]byte, len(leaves))
+	for _, r := range scans {
+		err := st.Items(ctx, r.ID, store.KindCertificate, func(it store.Item) error {
+			if !leaves[it.Key] || s.CertDER[it.Key] != nil {
+				return nil
+			}
+			var v struct {
+				DER []byte `json:"der"`
+			}
+			if err := json.Unmarshal(it.Data, &v); err != nil {
+				return fmt.Errorf("%s %q: %w", store.KindCertificate, it.Key, err)
+			}
+			s.CertDER[it.Key] = v.DER
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read run %d: %w", r.ID, err)
+		}
+	}
+
+	done, err := st.Runs(ctx, store.RunFilter{Kind: "scan", Status: []store.RunStatus{store.StatusComplete}})
+	if err != nil {
+		return err
+	}
+	var prev *store.Run
+	for i := range done { // newest first
+		if done[i].ID < oldest && (done[i].Group == "" || !groups[done[i].Group]) {
+			prev = &done[i]
+			break
+		}
+	}
+	if prev == nil {
+		return nil
+	}
+	members := []store.Run{*prev}
+	if prev.Group != "" {
+		if members, err = st.Runs(ctx, store.RunFilter{Kind: "scan", Group: prev.Group}); err != nil {
+			return err
+		}
+	}
+	status := reconcile.SourceStatus{Kind: "scan", RunID: prev.ID, Status: string(store.StatusComplete), Note: prev.Note}
+	for _, m := range members {
+		if m.Status != store.StatusComplete && m.Status != store.StatusPartial {
+			// A failed or unfinished shard: the group saw only part of
+			// the estate, so its absences prove nothing.
+			status.Status, status.Note = string(store.StatusPartial), fmt.Sprintf("run %d of group %s is %s", m.ID, prev.Group, m.Status)
+			continue
+		}
+		if m.Status != store.StatusComplete {
+			status.Status, status.Note = string(m.Status), fmt.Sprintf("run %d of group %s: %s", m.ID, prev.Group, m.Note)
+		}
+		if err := decodeItems(ctx, st, m.ID, store.KindObservation, &s.PreviousObservations); err != nil {
+			return fmt.Errorf("read run %d: %w", m.ID, err)
+		}
+	}
+	s.PreviousScan = &status
+	return nil
 }
 
 // loadRevocations is replaced when the revocation subsystem is linked in;
