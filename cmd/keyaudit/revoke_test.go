@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -434,4 +435,120 @@ func TestRevokeCLIUsageErrors(t *testing.T) {
 		r := runCLI(t, context.Background(), "", append([]string{"--store", db}, tc.args...)...)
 		oneClearLine(t, strings.Join(tc.args, " "), r, 2, tc.want)
 	}
+}
+
+// TestRevokeCLIHSMKeyAndAuditLog: a certificate whose key is generated in
+// a SoftHSM token (the CSR signed by the token) is revoked through real
+// Pebble with "revoke apply --approve" authorised by that key, the JWS
+// signed inside the token; the audit log, mirrored to a file, verifies,
+// and tampering with the file or the store is named.
+func TestRevokeCLIHSMKeyAndAuditLog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Pebble and SoftHSM")
+	}
+	h := testlab.NewSoftHSM(t)
+	tk := h.InitToken("revoker", "246810")
+	tk.GenKeyPair("EC:prime256v1", "leaf-key", "4b01")
+	p := testlab.StartPebble(t)
+	acct, acctKey := p.NewAccount(t)
+	dir := t.TempDir()
+	pinFile := filepath.Join(dir, "pin")
+	if err := os.WriteFile(pinFile, []byte(tk.PIN), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	uri := "pkcs11:token=revoker;object=leaf-key?module-path=" + h.Module + "&pin-source=file:" + pinFile
+
+	tok, err := revoke.OpenPKCS11(uri, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tok.Signers()) != 1 {
+		t.Fatalf("signers: %d", len(tok.Signers()))
+	}
+	leaf, chain := p.IssueWithKey(t, acct, tok.Signers()[0], "hsm-revoke.example.test")
+	tok.Close()
+	spki, _ := certinfo.SPKISHA256(leaf.PublicKey)
+	if tkPub, _ := certinfo.SPKISHA256(tk.PublicKey("4b01")); tkPub != spki {
+		t.Fatalf("certificate key %s is not the token's %s", spki, tkPub)
+	}
+
+	l := &revokeLab{p: p, acct: acct, dir: dir, acctKey: acctKey, leaf: leaf, chain: chain}
+	l.db = filepath.Join(dir, "keyaudit.db")
+	l.leafPEM = l.write(t, "leaf.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: chain[0]}), 0o644)
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	logFile := filepath.Join(dir, "audit.jsonl")
+	planPath := filepath.Join(dir, "plan.json")
+
+	if r := l.cli(t, "revoke", "plan", "--cert", l.leafPEM, "--reason", "keyCompromise", "--auth", "certificate-key", "-o", planPath, "--audit-log-file", logFile); r.code != 0 {
+		t.Fatalf("plan: exit %d: %s", r.code, r.stderr)
+	}
+	plan := readPlan(t, planPath)
+	flags := []string{"--acme-directory", p.DirectoryURL, "--acme-ca-file", p.CAFile, "--cert-key-pkcs11", uri, "--audit-log-file", logFile}
+
+	// apply without --approve, and --approve without a recorded approval:
+	// both refused, nothing sent.
+	oneClearLine(t, "apply without --approve", l.cli(t, append([]string{"revoke", "apply", planPath}, flags...)...), 2, "confirm with --approve")
+	oneClearLine(t, "apply --approve without approval", l.cli(t, append([]string{"revoke", "apply", planPath, "--approve"}, flags...)...), 2, "has no approval")
+	if s := l.status(t); s.Status != "Valid" {
+		t.Fatalf("revoked without approval: %+v", s)
+	}
+	if r := l.cli(t, "revoke", "approve", planPath, "--approver", "alice", "--hash", plan.Hash, "--audit-log-file", logFile); r.code != 0 {
+		t.Fatalf("approve: exit %d: %s", r.code, r.stderr)
+	}
+	r := l.cli(t, append([]string{"revoke", "apply", planPath, "--approve", "--actor", "ops"}, flags...)...)
+	if r.code != 0 || !strings.Contains(r.stderr, "1 revoked, 0 already revoked, 0 failed") {
+		t.Fatalf("apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if s := l.status(t); s.Status != "Revoked" || s.Reason == nil || *s.Reason != 1 {
+		t.Fatalf("Pebble: %+v", s)
+	}
+	// Again: nothing sent twice.
+	r = l.cli(t, append([]string{"revoke", "apply", planPath, "--approve"}, flags...)...)
+	if r.code != 0 || !strings.Contains(r.stderr, "0 revoked, 1 already revoked") {
+		t.Fatalf("again: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	r = l.cli(t, "audit-log", "verify", "--file", logFile)
+	if r.code != 0 || !strings.Contains(r.stdout, "store: 8 entries verified") || !strings.Contains(r.stdout, "8 entries verified, each matching the store") {
+		t.Fatalf("verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, o := range append(l.outputs, readFile(t, logFile)) {
+		if strings.Contains(o, tk.PIN) {
+			t.Fatalf("the PIN shows in output or the audit file:\n%s", o)
+		}
+	}
+	oneClearLine(t, "verify missing file", l.cli(t, "audit-log", "verify", "--file", filepath.Join(dir, "nope.jsonl")), 2, "nope.jsonl")
+
+	// An edited file line is named (line 5: the revoke.revoked entry).
+	orig := readFile(t, logFile)
+	lines := strings.SplitAfter(orig, "\n")
+	if !strings.Contains(lines[4], `"action":"revoke.revoked"`) {
+		t.Fatalf("line 5 of the audit file: %s", lines[4])
+	}
+	lines[4] = strings.Replace(lines[4], `"actor":"ops"`, `"actor":"eve"`, 1)
+	l.write(t, "audit.jsonl", []byte(strings.Join(lines, "")), 0o600)
+	oneClearLine(t, "verify edited file", l.cli(t, "audit-log", "verify", "--file", logFile), 1, "line 5 (entry #5)")
+	l.write(t, "audit.jsonl", []byte(orig), 0o600)
+
+	// A row changed directly in the database is named.
+	db, err := sql.Open("sqlite", l.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DROP TRIGGER audit_no_update`, `UPDATE audit SET target = 'something-else' WHERE id = 5`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	oneClearLine(t, "verify tampered store", l.cli(t, "audit-log", "verify"), 1, "entry #5")
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
