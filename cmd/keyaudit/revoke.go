@@ -49,7 +49,7 @@ type revokeConfig struct {
 	// AuditLogFile mirrors every audit entry, hash-chained, into this
 	// append-only JSON lines file (see keyaudit audit-log verify).
 	AuditLogFile string `yaml:"audit_log_file"`
-	Hook   struct {
+	Hook         struct {
 		// Command is the hook program and its arguments (no shell).
 		Command []string      `yaml:"command"`
 		Timeout time.Duration `yaml:"timeout"`
