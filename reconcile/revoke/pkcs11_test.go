@@ -78,4 +78,3 @@ func TestPKCS11SignerSignsInToken(t *testing.T) {
 		t.Fatalf("error shows a PIN: %s", s)
 	}
 }
-
