@@ -71,7 +71,7 @@ func init() {
 		Severity:    reconcile.High,
 		Description: "A deployed leaf certificate fails zlint v3 lints at error or fatal level (RFC 5280, CA/B Forum Baseline Requirements, root program policies).",
 		Help: "Re-issue the certificate with a compliant profile; the evidence lists each failed lint with its citation. " +
-			"Severity is high when the issuer is a CA of the CA table (the public CAs, plus any the config's caa.cas adds): the Baseline Requirements (4.9.1.1) oblige it to revoke a misissued " +
+			"Severity is high when the certificate is publicly trusted — its issuer is a built-in (public) CA of the CA table, or it is logged in CT: the Baseline Requirements (4.9.1.1) oblige it to revoke a misissued " +
 			"certificate within 5 days, so the endpoint is at risk of an outage on the CA's schedule, and clients may already reject it. " +
 			"For other issuers (private PKI) only the RFC and community lints run, since the BRs and root program policies bind public CAs alone, " +
 			"and findings are medium: no CA will revoke on its own, but RFC 5280 violations still break strict clients. " +
@@ -102,6 +102,11 @@ func runZlint(s *reconcile.Snapshot) []reconcile.Finding {
 		fails  []lintFailure
 		ok     bool
 	}
+	// Certificates logged in CT are publicly trusted whoever issued them.
+	inCT := map[string]bool{}
+	for _, sg := range s.Sightings {
+		inCT[sg.CertSHA256] = true
+	}
 	var jobs []*job
 	for _, d := range s.DeployedLeaves() {
 		// Self-signed leaves are skipped: nearly every CA/B and RFC
@@ -116,7 +121,11 @@ func runZlint(s *reconcile.Snapshot) []reconcile.Finding {
 		if len(der) == 0 {
 			continue
 		}
-		_, pub := s.CATable().ForIssuerDN(d.Cert.Issuer)
+		// Public: a built-in (publicly-trusted) CA, or logged in CT. A CA the
+		// config adds (caa.cas) is usually an internal one, named there only
+		// so CAA decisions can map it; its certificates get the private set.
+		ca, known := s.CATable().ForIssuerDN(d.Cert.Issuer)
+		pub := known && ca.Source == "builtin" || inCT[d.Cert.SHA256]
 		jobs = append(jobs, &job{d: d, der: der, public: pub})
 	}
 	// Linting is CPU-bound and each certificate independent: spread it
