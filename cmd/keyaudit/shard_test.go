@@ -139,6 +139,22 @@ func TestShardsUnionEqualsUnshardedOnPostgres(t *testing.T) {
 		}
 	}
 
+	// keyaudit reconcile + report read the union of the latest scan's
+	// group: the report of the sharded run holds the same endpoints and
+	// keys as the report of an unsharded run of the same targets.
+	sharded := reportSets(t, dsn)
+	if unsharded := scan("--run-group", "full-2"); unsharded.code != 0 {
+		t.Fatalf("second unsharded scan: exit %d: %s", unsharded.code, unsharded.stderr)
+	}
+	single := reportSets(t, dsn)
+	if sharded.group != "nightly" || single.group != "full-2" {
+		t.Fatalf("reports read groups %q and %q, want nightly and full-2", sharded.group, single.group)
+	}
+	if !maps.Equal(sharded.targets, single.targets) || !maps.Equal(sharded.spkis, single.spkis) || len(sharded.targets) != len(wantKeys) {
+		t.Errorf("report of the shards: %d endpoints, %d keys; report of the unsharded scan: %d, %d",
+			len(sharded.targets), len(sharded.spkis), len(single.targets), len(single.spkis))
+	}
+
 	// keyaudit runs lists the shards of the group with their counts.
 	r := runCLI(t, ctx, "", "--store", dsn, "runs", "--group", "nightly", "--format", "jsonl")
 	if r.code != 0 {
@@ -167,6 +183,66 @@ func TestShardsUnionEqualsUnshardedOnPostgres(t *testing.T) {
 	if fmt.Sprint(shardsSeen) != "[1/2 2/2]" || total != int64(len(wantKeys)) {
 		t.Errorf("runs: shards %v with %d observations; want [1/2 2/2] with %d\n%s", shardsSeen, total, len(wantKeys), r.stdout)
 	}
+}
+
+type reportView struct {
+	group          string // the run group of the scan the report read
+	targets, spkis map[string]bool
+}
+
+// reportSets runs keyaudit reconcile and keyaudit report --format json and
+// returns the endpoints and leaf keys of the report.
+func reportSets(t *testing.T, dsn string) reportView {
+	t.Helper()
+	ctx := context.Background()
+	if r := runCLI(t, ctx, "", "--store", dsn, "reconcile", "--format", "jsonl", "--fail-on", "none"); r.code != 0 {
+		t.Fatalf("reconcile: exit %d: %s", r.code, r.stderr)
+	}
+	r := runCLI(t, ctx, "", "--store", dsn, "report", "--format", "json", "--fail-on", "none")
+	if r.code != 0 {
+		t.Fatalf("report: exit %d: %s", r.code, r.stderr)
+	}
+	var rep struct {
+		Run struct {
+			Stages []struct {
+				Name  string `json:"name"`
+				RunID int64  `json:"run_id"`
+			} `json:"stages"`
+		} `json:"run"`
+		Observations []scanner.Observation `json:"observations"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("report JSON: %v", err)
+	}
+	v := reportView{targets: map[string]bool{}, spkis: map[string]bool{}}
+	for _, o := range rep.Observations {
+		if v.targets[o.Target] {
+			t.Errorf("report lists %s twice", o.Target)
+		}
+		v.targets[o.Target] = true
+		if l := o.Leaf(); l != nil {
+			v.spkis[l.SPKISHA256] = true
+		}
+	}
+	st, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, s := range rep.Run.Stages {
+		if s.Name != "scan" {
+			continue
+		}
+		run, err := st.GetRun(ctx, s.RunID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.group != "" && v.group != run.Group {
+			t.Errorf("report mixes scan runs of groups %q and %q", v.group, run.Group)
+		}
+		v.group = run.Group
+	}
+	return v
 }
 
 func sorted(m map[string]bool) []string { return slices.Sorted(maps.Keys(m)) }
