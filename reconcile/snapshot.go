@@ -78,13 +78,46 @@ type index struct {
 	seenSPKI     map[string]bool // on an endpoint or in CT
 	caaByName    map[string]*caa.Result
 	revokedCerts map[string]*Revocation
+	deployed     []*Deployed // DeployedLeaves, once built
+	byEndpoint   [2]map[EndpointKey]*scanner.Observation
+}
+
+// EndpointKey identifies an endpoint across scans: protocol, target, IP.
+type EndpointKey struct{ Protocol, Target, IP string }
+
+// KeyOf returns the endpoint of an observation.
+func KeyOf(o *scanner.Observation) EndpointKey { return EndpointKey{o.Protocol, o.Target, o.IP} }
+
+// ByEndpoint indexes the observations (previous: PreviousObservations) by
+// endpoint, preferring one that served a chain when an endpoint appears
+// more than once (overlapping shards). It is built once per snapshot.
+func (s *Snapshot) ByEndpoint(previous bool) map[EndpointKey]*scanner.Observation {
+	ix, which, obs := s.index(), 0, s.Observations
+	if previous {
+		which, obs = 1, s.PreviousObservations
+	}
+	if m := ix.byEndpoint[which]; m != nil {
+		return m
+	}
+	m := make(map[EndpointKey]*scanner.Observation, len(obs))
+	for i := range obs {
+		o := &obs[i]
+		k := KeyOf(o)
+		if prev, ok := m[k]; ok && prev.Leaf() != nil {
+			continue
+		}
+		m[k] = o
+	}
+	ix.byEndpoint[which] = m
+	return m
 }
 
 func (s *Snapshot) index() *index {
 	if s.idx != nil {
 		return s.idx
 	}
-	ix := &index{keysBySPKI: map[string][]*inventory.Key{}, seenSPKI: map[string]bool{}, caaByName: map[string]*caa.Result{}, revokedCerts: map[string]*Revocation{}}
+	ix := &index{keysBySPKI: make(map[string][]*inventory.Key, len(s.Keys)), seenSPKI: make(map[string]bool, len(s.Observations)+len(s.Sightings)),
+		caaByName: map[string]*caa.Result{}, revokedCerts: map[string]*Revocation{}}
 	for i := range s.Keys {
 		k := &s.Keys[i]
 		if k.SPKISHA256 != "" {
@@ -193,23 +226,42 @@ type Deployed struct {
 }
 
 // DeployedLeaves groups the leaves served on endpoints by certificate,
-// in first-seen order.
+// in first-seen order. It is built once per snapshot and shared by the
+// checks, which must not modify it.
 func (s *Snapshot) DeployedLeaves() []*Deployed {
-	byCert := map[string]*Deployed{}
-	var out []*Deployed
+	ix := s.index()
+	if ix.deployed == nil {
+		ix.deployed = s.deployedLeaves()
+	}
+	return ix.deployed
+}
+
+func (s *Snapshot) deployedLeaves() []*Deployed {
+	n := len(s.Observations)
+	byCert := make(map[string]*Deployed, n)
+	out := make([]*Deployed, 0, n)
+	// One allocation each for the groups and their first endpoint (most
+	// certificates are served on one endpoint); capacity-limited slices
+	// make a second endpoint's append copy rather than overwrite.
+	slab := make([]Deployed, 0, n)
+	names := make([]string, n)
+	obs := make([]*scanner.Observation, n)
 	for i := range s.Observations {
 		o := &s.Observations[i]
 		l := o.Leaf()
 		if l == nil {
 			continue
 		}
+		names[i], obs[i] = EndpointName(o), o
 		d, ok := byCert[l.SHA256]
 		if !ok {
-			d = &Deployed{Cert: *l}
+			slab = append(slab, Deployed{Cert: *l, Endpoints: names[i : i+1 : i+1], Obs: obs[i : i+1 : i+1]})
+			d = &slab[len(slab)-1]
 			byCert[l.SHA256] = d
 			out = append(out, d)
+			continue
 		}
-		d.Endpoints = append(d.Endpoints, EndpointName(o))
+		d.Endpoints = append(d.Endpoints, names[i])
 		d.Obs = append(d.Obs, o)
 	}
 	return out

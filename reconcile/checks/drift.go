@@ -11,27 +11,6 @@ import (
 // scan (Snapshot.PreviousObservations). An endpoint is identified by
 // protocol, target and IP. Without a previous scan they report nothing.
 
-// endpointKey identifies an endpoint across scans. A struct of the
-// observation's own strings costs no allocation per endpoint.
-type endpointKey struct{ protocol, target, ip string }
-
-func keyOf(o *scanner.Observation) endpointKey { return endpointKey{o.Protocol, o.Target, o.IP} }
-
-// byEndpoint indexes observations by endpoint, preferring one that served
-// a chain when an endpoint appears more than once (overlapping shards).
-func byEndpoint(obs []scanner.Observation) map[endpointKey]*scanner.Observation {
-	m := make(map[endpointKey]*scanner.Observation, len(obs))
-	for i := range obs {
-		o := &obs[i]
-		k := keyOf(o)
-		if prev, ok := m[k]; ok && prev.Leaf() != nil {
-			continue
-		}
-		m[k] = o
-	}
-	return m
-}
-
 // bothComplete reports whether a previous scan exists and both it and the
 // current scan completed: only then does an absence mean something.
 func bothComplete(s *reconcile.Snapshot) bool {
@@ -58,13 +37,13 @@ func changedLeaves(s *reconcile.Snapshot, fn func(cur, prev *scanner.Observation
 	if s.PreviousScan == nil || len(s.PreviousObservations) == 0 {
 		return
 	}
-	prev := byEndpoint(s.PreviousObservations)
+	prev := s.ByEndpoint(true)
 	for i := range s.Observations {
 		cur := &s.Observations[i]
 		if cur.Leaf() == nil {
 			continue
 		}
-		p, ok := prev[keyOf(cur)]
+		p, ok := prev[reconcile.KeyOf(cur)]
 		if !ok || p.Leaf() == nil {
 			continue
 		}
@@ -90,7 +69,7 @@ func init() {
 			if !bothComplete(s) {
 				return nil
 			}
-			prev := byEndpoint(s.PreviousObservations)
+			prev := s.ByEndpoint(true)
 			var out []reconcile.Finding
 			for i := range s.Observations {
 				o := &s.Observations[i]
@@ -98,7 +77,7 @@ func init() {
 				if l == nil {
 					continue
 				}
-				p, seen := prev[keyOf(o)]
+				p, seen := prev[reconcile.KeyOf(o)]
 				// A previous timeout may have hidden a live endpoint: not new.
 				if seen && (p.Leaf() != nil || timedOut(p)) {
 					continue
@@ -127,7 +106,7 @@ func init() {
 			if !bothComplete(s) {
 				return nil
 			}
-			cur := byEndpoint(s.Observations)
+			cur := s.ByEndpoint(false)
 			var out []reconcile.Finding
 			for i := range s.PreviousObservations {
 				p := &s.PreviousObservations[i]
@@ -135,7 +114,7 @@ func init() {
 				if l == nil {
 					continue
 				}
-				c := cur[keyOf(p)]
+				c := cur[reconcile.KeyOf(p)]
 				if c != nil && (c.Leaf() != nil || timedOut(c)) {
 					continue
 				}
