@@ -4,7 +4,7 @@ export KEYAUDIT_TOOLS ?= $(HOME)/.cache/keyaudit-tools
 export GOFLAGS ?= -buildvcs=false
 BIN := $(KEYAUDIT_TOOLS)/bin
 
-.PHONY: deps build demo test test-short lint bench bench-scan fuzz
+.PHONY: deps build demo test test-short lint bench bench-scale fuzz
 
 deps:
 	bash .ci/install.sh
@@ -29,6 +29,9 @@ test-short:
 
 bench: build
 	bash scripts/bench-scan.sh
+
+bench-scale:
+	bash scripts/bench-scale.sh
 
 fuzz:
 	bash scripts/fuzz.sh

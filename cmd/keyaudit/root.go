@@ -59,7 +59,7 @@ findings at or above it; 2 could not run.`,
 	root.SetErr(stderr)
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.configPath, "config", "", "YAML config file; its keys mirror the flags (top level: global flags; one section per command)")
-	pf.StringVar(&a.storeURL, "store", "", "store: a SQLite file path (default $XDG_STATE_HOME/keyaudit/keyaudit.db) or $KEYAUDIT_STORE")
+	pf.StringVar(&a.storeURL, "store", "", "store: a SQLite file path (default $XDG_STATE_HOME/keyaudit/keyaudit.db) or postgres://… (a password belongs in $KEYAUDIT_STORE, not argv)")
 	pf.BoolVar(&a.noStore, "no-store", false, "run without reading or writing the store")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log progress details to stderr")
 	for _, mk := range subcommands {
