@@ -7,6 +7,7 @@ import (
 
 	"github.com/keyaudit/keyaudit/internal/certinfo"
 	"github.com/keyaudit/keyaudit/reconcile"
+	"github.com/keyaudit/keyaudit/scanner/caa"
 )
 
 // Compliance controls findings map to.
@@ -51,7 +52,11 @@ type caaVerdict struct {
 // lookup in the snapshot. Names without a lookup, and failed lookups,
 // decide nothing here (lookup failures are their own finding).
 func caaForbids(s *reconcile.Snapshot, issuerDN string, names []string) (caaVerdict, bool) {
-	ca, known := s.CATable().ForIssuerDN(issuerDN)
+	if len(s.CAA) == 0 {
+		return caaVerdict{}, false // no lookups: nothing to decide with
+	}
+	var ca caa.CA
+	known, looked := false, false
 	for _, n := range names {
 		r, ok := s.CAAFor(n)
 		if !ok || r.Error != nil {
@@ -63,6 +68,10 @@ func caaForbids(s *reconcile.Snapshot, issuerDN string, names []string) (caaVerd
 		}
 		if p == nil || p.Any {
 			continue
+		}
+		if !looked { // parse the issuer only when a CAA record restricts
+			ca, known = s.CATable().ForIssuerDN(issuerDN)
+			looked = true
 		}
 		allowed := false
 		if known {

@@ -21,37 +21,44 @@ func init() {
 		Controls:    []string{pciKeyMgmt, nistKeyMgmt},
 		Run: func(s *reconcile.Snapshot) []reconcile.Finding {
 			var out []reconcile.Finding
-			// Same key on certificates for unrelated domains.
-			domains := map[string]map[string]bool{}
+			// Same key on certificates for unrelated domains. Most keys serve
+			// one domain: keep that as a string and allocate a set only for
+			// keys that turn out to serve several.
+			first := map[string]string{}
+			multi := map[string]map[string]bool{}
 			subjects := map[string]string{}
-			for _, d := range s.DeployedLeaves() {
-				if domains[d.Cert.SPKISHA256] == nil {
-					domains[d.Cert.SPKISHA256] = map[string]bool{}
+			add := func(spki, name string) {
+				d := baseDomain(name)
+				f, seen := first[spki]
+				switch {
+				case !seen:
+					first[spki] = d
+				case f != d:
+					if multi[spki] == nil {
+						multi[spki] = map[string]bool{f: true}
+					}
+					multi[spki][d] = true
 				}
+			}
+			for _, d := range s.DeployedLeaves() {
 				for _, n := range leafNames(d.Cert) {
-					domains[d.Cert.SPKISHA256][baseDomain(n)] = true
+					add(d.Cert.SPKISHA256, n)
 				}
 				subjects[d.Cert.SPKISHA256] = d.Cert.Subject
 			}
 			for _, sg := range s.Sightings {
-				if domains[sg.SPKISHA256] == nil {
-					domains[sg.SPKISHA256] = map[string]bool{}
-				}
 				for _, n := range sg.Names {
-					domains[sg.SPKISHA256][baseDomain(n)] = true
+					add(sg.SPKISHA256, n)
 				}
 			}
-			spkis := make([]string, 0, len(domains))
-			for k := range domains {
+			spkis := make([]string, 0, len(multi))
+			for k := range multi {
 				spkis = append(spkis, k)
 			}
 			sort.Strings(spkis)
 			for _, spki := range spkis {
-				if len(domains[spki]) < 2 {
-					continue
-				}
 				var ds []string
-				for d := range domains[spki] {
+				for d := range multi[spki] {
 					ds = append(ds, d)
 				}
 				sort.Strings(ds)
