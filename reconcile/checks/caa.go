@@ -78,6 +78,9 @@ func init() {
 		Citations:   []string{"RFC 8659 §4", "CA/B Forum BR 3.2.2.8"},
 		Controls:    []string{pciStrongCrypto, pciKeyMgmt},
 		Run: func(s *reconcile.Snapshot) []reconcile.Finding {
+			if len(s.CAA) == 0 {
+				return nil // no CAA looked up: nothing to judge against
+			}
 			var out []reconcile.Finding
 			for _, d := range s.DeployedLeaves() {
 				if d.Cert.SelfSigned {

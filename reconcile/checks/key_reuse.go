@@ -24,31 +24,33 @@ func init() {
 			// Same key on certificates for unrelated domains. Most keys serve
 			// one domain: keep that as a string and allocate a set only for
 			// keys that turn out to serve several.
-			first := map[string]string{}
+			type firstSeen struct{ domain, subject string }
+			first := make(map[string]firstSeen, len(s.Observations))
 			multi := map[string]map[string]bool{}
-			subjects := map[string]string{}
-			add := func(spki, name string) {
+			add := func(spki, name, subject string) {
 				d := baseDomain(name)
 				f, seen := first[spki]
 				switch {
 				case !seen:
-					first[spki] = d
-				case f != d:
+					first[spki] = firstSeen{d, subject}
+				case f.domain != d:
 					if multi[spki] == nil {
-						multi[spki] = map[string]bool{f: true}
+						multi[spki] = map[string]bool{f.domain: true}
 					}
 					multi[spki][d] = true
 				}
 			}
 			for _, d := range s.DeployedLeaves() {
-				for _, n := range leafNames(d.Cert) {
-					add(d.Cert.SPKISHA256, n)
+				if len(d.Cert.SANs) == 0 {
+					add(d.Cert.SPKISHA256, cnOf(d.Cert.Subject), d.Cert.Subject)
 				}
-				subjects[d.Cert.SPKISHA256] = d.Cert.Subject
+				for _, n := range d.Cert.SANs {
+					add(d.Cert.SPKISHA256, n, d.Cert.Subject)
+				}
 			}
 			for _, sg := range s.Sightings {
 				for _, n := range sg.Names {
-					add(sg.SPKISHA256, n)
+					add(sg.SPKISHA256, n, sg.Subject)
 				}
 			}
 			spkis := make([]string, 0, len(multi))
@@ -62,7 +64,7 @@ func init() {
 					ds = append(ds, d)
 				}
 				sort.Strings(ds)
-				out = append(out, reconcile.Finding{Subject: subjects[spki], SPKISHA256: spki,
+				out = append(out, reconcile.Finding{Subject: first[spki].subject, SPKISHA256: spki,
 					Message:  fmt.Sprintf("one key serves unrelated domains: %s", strings.Join(ds, ", ")),
 					Evidence: map[string]any{"domains": ds}})
 			}
@@ -119,13 +121,21 @@ func baseDomain(name string) string {
 	if net.ParseIP(name) != nil || strings.Contains(name, "@") || strings.Contains(name, "://") {
 		return name
 	}
-	labels := strings.Split(name, ".")
-	n := 2
-	if len(labels) >= 3 && len(labels[len(labels)-1]) == 2 && len(labels[len(labels)-2]) <= 3 {
-		n = 3
-	}
-	if len(labels) <= n {
+	// The last two labels, or three under a two-letter TLD with a short
+	// second level (co.uk); found from the end without splitting.
+	last := strings.LastIndexByte(name, '.')
+	if last < 0 {
 		return name
 	}
-	return strings.Join(labels[len(labels)-n:], ".")
+	second := strings.LastIndexByte(name[:last], '.')
+	if second < 0 {
+		return name
+	}
+	if len(name)-last-1 == 2 && last-second-1 <= 3 {
+		if third := strings.LastIndexByte(name[:second], '.'); third >= 0 {
+			return name[third+1:]
+		}
+		return name
+	}
+	return name[second+1:]
 }
