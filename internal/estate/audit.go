@@ -143,14 +143,14 @@ inventory:
 
 scan:
   targets:
-    - 127.0.1.0/27
+    - %[7]s.0/27
     - www.example.test
     - mail.example.test:25
     - imap.example.test:143
     - legacy.example.test:8443
-    - "[::1]:9443"
-    - mysql://127.0.1.10:3306
-    - xmpp://127.0.1.10:5222
+    - "[::1]:%[8]d"
+    - mysql://%[7]s.10:3306
+    - xmpp://%[7]s.10:5222
   ports: 443,8443,25,143,110,21,5432,389
   resolver: [%[3]s]
   timeout: 3s
@@ -168,7 +168,7 @@ policy:
 
 suppressions:
   - check: no-pqc-key-exchange
-    endpoint: "*127.0.1.2[01]*"
+    endpoint: "*%[7]s.2[01]*"
     reason: Postfix and Dovecot on Debian 12 (OpenSSL 3.0) have no ML-KEM yet
 
 audit:
@@ -181,7 +181,7 @@ audit:
     - {format: markdown, output: %[6]s/audit.md}
     - {format: json, output: %[6]s/audit.json}
     - {format: prometheus, output: %[6]s/keyaudit.prom}
-`, o.Dir, hsm.URI(), d.DNSAddr, DemoCAAIdentifier, ctBlock, o.ReportsDir)
+`, o.Dir, hsm.URI(), d.DNSAddr, DemoCAAIdentifier, ctBlock, o.ReportsDir, d.Net, d.V6Port)
 	a.Config = filepath.Join(o.Dir, "keyaudit.yaml")
 	if err := os.WriteFile(a.Config, []byte(cfg), 0o644); err != nil {
 		return nil, err

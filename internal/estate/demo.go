@@ -41,6 +41,8 @@ type DemoOptions struct {
 	V6Port int
 	// Real starts Postfix, Dovecot and Knot; otherwise only Go servers.
 	Real bool
+	// NoV6SNI leaves [::1]:443 alone (another estate may hold it).
+	NoV6SNI bool
 }
 
 // Demo is a running estate.
@@ -56,7 +58,10 @@ type Demo struct {
 	// Leaves are the served certificates with their keys, by short name
 	// (rsa, ecdsa, ed25519, www, mail, postfix …), for the HSM and CT
 	// parts of the demo.
-	Leaves    map[string]tls.Certificate
+	Leaves map[string]tls.Certificate
+	// Net and V6Port are where the estate lives (see DemoOptions).
+	Net       string
+	V6Port    int
 	servers   []*Server
 	processes []*Process
 }
@@ -101,7 +106,7 @@ func StartDemo(ctx context.Context, o DemoOptions) (d *Demo, err error) {
 	if o.V6Port == 0 {
 		o.V6Port = 9443
 	}
-	d = &Demo{Names: map[string][]string{}, DNSAddr: o.DNSAddr, Leaves: map[string]tls.Certificate{}}
+	d = &Demo{Names: map[string][]string{}, DNSAddr: o.DNSAddr, Leaves: map[string]tls.Certificate{}, Net: o.Net, V6Port: o.V6Port}
 	started := d
 	defer func() {
 		if err != nil {
@@ -198,10 +203,12 @@ func StartDemo(ctx context.Context, o DemoOptions) (d *Demo, err error) {
 		if err := addTLS(net.JoinHostPort("::1", fmt.Sprint(o.V6Port)), &tls.Config{Certificates: []tls.Certificate{v6Cert}}, Expect{Note: "IPv6 ECDSA P-384"}); err != nil {
 			return nil, err
 		}
-		if s, err := ServeTLS("[::1]:443", sniCfg); err == nil {
-			d.servers = append(d.servers, s)
-			d.Names["www.example.test"] = append(d.Names["www.example.test"], "::1")
-			d.Expect = append(d.Expect, Expect{Addr: "[::1]:443", Protocol: "tls", SNI: "www.example.test", LeafSPKI: spkiWWW, LeafSHA256: shaWWW, Note: "SNI-dependent over IPv6"})
+		if !o.NoV6SNI {
+			if s, err := ServeTLS("[::1]:443", sniCfg); err == nil {
+				d.servers = append(d.servers, s)
+				d.Names["www.example.test"] = append(d.Names["www.example.test"], "::1")
+				d.Expect = append(d.Expect, Expect{Addr: "[::1]:443", Protocol: "tls", SNI: "www.example.test", LeafSPKI: spkiWWW, LeafSHA256: shaWWW, Note: "SNI-dependent over IPv6"})
+			}
 		}
 	}
 
@@ -315,7 +322,7 @@ func (d *Demo) ZoneFile() string {
 	fmt.Fprintf(&b, "$ORIGIN example.test.\n$TTL 60\n@ SOA ns.example.test. hostmaster.example.test. 1 3600 600 86400 60\n@ NS ns\nns A %s\n", host)
 	// CAA: the demo CA for the zone; legacy.example.test only lets
 	// Let's Encrypt issue, so its demo-CA certificate breaks CAA.
-	b.WriteString("@ CAA 0 issue \"" + DemoCAAIdentifier + "\"\n@ CAA 0 iodef \"mailto:security@example.test\"\nlegacy CAA 0 issue \"letsencrypt.org\"\nlegacy A 127.0.1.7\n")
+	b.WriteString("@ CAA 0 issue \"" + DemoCAAIdentifier + "\"\n@ CAA 0 iodef \"mailto:security@example.test\"\nlegacy CAA 0 issue \"letsencrypt.org\"\nlegacy A " + d.Net + ".7\n")
 	names := make([]string, 0, len(d.Names))
 	for n := range d.Names {
 		names = append(names, n)
