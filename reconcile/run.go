@@ -35,7 +35,10 @@ func (s Suppression) matches(f Finding, now time.Time) bool {
 		if pat == "" {
 			return true
 		}
-		ok, err := path.Match(pat, v)
+		// path.Match's * stops at '/', but subjects and endpoints
+		// ("smtp://mail.example.com:25") are not paths: let * span them.
+		const sep = "\x1f"
+		ok, err := path.Match(strings.ReplaceAll(pat, "/", sep), strings.ReplaceAll(v, "/", sep))
 		return err == nil && ok
 	}
 	return (s.Check == "" || s.Check == f.Check) && glob(s.Subject, f.Subject) &&

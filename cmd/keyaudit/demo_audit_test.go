@@ -52,10 +52,19 @@ func TestAuditDemoEstate(t *testing.T) {
 		t.Fatalf("audit: exit %d, want 1 (findings at or above high)\nstderr:\n%s", r.code, r.stderr)
 	}
 	got := map[string]map[string]bool{} // check → subjects
+	suppressed := 0
 	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 		var f reconcile.Finding
 		if err := json.Unmarshal([]byte(line), &f); err != nil {
 			t.Fatalf("%q: %v", line, err)
+		}
+		// The config accepts that Postfix and Dovecot (127.0.3.20/21) have
+		// no ML-KEM yet: those findings are reported, suppressed.
+		if f.Check == "no-pqc-key-exchange" && (strings.Contains(f.Endpoint, "127.0.3.20") || strings.Contains(f.Endpoint, "127.0.3.21")) {
+			if !f.Suppressed {
+				t.Errorf("not suppressed: %s %s", f.Check, f.Endpoint)
+			}
+			suppressed++
 		}
 		if got[f.Check] == nil {
 			got[f.Check] = map[string]bool{}
@@ -86,6 +95,9 @@ func TestAuditDemoEstate(t *testing.T) {
 		"self-signed-certificate": {"CN=self.example.test"},
 		"weak-tls-version":        {"legacy.example.test:8443", "127.0.3.7:8443"},
 		"key-reuse":               {"demo/kek", "demo/legacy.example.test", "demo/mail.example.test", "demo/rsa.example.test"},
+	}
+	if suppressed == 0 {
+		t.Error("the configured suppression matched nothing")
 	}
 	for check, want := range exactly {
 		sort.Strings(want)

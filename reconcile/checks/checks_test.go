@@ -359,7 +359,7 @@ func TestDriftAndSuppression(t *testing.T) {
 	prev[0].FirstSeen = earlier
 	s2 := reconcile.Snapshot{Now: now, Observations: s.Observations}
 	second := reconcile.Run(&s2, reconcile.Options{Checks: []string{"unmanaged-key"}, Previous: prev,
-		Suppressions: []reconcile.Suppression{{Check: "unmanaged-key", Subject: "CN=b", Reason: "lab host, accepted until migration"}}})
+		Suppressions: []reconcile.Suppression{{Check: "unmanaged-key", Subject: "CN=b", Endpoint: "tls://b:*", Reason: "lab host, accepted until migration"}}})
 	if len(second.New) != 1 || len(second.Resolved) != 1 || second.Resolved[0].Subject != "CN=gone" {
 		t.Errorf("drift: new %v resolved %+v", second.New, second.Resolved)
 	}
