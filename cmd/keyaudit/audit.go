@@ -50,9 +50,10 @@ func newAuditCmd(a *app) *cobra.Command {
 	o := &auditOptions{}
 	cmd := &cobra.Command{
 		Use:   "audit",
-		Short: "Run the whole audit: inventory, scan, CAA, CT sync, reconcile, reports",
-		Long: `Run every configured stage in order — inventory, scan, caa, ct sync (bounded
-catch-up), reconcile — then write the configured reports, and exit per
+		Short: "Run the whole audit: inventory, scan, CT sync, CAA, reconcile, reports",
+		Long: `Run every configured stage in order — inventory, scan, ct sync (bounded
+catch-up), caa (for the watched domains and every watched name a certificate
+was seen for), reconcile — then write the configured reports, and exit per
 --fail-on. Each stage is the matching keyaudit command run with the same
 config; a stage runs when its config section exists (inventory:, scan:
 with targets, caa: or watch:, ct:). Each stage's outcome (complete, partial,
