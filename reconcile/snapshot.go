@@ -135,7 +135,7 @@ func (s *Snapshot) index() *index {
 	for i := range s.CAA {
 		r := &s.CAA[i]
 		if r.CA == "" { // per-name results
-			ix.caaByName[strings.ToLower(r.Name)] = r
+			ix.caaByName[strings.TrimPrefix(strings.ToLower(r.Name), "*.")] = r
 		}
 	}
 	for i := range s.Revocations {

@@ -103,6 +103,9 @@ func (s Scope) Allows(ip netip.Addr) bool {
 		return true
 	}
 	ip = ip.Unmap()
+	if ip.IsUnspecified() {
+		return false // :: and 0.0.0.0 reach the local host whatever the scope says
+	}
 	for _, p := range s {
 		if p.Contains(ip) {
 			return true
