@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -108,6 +110,32 @@ func (a ScanArgs) scannerConfig() (scanner.Config, error) {
 	}
 	_, err = scanner.New(cfg) // validates
 	return cfg, err
+}
+
+// resolversAllowed refuses a job whose DNS resolvers lie outside scope:
+// a worker confined by --scope sends DNS queries only to addresses it may
+// contact. Each resolver must be a literal IP, or IP:port; a host name
+// would be resolved outside any scope and is refused. A job naming no
+// resolvers uses the worker's own (the system's), which are the operator's
+// choice and not checked. An empty scope allows every resolver.
+func (a ScanArgs) resolversAllowed(scope scanner.Scope) error {
+	if len(scope) == 0 {
+		return nil
+	}
+	for _, r := range a.Resolvers {
+		host := r
+		if h, _, err := net.SplitHostPort(r); err == nil {
+			host = h
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return fmt.Errorf("queue: scan job resolver %q is not an IP address: refused under the worker's --scope", r)
+		}
+		if ip.Unmap().IsUnspecified() || !scope.Allows(ip) {
+			return fmt.Errorf("queue: scan job resolver %q is outside the worker's --scope: refused", r)
+		}
+	}
+	return nil
 }
 
 // CTLog names a CT log in a job: what ctlog.NewLog needs.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"strconv"
 	"time"
@@ -191,6 +190,9 @@ type Config struct {
 	PollInterval time.Duration
 	// Scope, when set, bounds every scan job: a job may only narrow it,
 	// never widen it (jobs come from whoever can write to the database).
+	// A job whose scope shares no address with it, or whose resolvers lie
+	// outside the two scopes' intersection, is cancelled unscanned; a job
+	// naming no resolvers uses the worker's system resolvers.
 	Scope scanner.Scope
 	// Scanner, when set, adjusts each scan job's scanner.Config last
 	// (tests set Dial; embedders set a Resolver).
@@ -363,14 +365,21 @@ func (w *Worker) finish(ctx context.Context, runID int64, status store.RunStatus
 	return w.cfg.Store.FinishRun(fctx, runID, status, note)
 }
 
+// errNoOverlap is why a scan job whose scope and the worker's have no
+// address in common is refused: there is nothing it may contact.
+var errNoOverlap = errors.New("queue: scan job scope does not overlap the worker's --scope: refusing to scan")
+
 // intersect bounds a job's scope by the worker's: the result allows an
-// address only when both do. Empty job scope: the worker's.
-func intersect(job, worker scanner.Scope) scanner.Scope {
+// address only when both do. Empty job scope: the worker's. When both are
+// set but share no address, it returns errNoOverlap: there is no Scope
+// value meaning "nothing" (an empty one allows everything), so such a job
+// must not reach a scanner at all.
+func intersect(job, worker scanner.Scope) (scanner.Scope, error) {
 	if len(worker) == 0 {
-		return job
+		return job, nil
 	}
 	if len(job) == 0 {
-		return worker
+		return worker, nil
 	}
 	var out scanner.Scope
 	for _, a := range job {
@@ -385,9 +394,8 @@ func intersect(job, worker scanner.Scope) scanner.Scope {
 			}
 		}
 	}
-	if out == nil {
-		// Nothing in common: allow nothing (an empty Scope allows all).
-		out = scanner.Scope{netip.PrefixFrom(netip.IPv6Unspecified(), 128)}
+	if len(out) == 0 {
+		return nil, errNoOverlap
 	}
-	return out
+	return out, nil
 }

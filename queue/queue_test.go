@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -251,9 +253,12 @@ func TestIntersectScope(t *testing.T) {
 		{nil, p("127.0.0.0/8"), []string{"127.1.2.3"}, []string{"10.0.0.1"}},
 		{p("0.0.0.0/0"), p("127.30.0.0/16"), []string{"127.30.1.1"}, []string{"127.31.0.1", "10.0.0.1"}},
 		{p("127.30.5.0/24", "10.0.0.0/8"), p("127.30.0.0/16"), []string{"127.30.5.9"}, []string{"127.30.6.1", "10.0.0.1"}},
-		{p("10.0.0.0/8"), p("127.0.0.0/8"), nil, []string{"10.0.0.1", "127.0.0.1", "192.0.2.1"}},
 	} {
-		got := intersect(tc.job, tc.worker)
+		got, err := intersect(tc.job, tc.worker)
+		if err != nil {
+			t.Errorf("intersect(%v, %v): %v", tc.job, tc.worker, err)
+			continue
+		}
 		for _, a := range tc.allowed {
 			if !got.Allows(mustAddr(t, a)) {
 				t.Errorf("intersect(%v, %v) = %v refuses %s", tc.job, tc.worker, got, a)
@@ -264,6 +269,83 @@ func TestIntersectScope(t *testing.T) {
 				t.Errorf("intersect(%v, %v) = %v allows %s", tc.job, tc.worker, got, a)
 			}
 		}
+	}
+}
+
+// TestIntersectScopeDisjoint: scopes with nothing in common give no Scope
+// at all (an empty one would allow everything, and {::/128} would allow
+// "::", which reaches the local host), only an error.
+func TestIntersectScopeDisjoint(t *testing.T) {
+	for _, tc := range [][2][]string{
+		{{"10.0.0.0/8"}, {"127.0.0.0/8"}},
+		{{"2001:db8::/32"}, {"127.30.0.0/16", "192.0.2.0/24"}},
+	} {
+		job, _ := scanner.ParseScope(tc[0])
+		worker, _ := scanner.ParseScope(tc[1])
+		got, err := intersect(job, worker)
+		if !errors.Is(err, errNoOverlap) || got != nil {
+			t.Errorf("intersect(%v, %v) = %v, %v; want nil, errNoOverlap", job, worker, got, err)
+		}
+	}
+}
+
+// TestScanJobRefusedByWorkerScope: a worker with --scope cancels, before
+// any scanner is built, a job whose scope misses the worker's or whose
+// resolvers lie outside the intersected scope.
+func TestScanJobRefusedByWorkerScope(t *testing.T) {
+	workerScope, err := scanner.ParseScope([]string{"127.30.0.0/16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	built := false
+	w := &Worker{cfg: Config{Scope: workerScope, Logger: slog.New(slog.DiscardHandler), Scanner: func(*scanner.Config) { built = true }}}
+	sw := &scanWorker{w: w}
+	for _, tc := range []struct {
+		name string
+		args ScanArgs
+		want string
+	}{
+		{"DisjointScope", ScanArgs{Targets: []string{"10.0.0.1"}, Group: "g", Scope: []string{"10.0.0.0/8"}}, "does not overlap"},
+		{"ResolverOutsideWorkerScope", ScanArgs{Targets: []string{"example.test"}, Group: "g", Resolvers: []string{"192.0.2.53:53"}}, "outside"},
+		{"ResolverOutsideJobScope", ScanArgs{Targets: []string{"example.test"}, Group: "g", Scope: []string{"127.30.1.0/24"}, Resolvers: []string{"127.30.2.53"}}, "outside"},
+		{"ResolverLoopbackElsewhere", ScanArgs{Targets: []string{"example.test"}, Group: "g", Resolvers: []string{"127.0.0.1:53"}}, "outside"},
+		{"ResolverUnspecified", ScanArgs{Targets: []string{"example.test"}, Group: "g", Scope: []string{"::/0", "0.0.0.0/0"}, Resolvers: []string{"[::]:53"}}, "outside"},
+		{"ResolverHostName", ScanArgs{Targets: []string{"example.test"}, Group: "g", Resolvers: []string{"dns.example.test:53"}}, "not an IP"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			built = false
+			err := sw.Work(context.Background(), &river.Job[ScanArgs]{JobRow: &rivertype.JobRow{ID: 7}, Args: tc.args})
+			var cancel *rivertype.JobCancelError
+			if !errors.As(err, &cancel) {
+				t.Fatalf("Work = %v, want a cancelled job", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Work = %v, want %q", err, tc.want)
+			}
+			if built {
+				t.Error("a scanner was configured for a refused job")
+			}
+		})
+	}
+}
+
+// TestResolversAllowed: resolvers inside the scope pass; any scope-less
+// worker passes any resolver.
+func TestResolversAllowed(t *testing.T) {
+	scope, _ := scanner.ParseScope([]string{"127.30.0.0/16", "2001:db8::/32"})
+	ok := ScanArgs{Resolvers: []string{"127.30.0.53", "127.30.0.53:5353", "[2001:db8::53]:53", "::ffff:127.30.0.1"}}
+	if err := ok.resolversAllowed(scope); err != nil {
+		t.Errorf("resolversAllowed(%v) = %v", ok.Resolvers, err)
+	}
+	if err := (ScanArgs{}).resolversAllowed(scope); err != nil {
+		t.Errorf("no resolvers: %v", err)
+	}
+	bad := ScanArgs{Resolvers: []string{"127.30.0.53", "8.8.8.8:53"}}
+	if err := bad.resolversAllowed(scope); err == nil {
+		t.Errorf("resolversAllowed(%v) accepted", bad.Resolvers)
+	}
+	if err := bad.resolversAllowed(nil); err != nil {
+		t.Errorf("empty scope refused %v: %v", bad.Resolvers, err)
 	}
 }
 

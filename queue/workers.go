@@ -38,7 +38,17 @@ func (s *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
 	if err != nil {
 		return river.JobCancel(err)
 	}
-	cfg.Scope = intersect(cfg.Scope, w.cfg.Scope)
+	// A job may only narrow the worker's scope. Refuse, rather than
+	// scan, when nothing is left, and when the job's resolvers would send
+	// DNS outside what the worker may contact.
+	if cfg.Scope, err = intersect(cfg.Scope, w.cfg.Scope); err != nil {
+		return river.JobCancel(fmt.Errorf("queue: scan job %d: %w", job.ID, err))
+	}
+	if len(w.cfg.Scope) > 0 {
+		if err := a.resolversAllowed(cfg.Scope); err != nil {
+			return river.JobCancel(fmt.Errorf("queue: scan job %d: %w", job.ID, err))
+		}
+	}
 	cfg.Logger = w.cfg.Logger
 	if w.cfg.Scanner != nil {
 		w.cfg.Scanner(&cfg)
