@@ -531,24 +531,51 @@ func (s *Store) Close() error {
 	return nil
 }
 
-var kvPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+// kvPassword matches the secret settings of a key=value connection
+// string: password and sslpassword (the client key's passphrase).
+var kvPassword = regexp.MustCompile(`(?i)((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
 
-// Redact hides the password of a PostgreSQL URL or key=value connection
-// string, for messages and logs.
+// urlScheme matches what may precede "://" in a connection URL.
+var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
+
+// secretParam reports whether a URL query parameter holds a secret.
+func secretParam(k string) bool {
+	k = strings.ToLower(k)
+	return k == "password" || k == "sslpassword"
+}
+
+// Redact hides the password (and sslpassword) of a PostgreSQL URL or
+// key=value connection string, for messages and logs.
 func Redact(dsn string) string {
-	if strings.Contains(dsn, "://") {
+	if i := strings.Index(dsn, "://"); i >= 0 && urlScheme.MatchString(dsn[:i]) {
 		u, err := url.Parse(dsn)
 		if err != nil {
-			// Unparseable: drop everything between the scheme and the
-			// host rather than risk printing a password.
-			if at := strings.LastIndex(dsn, "@"); at >= 0 {
-				return dsn[:strings.Index(dsn, "://")+3] + "***" + dsn[at:]
+			// Unparseable: where a password would be cannot be told
+			// reliably, so keep only the scheme, and the host and path
+			// after the last '@' when that '@' ends the user info (no
+			// query before it). A query may hold a password: dropped.
+			scheme, rest := dsn[:i+3], dsn[i+3:]
+			if at := strings.LastIndex(rest, "@"); at >= 0 && !strings.Contains(rest[:at], "?") {
+				tail, _, _ := strings.Cut(rest[at:], "?")
+				return scheme + "***" + tail
 			}
-			return dsn
+			return scheme + "***"
 		}
-		q := u.Query()
-		if q.Has("password") {
-			q.Set("password", "xxxxx")
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			// A pair that does not parse may still hold a password:
+			// drop the whole query.
+			u.RawQuery, u.ForceQuery = "", false
+			return u.Redacted() + "?***"
+		}
+		changed := false
+		for k := range q {
+			if secretParam(k) {
+				q[k] = []string{"xxxxx"}
+				changed = true
+			}
+		}
+		if changed {
 			u.RawQuery = q.Encode()
 		}
 		return u.Redacted()

@@ -289,6 +289,21 @@ func TestRedact(t *testing.T) {
 		"host=h password=pw user=u":                 "host=h password=xxxxx user=u",
 		"host=h password='p w' user=u":              "host=h password=xxxxx user=u",
 		"postgres://u:p%zz@h/db":                    "postgres://***@h/db",
+		// Unparseable without '@': nothing but the scheme.
+		"postgres://h:p%zz/db": "postgres://***",
+		// A query that does not parse may hold a password.
+		"postgres://h/db?password=p%zz":       "postgres://h/db?***",
+		"postgres://h/db?password=p@s%zz":     "postgres://h/db?***",
+		"postgres://u:pw@h/db?x=1&password=%": "postgres://u:xxxxx@h/db?***",
+		"postgres://u:p%zz@h/db?password=x":   "postgres://***@h/db",
+		// sslpassword is a secret like password.
+		"postgres://h/db?sslpassword=pw&sslkey=k":       "postgres://h/db?sslkey=k&sslpassword=xxxxx",
+		"postgres://u:pw@h/db?sslpassword=s&password=p": "postgres://u:xxxxx@h/db?password=xxxxx&sslpassword=xxxxx",
+		"host=h sslpassword=pw sslkey=k":                "host=h sslpassword=xxxxx sslkey=k",
+		"host=h sslpassword = 'p w' password=q user=u":  "host=h sslpassword = xxxxx password=xxxxx user=u",
+		"host=h SSLPASSWORD=pw":                         "host=h SSLPASSWORD=xxxxx",
+		// A key=value string whose values hold "://" is not a URL.
+		"host=h password=se://cret user=u": "host=h password=xxxxx user=u",
 	} {
 		if got := Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
