@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strconv"
@@ -268,15 +269,25 @@ func (a *app) readInventorySection() (inventorySection, error) {
 	return sec, nil
 }
 
+// maxSecretFile bounds a password file.
+const maxSecretFile = 4096
+
 // readSecretFile reads a password file (first line, trailing newline cut).
 // Errors name the file, never its content.
+// At most maxSecretFile+1 bytes are read, so an endless source
+// (/dev/zero, a pipe whose writer never stops) is refused, not drained.
 func readSecretFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
-	if len(b) > 4096 {
-		return "", fmt.Errorf("%s: larger than 4096 bytes", path)
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	if len(b) > maxSecretFile {
+		return "", fmt.Errorf("%s: larger than %d bytes", path, maxSecretFile)
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
