@@ -245,7 +245,7 @@ func readCertFiles(paths []string, stderr io.Writer) ([]revoke.Certificate, erro
 		n := 0
 		for _, c := range cs {
 			if isCACert(c.DER) {
-				fmt.Fprintf(stderr, "keyaudit: --cert %s: ignoring CA certificate %s\n", p, c.Info.Subject)
+				fmt.Fprintf(stderr, "keyaudit: --cert %s: ignoring CA certificate %s\n", reports.Printable(p), reports.Printable(c.Info.Subject))
 				continue
 			}
 			out = append(out, c)
@@ -360,7 +360,7 @@ func (a *app) runRevokePlan(cmd *cobra.Command, o *revokePlanOptions, cfg revoke
 	}
 	if len(plan.Actions) == 0 {
 		for _, s := range plan.Skipped {
-			fmt.Fprintf(a.stderr, "keyaudit: skipped %s: %s\n", revoke.ShortHash(s.CertSHA256), s.Why)
+			fmt.Fprintf(a.stderr, "keyaudit: skipped %s: %s\n", reports.Printable(revoke.ShortHash(s.CertSHA256)), reports.Printable(s.Why))
 		}
 		return withCode(exitError, fmt.Errorf("no revocation to plan (%d revocable findings without a supplied certificate)", len(plan.Skipped)))
 	}
@@ -418,8 +418,13 @@ func reconcileRun(ctx context.Context, st store.Store, arg string) (store.Run, e
 	return r, nil
 }
 
+// printPlanSummary writes the plan for its approver. Every field comes
+// from certificates, findings or a plan file, none of them trusted: each
+// is passed through reports.Printable so no terminal escape reaches the
+// approver's screen.
 func printPlanSummary(w io.Writer, p *revoke.Plan, path string) {
-	fmt.Fprintf(w, "plan %s sha256:%s — %d revocation(s), %s, by %s\n", p.ID, p.Hash, len(p.Actions), p.Source, p.CreatedBy)
+	pr := reports.Printable
+	fmt.Fprintf(w, "plan %s sha256:%s — %d revocation(s), %s, by %s\n", pr(p.ID), pr(p.Hash), len(p.Actions), pr(p.Source), pr(p.CreatedBy))
 	for i, act := range p.Actions {
 		c := act.Certificate
 		how := act.Executor
@@ -435,15 +440,15 @@ func printPlanSummary(w io.Writer, p *revoke.Plan, path string) {
 			just = "findings: " + strings.Join(checks, ", ")
 		}
 		fmt.Fprintf(w, "  %d. serial %s [%s] issued by %s, cert sha256 %s — reason %s via %s — %s\n",
-			i+1, c.Serial, strings.Join(c.Names, ", "), c.Issuer, revoke.ShortHash(c.SHA256), act.Reason, how, just)
+			i+1, pr(c.Serial), pr(strings.Join(c.Names, ", ")), pr(c.Issuer), pr(revoke.ShortHash(c.SHA256)), pr(act.Reason.String()), pr(how), pr(just))
 	}
 	for _, s := range p.Skipped {
-		fmt.Fprintf(w, "  skipped: cert sha256 %s — %s\n", revoke.ShortHash(s.CertSHA256), s.Why)
+		fmt.Fprintf(w, "  skipped: cert sha256 %s — %s\n", pr(revoke.ShortHash(s.CertSHA256)), pr(s.Why))
 	}
 	if path == "-" {
 		path = "PLAN"
 	}
-	fmt.Fprintf(w, "review it, then: keyaudit revoke approve %s --approver NAME --hash %s\n", path, p.Hash)
+	fmt.Fprintf(w, "review it, then: keyaudit revoke approve %s --approver NAME --hash %s\n", pr(path), pr(p.Hash))
 }
 
 func newRevokeApproveCmd(a *app) *cobra.Command {
@@ -478,7 +483,7 @@ recorded it. There is no way to approve without naming the hash.`,
 			if err != nil {
 				return withCode(exitError, fmt.Errorf("approval refused: %w", err))
 			}
-			fmt.Fprintf(a.stdout, "approved plan %s sha256:%s by %s at %s (audit #%d)\n", ap.PlanID, ap.PlanHash, ap.Approver, ap.Time.UTC().Format(time.RFC3339), ap.AuditID)
+			fmt.Fprintf(a.stdout, "approved plan %s sha256:%s by %s at %s (audit #%d)\n", reports.Printable(ap.PlanID), reports.Printable(ap.PlanHash), reports.Printable(ap.Approver), ap.Time.UTC().Format(time.RFC3339), ap.AuditID)
 			return nil
 		},
 	}
@@ -643,10 +648,10 @@ func (a *app) runRevokeExecute(cmd *cobra.Command, planArg string, o *revokeExec
 	}
 	c := rep.Counts
 	if rep.DryRun {
-		fmt.Fprintf(a.stderr, "keyaudit: dry run of plan %s (approved by %s): nothing was sent; add --apply to revoke\n", rep.PlanID, rep.Approval.Approver)
+		fmt.Fprintf(a.stderr, "keyaudit: dry run of plan %s (approved by %s): nothing was sent; add --apply to revoke\n", reports.Printable(rep.PlanID), reports.Printable(rep.Approval.Approver))
 		return nil
 	}
-	fmt.Fprintf(a.stderr, "keyaudit: plan %s: %d revoked, %d already revoked, %d failed\n", rep.PlanID,
+	fmt.Fprintf(a.stderr, "keyaudit: plan %s: %d revoked, %d already revoked, %d failed\n", reports.Printable(rep.PlanID),
 		c[string(revoke.OutcomeRevoked)], c[string(revoke.OutcomeAlreadyRevoked)], c[string(revoke.OutcomeFailed)])
 	if rep.Failed() > 0 {
 		return withCode(exitFindings, fmt.Errorf("revoke: %d of %d revocations failed (see keyaudit revoke log)", rep.Failed(), len(rep.Actions)))
