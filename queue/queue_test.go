@@ -248,11 +248,11 @@ func TestIntersectScope(t *testing.T) {
 		allowed     []string
 		refused     []string
 	}{
-		{nil, nil, []string{"10.0.0.1", "127.0.0.1"}, nil},
-		{p("127.0.0.0/8"), nil, []string{"127.1.2.3"}, []string{"10.0.0.1"}},
-		{nil, p("127.0.0.0/8"), []string{"127.1.2.3"}, []string{"10.0.0.1"}},
-		{p("0.0.0.0/0"), p("127.30.0.0/16"), []string{"127.30.1.1"}, []string{"127.31.0.1", "10.0.0.1"}},
-		{p("127.30.5.0/24", "10.0.0.0/8"), p("127.30.0.0/16"), []string{"127.30.5.9"}, []string{"127.30.6.1", "10.0.0.1"}},
+		{nil, nil, []string{"192.0.2.1", "127.0.0.1"}, nil},
+		{p("127.0.0.0/8"), nil, []string{"127.1.2.3"}, []string{"192.0.2.1"}},
+		{nil, p("127.0.0.0/8"), []string{"127.1.2.3"}, []string{"192.0.2.1"}},
+		{p("0.0.0.0/0"), p("127.30.0.0/16"), []string{"127.30.1.1"}, []string{"127.31.0.1", "192.0.2.1"}},
+		{p("127.30.5.0/24", "192.0.2.0/24"), p("127.30.0.0/16"), []string{"127.30.5.9"}, []string{"127.30.6.1", "192.0.2.1"}},
 	} {
 		got, err := intersect(tc.job, tc.worker)
 		if err != nil {
@@ -277,7 +277,7 @@ func TestIntersectScope(t *testing.T) {
 // "::", which reaches the local host), only an error.
 func TestIntersectScopeDisjoint(t *testing.T) {
 	for _, tc := range [][2][]string{
-		{{"10.0.0.0/8"}, {"127.0.0.0/8"}},
+		{{"192.0.2.0/24"}, {"127.0.0.0/8"}},
 		{{"2001:db8::/32"}, {"127.30.0.0/16", "192.0.2.0/24"}},
 	} {
 		job, _ := scanner.ParseScope(tc[0])
@@ -305,7 +305,7 @@ func TestScanJobRefusedByWorkerScope(t *testing.T) {
 		args ScanArgs
 		want string
 	}{
-		{"DisjointScope", ScanArgs{Targets: []string{"10.0.0.1"}, Group: "g", Scope: []string{"10.0.0.0/8"}}, "does not overlap"},
+		{"DisjointScope", ScanArgs{Targets: []string{"192.0.2.1"}, Group: "g", Scope: []string{"192.0.2.0/24"}}, "does not overlap"},
 		{"ResolverOutsideWorkerScope", ScanArgs{Targets: []string{"example.test"}, Group: "g", Resolvers: []string{"192.0.2.53:53"}}, "outside"},
 		{"ResolverOutsideJobScope", ScanArgs{Targets: []string{"example.test"}, Group: "g", Scope: []string{"127.30.1.0/24"}, Resolvers: []string{"127.30.2.53"}}, "outside"},
 		{"ResolverLoopbackElsewhere", ScanArgs{Targets: []string{"example.test"}, Group: "g", Resolvers: []string{"127.0.0.1:53"}}, "outside"},

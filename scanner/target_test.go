@@ -38,7 +38,7 @@ func TestParseSpec(t *testing.T) {
 		{in: "example.com:", bad: true},
 		{in: "2001:db8::1:443:x", bad: true},
 		{in: "[2001:db8::1", bad: true},
-		{in: "10.0.0.0/7", bad: true}, // 2^25 addresses
+		{in: "2001:db8::/100", bad: true}, // 2^28 addresses
 		{in: "-bad-.example.com", bad: true},
 		{in: "www.example.com, 192.0.2.1", bad: true},
 		{in: "192.0.2.0/24, name.example", bad: true},
