@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -205,65 +204,11 @@ func (p *Pebble) NewAccount(t testing.TB) (*acme.Client, *ecdsa.PrivateKey) {
 // leaf, the chain's DER and the certificate's new P-256 key.
 func (p *Pebble) Issue(t testing.TB, c *acme.Client, names ...string) (*x509.Certificate, [][]byte, *ecdsa.PrivateKey) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	o, err := c.AuthorizeOrder(ctx, acme.DomainIDs(names...))
-	if err != nil {
-		t.Fatalf("testlab: Pebble order: %v", err)
-	}
-	for _, u := range o.AuthzURLs {
-		z, err := c.GetAuthorization(ctx, u)
-		if err != nil {
-			t.Fatalf("testlab: Pebble authorization: %v", err)
-		}
-		if z.Status != acme.StatusPending {
-			continue
-		}
-		var chal *acme.Challenge
-		for _, ch := range z.Challenges {
-			if ch.Type == "http-01" || chal == nil {
-				chal = ch
-			}
-		}
-		if chal == nil {
-			t.Fatalf("testlab: Pebble authorization %s offers no challenge", u)
-		}
-		if _, err := c.Accept(ctx, chal); err != nil {
-			t.Fatalf("testlab: Pebble accept challenge: %v", err)
-		}
-		if _, err := c.WaitAuthorization(ctx, u); err != nil {
-			t.Fatalf("testlab: Pebble authorization %s: %v", u, err)
-		}
-	}
-	orderURL := o.URI // answers to polls carry no Location: keep it
-	if o, err = c.WaitOrder(ctx, orderURL); err != nil {
-		t.Fatalf("testlab: Pebble order not ready: %v", err)
-	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: names[0]}, DNSNames: names}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Pebble answers finalize with a "processing" order without a Location
-	// header, so x/crypto/acme's CreateOrderCert (v0.55) then polls an
-	// empty URL: when it fails, poll the order's URL and fetch.
-	chain, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
-	if err != nil {
-		done, werr := c.WaitOrder(ctx, orderURL)
-		if werr != nil || done.Status != acme.StatusValid {
-			t.Fatalf("testlab: Pebble finalize: %v (order: %v)", err, werr)
-		}
-		if chain, err = c.FetchCert(ctx, done.CertURL, true); err != nil {
-			t.Fatalf("testlab: Pebble certificate: %v", err)
-		}
-	}
-	leaf, err := x509.ParseCertificate(chain[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	leaf, chain := p.IssueWithKey(t, c, key, names...)
 	return leaf, chain, key
 }
 

@@ -55,6 +55,9 @@ func (p *Pebble) IssueWithKey(t testing.TB, c *acme.Client, key crypto.Signer, n
 	if err != nil {
 		t.Fatalf("testlab: CSR: %v", err)
 	}
+	// Pebble answers finalize with a "processing" order without a Location
+	// header, so x/crypto/acme's CreateOrderCert (v0.55) then polls an
+	// empty URL: when it fails, poll the order's URL and fetch.
 	chain, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr, true)
 	if err != nil {
 		done, werr := c.WaitOrder(ctx, orderURL)
