@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keyaudit/keyaudit/ctlog"
+	"github.com/keyaudit/keyaudit/queue"
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/store"
@@ -265,7 +266,7 @@ type ctSink struct {
 	werr  error
 }
 
-func ctCursor(l ctlog.Log) string { return "ct:" + l.ID }
+func ctCursor(l ctlog.Log) string { return queue.CTCursor(l.ID) }
 
 func (s *ctSink) Load(ctx context.Context, l ctlog.Log) ([]byte, error) {
 	if s.st == nil {
@@ -282,24 +283,11 @@ func (s *ctSink) Load(ctx context.Context, l ctlog.Log) ([]byte, error) {
 
 func (s *ctSink) Commit(ctx context.Context, l ctlog.Log, state []byte, ss []ctlog.Sighting) error {
 	if s.st != nil {
-		items := make([]store.Item, len(ss), 2*len(ss))
-		for i := range ss {
-			items[i] = store.Item{Kind: store.KindSighting, Key: ss[i].ItemKey(), SPKISHA256: ss[i].SPKISHA256, CertSHA256: ss[i].CertSHA256}
-			if err := marshalInto(&items[i], ss[i]); err != nil {
-				return err
-			}
-		}
-		// The matched certificates themselves, in the same transaction, so
-		// a revocation plan can be built from what CT showed.
-		for i := range ss {
-			if len(ss[i].DER) == 0 {
-				continue
-			}
-			it := store.Item{Kind: store.KindCertificate, Key: ss[i].CertSHA256, SPKISHA256: ss[i].SPKISHA256, CertSHA256: ss[i].CertSHA256}
-			if err := marshalInto(&it, map[string][]byte{"der": ss[i].DER}); err != nil {
-				return err
-			}
-			items = append(items, it)
+		// Sightings and the matched certificates' DER, as a queue worker
+		// writes them, in the same transaction as the position.
+		items, err := queue.SightingItems(ss)
+		if err != nil {
+			return err
 		}
 		if err := s.st.Advance(ctx, s.runID, ctCursor(l), state, items...); err != nil {
 			return err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyaudit/keyaudit/queue"
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/scanner"
 	"github.com/keyaudit/keyaudit/store"
@@ -235,27 +236,13 @@ func (a *app) runScan(ctx context.Context, o *scanOptions, args []string) error 
 	stats, scanErr := sc.Scan(ctx, specs, func(ob scanner.Observation) error {
 		prog.inc()
 		if batch != nil {
-			it := store.Item{Kind: store.KindObservation, Key: observationKey(ob)}
-			if l := ob.Leaf(); l != nil {
-				it.SPKISHA256, it.CertSHA256 = l.SPKISHA256, l.SHA256
-			}
-			if err := marshalInto(&it, ob); err != nil {
+			// The same records a queue worker writes for a scan job.
+			items, err := queue.ObservationItems(ob, storedCerts)
+			if err != nil {
 				return err
 			}
-			if err := batch.Add(it); err != nil {
-				return err
-			}
-			// Each served certificate's DER, once per run, for revocation.
-			for _, c := range ob.Chain {
-				if len(c.DER) == 0 || storedCerts[c.SHA256] {
-					continue
-				}
-				storedCerts[c.SHA256] = true
-				ci := store.Item{Kind: store.KindCertificate, Key: c.SHA256, SPKISHA256: c.SPKISHA256, CertSHA256: c.SHA256}
-				if err := marshalInto(&ci, map[string][]byte{"der": c.DER}); err != nil {
-					return err
-				}
-				if err := batch.Add(ci); err != nil {
+			for _, it := range items {
+				if err := batch.Add(it); err != nil {
 					return err
 				}
 			}
@@ -292,10 +279,6 @@ func (a *app) runScan(ctx context.Context, o *scanOptions, args []string) error 
 		return withCode(exitError, closeErr)
 	}
 	return nil
-}
-
-func observationKey(o scanner.Observation) string {
-	return o.Protocol + "|" + o.Target + "|" + o.IP
 }
 
 func summarize(s scanner.Stats) string {
