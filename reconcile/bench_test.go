@@ -68,13 +68,30 @@ func newBenchData(n int) *benchData {
 func BenchmarkReconcileMillion(b *testing.B) {
 	const n = 1_000_000
 	d := newBenchData(n)
+	// The estate view of two complete scans: the previous one, then the
+	// current one.
+	prevByKey := make(map[string]*scanner.Observation, len(d.prev))
+	for i := range d.prev {
+		o := &d.prev[i]
+		prevByKey[o.Protocol+"|"+o.Target+"|"+o.IP] = o
+	}
+	endpoints := make([]reconcile.EndpointState, 0, len(d.obs))
+	for i := range d.obs {
+		o := d.obs[i]
+		k := o.Protocol + "|" + o.Target + "|" + o.IP
+		at := []reconcile.Attempt{{RunID: 2, Counted: true, Obs: o}}
+		if p, ok := prevByKey[k]; ok {
+			at = append(at, reconcile.Attempt{RunID: 1, Counted: true, Obs: *p})
+		}
+		endpoints = append(endpoints, reconcile.FoldEndpoint(k, at, 0, 1))
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	var findings int
 	for b.Loop() {
 		s := reconcile.Snapshot{Now: d.now, Observations: d.obs, Keys: d.keys, Watched: []string{"example.com"},
-			Sources:              []reconcile.SourceStatus{{Kind: "scan", RunID: 2, Status: "complete"}, {Kind: "inventory", RunID: 3, Status: "complete"}},
-			PreviousObservations: d.prev, PreviousScan: &reconcile.SourceStatus{Kind: "scan", RunID: 1, Status: "complete"}}
+			Sources:   []reconcile.SourceStatus{{Kind: "scan", RunID: 2, Status: "complete"}, {Kind: "inventory", RunID: 3, Status: "complete"}},
+			Endpoints: endpoints}
 		res := reconcile.Run(&s, reconcile.Options{})
 		findings = len(res.Findings)
 	}

@@ -37,7 +37,17 @@ type Policy struct {
 	// ExpectPQC reports endpoints that did not negotiate a post-quantum
 	// hybrid group (info). Default true.
 	ExpectPQC *bool `yaml:"expect_pqc" json:"expect_pqc"`
+	// GoneAfter is how many consecutive complete attempts must find no
+	// TLS on an endpoint before it is called gone. Default 2: one failed
+	// attempt may be a restart.
+	GoneAfter int `yaml:"gone_after" json:"gone_after"`
+	// StaleAfter is the age past which an endpoint's latest observation
+	// raises stale-observation (nobody has looked at it since). Default
+	// 30 days.
+	StaleAfter time.Duration `yaml:"stale_after" json:"stale_after"`
 }
+
+const defaultGoneAfter = 2
 
 // Cryptoperiods are maximum key lifetimes by use.
 type Cryptoperiods struct {
@@ -71,6 +81,12 @@ func (p Policy) withDefaults() Policy {
 	}
 	if len(p.WeakTLSVersions) == 0 {
 		p.WeakTLSVersions = []string{"SSL 3.0", "TLS 1.0", "TLS 1.1"}
+	}
+	if p.GoneAfter <= 0 {
+		p.GoneAfter = defaultGoneAfter
+	}
+	if p.StaleAfter <= 0 {
+		p.StaleAfter = 30 * Day
 	}
 	if p.ExpectPQC == nil {
 		t := true

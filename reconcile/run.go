@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"fmt"
 	"path"
 	"sort"
 	"strings"
@@ -118,6 +119,16 @@ func Run(s *Snapshot, o Options) Result {
 			res.Findings = append(res.Findings, f)
 		}
 	}
+	res.Findings = mergeEndpoints(res.Findings)
+	seen = make(map[string]bool, len(res.Findings))
+	for i := range res.Findings {
+		f := &res.Findings[i]
+		fp := f.Fingerprint()
+		seen[fp] = true
+		if p, ok := prev[fp]; ok && !p.FirstSeen.IsZero() {
+			f.FirstSeen = p.FirstSeen
+		}
+	}
 	for fp, f := range prev {
 		if !seen[fp] {
 			res.Resolved = append(res.Resolved, f)
@@ -127,6 +138,79 @@ func Run(s *Snapshot, o Options) Result {
 	Sort(res.Resolved)
 	sort.Strings(res.New)
 	return res
+}
+
+// mergeEndpoints folds the findings that differ only in how their
+// endpoint was reached — by name and by address, the same protocol, IP
+// and port — into one finding naming the endpoint by name and listing
+// every form in evidence "endpoints".
+func mergeEndpoints(fs []Finding) []Finding {
+	type groupKey struct{ check, subject, spki, cert, endpoint string }
+	groups := map[groupKey][]int{}
+	var order []groupKey
+	for i, f := range fs {
+		if f.Endpoint == "" {
+			continue
+		}
+		k := groupKey{f.Check, f.Subject, f.SPKISHA256, f.CertSHA256, CanonicalEndpoint(f.Endpoint)}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	drop := map[int]bool{}
+	for _, k := range order {
+		idx := groups[k]
+		if len(idx) < 2 {
+			continue
+		}
+		names := make([]string, 0, len(idx))
+		keep := idx[0]
+		for _, i := range idx {
+			names = append(names, fs[i].Endpoint)
+			// Prefer the name form ("tls://host:443 (ip)"), then the
+			// smallest, so the merged fingerprint is stable.
+			a, b := fs[i].Endpoint, fs[keep].Endpoint
+			an, bn := strings.Contains(a, " ("), strings.Contains(b, " (")
+			if an && !bn || an == bn && a < b {
+				keep = i
+			}
+		}
+		sort.Strings(names)
+		for _, i := range idx {
+			if i != keep {
+				drop[i] = true
+			}
+		}
+		f := &fs[keep]
+		ev := make(map[string]any, len(f.Evidence)+1)
+		for k, v := range f.Evidence {
+			ev[k] = v
+		}
+		ev["endpoints"] = names
+		f.Evidence = ev
+		f.Message += fmt.Sprintf(" (also reached as %s)", strings.Join(otherThan(names, f.Endpoint), ", "))
+	}
+	if len(drop) == 0 {
+		return fs
+	}
+	out := fs[:0]
+	for i, f := range fs {
+		if !drop[i] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func otherThan(names []string, x string) []string {
+	var out []string
+	for _, n := range names {
+		if n != x {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Sort orders findings by severity (most severe first), check, subject,

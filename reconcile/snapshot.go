@@ -64,11 +64,14 @@ type Snapshot struct {
 	// runs, by certificate sha256, for checks that need the whole
 	// certificate (zlint). Leaves without DER are skipped by those checks.
 	CertDER map[string][]byte
-	// PreviousObservations are those of the newest complete scan run (or
-	// run group) older than the one in Observations, for drift checks;
-	// PreviousScan says which run that was (nil: none).
-	PreviousObservations []scanner.Observation
-	PreviousScan         *SourceStatus
+	// Endpoints is the estate view of every endpoint ever attempted (its
+	// latest attempt, what it last served, whether it is gone);
+	// Observations holds the effective observation of each endpoint not
+	// gone (EndpointState.Effective), which is what most checks read.
+	Endpoints []EndpointState
+	// Departed says why a certificate left the view (expired, revoked),
+	// by certificate sha256, for the evidence of resolved findings.
+	Departed map[string]string
 
 	idx *index
 }
@@ -79,37 +82,9 @@ type index struct {
 	caaByName    map[string]*caa.Result
 	revokedCerts map[string]*Revocation
 	deployed     []*Deployed // DeployedLeaves, once built
-	byEndpoint   [2]map[EndpointKey]*scanner.Observation
-}
-
-// EndpointKey identifies an endpoint across scans: protocol, target, IP.
-type EndpointKey struct{ Protocol, Target, IP string }
-
-// KeyOf returns the endpoint of an observation.
-func KeyOf(o *scanner.Observation) EndpointKey { return EndpointKey{o.Protocol, o.Target, o.IP} }
-
-// ByEndpoint indexes the observations (previous: PreviousObservations) by
-// endpoint, preferring one that served a chain when an endpoint appears
-// more than once (overlapping shards). It is built once per snapshot.
-func (s *Snapshot) ByEndpoint(previous bool) map[EndpointKey]*scanner.Observation {
-	ix, which, obs := s.index(), 0, s.Observations
-	if previous {
-		which, obs = 1, s.PreviousObservations
-	}
-	if m := ix.byEndpoint[which]; m != nil {
-		return m
-	}
-	m := make(map[EndpointKey]*scanner.Observation, len(obs))
-	for i := range obs {
-		o := &obs[i]
-		k := KeyOf(o)
-		if prev, ok := m[k]; ok && prev.Leaf() != nil {
-			continue
-		}
-		m[k] = o
-	}
-	ix.byEndpoint[which] = m
-	return m
+	// endpointByName maps endpoint names (and their canonical form) to
+	// their state, built on first use.
+	endpointByName map[string]*EndpointState
 }
 
 func (s *Snapshot) index() *index {
@@ -134,8 +109,12 @@ func (s *Snapshot) index() *index {
 	}
 	for i := range s.CAA {
 		r := &s.CAA[i]
-		if r.CA == "" { // per-name results
-			ix.caaByName[strings.TrimPrefix(strings.ToLower(r.Name), "*.")] = r
+		if r.CA == "" { // per-name results; a decision beats a failed lookup
+			n := strings.TrimPrefix(strings.ToLower(r.Name), "*.")
+			if prev, ok := ix.caaByName[n]; ok && prev.Error == nil && r.Error != nil {
+				continue
+			}
+			ix.caaByName[n] = r
 		}
 	}
 	for i := range s.Revocations {

@@ -10,6 +10,14 @@ import (
 // ErrNotFound is returned when a run, cursor or item does not exist.
 var ErrNotFound = errors.New("store: not found")
 
+// ErrRunClosed is returned by Heartbeat for a run that is no longer
+// running.
+var ErrRunClosed = errors.New("store: run is no longer running")
+
+// ErrNoStore is returned when a read-only open names a store that does
+// not exist.
+var ErrNoStore = errors.New("store: no store at this path")
+
 // RunStatus is the outcome of a run.
 type RunStatus string
 
@@ -21,7 +29,15 @@ const (
 	StatusPartial     RunStatus = "partial"     // ran, but some sources or stages failed
 	StatusInterrupted RunStatus = "interrupted" // cancelled (signal, deadline) before the end
 	StatusFailed      RunStatus = "failed"      // could not do its job
+	// StatusAbandoned is a run whose holder stopped renewing its lease
+	// (the process died): marked so by the next process that looks
+	// (AbandonStale). What it wrote is kept but never read as evidence.
+	StatusAbandoned RunStatus = "abandoned"
 )
+
+// Finished lists the statuses of runs that ended with their holder alive
+// (every status but running and abandoned).
+var Finished = []RunStatus{StatusComplete, StatusPartial, StatusInterrupted, StatusFailed}
 
 // Complete reports whether s means every part of the run finished.
 func (s RunStatus) Complete() bool { return s == StatusComplete }
@@ -37,6 +53,15 @@ const (
 	// KindCertificate holds one certificate's DER (Data {"der": base64}),
 	// keyed by its sha256, once per run.
 	KindCertificate = "certificate"
+	// KindSourceStatus is how one inventory source ended in a run
+	// (inventory.Result), keyed by source name: the estate view takes a
+	// source's keys from its latest complete read.
+	KindSourceStatus = "source_status"
+	// KindLogStatus is how one CT log ended in a sync (ok or an issue),
+	// keyed by log URL.
+	KindLogStatus = "log_status"
+	// KindStage is one stage of an audit run.
+	KindStage = "stage"
 )
 
 // Run is one execution of a keyaudit command that produces records.
@@ -50,13 +75,18 @@ type Run struct {
 	Note    string    `json:"note,omitempty"`
 	// Meta is free-form JSON describing the run (arguments, shard, host).
 	Meta json.RawMessage `json:"meta,omitempty"`
+	// Holder names the process holding the run (host:pid); Heartbeat is
+	// when it last renewed its lease.
+	Holder    string    `json:"holder,omitempty"`
+	Heartbeat time.Time `json:"heartbeat,omitzero"`
 }
 
 // RunSpec describes a run to begin.
 type RunSpec struct {
-	Kind  string
-	Group string
-	Meta  any
+	Kind   string
+	Group  string
+	Meta   any
+	Holder string // host:pid; Recorder fills it in
 }
 
 // Item is one record of a run.
@@ -98,6 +128,18 @@ type Store interface {
 	GetRun(ctx context.Context, id int64) (Run, error)
 	// Runs lists runs, newest first.
 	Runs(ctx context.Context, f RunFilter) ([]Run, error)
+	// Heartbeat renews the lease of a running run. It returns ErrRunClosed
+	// when the run is no longer running (another process found its
+	// lease expired and marked it abandoned).
+	Heartbeat(ctx context.Context, id int64) error
+	// AbandonStale marks every running run whose last heartbeat is older
+	// than lease as abandoned, and returns them.
+	AbandonStale(ctx context.Context, lease time.Duration) ([]Run, error)
+
+	// KindItems calls fn for every item of kind written by a run whose
+	// status is one of statuses, ordered by item key, then run, then
+	// insertion: the history of each key in turn, for the estate view.
+	KindItems(ctx context.Context, kind string, statuses []RunStatus, fn func(runID int64, it Item) error) error
 
 	// Put writes items of a run in one transaction.
 	Put(ctx context.Context, runID int64, items ...Item) error
@@ -121,6 +163,17 @@ type Store interface {
 	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
 	// Audit calls fn for every audit entry, oldest first.
 	Audit(ctx context.Context, fn func(AuditEntry) error) error
+
+	// Findings calls fn for every stored finding (FindingFilter selects).
+	Findings(ctx context.Context, f FindingFilter, fn func(FindingRecord) error) error
+	// FindingEvents calls fn for the lifecycle events of a finding
+	// (every finding when fingerprint is empty), oldest first.
+	FindingEvents(ctx context.Context, fingerprint string, fn func(FindingEvent) error) error
+	// UpdateFindings runs fn with the stored findings of checks (every
+	// check when empty) in one exclusive write transaction and writes
+	// what it returns: concurrent reconciles are serialised, each seeing
+	// the other's result.
+	UpdateFindings(ctx context.Context, checks []string, fn func(current map[string]FindingRecord) ([]FindingRecord, []FindingEvent, error)) error
 
 	Close() error
 }

@@ -204,29 +204,33 @@ var cases = []tcase{
 	{name: "no DER, nothing to lint", check: "zlint", want: 0,
 		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1"))}}},
 	{name: "new endpoint", check: "endpoint-new", want: 1, msg: "new endpoint serving CN=b", sev: reconcile.Info,
-		snap: drift([]scanner.Observation{obs("a:443", cert("a", "s1"))}, []scanner.Observation{obs("a:443", cert("a", "s1")), obs("b:443", cert("b", "s2"))})},
+		snap: drift(run{obs("a:443", cert("a", "s1"))}, run{obs("a:443", cert("a", "s1")), obs("b:443", cert("b", "s2"))})},
 	{name: "endpoint that timed out before is not new", check: "endpoint-new", want: 0,
-		snap: drift([]scanner.Observation{obs("b:443", certinfo.Cert{}, timeout)}, []scanner.Observation{obs("b:443", cert("b", "s2"))})},
-	{name: "endpoint gone", check: "endpoint-gone", want: 1, msg: "is gone (not in the scan)", sev: reconcile.Low,
-		snap: drift([]scanner.Observation{obs("a:443", cert("a", "s1")), obs("b:443", cert("b", "s2"))}, []scanner.Observation{obs("a:443", cert("a", "s1"))})},
-	{name: "endpoint now refused is gone", check: "endpoint-gone", want: 1, msg: "refused",
-		snap: drift([]scanner.Observation{obs("b:443", cert("b", "s2"))}, []scanner.Observation{obs("b:443", certinfo.Cert{}, refused)})},
-	{name: "endpoint now timing out is not gone", check: "endpoint-gone", want: 0,
-		snap: drift([]scanner.Observation{obs("b:443", cert("b", "s2"))}, []scanner.Observation{obs("b:443", certinfo.Cert{}, timeout)})},
-	{name: "not gone after a partial previous scan", check: "endpoint-gone", want: 0,
-		snap: partial(drift([]scanner.Observation{obs("a:443", cert("a", "s1")), obs("b:443", cert("b", "s2"))}, []scanner.Observation{obs("a:443", cert("a", "s1"))}), true)},
-	{name: "not gone in a partial current scan", check: "endpoint-gone", want: 0,
-		snap: partial(drift([]scanner.Observation{obs("a:443", cert("a", "s1")), obs("b:443", cert("b", "s2"))}, []scanner.Observation{obs("a:443", cert("a", "s1"))}), false)},
-	{name: "same endpoint on another IP is another endpoint", check: "endpoint-gone", want: 1,
-		snap: drift([]scanner.Observation{obs("a:443", cert("a", "s1"))}, []scanner.Observation{obs("a:443", cert("a", "s1"), func(o *scanner.Observation) { o.IP = "127.0.0.2" })})},
+		snap: drift(run{obs("b:443", certinfo.Cert{}, timeout)}, run{obs("b:443", cert("b", "s2"))})},
+	{name: "endpoint refused before is new", check: "endpoint-new", want: 1,
+		snap: drift(run{obs("b:443", certinfo.Cert{}, refused)}, run{obs("b:443", cert("b", "s2"))})},
+	{name: "endpoint not attempted is not gone", check: "endpoint-gone", want: 0,
+		snap: drift(run{obs("a:443", cert("a", "s1")), obs("b:443", cert("b", "s2"))}, run{obs("a:443", cert("a", "s1"))}, run{obs("a:443", cert("a", "s1"))})},
+	{name: "endpoint refused once is not gone yet", check: "endpoint-gone", want: 0,
+		snap: drift(run{obs("b:443", cert("b", "s2"))}, run{obs("b:443", certinfo.Cert{}, refused)})},
+	{name: "endpoint refused in two complete attempts is gone", check: "endpoint-gone", want: 1, msg: "runs [2 3]", sev: reconcile.Low,
+		snap: drift(run{obs("b:443", cert("b", "s2"))}, run{obs("b:443", certinfo.Cert{}, refused)}, run{obs("b:443", certinfo.Cert{}, refused)})},
+	{name: "an interrupted run's failure does not count", check: "endpoint-gone", want: 0,
+		snap: drift(run{obs("b:443", cert("b", "s2"))}, run{obs("b:443", certinfo.Cert{}, refused, uncounted)}, run{obs("b:443", certinfo.Cert{}, refused)})},
+	{name: "serving again ends the streak", check: "endpoint-gone", want: 0,
+		snap: drift(run{obs("b:443", cert("b", "s2"))}, run{obs("b:443", certinfo.Cert{}, refused)}, run{obs("b:443", cert("b", "s2"))}, run{obs("b:443", certinfo.Cert{}, refused)})},
+	{name: "same endpoint on another IP is another endpoint", check: "endpoint-gone", want: 0,
+		snap: drift(run{obs("a:443", cert("a", "s1"))}, run{obs("a:443", cert("a", "s1"), func(o *scanner.Observation) { o.IP = "127.0.0.2" })})},
+	{name: "stale observation", check: "stale-observation", want: 1, msg: "days ago", sev: reconcile.Low,
+		snap: drift(run{obs("a:443", cert("a", "s1"), func(o *scanner.Observation) { o.Time = now.AddDate(0, 0, -45) })})},
 	{name: "certificate renewed", check: "certificate-changed", want: 1, msg: "certificate changed (was CN=a", sev: reconcile.Info,
-		snap: drift([]scanner.Observation{obs("a:443", cert("a", "s1"))}, []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.SHA256 = "c-a2" }))})},
+		snap: drift(run{obs("a:443", cert("a", "s1"))}, run{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.SHA256 = "c-a2" }))})},
 	{name: "certificate unchanged", check: "certificate-changed", want: 0,
-		snap: drift([]scanner.Observation{obs("a:443", cert("a", "s1"))}, []scanner.Observation{obs("a:443", cert("a", "s1"))})},
+		snap: drift(run{obs("a:443", cert("a", "s1"))}, run{obs("a:443", cert("a", "s1"))})},
 	{name: "key changed to an unmanaged key", check: "key-changed-unmanaged", want: 1, msg: "new key is in no inventory source", sev: reconcile.Medium,
-		snap: withKeys(drift([]scanner.Observation{obs("a:443", cert("a", "s1"))}, []scanner.Observation{obs("a:443", cert("a", "s9", func(c *certinfo.Cert) { c.SHA256 = "c-a2" }))}), "s1")},
+		snap: withKeys(drift(run{obs("a:443", cert("a", "s1"))}, run{obs("a:443", cert("a", "s9", func(c *certinfo.Cert) { c.SHA256 = "c-a2" }))}), "s1")},
 	{name: "key changed to a managed key", check: "key-changed-unmanaged", want: 0,
-		snap: withKeys(drift([]scanner.Observation{obs("a:443", cert("a", "s1"))}, []scanner.Observation{obs("a:443", cert("a", "s9", func(c *certinfo.Cert) { c.SHA256 = "c-a2" }))}), "s1", "s9")},
+		snap: withKeys(drift(run{obs("a:443", cert("a", "s1"))}, run{obs("a:443", cert("a", "s9", func(c *certinfo.Cert) { c.SHA256 = "c-a2" }))}), "s1", "s9")},
 	{name: "no previous scan, no drift", check: "key-changed-unmanaged", want: 0,
 		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s9"))}}},
 }
@@ -239,20 +243,40 @@ func refused(o *scanner.Observation) {
 	o.Chain, o.Error = nil, &scanner.ScanError{Kind: scanner.KindRefused, Message: "connection refused"}
 }
 
-// drift is a snapshot whose complete scan run 2 follows complete run 1.
-func drift(prev, cur []scanner.Observation) reconcile.Snapshot {
-	return reconcile.Snapshot{Sources: []reconcile.SourceStatus{{Kind: "scan", RunID: 2, Status: "complete"}}, Observations: cur,
-		PreviousScan: &reconcile.SourceStatus{Kind: "scan", RunID: 1, Status: "complete"}, PreviousObservations: prev}
-}
+// run is the observations of one scan run, for drift.
+type run []scanner.Observation
 
-// partial marks the previous (or the current) scan of s partial.
-func partial(s reconcile.Snapshot, previous bool) reconcile.Snapshot {
-	if previous {
-		p := *s.PreviousScan
-		p.Status = "partial"
-		s.PreviousScan = &p
-	} else {
-		s.Sources = []reconcile.SourceStatus{{Kind: "scan", RunID: 2, Status: "partial", Note: "3 invalid target lines skipped"}}
+// uncounted marks an observation as made by an interrupted run.
+func uncounted(o *scanner.Observation) { o.Host = "uncounted:" + o.Host }
+
+// drift folds runs 1, 2 … (one hour apart, complete unless an
+// observation is marked uncounted) into the estate view.
+func drift(runs ...run) reconcile.Snapshot {
+	byKey := map[string][]reconcile.Attempt{}
+	var keys []string
+	for i, r := range runs {
+		for _, o := range r {
+			counted := true
+			if h, ok := strings.CutPrefix(o.Host, "uncounted:"); ok {
+				o.Host, counted = h, false
+			}
+			if o.Time.IsZero() {
+				o.Time = now.Add(time.Duration(i-len(runs)) * time.Hour)
+			}
+			k := o.Protocol + "|" + o.Target + "|" + o.IP
+			if _, ok := byKey[k]; !ok {
+				keys = append(keys, k)
+			}
+			byKey[k] = append(byKey[k], reconcile.Attempt{RunID: int64(i + 1), Counted: counted, Obs: o})
+		}
+	}
+	var s reconcile.Snapshot
+	for _, k := range keys {
+		e := reconcile.FoldEndpoint(k, byKey[k], 0, 1)
+		s.Endpoints = append(s.Endpoints, e)
+		if o, _ := e.Effective(); o != nil {
+			s.Observations = append(s.Observations, *o)
+		}
 	}
 	return s
 }

@@ -65,18 +65,49 @@ var migrations = []string{
 	// empty hashes: store.VerifyAudit accepts them only before the chain.
 	`ALTER TABLE audit ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
 	ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';`,
+	// 3: run leases, the estate view's per-key history, the findings
+	// lifecycle.
+	`ALTER TABLE runs ADD COLUMN holder TEXT NOT NULL DEFAULT '';
+	ALTER TABLE runs ADD COLUMN heartbeat TEXT NOT NULL DEFAULT '';
+	CREATE INDEX runs_status ON runs(status);
+	CREATE INDEX items_kind_key ON items(kind, key, run_id, seq);
+	CREATE TABLE findings (
+		fingerprint TEXT PRIMARY KEY,
+		check_id    TEXT NOT NULL,
+		severity    TEXT NOT NULL,
+		state       TEXT NOT NULL,
+		first_seen  TEXT NOT NULL,
+		last_seen   TEXT NOT NULL,
+		since       TEXT NOT NULL,
+		run_id      INTEGER NOT NULL,
+		data        TEXT NOT NULL,
+		evidence    TEXT NOT NULL DEFAULT '{}'
+	);
+	CREATE INDEX findings_check ON findings(check_id);
+	CREATE TABLE finding_events (
+		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		fingerprint TEXT NOT NULL,
+		time        TEXT NOT NULL,
+		run_id      INTEGER NOT NULL,
+		event       TEXT NOT NULL,
+		evidence    TEXT NOT NULL DEFAULT '{}'
+	);
+	CREATE INDEX finding_events_fp ON finding_events(fingerprint, id);`,
 }
 
 // Store is a store.Store on one SQLite file.
 type Store struct {
-	db  *sql.DB
-	now func() time.Time
+	db       *sql.DB
+	now      func() time.Time
+	readOnly bool
 }
 
 var _ store.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the database at path and migrates it.
 // The path ":memory:" is not supported: runs must survive the process.
+// Two processes creating one store at once are safe: migrations run in
+// one write transaction that re-reads the schema version.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty store path")
@@ -84,7 +115,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: create store directory: %w", err)
 	}
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	// busy_timeout first: switching to WAL takes a lock another process
+	// creating the same file may hold.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -100,33 +133,81 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
+// OpenReadOnly opens an existing store for reading only: it never
+// creates a file (a missing path is store.ErrNoStore) nor migrates, and
+// works on a read-only file or mount.
+func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty store path")
+	}
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("sqlite: %s: %w", path, store.ErrNoStore)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("sqlite: %s: not a regular file", path)
+	}
+	var lastErr error
+	// mode=ro reads a WAL store whose directory is writable; immutable=1
+	// reads one on a read-only mount (where SQLite cannot create -shm).
+	for _, opt := range []string{"mode=ro", "immutable=1"} {
+		db, err := sql.Open("sqlite", "file:"+path+"?"+opt+"&_pragma=busy_timeout(10000)")
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		db.SetMaxOpenConns(4)
+		s := &Store{db: db, now: time.Now, readOnly: true}
+		var have int
+		if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+			db.Close()
+			lastErr = err
+			continue
+		}
+		if have > len(migrations) {
+			db.Close()
+			return nil, fmt.Errorf("sqlite: %s: store schema version %d is newer than this keyaudit (%d)", path, have, len(migrations))
+		}
+		if have < len(migrations) {
+			db.Close()
+			return nil, fmt.Errorf("sqlite: %s: store schema version %d is older than this keyaudit (%d): run a command that writes (keyaudit audit, scan …) once to migrate it", path, have, len(migrations))
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("sqlite: %s: not a keyaudit store (%v)", path, lastErr)
+}
+
 func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	// BEGIN IMMEDIATE (the DSN's _txlock): the version is read under the
+	// write lock, so a second process creating the store waits and then
+	// finds nothing to do.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
 	var have int
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
 		return fmt.Errorf("migrate: read version: %w", err)
 	}
 	if have > len(migrations) {
 		return fmt.Errorf("migrate: store schema version %d is newer than this keyaudit (%d)", have, len(migrations))
 	}
 	for v := have + 1; v <= len(migrations); v++ {
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
 		if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
-			tx.Rollback()
 			return fmt.Errorf("migrate to version %d: %w", v, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied) VALUES (?, ?)`, v, ts(s.now())); err != nil {
-			tx.Rollback()
 			return fmt.Errorf("migrate to version %d: %w", v, err)
 		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migrate to version %d: %w", v, err)
-		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
 }
@@ -151,9 +232,10 @@ func (s *Store) BeginRun(ctx context.Context, spec store.RunSpec) (store.Run, er
 		}
 		meta = b
 	}
-	r := store.Run{Kind: spec.Kind, Group: spec.Group, Started: s.now().UTC(), Status: store.StatusRunning, Meta: meta}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO runs(kind, grp, started, status, meta) VALUES (?, ?, ?, ?, ?)`,
-		r.Kind, r.Group, ts(r.Started), string(r.Status), string(meta))
+	r := store.Run{Kind: spec.Kind, Group: spec.Group, Started: s.now().UTC(), Status: store.StatusRunning, Meta: meta, Holder: spec.Holder}
+	r.Heartbeat = r.Started
+	res, err := s.db.ExecContext(ctx, `INSERT INTO runs(kind, grp, started, status, meta, holder, heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		r.Kind, r.Group, ts(r.Started), string(r.Status), string(meta), r.Holder, ts(r.Heartbeat))
 	if err != nil {
 		return store.Run{}, fmt.Errorf("sqlite: begin run: %w", err)
 	}
@@ -163,27 +245,92 @@ func (s *Store) BeginRun(ctx context.Context, spec store.RunSpec) (store.Run, er
 	return r, nil
 }
 
-// FinishRun implements store.Store.
+// FinishRun implements store.Store. A run already closed (abandoned by
+// another process) is not reopened: the error wraps store.ErrRunClosed.
 func (s *Store) FinishRun(ctx context.Context, id int64, status store.RunStatus, note string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, note = ?, ended = ? WHERE id = ?`, string(status), note, ts(s.now()), id)
+	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, note = ?, ended = ? WHERE id = ? AND status = ?`, string(status), note, ts(s.now()), id, string(store.StatusRunning))
 	if err != nil {
 		return fmt.Errorf("sqlite: finish run %d: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("sqlite: finish run %d: %w", id, store.ErrNotFound)
+		if _, err := s.GetRun(ctx, id); err != nil {
+			return fmt.Errorf("sqlite: finish run %d: %w", id, err)
+		}
+		return fmt.Errorf("sqlite: finish run %d: %w", id, store.ErrRunClosed)
 	}
 	return nil
 }
 
-const runCols = `id, kind, grp, started, ended, status, note, meta`
+// Heartbeat implements store.Store.
+func (s *Store) Heartbeat(ctx context.Context, id int64) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE runs SET heartbeat = ? WHERE id = ? AND status = ?`, ts(s.now()), id, string(store.StatusRunning))
+	if err != nil {
+		return fmt.Errorf("sqlite: heartbeat run %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("sqlite: heartbeat run %d: %w", id, store.ErrRunClosed)
+	}
+	return nil
+}
+
+// AbandonStale implements store.Store.
+func (s *Store) AbandonStale(ctx context.Context, lease time.Duration) ([]store.Run, error) {
+	if s.readOnly {
+		return nil, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: abandon stale runs: %w", err)
+	}
+	defer tx.Rollback()
+	// RFC 3339 strings with trimmed fractions do not sort as times:
+	// compare in Go.
+	rows, err := tx.QueryContext(ctx, `SELECT `+runCols+` FROM runs WHERE status = ?`, string(store.StatusRunning))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: abandon stale runs: %w", err)
+	}
+	var stale []store.Run
+	limit := s.now().Add(-lease)
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlite: abandon stale runs: %w", err)
+		}
+		hb := r.Heartbeat
+		if hb.IsZero() {
+			hb = r.Started
+		}
+		if hb.Before(limit) {
+			stale = append(stale, r)
+		}
+	}
+	rows.Close()
+	now := s.now()
+	for i := range stale {
+		r := &stale[i]
+		r.Status, r.Ended = store.StatusAbandoned, now.UTC()
+		r.Note = fmt.Sprintf("abandoned: holder %s stopped renewing its lease (last heartbeat %s)", r.Holder, r.Heartbeat.UTC().Format(time.RFC3339))
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, ended = ?, note = ? WHERE id = ? AND status = ?`,
+			string(r.Status), ts(now), r.Note, r.ID, string(store.StatusRunning)); err != nil {
+			return nil, fmt.Errorf("sqlite: abandon run %d: %w", r.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlite: abandon stale runs: %w", err)
+	}
+	return stale, nil
+}
+
+const runCols = `id, kind, grp, started, ended, status, note, meta, holder, heartbeat`
 
 func scanRun(row interface{ Scan(...any) error }) (store.Run, error) {
 	var r store.Run
-	var started, ended, status, meta string
-	if err := row.Scan(&r.ID, &r.Kind, &r.Group, &started, &ended, &status, &r.Note, &meta); err != nil {
+	var started, ended, status, meta, hb string
+	if err := row.Scan(&r.ID, &r.Kind, &r.Group, &started, &ended, &status, &r.Note, &meta, &r.Holder, &hb); err != nil {
 		return r, err
 	}
-	r.Started, r.Ended, r.Status, r.Meta = parseTS(started), parseTS(ended), store.RunStatus(status), json.RawMessage(meta)
+	r.Started, r.Ended, r.Status, r.Meta, r.Heartbeat = parseTS(started), parseTS(ended), store.RunStatus(status), json.RawMessage(meta), parseTS(hb)
 	return r, nil
 }
 
@@ -291,6 +438,36 @@ func (s *Store) Items(ctx context.Context, runID int64, kind string, fn func(sto
 		}
 		it.Data = json.RawMessage(data)
 		if err := fn(it); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// KindItems implements store.Store.
+func (s *Store) KindItems(ctx context.Context, kind string, statuses []store.RunStatus, fn func(int64, store.Item) error) error {
+	if len(statuses) == 0 {
+		return errors.New("sqlite: kind items: no statuses")
+	}
+	args := []any{kind}
+	for _, st := range statuses {
+		args = append(args, string(st))
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT i.run_id, i.kind, i.key, i.spki, i.cert, i.data FROM items i JOIN runs r ON r.id = i.run_id
+		WHERE i.kind = ? AND r.status IN (?`+strings.Repeat(`, ?`, len(statuses)-1)+`) ORDER BY i.key, i.run_id, i.seq`, args...)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s items: %w", kind, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var it store.Item
+		var runID int64
+		var data string
+		if err := rows.Scan(&runID, &it.Kind, &it.Key, &it.SPKISHA256, &it.CertSHA256, &data); err != nil {
+			return fmt.Errorf("sqlite: %s items: %w", kind, err)
+		}
+		it.Data = json.RawMessage(data)
+		if err := fn(runID, it); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,511 @@
+package stage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/keyaudit/keyaudit/ctlog"
+	"github.com/keyaudit/keyaudit/inventory"
+	"github.com/keyaudit/keyaudit/reconcile"
+	"github.com/keyaudit/keyaudit/scanner"
+	"github.com/keyaudit/keyaudit/scanner/caa"
+	"github.com/keyaudit/keyaudit/store"
+	"github.com/keyaudit/keyaudit/store/records"
+)
+
+// InputKinds are the run kinds the estate view is made of.
+var InputKinds = []string{"scan", "inventory", "caa", "ct"}
+
+// EstateOptions tune LoadEstate.
+type EstateOptions struct {
+	Now    time.Time
+	Policy reconcile.Policy
+	// AsOf maps a run kind to a run ID: that kind's part of the view is
+	// the estate as it stood after that run (later runs of the kind are
+	// left out), for reconcile --run.
+	AsOf map[string]int64
+	// Revocations lists what keyaudit knows to be revoked (nil: none).
+	Revocations func(ctx context.Context, st store.Store) ([]reconcile.Revocation, error)
+}
+
+// ErrEmptyEstate is returned when the store holds nothing to reconcile.
+var ErrEmptyEstate = errors.New("nothing to reconcile: the store holds no scan, inventory, CT or CAA results yet (run keyaudit audit, or scan/inventory/ct sync/caa first)")
+
+// estate reads the store into a snapshot.
+type estate struct {
+	st   store.Store
+	o    EstateOptions
+	runs map[int64]store.Run
+	snap *reconcile.Snapshot
+	// contributing runs of each kind (their items are in the view).
+	contrib map[string]map[int64]bool
+	// Departed says why a certificate left the view (expired, revoked).
+	departed map[string]string
+}
+
+// LoadEstate builds the estate view: every endpoint's latest state, each
+// inventory source's latest complete read, every CT sighting still live,
+// each name's latest CAA decision, each CT log's latest status — whatever
+// run saw them. Runs whose holder died are marked abandoned first.
+func LoadEstate(ctx context.Context, st store.Store, o EstateOptions) (*reconcile.Snapshot, error) {
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	o.Policy = o.Policy.WithDefaults()
+	if _, err := st.AbandonStale(ctx, store.Lease()); err != nil {
+		return nil, err
+	}
+	all, err := st.Runs(ctx, store.RunFilter{})
+	if err != nil {
+		return nil, err
+	}
+	e := &estate{st: st, o: o, runs: make(map[int64]store.Run, len(all)), contrib: map[string]map[int64]bool{}, departed: map[string]string{},
+		snap: &reconcile.Snapshot{Now: o.Now, Policy: o.Policy}}
+	for _, r := range all {
+		e.runs[r.ID] = r
+	}
+	for kind, id := range o.AsOf {
+		r, ok := e.runs[id]
+		if !ok {
+			return nil, fmt.Errorf("run %d: %w", id, store.ErrNotFound)
+		}
+		if r.Kind != kind {
+			return nil, fmt.Errorf("run %d is a %s run, not %s", id, r.Kind, kind)
+		}
+		if r.Status == store.StatusRunning || r.Status == store.StatusAbandoned {
+			return nil, fmt.Errorf("run %d is %s: only a finished run can be reconciled", id, r.Status)
+		}
+	}
+	if o.Revocations != nil {
+		if e.snap.Revocations, err = o.Revocations(ctx, st); err != nil {
+			return nil, fmt.Errorf("revocations: %w", err)
+		}
+	}
+	for _, step := range []func(context.Context) error{e.endpoints, e.inventory, e.sightings, e.logs, e.caa, e.certDER} {
+		if err := step(ctx); err != nil {
+			return nil, err
+		}
+	}
+	s := e.snap
+	if len(s.Endpoints) == 0 && len(s.Keys) == 0 && len(s.Sightings) == 0 && len(s.CAA) == 0 && len(s.LogIssues) == 0 && len(s.Sources) == 0 {
+		return nil, ErrEmptyEstate
+	}
+	return s, nil
+}
+
+// visible reports whether run id of kind belongs in the view.
+func (e *estate) visible(kind string, id int64) bool {
+	if asOf, ok := e.o.AsOf[kind]; ok && id > asOf {
+		return false
+	}
+	return true
+}
+
+func (e *estate) addContrib(kind string, id int64) {
+	m := e.contrib[kind]
+	if m == nil {
+		m = map[int64]bool{}
+		e.contrib[kind] = m
+	}
+	m[id] = true
+}
+
+func counted(s store.RunStatus) bool { return s == store.StatusComplete || s == store.StatusPartial }
+
+// endpoints folds every observation of every finished scan run.
+func (e *estate) endpoints(ctx context.Context) error {
+	var baseline int64
+	for id, r := range e.runs {
+		if r.Kind == "scan" && r.Status == store.StatusComplete && e.visible("scan", id) && (baseline == 0 || id < baseline) {
+			baseline = id
+		}
+	}
+	var key string
+	var attempts []reconcile.Attempt
+	flush := func() {
+		if len(attempts) == 0 {
+			return
+		}
+		st := reconcile.FoldEndpoint(key, attempts, e.o.Policy.GoneAfter, baseline)
+		e.snap.Endpoints = append(e.snap.Endpoints, st)
+		if ob, run := st.Effective(); ob != nil {
+			e.snap.Observations = append(e.snap.Observations, *ob)
+			e.addContrib("scan", run)
+		}
+		attempts = nil
+	}
+	err := e.st.KindItems(ctx, store.KindObservation, store.Finished, func(runID int64, it store.Item) error {
+		r := e.runs[runID]
+		if r.Kind != "scan" || !e.visible("scan", runID) {
+			return nil
+		}
+		if it.Key != key {
+			flush()
+			key = it.Key
+		}
+		var ob scanner.Observation
+		if err := json.Unmarshal(it.Data, &ob); err != nil {
+			return fmt.Errorf("run %d: observation %q: %w", runID, it.Key, err)
+		}
+		attempts = append(attempts, reconcile.Attempt{RunID: runID, Counted: counted(r.Status), Obs: ob})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("estate: endpoints: %w", err)
+	}
+	flush()
+	// Explain every contributing run that was not complete, and every run
+	// group that lacks a shard.
+	groups := map[string]bool{}
+	var notes []reconcile.SourceStatus
+	for id := range e.contrib["scan"] {
+		r := e.runs[id]
+		if r.Status != store.StatusComplete {
+			notes = append(notes, reconcile.SourceStatus{Kind: "scan", RunID: id, Status: string(r.Status), Note: r.Note})
+		}
+		if r.Group != "" && !groups[r.Group] {
+			groups[r.Group] = true
+			if st := e.groupStatus(r.Group); st != nil {
+				notes = append(notes, *st)
+			}
+		}
+	}
+	if len(e.snap.Endpoints) > 0 {
+		e.snap.Sources = append(e.snap.Sources, reconcile.SourceStatus{Kind: "scan", Status: string(store.StatusComplete),
+			Note: fmt.Sprintf("estate: %d endpoints from %d runs", len(e.snap.Endpoints), len(e.contrib["scan"]))})
+	}
+	sort.Slice(notes, func(i, j int) bool { return notes[i].RunID < notes[j].RunID })
+	e.snap.Sources = append(e.snap.Sources, notes...)
+	return nil
+}
+
+// groupStatus says what a scan run group lacks: a group is complete only
+// when every shard it declared ("i/n" in its runs' meta) has a complete
+// (or partial) run. nil when it lacks nothing.
+func (e *estate) groupStatus(group string) *reconcile.SourceStatus {
+	n := 0
+	done := map[int]bool{}
+	bad := map[int]string{}
+	var last int64
+	for id, r := range e.runs {
+		if r.Kind != "scan" || r.Group != group || !e.visible("scan", id) {
+			continue
+		}
+		var meta struct {
+			Shard string `json:"shard"`
+		}
+		_ = json.Unmarshal(r.Meta, &meta)
+		i, of := 1, 1
+		if meta.Shard != "" {
+			if sh, err := scanner.ParseShard(meta.Shard); err == nil && sh.Count > 0 {
+				i, of = sh.Index, sh.Count
+			}
+		}
+		if of > n {
+			n = of
+		}
+		if id > last {
+			last = id
+		}
+		if counted(r.Status) {
+			done[i] = true
+		} else {
+			bad[i] = fmt.Sprintf("shard %d/%d %s (run %d)", i, of, r.Status, id)
+		}
+	}
+	var missing []string
+	for i := 1; i <= n; i++ {
+		if done[i] {
+			continue
+		}
+		if b, ok := bad[i]; ok {
+			missing = append(missing, b)
+		} else {
+			missing = append(missing, fmt.Sprintf("shard %d/%d never ran", i, n))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return &reconcile.SourceStatus{Kind: "scan", RunID: last, Status: string(store.StatusPartial),
+		Note: fmt.Sprintf("run group %s is incomplete: %s; its endpoints keep their previous state, none is called gone", group, strings.Join(missing, ", "))}
+}
+
+// inventory takes each source's keys from its latest complete read.
+func (e *estate) inventory(ctx context.Context) error {
+	var invRuns []store.Run
+	for id, r := range e.runs {
+		if r.Kind == "inventory" && r.Status != store.StatusRunning && r.Status != store.StatusAbandoned && e.visible("inventory", id) {
+			invRuns = append(invRuns, r)
+		}
+	}
+	sort.Slice(invRuns, func(i, j int) bool { return invRuns[i].ID > invRuns[j].ID }) // newest first
+	chosen := map[string]int64{}                                                   // source → run
+	latestFailed := map[string]inventory.Result{}
+	latestRun := map[string]int64{}
+	sourcesOf := map[int64]map[string]bool{}
+	for _, r := range invRuns {
+		var statuses []inventory.Result
+		err := e.st.Items(ctx, r.ID, store.KindSourceStatus, func(it store.Item) error {
+			var res inventory.Result
+			if err := json.Unmarshal(it.Data, &res); err != nil {
+				return fmt.Errorf("run %d: source status %q: %w", r.ID, it.Key, err)
+			}
+			if res.Source == "" {
+				res.Source = it.Key
+			}
+			statuses = append(statuses, res)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("estate: inventory: %w", err)
+		}
+		if len(statuses) == 0 { // a run from before per-source statuses: one source
+			st := inventory.StatusComplete
+			if r.Status != store.StatusComplete {
+				st = inventory.Status(r.Status)
+			}
+			statuses = []inventory.Result{{Source: "", Status: st, Error: r.Note}}
+		}
+		sourcesOf[r.ID] = map[string]bool{}
+		for _, res := range statuses {
+			sourcesOf[r.ID][res.Source] = true
+			if _, ok := latestRun[res.Source]; !ok {
+				latestRun[res.Source] = r.ID
+			}
+			if _, ok := chosen[res.Source]; ok {
+				continue
+			}
+			if res.Status == inventory.StatusComplete && r.Status != store.StatusFailed {
+				chosen[res.Source] = r.ID
+				continue
+			}
+			if _, ok := latestFailed[res.Source]; !ok && latestRun[res.Source] == r.ID {
+				latestFailed[res.Source] = res
+			}
+		}
+	}
+	byRun := map[int64][]string{}
+	for src, id := range chosen {
+		byRun[id] = append(byRun[id], src)
+	}
+	for id, srcs := range byRun {
+		want := map[string]bool{}
+		for _, s := range srcs {
+			want[s] = true
+		}
+		err := e.st.Items(ctx, id, store.KindKey, func(it store.Item) error {
+			src := ""
+			if i := strings.IndexByte(it.Key, '|'); i >= 0 && sourcesOf[id][it.Key[:i]] {
+				src = it.Key[:i]
+			}
+			if !want[src] {
+				return nil
+			}
+			var k inventory.Key
+			if err := json.Unmarshal(it.Data, &k); err != nil {
+				return fmt.Errorf("run %d: key %q: %w", id, it.Key, err)
+			}
+			e.snap.Keys = append(e.snap.Keys, k)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("estate: inventory: %w", err)
+		}
+		e.addContrib("inventory", id)
+	}
+	srcNames := make([]string, 0, len(latestFailed))
+	for s := range latestFailed {
+		srcNames = append(srcNames, s)
+	}
+	sort.Strings(srcNames)
+	for _, s := range srcNames {
+		res := latestFailed[s]
+		kept := "no earlier complete read: its keys are unknown"
+		if id, ok := chosen[s]; ok {
+			kept = fmt.Sprintf("keeping its complete read of run %d", id)
+		}
+		name := s
+		if name == "" {
+			name = "inventory"
+		}
+		e.snap.Sources = append(e.snap.Sources, reconcile.SourceStatus{Kind: "inventory", RunID: latestRun[s], Status: string(store.StatusPartial),
+			Note: fmt.Sprintf("source %s was %s in run %d: %s; %s", name, res.Status, latestRun[s], res.Error, kept)})
+	}
+	if len(chosen) > 0 {
+		e.snap.Sources = append(e.snap.Sources, reconcile.SourceStatus{Kind: "inventory", Status: string(store.StatusComplete),
+			Note: fmt.Sprintf("estate: %d keys from %d sources", len(e.snap.Keys), len(chosen))})
+	}
+	return nil
+}
+
+// sightings accumulates every CT sighting ever committed — a sighting is
+// committed with the log position past it, so even a run that died kept
+// it — until its certificate expires or is revoked.
+func (e *estate) sightings(ctx context.Context) error {
+	all := append(append([]store.RunStatus{}, store.Finished...), store.StatusRunning, store.StatusAbandoned)
+	last := ""
+	err := e.st.KindItems(ctx, store.KindSighting, all, func(runID int64, it store.Item) error {
+		if it.Key == last || !e.visible("ct", runID) {
+			return nil
+		}
+		last = it.Key
+		var sg ctlog.Sighting
+		if err := json.Unmarshal(it.Data, &sg); err != nil {
+			return fmt.Errorf("run %d: sighting %q: %w", runID, it.Key, err)
+		}
+		if !sg.NotAfter.IsZero() && sg.NotAfter.Before(e.o.Now) {
+			e.departed[sg.CertSHA256] = "certificate expired " + sg.NotAfter.UTC().Format(time.RFC3339)
+			return nil
+		}
+		if rv, ok := e.snap.Revoked(sg.CertSHA256); ok {
+			e.departed[sg.CertSHA256] = fmt.Sprintf("certificate revoked %s (%s)", rv.RevokedAt.UTC().Format(time.RFC3339), rv.Source)
+			return nil
+		}
+		e.snap.Sightings = append(e.snap.Sightings, sg)
+		e.addContrib("ct", runID)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("estate: ct: %w", err)
+	}
+	return nil
+}
+
+// logs keeps each CT log's latest status; an issue stays until a later
+// sync of that log succeeds.
+func (e *estate) logs(ctx context.Context) error {
+	latest := map[string]records.LogStatus{}
+	latestRun := map[string]int64{}
+	var order []string
+	err := e.st.KindItems(ctx, store.KindLogStatus, store.Finished, func(runID int64, it store.Item) error {
+		if !e.visible("ct", runID) {
+			return nil
+		}
+		var ls records.LogStatus
+		if err := json.Unmarshal(it.Data, &ls); err != nil {
+			return fmt.Errorf("run %d: log status %q: %w", runID, it.Key, err)
+		}
+		if _, ok := latest[it.Key]; !ok {
+			order = append(order, it.Key)
+		}
+		latest[it.Key], latestRun[it.Key] = ls, runID // ordered by run within a key
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("estate: ct logs: %w", err)
+	}
+	for _, k := range order {
+		ls := latest[k]
+		if ls.Status == records.LogOK {
+			continue
+		}
+		kind := ls.Kind
+		if kind == "" {
+			kind = ls.Status
+		}
+		d := ls.Detail
+		if d == nil {
+			d = map[string]any{}
+		}
+		d["run"] = latestRun[k]
+		e.snap.LogIssues = append(e.snap.LogIssues, reconcile.LogIssue{Log: ls.Log, Kind: kind, Message: ls.Message, Detail: d})
+	}
+	if len(order) > 0 || len(e.snap.Sightings) > 0 {
+		e.snap.Sources = append(e.snap.Sources, reconcile.SourceStatus{Kind: "ct", Status: string(store.StatusComplete),
+			Note: fmt.Sprintf("estate: %d live sightings, %d logs (%d with issues)", len(e.snap.Sightings), len(order), len(e.snap.LogIssues))})
+	}
+	return nil
+}
+
+// caa keeps each name's latest decision; a later failed lookup is kept
+// beside it (caa-lookup-failed) but does not erase it.
+func (e *estate) caa(ctx context.Context) error {
+	var key string
+	var good, bad []caa.Result
+	var goodRun, badRun int64
+	flush := func() {
+		e.snap.CAA = append(e.snap.CAA, good...)
+		if badRun > goodRun {
+			e.snap.CAA = append(e.snap.CAA, bad...)
+		}
+		good, bad, goodRun, badRun = nil, nil, 0, 0
+	}
+	err := e.st.KindItems(ctx, store.KindCAA, store.Finished, func(runID int64, it store.Item) error {
+		if !e.visible("caa", runID) {
+			return nil
+		}
+		if it.Key != key {
+			flush()
+			key = it.Key
+		}
+		var r caa.Result
+		if err := json.Unmarshal(it.Data, &r); err != nil {
+			return fmt.Errorf("run %d: caa %q: %w", runID, it.Key, err)
+		}
+		if r.Error != nil {
+			if runID != badRun {
+				bad, badRun = nil, runID
+			}
+			bad = append(bad, r)
+			return nil
+		}
+		if runID != goodRun {
+			good, goodRun = nil, runID
+		}
+		good = append(good, r)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("estate: caa: %w", err)
+	}
+	flush()
+	return nil
+}
+
+// certDER loads the DER of the leaves served now, for zlint, from the
+// runs that observed them.
+func (e *estate) certDER(ctx context.Context) error {
+	leaves := map[string]bool{}
+	for i := range e.snap.Observations {
+		if l := e.snap.Observations[i].Leaf(); l != nil {
+			leaves[l.SHA256] = true
+		}
+	}
+	if len(leaves) == 0 {
+		return nil
+	}
+	e.snap.CertDER = make(map[string][]byte, len(leaves))
+	ids := make([]int64, 0, len(e.contrib["scan"]))
+	for id := range e.contrib["scan"] {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] > ids[j] })
+	for _, id := range ids {
+		err := e.st.Items(ctx, id, store.KindCertificate, func(it store.Item) error {
+			if !leaves[it.Key] || e.snap.CertDER[it.Key] != nil {
+				return nil
+			}
+			var v struct {
+				DER []byte `json:"der"`
+			}
+			if err := json.Unmarshal(it.Data, &v); err != nil {
+				return fmt.Errorf("certificate %q: %w", it.Key, err)
+			}
+			e.snap.CertDER[it.Key] = v.DER
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("estate: run %d: %w", id, err)
+		}
+		if len(e.snap.CertDER) == len(leaves) {
+			break
+		}
+	}
+	return nil
+}
