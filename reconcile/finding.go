@@ -80,3 +80,42 @@ func (f Finding) Fingerprint() string {
 	h := sha256.Sum256([]byte(strings.Join([]string{f.Check, f.Subject, f.SPKISHA256, f.CertSHA256, f.Endpoint}, "\x00")))
 	return hex.EncodeToString(h[:16])
 }
+
+// Threshold is a --fail-on setting: a severity, or none (nothing fails).
+type Threshold struct {
+	sev  Severity
+	none bool
+}
+
+// ParseThreshold parses a --fail-on value: a severity name or "none".
+func ParseThreshold(s string) (Threshold, error) {
+	if strings.EqualFold(strings.TrimSpace(s), "none") {
+		return Threshold{none: true}, nil
+	}
+	sev, err := ParseSeverity(s)
+	if err != nil {
+		return Threshold{}, err
+	}
+	return Threshold{sev: sev}, nil
+}
+
+// Exceeded reports whether an unsuppressed finding is at or above t.
+func (t Threshold) Exceeded(fs []Finding) bool {
+	if t.none || t.sev == "" {
+		return false
+	}
+	for _, f := range fs {
+		if !f.Suppressed && f.Severity.AtLeast(t.sev) {
+			return true
+		}
+	}
+	return false
+}
+
+// String returns the setting as parsed.
+func (t Threshold) String() string {
+	if t.none {
+		return "none"
+	}
+	return string(t.sev)
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -25,10 +26,11 @@ var InputKinds = []string{"scan", "inventory", "caa", "ct"}
 type EstateOptions struct {
 	Now    time.Time
 	Policy reconcile.Policy
-	// AsOf maps a run kind to a run ID: that kind's part of the view is
-	// the estate as it stood after that run (later runs of the kind are
-	// left out), for reconcile --run.
-	AsOf map[string]int64
+	// Runs name runs (reconcile --run) that replace the estate's entry for
+	// their kind: that kind's part of the view is the estate as it stood
+	// after the run (later runs of the kind are left out). The other kinds
+	// still come from the view. A running or abandoned run is refused.
+	Runs []int64
 	// Revocations lists what keyaudit knows to be revoked (nil: none).
 	Revocations func(ctx context.Context, st store.Store) ([]reconcile.Revocation, error)
 }
@@ -46,6 +48,7 @@ type estate struct {
 	contrib map[string]map[int64]bool
 	// Departed says why a certificate left the view (expired, revoked).
 	departed map[string]string
+	asOf     map[string]int64 // kind → run, from o.Runs
 }
 
 // LoadEstate builds the estate view: every endpoint's latest state, each
@@ -64,22 +67,26 @@ func LoadEstate(ctx context.Context, st store.Store, o EstateOptions) (*reconcil
 	if err != nil {
 		return nil, err
 	}
-	e := &estate{st: st, o: o, runs: make(map[int64]store.Run, len(all)), contrib: map[string]map[int64]bool{}, departed: map[string]string{},
+	e := &estate{st: st, o: o, runs: make(map[int64]store.Run, len(all)), contrib: map[string]map[int64]bool{}, departed: map[string]string{}, asOf: map[string]int64{},
 		snap: &reconcile.Snapshot{Now: o.Now, Policy: o.Policy}}
 	for _, r := range all {
 		e.runs[r.ID] = r
 	}
-	for kind, id := range o.AsOf {
+	for _, id := range o.Runs {
 		r, ok := e.runs[id]
 		if !ok {
 			return nil, fmt.Errorf("run %d: %w", id, store.ErrNotFound)
 		}
-		if r.Kind != kind {
-			return nil, fmt.Errorf("run %d is a %s run, not %s", id, r.Kind, kind)
+		if !slices.Contains(InputKinds, r.Kind) {
+			return nil, fmt.Errorf("run %d is a %s run: reconcile reads scan, inventory, caa and ct runs", id, r.Kind)
 		}
 		if r.Status == store.StatusRunning || r.Status == store.StatusAbandoned {
 			return nil, fmt.Errorf("run %d is %s: only a finished run can be reconciled", id, r.Status)
 		}
+		if prev, dup := e.asOf[r.Kind]; dup && prev != id {
+			return nil, fmt.Errorf("runs %d and %d are both %s runs: name one run per kind", prev, id, r.Kind)
+		}
+		e.asOf[r.Kind] = id
 	}
 	if o.Revocations != nil {
 		if e.snap.Revocations, err = o.Revocations(ctx, st); err != nil {
@@ -92,6 +99,7 @@ func LoadEstate(ctx context.Context, st store.Store, o EstateOptions) (*reconcil
 		}
 	}
 	s := e.snap
+	s.Departed = e.departed
 	if len(s.Endpoints) == 0 && len(s.Keys) == 0 && len(s.Sightings) == 0 && len(s.CAA) == 0 && len(s.LogIssues) == 0 && len(s.Sources) == 0 {
 		return nil, ErrEmptyEstate
 	}
@@ -100,7 +108,7 @@ func LoadEstate(ctx context.Context, st store.Store, o EstateOptions) (*reconcil
 
 // visible reports whether run id of kind belongs in the view.
 func (e *estate) visible(kind string, id int64) bool {
-	if asOf, ok := e.o.AsOf[kind]; ok && id > asOf {
+	if asOf, ok := e.asOf[kind]; ok && id > asOf {
 		return false
 	}
 	return true

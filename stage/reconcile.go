@@ -25,8 +25,8 @@ type ReconcileParams struct {
 	// Checks restricts the reconcile to these checks; findings of other
 	// checks keep their state.
 	Checks []string
-	// AsOf: see EstateOptions.
-	AsOf        map[string]int64
+	// Runs: see EstateOptions.
+	Runs        []int64
 	Revocations func(ctx context.Context, st store.Store) ([]reconcile.Revocation, error)
 	Meta        map[string]any
 }
@@ -57,7 +57,7 @@ func Reconcile(ctx context.Context, env Env, p ReconcileParams) (ReconcileResult
 		return out, fmt.Errorf("reconcile reads the estate from the store: no store")
 	}
 	now := env.now()
-	snap, err := LoadEstate(ctx, st, EstateOptions{Now: now, Policy: p.Policy, AsOf: p.AsOf, Revocations: p.Revocations})
+	snap, err := LoadEstate(ctx, st, EstateOptions{Now: now, Policy: p.Policy, Runs: p.Runs, Revocations: p.Revocations})
 	if err != nil {
 		return out, err
 	}
@@ -79,7 +79,7 @@ func Reconcile(ctx context.Context, env Env, p ReconcileParams) (ReconcileResult
 	}
 	res := reconcile.Run(snap, reconcile.Options{Checks: p.Checks, Suppressions: p.Suppressions, Previous: previous})
 
-	meta := map[string]any{"inputs": snap.Sources, "checks": p.Checks, "now": now, "as_of": p.AsOf}
+	meta := map[string]any{"inputs": snap.Sources, "checks": p.Checks, "now": now, "runs": p.Runs}
 	for k, v := range p.Meta {
 		meta[k] = v
 	}

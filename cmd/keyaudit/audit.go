@@ -19,6 +19,7 @@ import (
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/scanner"
 	"github.com/keyaudit/keyaudit/store"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 type auditOptions struct {
@@ -266,7 +267,7 @@ func (a *app) runAudit(ctx context.Context, cmd *cobra.Command, o *auditOptions)
 	}
 	var findings []reconcile.Finding
 	if recon.RunID != 0 {
-		if err := decodeItems(ctx, st, recon.RunID, store.KindFinding, &findings); err != nil {
+		if err := records.Decode(ctx, st, recon.RunID, store.KindFinding, &findings); err != nil {
 			return withCode(exitError, err)
 		}
 		reconcile.Sort(findings)
@@ -343,7 +344,7 @@ func (a *app) seenNames(ctx context.Context, st store.Store, stages []*auditStag
 		switch s.Kind {
 		case "scan":
 			var obs []scanner.Observation
-			if err := decodeItems(ctx, st, s.RunID, store.KindObservation, &obs); err != nil {
+			if err := records.Decode(ctx, st, s.RunID, store.KindObservation, &obs); err != nil {
 				return nil, err
 			}
 			for _, o := range obs {
@@ -358,7 +359,7 @@ func (a *app) seenNames(ctx context.Context, st store.Store, stages []*auditStag
 			}
 		case "ct":
 			var ss []ctlog.Sighting
-			if err := decodeItems(ctx, st, s.RunID, store.KindSighting, &ss); err != nil {
+			if err := records.Decode(ctx, st, s.RunID, store.KindSighting, &ss); err != nil {
 				return nil, err
 			}
 			for _, sg := range ss {

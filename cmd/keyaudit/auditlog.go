@@ -43,7 +43,7 @@ Exit codes: 0 the chain holds; 1 it is broken (the first bad entry is named);
 			if a.noStore {
 				return withCode(exitError, errors.New("audit-log verify checks the store's audit log: --no-store cannot be used"))
 			}
-			st, err := a.openStore(ctx)
+			st, err := a.openStoreRO(ctx)
 			if err != nil {
 				return withCode(exitError, err)
 			}

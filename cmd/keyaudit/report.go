@@ -18,6 +18,7 @@ import (
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/store"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 type reportOptions struct {
@@ -116,7 +117,7 @@ func (a *app) runReport(ctx context.Context, o *reportOptions) error {
 	if a.noStore {
 		return withCode(exitError, errors.New("report reads its run from the store: --no-store cannot be used"))
 	}
-	st, err := a.openStore(ctx)
+	st, err := a.openStoreRO(ctx)
 	if err != nil {
 		return err
 	}
@@ -249,30 +250,27 @@ func loadReport(ctx context.Context, st store.Store, runID int64) (*reports.Repo
 	}
 
 	rep := &reports.Report{}
-	if err := decodeItems(ctx, st, recon.ID, store.KindFinding, &rep.Findings); err != nil {
+	if err := records.Decode(ctx, st, recon.ID, store.KindFinding, &rep.Findings); err != nil {
 		return nil, fmt.Errorf("read findings of run %d: %w", recon.ID, err)
 	}
-	inputs, err := reconcileInputs(ctx, st, recon)
-	if err != nil {
-		return nil, err
-	}
-	for _, in := range inputs {
-		var err error
-		switch in.Kind {
-		case "scan":
-			err = decodeItems(ctx, st, in.ID, store.KindObservation, &rep.Observations)
-		case "inventory":
-			err = decodeItems(ctx, st, in.ID, store.KindKey, &rep.Keys)
-		case "caa":
-			err = decodeItems(ctx, st, in.ID, store.KindCAA, &rep.CAA)
-		case "ct":
-			err = decodeItems(ctx, st, in.ID, store.KindSighting, &rep.Sightings)
-		}
+	// A reconcile records the estate it read beside its findings.
+	for _, err := range []error{
+		records.Decode(ctx, st, recon.ID, store.KindObservation, &rep.Observations),
+		records.Decode(ctx, st, recon.ID, store.KindKey, &rep.Keys),
+		records.Decode(ctx, st, recon.ID, store.KindCAA, &rep.CAA),
+		records.Decode(ctx, st, recon.ID, store.KindSighting, &rep.Sightings),
+	} {
 		if err != nil {
-			return nil, fmt.Errorf("read run %d: %w", in.ID, err)
+			return nil, fmt.Errorf("read run %d: %w", recon.ID, err)
 		}
-		if audit == nil {
-			stages = append(stages, reports.Stage{Name: in.Kind, RunID: in.ID, Status: string(in.Status), Note: in.Note})
+	}
+	var meta struct {
+		Inputs []reconcile.SourceStatus `json:"inputs"`
+	}
+	_ = json.Unmarshal(recon.Meta, &meta)
+	if audit == nil {
+		for _, in := range meta.Inputs {
+			stages = append(stages, reports.Stage{Name: in.Kind, RunID: in.RunID, Status: in.Status, Note: in.Note})
 		}
 	}
 	if audit == nil {
@@ -295,30 +293,4 @@ func loadReport(ctx context.Context, st store.Store, runID int64) (*reports.Repo
 	rep.Run = reports.RunInfo{ID: audit.ID, Kind: audit.Kind, Group: audit.Group, Status: status,
 		Started: audit.Started, Ended: audit.Ended, Note: audit.Note, Stages: stages}
 	return rep, nil
-}
-
-// reconcileInputs returns the runs a reconcile read, as it recorded them
-// in its meta ("inputs"); for a reconcile that recorded none, the latest
-// finished run of each kind, as reconcile would pick them now.
-func reconcileInputs(ctx context.Context, st store.Store, recon store.Run) ([]store.Run, error) {
-	var meta struct {
-		Inputs []reconcile.SourceStatus `json:"inputs"`
-	}
-	if len(recon.Meta) > 0 {
-		if err := json.Unmarshal(recon.Meta, &meta); err != nil {
-			return nil, fmt.Errorf("reconcile run %d: meta: %w", recon.ID, err)
-		}
-	}
-	if meta.Inputs == nil {
-		return inputRuns(ctx, st, nil)
-	}
-	var runs []store.Run
-	for _, in := range meta.Inputs {
-		r, err := st.GetRun(ctx, in.RunID)
-		if err != nil {
-			return nil, fmt.Errorf("reconcile run %d: input run %d: %w", recon.ID, in.RunID, err)
-		}
-		runs = append(runs, r)
-	}
-	return runs, nil
 }

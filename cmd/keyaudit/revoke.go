@@ -23,6 +23,7 @@ import (
 	"github.com/keyaudit/keyaudit/reconcile/revoke"
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/store"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // defaultAccountKeyEnv is the variable the ACME account key (PEM) is read
@@ -345,7 +346,7 @@ func (a *app) runRevokePlan(cmd *cobra.Command, o *revokePlanOptions, cfg revoke
 			return withCode(exitError, fmt.Errorf("--from-findings: %w", err))
 		}
 		var fs []reconcile.Finding
-		if err := decodeItems(ctx, st, run.ID, store.KindFinding, &fs); err != nil {
+		if err := records.Decode(ctx, st, run.ID, store.KindFinding, &fs); err != nil {
 			return withCode(exitError, err)
 		}
 		stored, err := storedCertificates(ctx, st, run, fs)

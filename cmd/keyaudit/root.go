@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -211,9 +212,21 @@ func defaultStorePath() (string, error) {
 	return filepath.Join(dir, "keyaudit", "keyaudit.db"), nil
 }
 
-// openStore opens the configured store, or returns nil with --no-store.
-// Failure to open is exit 2.
+// openStore opens the configured store for writing (creating it when
+// missing, and saying so), or returns nil with --no-store. Failure to
+// open is exit 2.
 func (a *app) openStore(ctx context.Context) (store.Store, error) {
+	return a.open(ctx, false)
+}
+
+// openStoreRO opens the configured store for a command that only reads:
+// it never creates one (a missing path is exit 2) and opens a read-only
+// file or mount read-only.
+func (a *app) openStoreRO(ctx context.Context) (store.Store, error) {
+	return a.open(ctx, true)
+}
+
+func (a *app) open(ctx context.Context, readOnly bool) (store.Store, error) {
 	if a.noStore {
 		return nil, nil
 	}
@@ -228,7 +241,7 @@ func (a *app) openStore(ctx context.Context) (store.Store, error) {
 		}
 		url = p
 	}
-	s, err := openStoreURL(ctx, url)
+	s, err := openStoreURL(ctx, url, readOnly, a.stderr)
 	if err != nil {
 		return nil, withCode(exitError, err)
 	}
@@ -238,7 +251,7 @@ func (a *app) openStore(ctx context.Context) (store.Store, error) {
 // storeOpeners lets other backends register a URL scheme.
 var storeOpeners = map[string]func(ctx context.Context, url string) (store.Store, error){}
 
-func openStoreURL(ctx context.Context, url string) (store.Store, error) {
+func openStoreURL(ctx context.Context, url string, readOnly bool, stderr io.Writer) (store.Store, error) {
 	if i := strings.Index(url, "://"); i > 0 {
 		if open, ok := storeOpeners[url[:i]]; ok {
 			return open(ctx, url)
@@ -247,6 +260,16 @@ func openStoreURL(ctx context.Context, url string) (store.Store, error) {
 			return nil, fmt.Errorf("store %q: unsupported scheme %q", redactURL(url), url[:i])
 		}
 		url = url[i+3:]
+	}
+	if readOnly {
+		s, err := sqlite.OpenReadOnly(ctx, url)
+		if errors.Is(err, store.ErrNoStore) {
+			return nil, fmt.Errorf("no store at %s (check --store or KEYAUDIT_STORE; a store is created only by a command that writes, such as keyaudit audit or scan)", url)
+		}
+		return s, err
+	}
+	if _, err := os.Stat(url); errors.Is(err, os.ErrNotExist) && stderr != nil {
+		fmt.Fprintf(stderr, "keyaudit: creating a new store at %s\n", url)
 	}
 	return sqlite.Open(ctx, url)
 }

@@ -30,7 +30,7 @@ func init() {
 // itemKinds are the record kinds counted per run, in display order.
 var itemKinds = []string{store.KindObservation, store.KindKey, store.KindCAA, store.KindSighting, store.KindFinding, store.KindSourceError}
 
-var runStatuses = []store.RunStatus{store.StatusRunning, store.StatusComplete, store.StatusPartial, store.StatusInterrupted, store.StatusFailed}
+var runStatuses = []store.RunStatus{store.StatusRunning, store.StatusComplete, store.StatusPartial, store.StatusInterrupted, store.StatusFailed, store.StatusAbandoned}
 
 // runRow is one run as `keyaudit runs` prints it.
 type runRow struct {
@@ -101,7 +101,7 @@ func (a *app) runRuns(ctx context.Context, o *runsOptions) error {
 	for _, s := range o.status {
 		st := store.RunStatus(strings.ToLower(strings.TrimSpace(s)))
 		if !slices.Contains(runStatuses, st) {
-			return withCode(exitError, fmt.Errorf("--status %q: want running, complete, partial, interrupted or failed", s))
+			return withCode(exitError, fmt.Errorf("--status %q: want running, complete, partial, interrupted, failed or abandoned", s))
 		}
 		filter.Status = append(filter.Status, st)
 	}
@@ -112,7 +112,7 @@ func (a *app) runRuns(ctx context.Context, o *runsOptions) error {
 	if a.noStore {
 		return withCode(exitError, errors.New("runs lists the store: it cannot run with --no-store"))
 	}
-	st, err := a.openStore(ctx)
+	st, err := a.openStoreRO(ctx)
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,13 @@ func (a *app) runRuns(ctx context.Context, o *runsOptions) error {
 	if err != nil {
 		return withCode(exitError, err)
 	}
+	lease := store.Lease()
 	for _, r := range runs {
+		if r.Status == store.StatusRunning && !r.Heartbeat.IsZero() && time.Since(r.Heartbeat) > lease {
+			// Read-only: shown as the next writer will mark it.
+			r.Status = store.StatusAbandoned
+			r.Note = fmt.Sprintf("no heartbeat from %s since %s (lease %s)", r.Holder, r.Heartbeat.UTC().Format(time.RFC3339), lease)
+		}
 		row := runRow{Run: r, Counts: map[string]int64{}}
 		for _, k := range itemKinds {
 			n, err := st.Count(ctx, r.ID, k)
