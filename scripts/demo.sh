@@ -8,16 +8,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEMO="${DEMO_DIR:-$PWD/.demo}"
-# Servers left over from an interrupted earlier demo would hold the ports.
-pkill -f "$DEMO/" 2>/dev/null || true
-pkill -f "keyaudit-demo -dir $DEMO" 2>/dev/null || true
-sleep 0.5
+# An estate left over from an interrupted earlier demo would hold the
+# ports: stop it by the PID it was started with (it stops its servers).
+if [ -s "$DEMO.pid" ]; then
+  old=$(cat "$DEMO.pid")
+  if kill -0 "$old" 2>/dev/null; then
+    kill "$old" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$DEMO.pid"
+fi
 rm -rf "$DEMO"
 mkdir -p "$DEMO/reports"
 
 bin/keyaudit-demo -dir "$DEMO/estate" -reports "$DEMO/reports" -ready-file "$DEMO/manifest.json" 2>"$DEMO/estate.log" &
 estate=$!
-trap 'kill $estate 2>/dev/null; wait $estate 2>/dev/null || true' EXIT
+echo $estate > "$DEMO.pid"
+trap 'kill $estate 2>/dev/null; wait $estate 2>/dev/null || true; rm -f "$DEMO.pid"' EXIT
 for _ in $(seq 1 600); do
   [ -s "$DEMO/manifest.json" ] && break
   kill -0 $estate 2>/dev/null || { cat "$DEMO/estate.log" >&2; exit 2; }
