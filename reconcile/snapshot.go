@@ -87,6 +87,10 @@ type index struct {
 	endpointByName map[string]*EndpointState
 }
 
+// Reindex drops the indexes built so far: call it after changing the
+// snapshot's inputs.
+func (s *Snapshot) Reindex() { s.idx = nil }
+
 func (s *Snapshot) index() *index {
 	if s.idx != nil {
 		return s.idx

@@ -100,6 +100,7 @@ func LoadEstate(ctx context.Context, st store.Store, o EstateOptions) (*reconcil
 	}
 	s := e.snap
 	s.Departed = e.departed
+	s.Reindex()
 	if len(s.Endpoints) == 0 && len(s.Keys) == 0 && len(s.Sightings) == 0 && len(s.CAA) == 0 && len(s.LogIssues) == 0 && len(s.Sources) == 0 {
 		return nil, ErrEmptyEstate
 	}
@@ -359,7 +360,7 @@ func (e *estate) sightings(ctx context.Context) error {
 	all := append(append([]store.RunStatus{}, store.Finished...), store.StatusRunning, store.StatusAbandoned)
 	last := ""
 	err := e.st.KindItems(ctx, store.KindSighting, all, func(runID int64, it store.Item) error {
-		if it.Key == last || !e.visible("ct", runID) {
+		if it.Key == last || e.runs[runID].Kind != "ct" || !e.visible("ct", runID) {
 			return nil
 		}
 		last = it.Key
@@ -392,7 +393,7 @@ func (e *estate) logs(ctx context.Context) error {
 	latestRun := map[string]int64{}
 	var order []string
 	err := e.st.KindItems(ctx, store.KindLogStatus, store.Finished, func(runID int64, it store.Item) error {
-		if !e.visible("ct", runID) {
+		if e.runs[runID].Kind != "ct" || !e.visible("ct", runID) {
 			return nil
 		}
 		var ls records.LogStatus
@@ -445,7 +446,7 @@ func (e *estate) caa(ctx context.Context) error {
 		good, bad, goodRun, badRun = nil, nil, 0, 0
 	}
 	err := e.st.KindItems(ctx, store.KindCAA, store.Finished, func(runID int64, it store.Item) error {
-		if !e.visible("caa", runID) {
+		if e.runs[runID].Kind != "caa" || !e.visible("caa", runID) {
 			return nil
 		}
 		if it.Key != key {

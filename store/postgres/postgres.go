@@ -76,11 +76,48 @@ var migrations = []string{
 	// empty hashes: store.VerifyAudit accepts them only before the chain.
 	`ALTER TABLE audit ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
 	ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';`,
+	// 3: run leases, the estate view's per-key history, the findings
+	// lifecycle. Runs begun before it take their start as last
+	// heartbeat. Keys and fingerprints are ordered bytewise (COLLATE
+	// "C"), as on SQLite, whatever the database's locale.
+	`ALTER TABLE runs ADD COLUMN holder TEXT NOT NULL DEFAULT '';
+	ALTER TABLE runs ADD COLUMN heartbeat TIMESTAMPTZ;
+	UPDATE runs SET heartbeat = started;
+	ALTER TABLE runs ALTER COLUMN heartbeat SET NOT NULL;
+	CREATE INDEX runs_running ON runs (heartbeat) WHERE status = 'running';
+	CREATE INDEX items_kind_key ON items (kind, key COLLATE "C", run_id, seq);
+	CREATE TABLE findings (
+		fingerprint TEXT COLLATE "C" PRIMARY KEY,
+		check_id    TEXT NOT NULL,
+		severity    TEXT NOT NULL,
+		state       TEXT NOT NULL,
+		first_seen  TIMESTAMPTZ NOT NULL,
+		last_seen   TIMESTAMPTZ NOT NULL,
+		since       TIMESTAMPTZ NOT NULL,
+		run_id      BIGINT NOT NULL,
+		data        TEXT NOT NULL,
+		evidence    TEXT NOT NULL DEFAULT '{}'
+	);
+	CREATE INDEX findings_check ON findings (check_id);
+	CREATE INDEX findings_run ON findings (run_id);
+	CREATE TABLE finding_events (
+		id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		fingerprint TEXT NOT NULL,
+		time        TIMESTAMPTZ NOT NULL,
+		run_id      BIGINT NOT NULL,
+		event       TEXT NOT NULL,
+		evidence    TEXT NOT NULL DEFAULT '{}'
+	);
+	CREATE INDEX finding_events_fp ON finding_events (fingerprint, id);`,
 }
 
 // auditLock is the advisory lock key that serialises audit appenders
 // ("keyaudit-audit" folded into 63 bits).
 const auditLock int64 = 0x6b61617564697401
+
+// findingsLock is the advisory lock key that serialises UpdateFindings
+// callers ("keyaudit-findings" folded into 63 bits).
+const findingsLock int64 = 0x6b61666e64696e67
 
 // migrateLock is the advisory lock key that serialises migrations across
 // processes ("keyaudi" in ASCII).
@@ -191,7 +228,9 @@ func (s *Store) migrate(ctx context.Context) error {
 // ts truncates t to what timestamptz keeps.
 func ts(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
-// BeginRun implements store.Store.
+// BeginRun implements store.Store. Start and first heartbeat are the
+// server's clock, like every lease time, so that hosts whose clocks
+// disagree judge leases alike.
 func (s *Store) BeginRun(ctx context.Context, spec store.RunSpec) (store.Run, error) {
 	meta := []byte("{}")
 	if spec.Meta != nil {
@@ -201,39 +240,93 @@ func (s *Store) BeginRun(ctx context.Context, spec store.RunSpec) (store.Run, er
 		}
 		meta = b
 	}
-	r := store.Run{Kind: spec.Kind, Group: spec.Group, Started: ts(s.now()), Status: store.StatusRunning, Meta: meta}
-	err := s.pool.QueryRow(ctx, `INSERT INTO runs (kind, grp, started, status, meta) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-		r.Kind, r.Group, r.Started, string(r.Status), string(meta)).Scan(&r.ID)
+	r := store.Run{Kind: spec.Kind, Group: spec.Group, Status: store.StatusRunning, Meta: meta, Holder: spec.Holder}
+	err := s.pool.QueryRow(ctx, `INSERT INTO runs (kind, grp, started, heartbeat, status, meta, holder) VALUES ($1, $2, now(), now(), $3, $4, $5) RETURNING id, started`,
+		r.Kind, r.Group, string(r.Status), string(meta), r.Holder).Scan(&r.ID, &r.Started)
 	if err != nil {
 		return store.Run{}, fmt.Errorf("postgres: begin run: %w", err)
 	}
+	r.Started = r.Started.UTC()
+	r.Heartbeat = r.Started
 	return r, nil
 }
 
-// FinishRun implements store.Store.
+// FinishRun implements store.Store. A run already closed (abandoned by
+// another process) is not reopened: the error wraps store.ErrRunClosed.
 func (s *Store) FinishRun(ctx context.Context, id int64, status store.RunStatus, note string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE runs SET status = $1, note = $2, ended = $3 WHERE id = $4`, string(status), note, ts(s.now()), id)
+	tag, err := s.pool.Exec(ctx, `UPDATE runs SET status = $1, note = $2, ended = now() WHERE id = $3 AND status = $4`,
+		string(status), note, id, string(store.StatusRunning))
 	if err != nil {
 		return fmt.Errorf("postgres: finish run %d: %w", id, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("postgres: finish run %d: %w", id, store.ErrNotFound)
+		if _, err := s.GetRun(ctx, id); err != nil {
+			return fmt.Errorf("postgres: finish run %d: %w", id, err)
+		}
+		return fmt.Errorf("postgres: finish run %d: %w", id, store.ErrRunClosed)
 	}
 	return nil
 }
 
-const runCols = `id, kind, grp, started, ended, status, note, meta::text`
+// Heartbeat implements store.Store.
+func (s *Store) Heartbeat(ctx context.Context, id int64) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE runs SET heartbeat = now() WHERE id = $1 AND status = $2`, id, string(store.StatusRunning))
+	if err != nil {
+		return fmt.Errorf("postgres: heartbeat run %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: heartbeat run %d: %w", id, store.ErrRunClosed)
+	}
+	return nil
+}
+
+// AbandonStale implements store.Store in one statement, against the
+// server's clock. Concurrent callers (and a concurrent Heartbeat) are
+// settled by the row locks: a row another transaction changed is
+// re-checked, so a run is abandoned once, and never after its lease was
+// renewed.
+func (s *Store) AbandonStale(ctx context.Context, lease time.Duration) ([]store.Run, error) {
+	rows, err := s.pool.Query(ctx, `WITH a AS (
+			UPDATE runs SET status = $1, ended = now(),
+				note = 'abandoned: holder ' || holder || ' stopped renewing its lease (last heartbeat ' ||
+					to_char(heartbeat AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ')'
+			WHERE status = $2 AND heartbeat < now() - $3::bigint * interval '1 microsecond'
+			RETURNING `+runCols+`
+		) SELECT * FROM a ORDER BY id`,
+		string(store.StatusAbandoned), string(store.StatusRunning), lease.Microseconds())
+	if err != nil {
+		return nil, fmt.Errorf("postgres: abandon stale runs: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: abandon stale runs: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: abandon stale runs: %w", err)
+	}
+	return out, nil
+}
+
+const runCols = `id, kind, grp, started, ended, status, note, meta::text AS meta, holder, heartbeat`
 
 func scanRun(row pgx.Row) (store.Run, error) {
 	var r store.Run
-	var ended *time.Time
+	var ended, hb *time.Time
 	var status, meta string
-	if err := row.Scan(&r.ID, &r.Kind, &r.Group, &r.Started, &ended, &status, &r.Note, &meta); err != nil {
+	if err := row.Scan(&r.ID, &r.Kind, &r.Group, &r.Started, &ended, &status, &r.Note, &meta, &r.Holder, &hb); err != nil {
 		return r, err
 	}
 	r.Started = r.Started.UTC()
 	if ended != nil {
 		r.Ended = ended.UTC()
+	}
+	if hb != nil {
+		r.Heartbeat = hb.UTC()
 	}
 	r.Status, r.Meta = store.RunStatus(status), json.RawMessage(meta)
 	return r, nil
@@ -414,6 +507,73 @@ func (s *Store) Items(ctx context.Context, runID int64, kind string, fn func(sto
 		}
 		for _, it := range page {
 			if err := fn(it); err != nil {
+				return err
+			}
+		}
+		if len(page) < itemsPage {
+			return nil
+		}
+	}
+}
+
+// KindItems implements store.Store. Like Items it reads in keyset pages
+// (through the kind/key/run/seq index) in one read-only repeatable-read
+// transaction: one snapshot, memory bounded by a page. Keys are ordered
+// bytewise, as on SQLite.
+func (s *Store) KindItems(ctx context.Context, kind string, statuses []store.RunStatus, fn func(int64, store.Item) error) error {
+	if len(statuses) == 0 {
+		return errors.New("postgres: kind items: no statuses")
+	}
+	st := make([]string, len(statuses))
+	for i, x := range statuses {
+		st[i] = string(x)
+	}
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("postgres: %s items: %w", kind, err)
+	}
+	defer tx.Rollback(ctx)
+	type row struct {
+		runID int64
+		it    store.Item
+	}
+	page := make([]row, 0, itemsPage)
+	const key = `i.key COLLATE "C"`
+	var afterKey string
+	var afterRun, afterSeq int64
+	first := true
+	for {
+		page = page[:0]
+		q := `SELECT i.seq, i.run_id, i.kind, i.key, i.spki, i.cert, i.data FROM items i JOIN runs r ON r.id = i.run_id
+			WHERE i.kind = $1 AND r.status = ANY($2)`
+		args := []any{kind, st, itemsPage}
+		if !first {
+			q += ` AND (` + key + `, i.run_id, i.seq) > ($4, $5, $6)`
+			args = append(args, afterKey, afterRun, afterSeq)
+		}
+		q += ` ORDER BY ` + key + `, i.run_id, i.seq LIMIT $3`
+		rows, err := tx.Query(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("postgres: %s items: %w", kind, err)
+		}
+		for rows.Next() {
+			var r row
+			var data string
+			if err := rows.Scan(&afterSeq, &r.runID, &r.it.Kind, &r.it.Key, &r.it.SPKISHA256, &r.it.CertSHA256, &data); err != nil {
+				rows.Close()
+				return fmt.Errorf("postgres: %s items: %w", kind, err)
+			}
+			r.it.Data = json.RawMessage(data)
+			afterKey, afterRun = r.it.Key, r.runID
+			page = append(page, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("postgres: %s items: %w", kind, err)
+		}
+		first = false
+		for _, r := range page {
+			if err := fn(r.runID, r.it); err != nil {
 				return err
 			}
 		}
