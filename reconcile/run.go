@@ -152,7 +152,11 @@ func mergeEndpoints(fs []Finding) []Finding {
 		if f.Endpoint == "" {
 			continue
 		}
-		k := groupKey{f.Check, f.Subject, f.SPKISHA256, f.CertSHA256, CanonicalEndpoint(f.Endpoint)}
+		subject := f.Subject
+		if endpointTarget(f.Endpoint) == subject {
+			subject = "" // a subject that is the endpoint's own name
+		}
+		k := groupKey{f.Check, subject, f.SPKISHA256, f.CertSHA256, CanonicalEndpoint(f.Endpoint)}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
@@ -201,6 +205,19 @@ func mergeEndpoints(fs []Finding) []Finding {
 		}
 	}
 	return out
+}
+
+// endpointTarget is the target part of an endpoint name
+// ("tls://host:443 (ip)" → "host:443").
+func endpointTarget(ep string) string {
+	_, rest, ok := strings.Cut(ep, "://")
+	if !ok {
+		return ""
+	}
+	if i := strings.LastIndex(rest, " ("); i >= 0 {
+		rest = rest[:i]
+	}
+	return rest
 }
 
 func otherThan(names []string, x string) []string {

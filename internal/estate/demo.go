@@ -340,3 +340,35 @@ func (d *Demo) ZoneFile() string {
 	}
 	return b.String()
 }
+
+// StopServer stops the estate's Go server listening on addr (ip:port), as
+// an operator retiring a service would.
+func (d *Demo) StopServer(addr string) error {
+	for i, s := range d.servers {
+		if s.Addr == addr {
+			d.servers = append(d.servers[:i], d.servers[i+1:]...)
+			return s.Close()
+		}
+	}
+	return fmt.Errorf("estate: no server on %s", addr)
+}
+
+// ReplaceLeaf stops the server on addr and serves there a new leaf,
+// with a new key, issued by the estate's intermediate, as after a
+// re-keying. It returns the new leaf's SPKI and certificate SHA-256.
+func (d *Demo) ReplaceLeaf(addr string, l Leaf) (spki, sha string, err error) {
+	if err := d.StopServer(addr); err != nil {
+		return "", "", err
+	}
+	cert, err := d.Inter.Issue(l)
+	if err != nil {
+		return "", "", err
+	}
+	s, err := ServeTLS(addr, &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		return "", "", err
+	}
+	d.servers = append(d.servers, s)
+	spki, sha = leafIDs(cert)
+	return spki, sha, nil
+}
