@@ -254,7 +254,7 @@ func (e *estate) inventory(ctx context.Context) error {
 		}
 	}
 	sort.Slice(invRuns, func(i, j int) bool { return invRuns[i].ID > invRuns[j].ID }) // newest first
-	chosen := map[string]int64{}                                                   // source → run
+	chosen := map[string]int64{}                                                      // source → run
 	latestFailed := map[string]inventory.Result{}
 	latestRun := map[string]int64{}
 	sourcesOf := map[int64]map[string]bool{}

@@ -29,7 +29,7 @@ type FindingRecord struct {
 	State       string          `json:"state"` // open, resolved
 	FirstSeen   time.Time       `json:"first_seen"`
 	LastSeen    time.Time       `json:"last_seen"`
-	Since       time.Time       `json:"since"` // when State was entered
+	Since       time.Time       `json:"since"`  // when State was entered
 	RunID       int64           `json:"run_id"` // the reconcile that last changed it
 	Data        json.RawMessage `json:"data"`
 	Evidence    json.RawMessage `json:"evidence,omitempty"` // of the last transition
