@@ -144,9 +144,33 @@ func (a *app) runAudit(ctx context.Context, cmd *cobra.Command, o *auditOptions)
 		return err
 	}
 	defer st.Close()
-	run, err := st.BeginRun(ctx, store.RunSpec{Kind: "audit", Meta: map[string]any{"config": a.configPath, "stages": o.stages}})
+	rec, err := store.Begin(ctx, st, store.RunSpec{Kind: "audit", Meta: map[string]any{"config": a.configPath, "stages": o.stages}}, store.RecorderOptions{})
 	if err != nil {
 		return withCode(exitError, err)
+	}
+	defer rec.Close()
+	run := rec.Run()
+	// runStage runs one stage and learns the run it made (never another
+	// process's newest run of that kind).
+	runStage := func(s *auditStage, out io.Writer, args ...string) int {
+		var made []store.Run
+		sctx := store.WithRunObserver(ctx, func(r store.Run) {
+			if r.Kind == s.Kind {
+				made = append(made, r)
+			}
+		})
+		start := time.Now()
+		code := a.sub(sctx, out, args...)
+		s.Took = time.Since(start).Round(time.Millisecond).String()
+		if len(made) > 0 {
+			if r, err := st.GetRun(ctx, made[0].ID); err == nil {
+				s.RunID, s.Status, s.Note = r.ID, string(r.Status), r.Note
+				if r.Status == store.StatusInterrupted || r.Status == store.StatusRunning || r.Status == store.StatusAbandoned {
+					s.Status = "failed"
+				}
+			}
+		}
+		return code
 	}
 	has := func(k string) bool { _, ok := a.config[k]; return ok }
 	stages := []*auditStage{
@@ -185,18 +209,8 @@ func (a *app) runAudit(ctx context.Context, cmd *cobra.Command, o *auditOptions)
 			}
 			s.args = append(s.args, names...)
 		}
-		before, _ := store.Latest(ctx, st, s.Kind)
-		start := time.Now()
 		fmt.Fprintf(a.stderr, "keyaudit: audit: %s …\n", s.Name)
-		code := a.sub(ctx, io.Discard, s.args...)
-		s.Took = time.Since(start).Round(time.Millisecond).String()
-		after, err := store.Latest(ctx, st, s.Kind)
-		if err == nil && after.ID != before.ID {
-			s.RunID, s.Status, s.Note = after.ID, string(after.Status), after.Note
-			if after.Status == store.StatusInterrupted || after.Status == store.StatusRunning {
-				s.Status = "failed"
-			}
-		}
+		code := runStage(s, io.Discard, s.args...)
 		if code == exitError && s.Status != "partial" {
 			s.Status = "failed"
 			if s.Note == "" {
@@ -210,16 +224,11 @@ func (a *app) runAudit(ctx context.Context, cmd *cobra.Command, o *auditOptions)
 	// Reconcile what the stages recorded.
 	recon := &auditStage{Name: "reconcile", Kind: "reconcile"}
 	stages = append(stages, recon)
-	start := time.Now()
 	if ctx.Err() == nil {
 		fmt.Fprintln(a.stderr, "keyaudit: audit: reconcile …")
 		var findingsOut bytes.Buffer
-		code := a.sub(ctx, &findingsOut, "reconcile", "--fail-on", "none", "--format", "jsonl")
-		recon.Took = time.Since(start).Round(time.Millisecond).String()
-		r, err := store.Latest(ctx, st, "reconcile")
-		if code == exitOK && err == nil {
-			recon.RunID, recon.Status, recon.Note = r.ID, string(r.Status), r.Note
-		} else {
+		code := runStage(recon, &findingsOut, "reconcile", "--fail-on", "none", "--format", "jsonl")
+		if code != exitOK || recon.RunID == 0 {
 			recon.Status, recon.Note = "failed", fmt.Sprintf("exit %d", code)
 		}
 	} else {
@@ -273,7 +282,7 @@ func (a *app) runAudit(ctx context.Context, cmd *cobra.Command, o *auditOptions)
 		reconcile.Sort(findings)
 	}
 	note := auditNote(stages, findings)
-	if err := st.FinishRun(fctx, run.ID, status, note); err != nil {
+	if err := rec.Finish(fctx, status, note); err != nil {
 		return withCode(exitError, err)
 	}
 

@@ -245,7 +245,14 @@ func (a *app) open(ctx context.Context, readOnly bool) (store.Store, error) {
 	if err != nil {
 		return nil, withCode(exitError, err)
 	}
-	return s, nil
+	if !readOnly {
+		// Runs whose holder died are marked abandoned by whoever looks next.
+		if _, err := s.AbandonStale(ctx, store.Lease()); err != nil {
+			s.Close()
+			return nil, withCode(exitError, err)
+		}
+	}
+	return store.Observe(ctx, s), nil
 }
 
 // storeOpeners lets other backends register a URL scheme.
