@@ -268,6 +268,29 @@ func loadReport(ctx context.Context, st store.Store, runID int64) (*reports.Repo
 		Inputs []reconcile.SourceStatus `json:"inputs"`
 	}
 	_ = json.Unmarshal(recon.Meta, &meta)
+	if len(rep.Observations)+len(rep.Keys)+len(rep.CAA)+len(rep.Sightings) == 0 {
+		// A reconcile from before the estate view recorded only the runs
+		// it read: read them.
+		for _, in := range meta.Inputs {
+			if in.RunID == 0 {
+				continue
+			}
+			var err error
+			switch in.Kind {
+			case "scan":
+				err = records.Decode(ctx, st, in.RunID, store.KindObservation, &rep.Observations)
+			case "inventory":
+				err = records.Decode(ctx, st, in.RunID, store.KindKey, &rep.Keys)
+			case "caa":
+				err = records.Decode(ctx, st, in.RunID, store.KindCAA, &rep.CAA)
+			case "ct":
+				err = records.Decode(ctx, st, in.RunID, store.KindSighting, &rep.Sightings)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("read run %d: %w", in.RunID, err)
+			}
+		}
+	}
 	if audit == nil {
 		for _, in := range meta.Inputs {
 			stages = append(stages, reports.Stage{Name: in.Kind, RunID: in.RunID, Status: in.Status, Note: in.Note})

@@ -240,6 +240,11 @@ func TestReportErrors(t *testing.T) {
 	ctx := context.Background()
 	rs := newReportStore(t)
 	empty := filepath.Join(t.TempDir(), "empty.db")
+	if st, err := sqlite.Open(ctx, empty); err != nil {
+		t.Fatal(err)
+	} else {
+		st.Close()
+	}
 	for _, c := range []struct {
 		name string
 		args []string

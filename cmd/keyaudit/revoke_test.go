@@ -17,6 +17,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -438,6 +439,8 @@ func TestRevokeCLIUsageErrors(t *testing.T) {
 		{[]string{"revoke", "execute", "--account-key", "x", "p.json"}, "unknown flag"},
 	} {
 		r := runCLI(t, context.Background(), "", append([]string{"--store", db}, tc.args...)...)
+		// The first command to open the store creates it, and says so.
+		r.stderr = regexp.MustCompile(`(?m)^keyaudit: creating a new store at .*\n`).ReplaceAllString(r.stderr, "")
 		oneClearLine(t, strings.Join(tc.args, " "), r, 2, tc.want)
 	}
 }
