@@ -13,7 +13,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+	"modernc.org/sqlite" // database/sql driver "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/keyaudit/keyaudit/store"
 )
@@ -115,9 +116,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: create store directory: %w", err)
 	}
-	// busy_timeout first: switching to WAL takes a lock another process
-	// creating the same file may hold.
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	// WAL is set once by walMode, not per connection: the mode is kept in
+	// the file.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -126,6 +127,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// stream while a writer commits (WAL).
 	db.SetMaxOpenConns(4)
 	s := &Store{db: db, now: time.Now}
+	if err := s.walMode(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
+	}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
@@ -177,6 +182,33 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 		return s, nil
 	}
 	return nil, fmt.Errorf("sqlite: %s: not a keyaudit store (%v)", path, lastErr)
+}
+
+// walMode switches the store to WAL. Switching a new file takes an
+// exclusive lock; when two connections creating it both hold a shared
+// lock and want it, SQLite refuses one at once with SQLITE_BUSY (waiting
+// would deadlock), so that one tries again.
+func (s *Store) walMode(ctx context.Context) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for attempt := 1; ; attempt++ {
+		var mode string
+		err := s.db.QueryRowContext(ctx, `PRAGMA journal_mode=WAL`).Scan(&mode)
+		if err == nil {
+			if !strings.EqualFold(mode, "wal") {
+				return fmt.Errorf("set WAL mode: journal mode is %s", mode)
+			}
+			return nil
+		}
+		var se *sqlite.Error
+		if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return fmt.Errorf("set WAL mode: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("set WAL mode: %w", err)
+		case <-time.After(time.Duration(min(attempt, 20)) * 5 * time.Millisecond):
+		}
+	}
 }
 
 func (s *Store) migrate(ctx context.Context) error {
