@@ -182,6 +182,10 @@ type Config struct {
 	// JobTimeout bounds one job (default 2 h). River rescues a job
 	// running for an hour longer than that as stuck.
 	JobTimeout time.Duration
+	// RescueAfter is how long a job may stay "running" before it is
+	// rescued and retried by another worker: its worker died (kill -9,
+	// a lost node). At least JobTimeout; default JobTimeout + 1 minute.
+	RescueAfter time.Duration
 	// Snooze is how long a CT-sync job waits when its log's lock is held
 	// by another worker (default 30 s).
 	Snooze time.Duration
@@ -249,6 +253,12 @@ func NewWorker(cfg Config) (*Worker, error) {
 	if cfg.Snooze == 0 {
 		cfg.Snooze = DefaultSnooze
 	}
+	if cfg.RescueAfter == 0 {
+		cfg.RescueAfter = cfg.JobTimeout + time.Minute
+	}
+	if cfg.RescueAfter < cfg.JobTimeout {
+		return nil, fmt.Errorf("queue: rescue-after (%s) must not be shorter than the job timeout (%s)", cfg.RescueAfter, cfg.JobTimeout)
+	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = defaultPoll
 	}
@@ -276,7 +286,7 @@ func NewWorker(cfg Config) (*Worker, error) {
 		return nil, errors.New("queue: worker serves no queue")
 	}
 	rc, err := river.NewClient(riverpgxv5.New(cfg.Pool), &river.Config{
-		Queues: queues, Workers: ws, Logger: cfg.Logger, JobTimeout: cfg.JobTimeout,
+		Queues: queues, Workers: ws, Logger: cfg.Logger, JobTimeout: cfg.JobTimeout, RescueStuckJobsAfter: cfg.RescueAfter,
 		FetchPollInterval: cfg.PollInterval, FetchCooldown: min(100*time.Millisecond, cfg.PollInterval),
 		SoftStopTimeout: 30 * time.Second,
 	})

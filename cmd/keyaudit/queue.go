@@ -349,6 +349,7 @@ type workerOptions struct {
 	scanWorkers int
 	ctWorkers   int
 	jobTimeout  time.Duration
+	rescueAfter time.Duration
 	snooze      time.Duration
 	poll        time.Duration
 	untilEmpty  bool
@@ -382,6 +383,7 @@ job this worker runs (a job can only narrow it).
 	f.IntVar(&o.scanWorkers, "scan-workers", queue.DefaultScanWorkers, "scan jobs worked at once (0: none)")
 	f.IntVar(&o.ctWorkers, "ct-workers", queue.DefaultCTWorkers, "CT-sync jobs worked at once (0: none)")
 	f.DurationVar(&o.jobTimeout, "job-timeout", queue.DefaultJobTimeout, "longest one job may run")
+	f.DurationVar(&o.rescueAfter, "rescue-after", 0, "retry a job still running after this long: its worker died (default: --job-timeout + 1m)")
 	f.DurationVar(&o.snooze, "snooze", queue.DefaultSnooze, "wait before retrying a CT log another worker is syncing")
 	f.DurationVar(&o.poll, "poll", time.Second, "how often to look for jobs when none is announced")
 	f.BoolVar(&o.untilEmpty, "until-empty", false, "exit once no job is queued, running or waiting for a retry")
@@ -400,7 +402,7 @@ func (a *app) runWorker(ctx context.Context, o *workerOptions) error {
 	}
 	cfg := queue.Config{
 		ScanWorkers: workerCount(o.scanWorkers), CTWorkers: workerCount(o.ctWorkers),
-		JobTimeout: o.jobTimeout, Snooze: o.snooze, PollInterval: o.poll, Scope: scope, Name: o.name, Logger: a.log,
+		JobTimeout: o.jobTimeout, RescueAfter: o.rescueAfter, Snooze: o.snooze, PollInterval: o.poll, Scope: scope, Name: o.name, Logger: a.log,
 		Misbehaviour: func(l ctlog.Log, m *ctlog.MisbehaviourError) (store.Item, error) {
 			f := misbehaviourFinding(l, m, time.Now())
 			it := store.Item{Kind: store.KindFinding, Key: f.Check + "|" + f.Subject + "|" + f.Fingerprint()}
@@ -412,7 +414,12 @@ func (a *app) runWorker(ctx context.Context, o *workerOptions) error {
 		return err
 	}
 	defer st.Close()
-	cfg.Pool, cfg.Store = st.Pool(), st
+	// Runs of jobs whose worker died are marked abandoned; this worker's
+	// runs renew their lease while it works.
+	if _, err := st.AbandonStale(ctx, store.Lease()); err != nil {
+		return withCode(exitError, err)
+	}
+	cfg.Pool, cfg.Store = st.Pool(), store.Leased(st)
 	w, err := queue.NewWorker(cfg)
 	if err != nil {
 		return withCode(exitError, err)
