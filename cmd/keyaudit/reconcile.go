@@ -19,9 +19,6 @@ import (
 	"github.com/keyaudit/keyaudit/store"
 )
 
-// inputKinds are the run kinds a reconcile reads.
-var inputKinds = []string{"scan", "inventory", "caa", "ct"}
-
 type reconcileOptions struct {
 	runs   []string
 	format string

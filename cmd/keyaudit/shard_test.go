@@ -183,7 +183,6 @@ func TestShardsUnionEqualsUnshardedOnPostgres(t *testing.T) {
 }
 
 type reportView struct {
-	group          string // the run group of the scan the report read
 	targets, spkis map[string]bool
 }
 
