@@ -169,6 +169,12 @@ func Reconcile(ctx context.Context, env Env, p ReconcileParams) (ReconcileResult
 	if err := rec.Finish(ctx, out.Status, out.Note); err != nil {
 		return out, err
 	}
+	for _, s := range snap.Sources {
+		if s.Status != string(store.StatusComplete) {
+			fmt.Fprintf(env.stderr(), "keyaudit: reconcile: %s input is %s: %s\n", s.Kind, s.Status, s.Note)
+		}
+	}
+	env.logger().Info("reconcile recorded", "run", out.RunID, "status", out.Status, "findings", len(out.Findings), "resolved", len(out.Resolved))
 	out.Took = time.Since(start)
 	out.TookText = out.Took.Round(time.Millisecond).String()
 	return out, nil
