@@ -62,18 +62,7 @@ func ctArgs(f *testlab.FakeLog, typ string, extra ...string) []string {
 
 func sightingLines(t *testing.T, s string) []ctlog.Sighting {
 	t.Helper()
-	var out []ctlog.Sighting
-	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
-		if line == "" {
-			continue
-		}
-		var x ctlog.Sighting
-		if err := json.Unmarshal([]byte(line), &x); err != nil {
-			t.Fatalf("bad JSON line %q: %v", line, err)
-		}
-		out = append(out, x)
-	}
-	return out
+	return lines[ctlog.Sighting](t, s)
 }
 
 func indices(ss []ctlog.Sighting) []uint64 {

@@ -15,6 +15,33 @@ import (
 	"github.com/keyaudit/keyaudit/reconcile"
 )
 
+// demoAudit starts the demo estate on the /27 of prefix (real Postfix,
+// Dovecot, Knot, SoftHSM2 and TesseraCT; DNS and the CT log on aux.53 and
+// aux.62, the IPv6 server on v6Port) and writes its audit config. It stops
+// everything at the end of the test.
+func demoAudit(t *testing.T, ctx context.Context, prefix, aux string, v6Port int) (*estate.Demo, *estate.Audit, string) {
+	t.Helper()
+	for _, bin := range []string{"postfix", "dovecot", "knotd", "softhsm2-util", "pkcs11-tool"} {
+		testlab.Need(t, bin, "/usr/sbin", "/usr/bin")
+	}
+	testlab.Need(t, "posix", testlab.ToolsBin())
+	dir := t.TempDir()
+	d, err := estate.StartDemo(ctx, estate.DemoOptions{Dir: filepath.Join(dir, "estate"), Net: prefix, DNSAddr: aux + ".53:53",
+		V6Port: v6Port, Real: true, NoV6SNI: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	au, err := d.SetupAudit(ctx, estate.AuditOptions{Dir: dir, ToolsBin: testlab.ToolsBin(),
+		CTAddr: aux + ".62:6962", CTMonitorAddr: aux + ".62:0", ReportsDir: filepath.Join(dir, "reports")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(au.Close)
+	t.Setenv("SOFTHSM2_CONF", au.HSM.Conf)
+	return d, au, dir
+}
+
 // TestAuditDemoEstate runs the README's audit end to end against the demo
 // estate — real Postfix, Dovecot, Knot, SoftHSM2 and TesseraCT — and checks
 // that every planted problem is reported by the right check, and nothing
@@ -25,28 +52,10 @@ func TestAuditDemoEstate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration: the whole demo estate")
 	}
-	for _, bin := range []string{"postfix", "dovecot", "knotd", "softhsm2-util", "pkcs11-tool"} {
-		testlab.Need(t, bin, "/usr/sbin", "/usr/bin")
-	}
-	testlab.Need(t, "posix", testlab.ToolsBin())
-	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// Its own addresses: the scanner package's tests use 127.0.1.0/27.
-	d, err := estate.StartDemo(ctx, estate.DemoOptions{Dir: filepath.Join(dir, "estate"), Net: "127.0.3", DNSAddr: "127.0.4.53:53",
-		V6Port: 9444, Real: true, NoV6SNI: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	au, err := d.SetupAudit(ctx, estate.AuditOptions{Dir: dir, ToolsBin: testlab.ToolsBin(),
-		CTAddr: "127.0.4.62:6962", CTMonitorAddr: "127.0.4.62:0", ReportsDir: filepath.Join(dir, "reports")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer au.Close()
-	t.Setenv("SOFTHSM2_CONF", au.HSM.Conf)
-
+	_, au, dir := demoAudit(t, ctx, "127.0.3", "127.0.4", 9444)
 	r := runCLI(t, ctx, "", "--config", au.Config, "audit", "--format", "jsonl")
 	if r.code != 1 {
 		t.Fatalf("audit: exit %d, want 1 (findings at or above high)\nstderr:\n%s", r.code, r.stderr)

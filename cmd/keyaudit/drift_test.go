@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -86,16 +85,5 @@ func TestReconcileDriftAndZlint(t *testing.T) {
 
 func findingLines(t *testing.T, s string) []reconcile.Finding {
 	t.Helper()
-	var fs []reconcile.Finding
-	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
-		if line == "" {
-			continue
-		}
-		var f reconcile.Finding
-		if err := json.Unmarshal([]byte(line), &f); err != nil {
-			t.Fatalf("%q: %v", line, err)
-		}
-		fs = append(fs, f)
-	}
-	return fs
+	return lines[reconcile.Finding](t, s)
 }

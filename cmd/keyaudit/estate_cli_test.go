@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,20 +14,9 @@ import (
 	"github.com/keyaudit/keyaudit/store/sqlite"
 )
 
-func findingsOf(t *testing.T, out string) []reconcile.Finding {
+func findingsOf(t *testing.T, s string) []reconcile.Finding {
 	t.Helper()
-	var fs []reconcile.Finding
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if line == "" {
-			continue
-		}
-		var f reconcile.Finding
-		if err := json.Unmarshal([]byte(line), &f); err != nil {
-			t.Fatalf("%q: %v", line, err)
-		}
-		fs = append(fs, f)
-	}
-	return fs
+	return lines[reconcile.Finding](t, s)
 }
 
 // TestMissingStoreIsAnError: read-only commands never create a store.

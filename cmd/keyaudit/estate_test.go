@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/keyaudit/keyaudit/internal/estate"
-	"github.com/keyaudit/keyaudit/internal/testlab"
 )
 
 // openFindings lists the store's findings in state ("open", "resolved").
@@ -55,26 +54,9 @@ func TestEstateAcrossRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration: the whole demo estate, several runs")
 	}
-	for _, bin := range []string{"postfix", "dovecot", "knotd", "softhsm2-util", "pkcs11-tool"} {
-		testlab.Need(t, bin, "/usr/sbin", "/usr/bin")
-	}
-	testlab.Need(t, "posix", testlab.ToolsBin())
-	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	d, err := estate.StartDemo(ctx, estate.DemoOptions{Dir: filepath.Join(dir, "estate"), Net: "127.0.5", DNSAddr: "127.0.6.53:53",
-		V6Port: 9446, Real: true, NoV6SNI: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	au, err := d.SetupAudit(ctx, estate.AuditOptions{Dir: dir, ToolsBin: testlab.ToolsBin(),
-		CTAddr: "127.0.6.62:6962", CTMonitorAddr: "127.0.6.62:0", ReportsDir: filepath.Join(dir, "reports")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer au.Close()
-	t.Setenv("SOFTHSM2_CONF", au.HSM.Conf)
+	d, au, dir := demoAudit(t, ctx, "127.0.5", "127.0.6", 9446)
 	cfg := au.Config
 
 	// 1. The first audit.

@@ -48,20 +48,26 @@ func tlsServer(t *testing.T, addr, cn string) (*estate.Server, string) {
 	return s, root.Cert.Subject.String()
 }
 
-func jsonLines(t *testing.T, s string) []scanner.Observation {
+// lines decodes a JSON-lines output as T, one value a line.
+func lines[T any](t *testing.T, s string) []T {
 	t.Helper()
-	var out []scanner.Observation
+	var out []T
 	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
 		if line == "" {
 			continue
 		}
-		var o scanner.Observation
-		if err := json.Unmarshal([]byte(line), &o); err != nil {
+		var v T
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
 			t.Fatalf("bad JSON line %q: %v", line, err)
 		}
-		out = append(out, o)
+		out = append(out, v)
 	}
 	return out
+}
+
+func jsonLines(t *testing.T, s string) []scanner.Observation {
+	t.Helper()
+	return lines[scanner.Observation](t, s)
 }
 
 func TestScanJSONLNoStore(t *testing.T) {
