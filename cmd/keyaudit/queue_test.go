@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -19,15 +18,7 @@ import (
 
 func enqueuedLines(t *testing.T, s string) []queue.Enqueued {
 	t.Helper()
-	var out []queue.Enqueued
-	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
-		var e queue.Enqueued
-		if err := json.Unmarshal([]byte(line), &e); err != nil {
-			t.Fatalf("bad line %q: %v", line, err)
-		}
-		out = append(out, e)
-	}
-	return out
+	return lines[queue.Enqueued](t, s)
 }
 
 // keyaudit enqueue + keyaudit worker on PostgreSQL: a scan split into
