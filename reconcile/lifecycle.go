@@ -99,6 +99,9 @@ func Advance(s *Snapshot, res Result, ran func(check string) bool, stored map[st
 			continue
 		}
 		ev := s.ResolutionEvidence(t)
+		if c, ok := Lookup(t.Finding.Check); ok && c.Sticky && ev["reason"] == "no-longer-reported" {
+			continue // an event stays open until its subject says otherwise
+		}
 		t.State, t.Since, t.Evidence = StateResolved, now, ev
 		out = append(out, t)
 		events = append(events, Transition{fp, EventResolved, ev, t.Finding})

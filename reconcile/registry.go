@@ -23,6 +23,11 @@ type Check struct {
 	Controls []string
 	// Run is pure: it reads the snapshot and returns findings.
 	Run func(*Snapshot) []Finding
+	// Sticky findings report an event (a key vanished) rather than a
+	// state: once open, they resolve only on evidence about their subject
+	// (the key is back, the finding is suppressed), never because a later
+	// reconcile no longer reports the event.
+	Sticky bool
 }
 
 var (

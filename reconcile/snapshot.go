@@ -69,6 +69,9 @@ type Snapshot struct {
 	// Observations holds the effective observation of each endpoint not
 	// gone (EndpointState.Effective), which is what most checks read.
 	Endpoints []EndpointState
+	// Disappeared are keys an inventory source held at its previous
+	// complete read and no longer holds at its latest.
+	Disappeared []DisappearedKey
 	// Departed says why a certificate left the view (expired, revoked),
 	// by certificate sha256, for the evidence of resolved findings.
 	Departed map[string]string
@@ -199,6 +202,16 @@ func (s *Snapshot) Watches(name string) bool {
 		}
 	}
 	return false
+}
+
+// DisappearedKey is a key a source stopped listing between two complete
+// reads.
+type DisappearedKey struct {
+	Key inventory.Key
+	// Source names the inventory source; LastRun is the complete read that
+	// still listed the key, Run the first complete read without it.
+	Source       string
+	LastRun, Run int64
 }
 
 // Deployed is a leaf certificate seen on one or more endpoints.

@@ -254,7 +254,8 @@ func (e *estate) inventory(ctx context.Context) error {
 		}
 	}
 	sort.Slice(invRuns, func(i, j int) bool { return invRuns[i].ID > invRuns[j].ID }) // newest first
-	chosen := map[string]int64{}                                                      // source → run
+	chosen := map[string]int64{}                                                      // source → its latest complete read
+	previous := map[string]int64{}                                                    // source → the complete read before it
 	latestFailed := map[string]inventory.Result{}
 	latestRun := map[string]int64{}
 	sourcesOf := map[int64]map[string]bool{}
@@ -287,10 +288,14 @@ func (e *estate) inventory(ctx context.Context) error {
 			if _, ok := latestRun[res.Source]; !ok {
 				latestRun[res.Source] = r.ID
 			}
+			complete := res.Status == inventory.StatusComplete && r.Status != store.StatusFailed
 			if _, ok := chosen[res.Source]; ok {
+				if _, ok := previous[res.Source]; !ok && complete {
+					previous[res.Source] = r.ID
+				}
 				continue
 			}
-			if res.Status == inventory.StatusComplete && r.Status != store.StatusFailed {
+			if complete {
 				chosen[res.Source] = r.ID
 				continue
 			}
@@ -299,16 +304,10 @@ func (e *estate) inventory(ctx context.Context) error {
 			}
 		}
 	}
-	byRun := map[int64][]string{}
-	for src, id := range chosen {
-		byRun[id] = append(byRun[id], src)
-	}
-	for id, srcs := range byRun {
-		want := map[string]bool{}
-		for _, s := range srcs {
-			want[s] = true
-		}
-		err := e.st.Items(ctx, id, store.KindKey, func(it store.Item) error {
+	// readKeys calls fn for the keys that run id read from the sources in
+	// want (by item key).
+	readKeys := func(id int64, want map[string]bool, fn func(src, key string, k inventory.Key)) error {
+		return e.st.Items(ctx, id, store.KindKey, func(it store.Item) error {
 			src := ""
 			if i := strings.IndexByte(it.Key, '|'); i >= 0 && sourcesOf[id][it.Key[:i]] {
 				src = it.Key[:i]
@@ -320,14 +319,42 @@ func (e *estate) inventory(ctx context.Context) error {
 			if err := json.Unmarshal(it.Data, &k); err != nil {
 				return fmt.Errorf("run %d: key %q: %w", id, it.Key, err)
 			}
-			e.snap.Keys = append(e.snap.Keys, k)
+			fn(src, it.Key, k)
 			return nil
 		})
-		if err != nil {
+	}
+	bySource := func(m map[string]int64) map[int64]map[string]bool {
+		out := map[int64]map[string]bool{}
+		for src, id := range m {
+			if out[id] == nil {
+				out[id] = map[string]bool{}
+			}
+			out[id][src] = true
+		}
+		return out
+	}
+	current := map[string]bool{} // item keys (source|ref) listed now
+	for id, want := range bySource(chosen) {
+		if err := readKeys(id, want, func(_, key string, k inventory.Key) {
+			current[key] = true
+			e.snap.Keys = append(e.snap.Keys, k)
+		}); err != nil {
 			return fmt.Errorf("estate: inventory: %w", err)
 		}
 		e.addContrib("inventory", id)
 	}
+	// Keys the previous complete read of a source listed and its latest
+	// does not: they disappeared (destroyed, moved, or tampered with).
+	for id, want := range bySource(previous) {
+		if err := readKeys(id, want, func(src, key string, k inventory.Key) {
+			if !current[key] {
+				e.snap.Disappeared = append(e.snap.Disappeared, reconcile.DisappearedKey{Key: k, Source: src, LastRun: id, Run: chosen[src]})
+			}
+		}); err != nil {
+			return fmt.Errorf("estate: inventory: %w", err)
+		}
+	}
+	sort.Slice(e.snap.Disappeared, func(i, j int) bool { return e.snap.Disappeared[i].Key.Ref < e.snap.Disappeared[j].Key.Ref })
 	srcNames := make([]string, 0, len(latestFailed))
 	for s := range latestFailed {
 		srcNames = append(srcNames, s)

@@ -1,0 +1,39 @@
+package checks
+
+import (
+	"fmt"
+
+	"github.com/keyaudit/keyaudit/reconcile"
+)
+
+func init() {
+	reconcile.Register(&reconcile.Check{
+		ID:       "key-disappeared",
+		Severity: reconcile.Medium,
+		Description: "A key an inventory source listed at its previous complete read is missing from its latest complete read: " +
+			"it was destroyed, moved or deleted outside the recorded lifecycle, or the source was tampered with.",
+		Help: "Confirm the key's destruction was approved and recorded (NIST SP 800-57 Part 1 §8.3.4); if it was not, treat it as a possible compromise. " +
+			"A key still served or in CT is high: its certificate now has no managed key behind it.",
+		Citations: []string{"NIST SP 800-57 Part 1 Rev. 5 §8.3.4 (key destruction)", "NIST SP 800-57 Part 2 Rev. 1 §6.3 (key inventory)",
+			"PCI DSS 4.0 3.7.5 (retirement and destruction of keys)"},
+		Controls: []string{pciKeyLifecycle, nistKeyMgmt},
+		Sticky:   true,
+		Run: func(s *reconcile.Snapshot) []reconcile.Finding {
+			var out []reconcile.Finding
+			for i := range s.Disappeared {
+				d := &s.Disappeared[i]
+				k := &d.Key
+				sev, use := reconcile.Medium, ""
+				if k.SPKISHA256 != "" && s.Seen(k.SPKISHA256) {
+					sev, use = reconcile.High, " while its key is still served or logged in CT"
+				}
+				out = append(out, reconcile.Finding{Severity: sev, Subject: keyName(k), SPKISHA256: k.SPKISHA256,
+					Message: fmt.Sprintf("%s %s key %s was listed by %s in run %d and is gone from its complete read in run %d%s",
+						k.KeyType, k.Class, keyName(k), d.Source, d.LastRun, d.Run, use),
+					Evidence: map[string]any{"source": d.Source, "last_listed_run": d.LastRun, "missing_in_run": d.Run, "label": k.Label, "id": k.ID, "class": k.Class},
+					Source:   keySource(k)})
+			}
+			return out
+		},
+	})
+}
