@@ -2,7 +2,6 @@ package queue
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/keyaudit/keyaudit/ctlog"
 	"github.com/keyaudit/keyaudit/scanner"
-	"github.com/keyaudit/keyaudit/store"
 )
 
 // River queues and job kinds.
@@ -221,70 +219,3 @@ func (a CTSyncArgs) Validate() error {
 // the name `keyaudit ct sync` uses, so the CLI and queue workers continue
 // each other's work.
 func CTCursor(logID string) string { return "ct:" + logID }
-
-// ObservationItems are the store items of a scan observation, as
-// `keyaudit scan` writes them: the observation, then the DER of each
-// served certificate not yet in seen (once per run, for revocation
-// plans). seen may be nil.
-func ObservationItems(o scanner.Observation, seen map[string]bool) ([]store.Item, error) {
-	it := store.Item{Kind: store.KindObservation, Key: o.Protocol + "|" + o.Target + "|" + o.IP}
-	if l := o.Leaf(); l != nil {
-		it.SPKISHA256, it.CertSHA256 = l.SPKISHA256, l.SHA256
-	}
-	b, err := json.Marshal(o)
-	if err != nil {
-		return nil, fmt.Errorf("encode observation: %w", err)
-	}
-	it.Data = b
-	items := []store.Item{it}
-	for _, c := range o.Chain {
-		if len(c.DER) == 0 || seen[c.SHA256] {
-			continue
-		}
-		if seen != nil {
-			seen[c.SHA256] = true
-		}
-		ci, err := certificateItem(c.DER, c.SHA256, c.SPKISHA256)
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, ci)
-	}
-	return items, nil
-}
-
-// SightingItems are the store items of CT sightings, as `keyaudit ct
-// sync` writes them: the sightings, then each matched certificate's DER.
-func SightingItems(ss []ctlog.Sighting) ([]store.Item, error) {
-	items := make([]store.Item, 0, 2*len(ss))
-	for _, s := range ss {
-		it := store.Item{Kind: store.KindSighting, Key: s.ItemKey(), SPKISHA256: s.SPKISHA256, CertSHA256: s.CertSHA256}
-		b, err := json.Marshal(s)
-		if err != nil {
-			return nil, fmt.Errorf("encode sighting: %w", err)
-		}
-		it.Data = b
-		items = append(items, it)
-	}
-	for _, s := range ss {
-		if len(s.DER) == 0 {
-			continue
-		}
-		ci, err := certificateItem(s.DER, s.CertSHA256, s.SPKISHA256)
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, ci)
-	}
-	return items, nil
-}
-
-func certificateItem(der []byte, sha, spki string) (store.Item, error) {
-	it := store.Item{Kind: store.KindCertificate, Key: sha, SPKISHA256: spki, CertSHA256: sha}
-	b, err := json.Marshal(map[string][]byte{"der": der})
-	if err != nil {
-		return it, fmt.Errorf("encode certificate: %w", err)
-	}
-	it.Data = b
-	return it, nil
-}

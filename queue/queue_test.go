@@ -27,6 +27,7 @@ import (
 	"github.com/keyaudit/keyaudit/scanner"
 	"github.com/keyaudit/keyaudit/store"
 	"github.com/keyaudit/keyaudit/store/postgres"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 var (
@@ -170,7 +171,7 @@ func testScanJobs(t *testing.T) {
 	sc, _ := scanner.New(cfg)
 	sp, _ := scanner.ParseSpec(args.Targets[0])
 	if _, err := sc.Scan(ctx, slices.Values([]scanner.Spec{sp}), func(o scanner.Observation) error {
-		items, err := ObservationItems(o, nil)
+		items, err := records.ObservationItems(o, nil)
 		if err == nil {
 			want[items[0].Key+" "+items[0].SPKISHA256] = true
 		}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -13,7 +11,9 @@ import (
 
 	"github.com/keyaudit/keyaudit/ctlog"
 	"github.com/keyaudit/keyaudit/scanner"
+	"github.com/keyaudit/keyaudit/stage"
 	"github.com/keyaudit/keyaudit/store"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // scanWorker runs scan jobs.
@@ -53,8 +53,7 @@ func (s *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
 	if w.cfg.Scanner != nil {
 		w.cfg.Scanner(&cfg)
 	}
-	sc, err := scanner.New(cfg)
-	if err != nil {
+	if _, err := scanner.New(cfg); err != nil {
 		return river.JobCancel(err)
 	}
 	specs := func(yield func(scanner.Spec) bool) {
@@ -68,59 +67,18 @@ func (s *scanWorker) Work(ctx context.Context, job *river.Job[ScanArgs]) error {
 			}
 		}
 	}
-	st := w.cfg.Store
-	run, err := st.BeginRun(ctx, store.RunSpec{Kind: "scan", Group: a.Group, Meta: w.meta(job.JobRow, map[string]any{
-		"targets": a.Targets, "ports": a.Ports, "shard": a.Shard, "scope": a.Scope,
-	})})
-	if err != nil {
+	env := stage.Env{Store: w.cfg.Store, Log: w.cfg.Logger}
+	out, err := stage.Scan(ctx, env, stage.ScanParams{Config: cfg, Targets: specs, Group: a.Group, Meta: w.meta(job.JobRow, map[string]any{
+		"targets": a.Targets, "ports": a.Ports, "scope": a.Scope,
+	})}, nil)
+	if out.RunID == 0 && err != nil { // no run was begun
 		return fmt.Errorf("queue: scan job %d: %w", job.ID, err)
 	}
-	batch := store.NewBatcher(ctx, st, run.ID, 256, 500*time.Millisecond)
-	seen := map[string]bool{}
-	stats, scanErr := sc.Scan(ctx, specs, func(o scanner.Observation) error {
-		items, err := ObservationItems(o, seen)
-		if err != nil {
-			return err
-		}
-		for _, it := range items {
-			if err := batch.Add(it); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	flushErr := batch.Flush()
-	status, note := store.StatusComplete, summarize(stats)
-	switch {
-	case scanErr == nil && flushErr != nil:
-		scanErr = flushErr
-		status, note = store.StatusFailed, "store: "+flushErr.Error()
-	case scanErr != nil && ctx.Err() != nil:
-		status, note = store.StatusInterrupted, "interrupted: "+note
-	case scanErr != nil:
-		status, note = store.StatusFailed, scanErr.Error()
-	}
-	if err := w.finish(ctx, run.ID, status, note); err != nil && scanErr == nil {
-		scanErr = err
-	}
-	w.cfg.Logger.Info("queue: scan job done", "job", job.ID, "run", run.ID, "group", a.Group, "shard", a.Shard, "status", status, "note", note)
-	if scanErr != nil {
-		return fmt.Errorf("queue: scan job %d (run %d): %w", job.ID, run.ID, scanErr)
+	w.cfg.Logger.Info("queue: scan job done", "job", job.ID, "run", out.RunID, "group", a.Group, "shard", a.Shard, "status", out.Status, "note", out.Note)
+	if err != nil {
+		return fmt.Errorf("queue: scan job %d (run %d): %w", job.ID, out.RunID, err)
 	}
 	return nil
-}
-
-func summarize(s scanner.Stats) string {
-	parts := []string{fmt.Sprintf("%d endpoints, %d with a chain", s.Endpoints, s.OK)}
-	kinds := make([]string, 0, len(s.Errors))
-	for k := range s.Errors {
-		kinds = append(kinds, string(k))
-	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
-		parts = append(parts, fmt.Sprintf("%d %s", s.Errors[scanner.ErrorKind(k)], k))
-	}
-	return strings.Join(parts, ", ")
 }
 
 // ctWorker runs CT-sync jobs.
@@ -245,7 +203,7 @@ func (s *ctSink) Load(ctx context.Context, l ctlog.Log) ([]byte, error) {
 }
 
 func (s *ctSink) Commit(ctx context.Context, l ctlog.Log, state []byte, ss []ctlog.Sighting) error {
-	items, err := SightingItems(ss)
+	items, err := records.SightingItems(ss)
 	if err != nil {
 		return err
 	}

@@ -4,16 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/scanner/caa"
-	"github.com/keyaudit/keyaudit/store"
+	"github.com/keyaudit/keyaudit/stage"
 )
 
 type caaOptions struct {
@@ -87,20 +87,20 @@ could not run.`,
   keyaudit caa --ca letsencrypt.org --validation-method dns-01 --account-uri https://acme-v02.api.letsencrypt.org/acme/acct/1 example.com
   keyaudit caa --list-cas`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var watch []string
-			if err := a.section("watch", &watch); err != nil {
+			cc, watch, err := a.caaConfig()
+			if err != nil {
 				return err
-			}
-			var cc caaConfig
-			if node, ok := a.config["caa"]; ok {
-				if err := node.Decode(&cc); err != nil {
-					return withCode(exitError, fmt.Errorf("config %s: caa: %w", a.configPath, err))
-				}
 			}
 			return a.runCAA(cmd.Context(), o, cc, append(watch, args...))
 		},
 	}
-	f := cmd.Flags()
+	o.register(cmd.Flags())
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(reports.StreamFormats, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// register defines the flags of keyaudit caa on f, bound to o.
+func (o *caaOptions) register(f *pflag.FlagSet) {
 	f.StringArrayVar(&o.cas, "ca", nil, "CA identifier (issuer-domain-name, e.g. letsencrypt.org) to decide for (repeatable)")
 	f.StringArrayVar(&o.resolvers, "resolver", nil, "DNS resolver ip[:port], optionally udp: or tcp: prefixed (repeatable; default: the system's)")
 	f.StringVar(&o.format, "format", "table", "output format: table, jsonl, json, csv")
@@ -112,24 +112,49 @@ could not run.`,
 	f.StringVar(&o.validationMethod, "validation-method", "", "ACME validation method (dns-01, http-01, tls-alpn-01 …) to check validationmethods against (RFC 8657)")
 	f.BoolVar(&o.listCAs, "list-cas", false, "print the issuer → CAA identifier table (built-in and caa.cas from the config) and exit")
 	f.StringVar(&o.group, "run-group", "", "group name shared by related runs in the store")
-	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(reports.StreamFormats, cobra.ShellCompDirectiveNoFileComp))
-	return cmd
 }
 
 func (a *app) runCAA(ctx context.Context, o *caaOptions, cc caaConfig, rawNames []string) error {
-	table, err := caa.NewTable(cc.CAs)
-	if err != nil {
-		return withCode(exitError, fmt.Errorf("config caa.cas: %w", err))
-	}
 	if o.listCAs {
+		table, err := caa.NewTable(cc.CAs)
+		if err != nil {
+			return withCode(exitError, fmt.Errorf("config caa.cas: %w", err))
+		}
 		return a.listCAs(o.format, table)
 	}
-	// Validate everything before the first query.
+	p, err := a.caaParams(o, cc, rawNames)
+	if err != nil {
+		return err
+	}
+	cols := caaNameColumns
+	if len(p.CAs) > 0 {
+		cols = caaCAColumns
+	}
+	out, err := reports.NewStream(a.stdout, o.format, cols)
+	if err != nil {
+		return withCode(exitError, err)
+	}
+	return runStage(ctx, a, "caa", out, func(env stage.Env, emit func(caa.Result) error) error {
+		_, err := stage.CAA(ctx, env, p, emit)
+		return err
+	})
+}
+
+// caaParams validates o, the config's caa section cc and the names
+// (NAME arguments after the config's watch list) and returns the CAA
+// stage's parameters: names normalised and each once, CAs as
+// issuer-domain-names. Nothing is queried; an invalid setting or name is
+// exit 2. keyaudit audit calls it with the options read from the config
+// (caaOptionsFromConfig) and the names it decided.
+func (a *app) caaParams(o *caaOptions, cc caaConfig, rawNames []string) (stage.CAAParams, error) {
+	if _, err := caa.NewTable(cc.CAs); err != nil {
+		return stage.CAAParams{}, withCode(exitError, fmt.Errorf("config caa.cas: %w", err))
+	}
 	var cas []string
 	for _, ca := range o.cas {
 		v, err := caa.ParseIssueValue(ca)
 		if err != nil || v.IssuerDomainName == "" || len(v.Params) > 0 {
-			return withCode(exitError, fmt.Errorf("--ca %q: not an issuer-domain-name (such as letsencrypt.org)", ca))
+			return stage.CAAParams{}, withCode(exitError, fmt.Errorf("--ca %q: not an issuer-domain-name (such as letsencrypt.org)", ca))
 		}
 		if !containsString(cas, v.IssuerDomainName) {
 			cas = append(cas, v.IssuerDomainName)
@@ -140,7 +165,7 @@ func (a *app) runCAA(ctx context.Context, o *caaOptions, cc caaConfig, rawNames 
 	for _, n := range rawNames {
 		fqdn, wild, err := caa.NormalizeName(n)
 		if err != nil {
-			return withCode(exitError, err)
+			return stage.CAAParams{}, withCode(exitError, err)
 		}
 		key := strings.TrimSuffix(fqdn, ".")
 		if wild {
@@ -152,135 +177,55 @@ func (a *app) runCAA(ctx context.Context, o *caaOptions, cc caaConfig, rawNames 
 		}
 	}
 	if len(names) == 0 {
-		return withCode(exitError, errors.New("no names: give NAME arguments or a watch: list in the config"))
+		return stage.CAAParams{}, withCode(exitError, errors.New("no names: give NAME arguments or a watch: list in the config"))
 	}
 	if o.concurrency < 1 || o.attempts < 1 || o.timeout <= 0 {
-		return withCode(exitError, errors.New("--concurrency, --attempts and --timeout must be positive"))
+		return stage.CAAParams{}, withCode(exitError, errors.New("--concurrency, --attempts and --timeout must be positive"))
 	}
-	checker, err := caa.New(caa.Config{
+	cfg := caa.Config{
 		Resolvers: o.resolvers, Timeout: o.timeout, Attempts: o.attempts, Concurrency: o.concurrency,
 		DNSSEC: o.dnssec, Logger: a.log,
-	})
-	if err != nil {
-		return withCode(exitError, err)
 	}
-	cols := caaNameColumns
-	if len(cas) > 0 {
-		cols = caaCAColumns
+	if _, err := caa.New(cfg); err != nil { // validates the resolvers
+		return stage.CAAParams{}, withCode(exitError, err)
 	}
-	out, err := reports.NewStream(a.stdout, o.format, cols)
-	if err != nil {
-		return withCode(exitError, err)
-	}
+	return stage.CAAParams{
+		Config: cfg, Names: names, CAs: cas, AccountURI: o.accountURI, ValidationMethod: o.validationMethod, Group: o.group,
+	}, nil
+}
 
-	st, err := a.openStore(ctx)
+// caaOptionsFromConfig returns what `keyaudit caa` would run with from
+// the config alone: its options (the flags' defaults, the config's caa
+// section over them), the caa section's structured part, and the
+// config's watch list. keyaudit audit passes them to caaParams.
+func (a *app) caaOptionsFromConfig() (*caaOptions, caaConfig, []string, error) {
+	o := &caaOptions{}
+	fs := pflag.NewFlagSet("caa", pflag.ContinueOnError)
+	o.register(fs)
+	if err := a.applySection(fs, "caa"); err != nil {
+		return nil, caaConfig{}, nil, err
+	}
+	cc, watch, err := a.caaConfig()
 	if err != nil {
-		return err
+		return nil, caaConfig{}, nil, err
 	}
-	var run store.Run
-	var batch *store.Batcher
-	if st != nil {
-		defer st.Close()
-		run, err = st.BeginRun(ctx, store.RunSpec{Kind: "caa", Group: o.group, Meta: map[string]any{
-			"names": names, "cas": cas, "resolvers": o.resolvers, "dnssec": o.dnssec,
-			"account_uri": o.accountURI, "validation_method": o.validationMethod,
-		}})
-		if err != nil {
-			return withCode(exitError, err)
-		}
-		batch = store.NewBatcher(ctx, st, run.ID, 256, 500*time.Millisecond)
-	}
+	return o, cc, watch, nil
+}
 
-	req := caa.Request{AccountURI: o.accountURI, ValidationMethod: o.validationMethod}
-	failed := map[caa.ErrorKind]int{}
-	var denied, allowed int
-	prog := newProgress(a.stderr, "caa")
-	emit := func(r caa.Result) error {
-		if batch != nil {
-			it := store.Item{Kind: store.KindCAA, Key: r.Name}
-			if r.CA != "" {
-				it.Key += "|" + r.CA
-			}
-			if err := marshalInto(&it, r); err != nil {
-				return err
-			}
-			if err := batch.Add(it); err != nil {
-				return err
-			}
+// caaConfig reads the config's caa section (its structured part) and
+// its watch list.
+func (a *app) caaConfig() (caaConfig, []string, error) {
+	var watch []string
+	if err := a.section("watch", &watch); err != nil {
+		return caaConfig{}, nil, err
+	}
+	var cc caaConfig
+	if node, ok := a.config["caa"]; ok {
+		if err := node.Decode(&cc); err != nil {
+			return caaConfig{}, nil, withCode(exitError, fmt.Errorf("config %s: caa: %w", a.configPath, err))
 		}
-		return out.Write(r)
 	}
-	runErr := checker.LookupAll(ctx, names, func(l *caa.Lookup) error {
-		prog.inc()
-		if len(cas) == 0 {
-			r := l.Result()
-			if r.Error != nil {
-				failed[r.Error.Kind]++
-			}
-			return emit(r)
-		}
-		for _, ca := range cas {
-			rq := req
-			rq.Identifiers = []string{ca}
-			r := l.ResultFor(ca, rq)
-			switch {
-			case r.Error != nil:
-				failed[r.Error.Kind]++
-			case r.Allowed:
-				allowed++
-			default:
-				denied++
-			}
-			if err := emit(r); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	prog.done()
-	closeErr := out.Close()
-
-	note := fmt.Sprintf("%d names", len(names))
-	if len(cas) > 0 {
-		note += fmt.Sprintf(", %d CAs: %d allowed, %d not allowed", len(cas), allowed, denied)
-	}
-	var failures []string
-	for k, n := range failed {
-		failures = append(failures, fmt.Sprintf("%d %s", n, k))
-	}
-	sort.Strings(failures)
-	if len(failures) > 0 {
-		note += ", lookups failed: " + strings.Join(failures, ", ")
-	}
-	status := store.StatusComplete
-	switch {
-	case runErr != nil && ctx.Err() != nil:
-		status, note = store.StatusInterrupted, "interrupted: "+note
-	case runErr != nil:
-		status, note = store.StatusFailed, runErr.Error()
-	case failed[caa.KindCanceled] > 0:
-		status, note = store.StatusInterrupted, "interrupted: "+note
-	case len(failures) > 0:
-		status = store.StatusPartial
-	}
-	if st != nil {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := batch.Flush(); err != nil {
-			return withCode(exitError, fmt.Errorf("store: %w", err))
-		}
-		if err := st.FinishRun(fctx, run.ID, status, note); err != nil {
-			return withCode(exitError, err)
-		}
-		a.log.Info("caa recorded", "run", run.ID, "status", status, "note", note)
-	}
-	if runErr != nil {
-		return withCode(exitError, runErr)
-	}
-	if closeErr != nil {
-		return withCode(exitError, closeErr)
-	}
-	return nil
+	return cc, watch, nil
 }
 
 func (a *app) listCAs(format string, t *caa.Table) error {

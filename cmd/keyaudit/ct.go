@@ -21,6 +21,7 @@ import (
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/store"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // ctConfig is the structured top-level "ct:" config section.
@@ -285,7 +286,7 @@ func (s *ctSink) Commit(ctx context.Context, l ctlog.Log, state []byte, ss []ctl
 	if s.st != nil {
 		// Sightings and the matched certificates' DER, as a queue worker
 		// writes them, in the same transaction as the position.
-		items, err := queue.SightingItems(ss)
+		items, err := records.SightingItems(ss)
 		if err != nil {
 			return err
 		}

@@ -8,16 +8,18 @@ import (
 	"io"
 	"iter"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
 
-	"github.com/keyaudit/keyaudit/queue"
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/scanner"
+	"github.com/keyaudit/keyaudit/stage"
 	"github.com/keyaudit/keyaudit/store"
 )
 
@@ -67,15 +69,20 @@ error.kind: timeout, refused, reset, handshake, starttls, dns or scope.`,
   keyaudit scan --format jsonl --no-store smtp://mail.example.com imap://mail.example.com
   cat targets.txt | keyaudit scan --shard 1/4 -`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.section("scan", &struct {
-				Targets *[]string `yaml:"targets"`
-			}{&o.targets}); err != nil {
+			if err := a.scanTargets(o); err != nil {
 				return err
 			}
 			return a.runScan(cmd.Context(), o, args)
 		},
 	}
-	f := cmd.Flags()
+	o.register(cmd.Flags())
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(reports.StreamFormats, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("protocol", cobra.FixedCompletions(append([]string{"auto"}, scanner.Protocols...), cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// register defines the flags of keyaudit scan on f, bound to o.
+func (o *scanOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&o.ports, "ports", "443", "ports for targets without one: list and ranges, e.g. 443,8443,25-26")
 	f.StringVar(&o.protocol, "protocol", "auto", "protocol for targets without proto://: auto (infer STARTTLS from well-known ports) or "+strings.Join(scanner.Protocols, ", "))
 	f.StringArrayVar(&o.resolvers, "resolver", nil, "DNS resolver ip[:port] (repeatable; default: the system's)")
@@ -89,9 +96,6 @@ error.kind: timeout, refused, reset, handshake, starttls, dns or scope.`,
 	f.StringVar(&o.format, "format", "table", "output format: table, jsonl, json, csv")
 	f.StringVar(&o.group, "run-group", "", "group name shared by the shards of one logical run")
 	f.StringVar(&o.targetsFile, "targets-file", "", "read targets from FILE, one per line (like -)")
-	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(reports.StreamFormats, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("protocol", cobra.FixedCompletions(append([]string{"auto"}, scanner.Protocols...), cobra.ShellCompDirectiveNoFileComp))
-	return cmd
 }
 
 // scanColumns are the table and CSV columns of observations.
@@ -136,26 +140,89 @@ var scanColumns = []reports.Column[scanner.Observation]{
 }
 
 func (a *app) runScan(ctx context.Context, o *scanOptions, args []string) error {
-	ports, err := scanner.ParsePorts(o.ports)
+	p, err := a.scanParams(o, args)
 	if err != nil {
-		return withCode(exitError, fmt.Errorf("--ports: %w", err))
+		return err
 	}
-	scope, err := scanner.ParseScope(o.scope)
-	if err != nil {
-		return withCode(exitError, fmt.Errorf("--scope: %w", err))
-	}
-	shard, err := scanner.ParseShard(o.shard)
-	if err != nil {
-		return withCode(exitError, fmt.Errorf("--shard: %w", err))
-	}
-	sc, err := scanner.New(scanner.Config{
-		Ports: ports, Protocol: o.protocol, Resolvers: o.resolvers, Timeout: o.timeout, DNSTimeout: o.dnsTimeout,
-		Concurrency: o.concurrency, Rate: o.rate, PerIP: o.perIP, Scope: scope, Shard: shard, Logger: a.log,
-	})
+	out, err := reports.NewStream(a.stdout, o.format, scanColumns, reports.SortRows)
 	if err != nil {
 		return withCode(exitError, err)
 	}
-	// Validate the command-line targets before touching anything.
+	return runStage(ctx, a, "scan", out, func(env stage.Env, emit func(scanner.Observation) error) error {
+		_, err := stage.Scan(ctx, env, p, emit)
+		return err
+	})
+}
+
+// runStage runs a stage from the CLI: it opens the store, runs the stage
+// (run) with each result written to out and counted on stderr, and
+// closes out. A stage that failed or an output that could not be
+// written is exit 2.
+func runStage[T any](ctx context.Context, a *app, label string, out reports.Stream[T], run func(stage.Env, func(T) error) error) error {
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		defer st.Close()
+	}
+	prog := newProgress(a.stderr, label)
+	runErr := run(a.stageEnv(st), func(v T) error {
+		prog.inc()
+		return out.Write(v)
+	})
+	prog.done()
+	closeErr := out.Close()
+	if runErr != nil {
+		return withCode(exitError, runErr)
+	}
+	if closeErr != nil {
+		return withCode(exitError, closeErr)
+	}
+	return nil
+}
+
+// stageEnv is the environment the stages run with from the CLI.
+func (a *app) stageEnv(st store.Store) stage.Env {
+	return stage.Env{Store: st, Log: a.log, Stderr: a.stderr}
+}
+
+// scanConfig parses the scanner settings of o (exit 2 when invalid).
+func (a *app) scanConfig(o *scanOptions) (scanner.Config, error) {
+	ports, err := scanner.ParsePorts(o.ports)
+	if err != nil {
+		return scanner.Config{}, withCode(exitError, fmt.Errorf("--ports: %w", err))
+	}
+	scope, err := scanner.ParseScope(o.scope)
+	if err != nil {
+		return scanner.Config{}, withCode(exitError, fmt.Errorf("--scope: %w", err))
+	}
+	shard, err := scanner.ParseShard(o.shard)
+	if err != nil {
+		return scanner.Config{}, withCode(exitError, fmt.Errorf("--shard: %w", err))
+	}
+	cfg := scanner.Config{
+		Ports: ports, Protocol: o.protocol, Resolvers: o.resolvers, Timeout: o.timeout, DNSTimeout: o.dnsTimeout,
+		Concurrency: o.concurrency, Rate: o.rate, PerIP: o.perIP, Scope: scope, Shard: shard, Logger: a.log,
+	}
+	if _, err := scanner.New(cfg); err != nil { // validates
+		return scanner.Config{}, withCode(exitError, err)
+	}
+	return cfg, nil
+}
+
+// scanParams validates o and the targets — o.targets (the config's
+// scan.targets), then args; "-" reads a.stdin, o.targetsFile a file — and
+// returns the scan stage's parameters. Nothing is contacted or opened for
+// writing; an invalid setting or target is exit 2. Invalid lines of stdin
+// or the targets file are reported on a.stderr and skipped (the run is
+// then partial). keyaudit audit calls it with the options read from the
+// config (scanOptionsFromConfig) and no args.
+func (a *app) scanParams(o *scanOptions, args []string) (stage.ScanParams, error) {
+	cfg, err := a.scanConfig(o)
+	if err != nil {
+		return stage.ScanParams{}, err
+	}
 	var fixed []scanner.Spec
 	readStdin := false
 	all := append(append([]string{}, o.targets...), args...)
@@ -166,132 +233,112 @@ func (a *app) runScan(ctx context.Context, o *scanOptions, args []string) error 
 		}
 		sp, err := scanner.ParseSpec(t)
 		if err != nil {
-			return withCode(exitError, err)
+			return stage.ScanParams{}, withCode(exitError, err)
 		}
 		fixed = append(fixed, sp)
 	}
-	var listFile io.Reader
 	if o.targetsFile != "" {
+		// Fail now on a file that cannot be read; it is read while the
+		// scan runs.
 		f, err := os.Open(o.targetsFile)
 		if err != nil {
-			return withCode(exitError, fmt.Errorf("--targets-file: %w", err))
+			return stage.ScanParams{}, withCode(exitError, fmt.Errorf("--targets-file: %w", err))
 		}
-		defer f.Close()
-		listFile = f
+		f.Close()
 	}
-	if len(fixed) == 0 && !readStdin && listFile == nil {
-		return withCode(exitError, errors.New("no targets: give TARGET arguments, - for stdin, --targets-file, or scan.targets in the config"))
+	if len(fixed) == 0 && !readStdin && o.targetsFile == "" {
+		return stage.ScanParams{}, withCode(exitError, errors.New("no targets: give TARGET arguments, - for stdin, --targets-file, or scan.targets in the config"))
 	}
-	out, err := reports.NewStream(a.stdout, o.format, scanColumns, reports.SortRows)
-	if err != nil {
-		return withCode(exitError, err)
+	var bad atomic.Int64
+	skip := func(err error) {
+		fmt.Fprintf(a.stderr, "keyaudit: %v (skipped)\n", err)
+		bad.Add(1)
 	}
-
-	st, err := a.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	var run store.Run
-	var batch *store.Batcher
-	if st != nil {
-		defer st.Close()
-		run, err = st.BeginRun(ctx, store.RunSpec{Kind: "scan", Group: o.group, Meta: map[string]any{
-			"targets": all, "targets_file": o.targetsFile, "ports": o.ports, "shard": o.shard, "scope": o.scope,
-		}})
-		if err != nil {
-			return withCode(exitError, err)
-		}
-		batch = store.NewBatcher(ctx, st, run.ID, 256, 500*time.Millisecond)
-	}
-
-	var badLines []string
+	stdin, file := a.stdin, o.targetsFile
 	specs := func(yield func(scanner.Spec) bool) {
 		for _, sp := range fixed {
 			if !yield(sp) {
 				return
 			}
 		}
-		for _, r := range []struct {
-			name string
-			r    io.Reader
-			on   bool
-		}{{"stdin", a.stdin, readStdin}, {o.targetsFile, listFile, listFile != nil}} {
-			if !r.on {
-				continue
-			}
-			for sp, err := range readTargets(r.r, r.name) {
-				if err != nil {
-					fmt.Fprintf(a.stderr, "keyaudit: %v (skipped)\n", err)
-					badLines = append(badLines, err.Error())
-					continue
-				}
-				if !yield(sp) {
-					return
-				}
-			}
+		if readStdin && !yieldTargets(readTargets(stdin, "stdin"), skip, yield) {
+			return
 		}
-	}
-	prog := newProgress(a.stderr, "scan")
-	storedCerts := map[string]bool{}
-	stats, scanErr := sc.Scan(ctx, specs, func(ob scanner.Observation) error {
-		prog.inc()
-		if batch != nil {
-			// The same records a queue worker writes for a scan job.
-			items, err := queue.ObservationItems(ob, storedCerts)
+		if file != "" {
+			f, err := os.Open(file)
 			if err != nil {
-				return err
+				skip(fmt.Errorf("--targets-file: %w", err))
+				return
 			}
-			for _, it := range items {
-				if err := batch.Add(it); err != nil {
-					return err
-				}
-			}
+			defer f.Close()
+			yieldTargets(readTargets(f, file), skip, yield)
 		}
-		return out.Write(ob)
-	})
-	prog.done()
-	closeErr := out.Close()
-
-	status, note := store.StatusComplete, summarize(stats)
-	switch {
-	case scanErr != nil && ctx.Err() != nil:
-		status, note = store.StatusInterrupted, "interrupted: "+note
-	case scanErr != nil:
-		status, note = store.StatusFailed, scanErr.Error()
-	case len(badLines) > 0:
-		status, note = store.StatusPartial, fmt.Sprintf("%d invalid target lines skipped; %s", len(badLines), note)
 	}
-	if st != nil {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := batch.Flush(); err != nil {
-			return withCode(exitError, fmt.Errorf("store: %w", err))
-		}
-		if err := st.FinishRun(fctx, run.ID, status, note); err != nil {
-			return withCode(exitError, err)
-		}
-		a.log.Info("scan recorded", "run", run.ID, "status", status)
-	}
-	if scanErr != nil {
-		return withCode(exitError, scanErr)
-	}
-	if closeErr != nil {
-		return withCode(exitError, closeErr)
-	}
-	return nil
+	return stage.ScanParams{
+		Config: cfg, Targets: specs, Group: o.group,
+		Meta: map[string]any{
+			"targets": all, "targets_file": o.targetsFile, "ports": o.ports, "scope": o.scope,
+		},
+		BadLines: func() int { return int(bad.Load()) },
+	}, nil
 }
 
-func summarize(s scanner.Stats) string {
-	parts := []string{fmt.Sprintf("%d endpoints, %d with a chain", s.Endpoints, s.OK)}
-	kinds := make([]string, 0, len(s.Errors))
-	for k := range s.Errors {
-		kinds = append(kinds, string(k))
+// yieldTargets passes the valid targets of ts to yield and the bad lines
+// to skip; it returns false when yield asked to stop.
+func yieldTargets(ts iter.Seq2[scanner.Spec, error], skip func(error), yield func(scanner.Spec) bool) bool {
+	for sp, err := range ts {
+		if err != nil {
+			skip(err)
+			continue
+		}
+		if !yield(sp) {
+			return false
+		}
 	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
-		parts = append(parts, fmt.Sprintf("%d %s", s.Errors[scanner.ErrorKind(k)], k))
+	return true
+}
+
+// scanOptionsFromConfig returns the scan options `keyaudit scan` would
+// run with from the config alone: the flags' defaults, the config's scan
+// section over them, and its scan.targets. keyaudit audit passes them to
+// scanParams.
+func (a *app) scanOptionsFromConfig() (*scanOptions, error) {
+	o := &scanOptions{}
+	fs := pflag.NewFlagSet("scan", pflag.ContinueOnError)
+	o.register(fs)
+	if err := a.applySection(fs, "scan"); err != nil {
+		return nil, err
 	}
-	return strings.Join(parts, ", ")
+	if err := a.scanTargets(o); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// scanTargets reads the config's scan.targets into o.targets.
+func (a *app) scanTargets(o *scanOptions) error {
+	return a.section("scan", &struct {
+		Targets *[]string `yaml:"targets"`
+	}{&o.targets})
+}
+
+// applySection applies the config's section name to fs, flags already
+// set left alone: what setup does for the command being run, for a
+// command's options read from the config alone.
+func (a *app) applySection(fs *pflag.FlagSet, name string) error {
+	node, ok := a.config[name]
+	if !ok || node.Kind != yaml.MappingNode {
+		return nil
+	}
+	sub := map[string]yaml.Node{}
+	err := node.Decode(&sub)
+	if err == nil {
+		err = applyConfig(fs, sub, knownSections[name])
+	}
+	if err != nil {
+		return withCode(exitError, fmt.Errorf("config %s: section %s: %w", a.configPath, name, err))
+	}
+	return nil
 }
 
 // readTargets yields the targets of r, one per line; blank lines and

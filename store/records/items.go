@@ -1,0 +1,150 @@
+package records
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/keyaudit/keyaudit/ctlog"
+	"github.com/keyaudit/keyaudit/scanner"
+	"github.com/keyaudit/keyaudit/scanner/caa"
+	"github.com/keyaudit/keyaudit/store"
+)
+
+// ObservationKey is the store key of an observation: one endpoint
+// (protocol, target, address) per run.
+func ObservationKey(o scanner.Observation) string {
+	return o.Protocol + "|" + o.Target + "|" + o.IP
+}
+
+// ObservationItems are the store items of a scan observation, as every
+// scan run writes them (keyaudit scan, keyaudit audit, queue scan jobs):
+// the observation, keyed by ObservationKey and carrying its leaf's SPKI
+// and certificate hashes, then a certificate item (the DER) for each
+// served certificate not yet in seen, so a run holds each certificate
+// once (revocation plans read them). seen may be nil: then every
+// certificate of the chain is included.
+func ObservationItems(o scanner.Observation, seen map[string]bool) ([]store.Item, error) {
+	it := store.Item{Kind: store.KindObservation, Key: ObservationKey(o)}
+	if l := o.Leaf(); l != nil {
+		it.SPKISHA256, it.CertSHA256 = l.SPKISHA256, l.SHA256
+	}
+	b, err := json.Marshal(o)
+	if err != nil {
+		return nil, fmt.Errorf("encode observation %s: %w", it.Key, err)
+	}
+	it.Data = b
+	items := []store.Item{it}
+	for _, c := range o.Chain {
+		if len(c.DER) == 0 || seen[c.SHA256] {
+			continue
+		}
+		if seen != nil {
+			seen[c.SHA256] = true
+		}
+		ci, err := certificateItem(c.DER, c.SHA256, c.SPKISHA256)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, ci)
+	}
+	return items, nil
+}
+
+// SightingItems are the store items of CT sightings, as every CT sync
+// writes them (keyaudit ct sync, queue CT-sync jobs): the sightings,
+// keyed by Sighting.ItemKey, then a certificate item (the DER) of each
+// matched certificate that carries one.
+func SightingItems(ss []ctlog.Sighting) ([]store.Item, error) {
+	items := make([]store.Item, 0, 2*len(ss))
+	for _, s := range ss {
+		it := store.Item{Kind: store.KindSighting, Key: s.ItemKey(), SPKISHA256: s.SPKISHA256, CertSHA256: s.CertSHA256}
+		b, err := json.Marshal(s)
+		if err != nil {
+			return nil, fmt.Errorf("encode sighting %s: %w", it.Key, err)
+		}
+		it.Data = b
+		items = append(items, it)
+	}
+	for _, s := range ss {
+		if len(s.DER) == 0 {
+			continue
+		}
+		ci, err := certificateItem(s.DER, s.CertSHA256, s.SPKISHA256)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, ci)
+	}
+	return items, nil
+}
+
+// CAAItem is the store item of a CAA result, as every CAA run writes it
+// (keyaudit caa, keyaudit audit): keyed by the name, or by name|CA for a
+// per-CA decision.
+func CAAItem(r caa.Result) (store.Item, error) {
+	it := store.Item{Kind: store.KindCAA, Key: r.Name}
+	if r.CA != "" {
+		it.Key += "|" + r.CA
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return it, fmt.Errorf("encode caa result %s: %w", it.Key, err)
+	}
+	it.Data = b
+	return it, nil
+}
+
+// certificateData is the Data of a store.KindCertificate item.
+type certificateData struct {
+	DER []byte `json:"der"`
+}
+
+// certificateItem is the store item holding one certificate's DER, keyed
+// by its SHA-256.
+func certificateItem(der []byte, sha, spki string) (store.Item, error) {
+	it := store.Item{Kind: store.KindCertificate, Key: sha, SPKISHA256: spki, CertSHA256: sha}
+	b, err := json.Marshal(certificateData{DER: der})
+	if err != nil {
+		return it, fmt.Errorf("encode certificate %s: %w", sha, err)
+	}
+	it.Data = b
+	return it, nil
+}
+
+// DecodeObservation decodes an observation item.
+func DecodeObservation(it store.Item) (scanner.Observation, error) {
+	var o scanner.Observation
+	err := decodeItem(it, store.KindObservation, &o)
+	return o, err
+}
+
+// DecodeSighting decodes a CT sighting item.
+func DecodeSighting(it store.Item) (ctlog.Sighting, error) {
+	var s ctlog.Sighting
+	err := decodeItem(it, store.KindSighting, &s)
+	return s, err
+}
+
+// DecodeCertificateDER returns the DER of a certificate item.
+func DecodeCertificateDER(it store.Item) ([]byte, error) {
+	var c certificateData
+	if err := decodeItem(it, store.KindCertificate, &c); err != nil {
+		return nil, err
+	}
+	if len(c.DER) == 0 {
+		return nil, fmt.Errorf("certificate %q: no DER", it.Key)
+	}
+	return c.DER, nil
+}
+
+// decodeItem unmarshals its Data into v. An item whose Kind is set and
+// is not kind is refused.
+func decodeItem(it store.Item, kind string, v any) error {
+	if it.Kind != "" && it.Kind != kind {
+		return fmt.Errorf("item %q is a %s, not a %s", it.Key, it.Kind, kind)
+	}
+	if err := json.Unmarshal(it.Data, v); err != nil {
+		return fmt.Errorf("%s %q: %w", kind, it.Key, err)
+	}
+	return nil
+}
