@@ -168,5 +168,8 @@ func fixtureReport() *Report {
 			Records: []caa.Record{{Flags: 0, Tag: "issue", Value: "letsencrypt.org"}}, Iodef: []string{"mailto:security@example.test"},
 			Permits: &caa.Permits{CAs: []string{"letsencrypt.org"}}, Time: day(-1)}},
 		Sightings: []ctlog.Sighting{logged, rogue},
+		Resolved: []reconcile.Transition{{Fingerprint: "0f1e2d3c4b5a69788796a5b4c3d2e1f0", Event: reconcile.EventResolved,
+			Evidence: map[string]any{"reason": "rescanned", "detail": "re-scanned 2026-11-24T10:00:00Z (run 39): now serves CN=old.example.test (cert 5f5f5f5f5f5f5f5f…, key 6e6e6e6e6e6e6e6e…)"},
+			Finding: reconcile.Finding{Check: "weak-key", Severity: reconcile.High, Subject: "CN=old.example.test", Endpoint: "tls://old.example.test:443 (192.0.2.9)"}}},
 	}
 }

@@ -60,6 +60,7 @@ type htmlData struct {
 	Timeline      timeline
 
 	Findings   []htmlFinding
+	Resolved   []htmlResolved
 	Compliance []htmlFramework
 	Keys       []htmlKey
 	Certs      []htmlCert
@@ -96,6 +97,10 @@ type htmlFinding struct {
 	Cert         string
 	Source       string
 	Fingerprint  string
+}
+
+type htmlResolved struct {
+	Check, Subject, Endpoint, Evidence string
 }
 
 type htmlFramework struct {
@@ -179,6 +184,9 @@ func HTML(w io.Writer, r *Report, opts Options) error {
 	}
 	for _, f := range r.sortedFindings() {
 		d.Findings = append(d.Findings, htmlFindingOf(f, opts))
+	}
+	for _, t := range r.Resolved {
+		d.Resolved = append(d.Resolved, htmlResolved{Check: t.Finding.Check, Subject: t.Finding.Subject, Endpoint: t.Finding.Endpoint, Evidence: ResolutionText(t)})
 	}
 	for _, fw := range compliance(r.sortedFindings()) {
 		hf := htmlFramework{Name: fw.Name, Open: fw.Open}

@@ -45,6 +45,8 @@ type jsonDocument struct {
 	Observations any           `json:"observations"`
 	CAA          any           `json:"caa"`
 	Sightings    any           `json:"sightings"`
+	// Resolved lists the findings this reconcile resolved, with evidence.
+	Resolved any `json:"resolved"`
 }
 
 // nonNil turns nil slices into empty ones so arrays are never null.
@@ -64,7 +66,7 @@ func JSON(w io.Writer, r *Report, opts Options) error {
 		Summary: Summarize(r, opts), Rules: nonNil(r.allRules()),
 		Findings: nonNil(withFingerprints(r.sortedFindings())),
 		Keys:     nonNil(sortedKeys(r.Keys)), Observations: nonNil(sortedObservations(r.Observations)),
-		CAA: nonNil(r.CAA), Sightings: nonNil(r.Sightings),
+		CAA: nonNil(r.CAA), Sightings: nonNil(r.Sightings), Resolved: nonNil(r.Resolved),
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -82,6 +82,14 @@ func Markdown(w io.Writer, r *Report, opts Options) error {
 		p("\n</details>\n\n")
 	}
 
+	if len(r.Resolved) > 0 {
+		p("## Resolved since the last audit (%d)\n\n| Check | Subject | Endpoint | Evidence |\n|---|---|---|---|\n", len(r.Resolved))
+		for _, t := range r.Resolved {
+			p("| `%s` | %s | %s | %s |\n", mdCode(t.Finding.Check), md(t.Finding.Subject), md(t.Finding.Endpoint), md(ResolutionText(t)))
+		}
+		p("\n")
+	}
+
 	keys := sortedKeys(r.Keys)
 	p("## Key inventory (%d)\n\n", len(keys))
 	if len(keys) > 0 {

@@ -50,6 +50,9 @@ type Report struct {
 	Observations []scanner.Observation `json:"observations"`
 	CAA          []caa.Result          `json:"caa"`
 	Sightings    []ctlog.Sighting      `json:"sightings"`
+	// Resolved are the findings the reconcile resolved, each with the
+	// evidence it resolved on ("resolved since the last audit").
+	Resolved []reconcile.Transition `json:"resolved,omitempty"`
 }
 
 // Tool identifies keyaudit in machine-readable reports.
@@ -363,4 +366,20 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// ResolutionText says in one line what a resolved finding resolved on.
+func ResolutionText(t reconcile.Transition) string {
+	reason, _ := t.Evidence["reason"].(string)
+	detail, _ := t.Evidence["detail"].(string)
+	switch {
+	case detail != "" && reason != "":
+		return reason + ": " + detail
+	case reason == "suppressed":
+		by, _ := t.Evidence["suppressed_by"].(string)
+		return "suppressed: " + by
+	case reason != "":
+		return reason
+	}
+	return detail
 }
