@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reports"
+	"github.com/keyaudit/keyaudit/stage"
 	"github.com/keyaudit/keyaudit/store"
 	"github.com/keyaudit/keyaudit/store/records"
 )
@@ -259,6 +260,7 @@ func loadReport(ctx context.Context, st store.Store, runID int64) (*reports.Repo
 		records.Decode(ctx, st, recon.ID, store.KindKey, &rep.Keys),
 		records.Decode(ctx, st, recon.ID, store.KindCAA, &rep.CAA),
 		records.Decode(ctx, st, recon.ID, store.KindSighting, &rep.Sightings),
+		records.Decode(ctx, st, recon.ID, stage.KindResolved, &rep.Resolved),
 	} {
 		if err != nil {
 			return nil, fmt.Errorf("read run %d: %w", recon.ID, err)
