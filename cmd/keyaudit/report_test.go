@@ -17,6 +17,7 @@ import (
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/scanner"
 	"github.com/keyaudit/keyaudit/scanner/caa"
+	"github.com/keyaudit/keyaudit/stage"
 	"github.com/keyaudit/keyaudit/store"
 	"github.com/keyaudit/keyaudit/store/sqlite"
 )
@@ -102,9 +103,10 @@ func newReportStore(t *testing.T) reportStore {
 	// An audit run, still running as when it writes its reports, with a
 	// failed stage.
 	var sitems []store.Item
-	for _, s := range []auditStageItem{{"inventory", "complete", rs.inventory, ""}, {"scan", "failed", 0, "could not run"},
-		{"caa", "complete", rs.caa, ""}, {"ct", "partial", rs.ct, "log2 unreachable"}, {"reconcile", "partial", rs.recon, ""}} {
-		sitems = append(sitems, item(t, "stage", s.Name, s))
+	for _, s := range []stage.Outcome{{Stage: "inventory", Status: "complete", RunID: rs.inventory}, {Stage: "scan", Status: "failed", Note: "could not run"},
+		{Stage: "caa", Status: "complete", RunID: rs.caa}, {Stage: "ct", Status: "partial", RunID: rs.ct, Note: "log2 unreachable"},
+		{Stage: "reconcile", Status: "partial", RunID: rs.recon}} {
+		sitems = append(sitems, item(t, store.KindStage, s.Stage, s))
 	}
 	rs.audit = putRun(t, ctx, st, "audit", nil, store.StatusRunning, "", sitems...)
 	return rs

@@ -1,0 +1,169 @@
+package stage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/keyaudit/keyaudit/reconcile"
+	"github.com/keyaudit/keyaudit/reports"
+	"github.com/keyaudit/keyaudit/store"
+	"github.com/keyaudit/keyaudit/store/records"
+)
+
+// WriteFileAtomic writes a temporary file beside path and renames it over
+// path once fn succeeded: a failed report never leaves half a file where
+// a CI job or a reviewer expects a whole one.
+func WriteFileAtomic(path string, fn func(io.Writer) error) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("-o %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if err := fn(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("-o %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("-o %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("-o %s: %w", path, err)
+	}
+	return nil
+}
+
+// LoadReport reads a report's records from the store: the reconcile run
+// (runID, an audit run's reconcile stage, or the latest finished
+// reconcile), its findings, and the input runs it recorded.
+func LoadReport(ctx context.Context, st store.Store, runID int64) (*reports.Report, error) {
+	var recon store.Run
+	var audit *store.Run
+	var stages []reports.Stage
+	switch {
+	case runID != 0:
+		r, err := st.GetRun(ctx, runID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("--run %d: no such run", runID)
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch r.Kind {
+		case "reconcile":
+			recon = r
+		case "audit":
+			audit = &r
+			var reconID int64
+			err := st.Items(ctx, r.ID, "stage", func(it store.Item) error {
+				var s Outcome
+				if err := json.Unmarshal(it.Data, &s); err != nil {
+					return fmt.Errorf("audit run %d: stage %q: %w", r.ID, it.Key, err)
+				}
+				if s.Stage == "reconcile" {
+					reconID = s.RunID
+				}
+				stages = append(stages, reports.Stage{Name: s.Stage, RunID: s.RunID, Status: string(s.Status), Note: s.Note})
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			if reconID == 0 {
+				return nil, fmt.Errorf("audit run %d has no reconcile stage to report", r.ID)
+			}
+			if recon, err = st.GetRun(ctx, reconID); err != nil {
+				return nil, fmt.Errorf("audit run %d: reconcile run %d: %w", r.ID, reconID, err)
+			}
+		default:
+			return nil, fmt.Errorf("run %d is a %s run: report reads a reconcile or audit run", r.ID, r.Kind)
+		}
+	default:
+		r, err := store.Latest(ctx, st, "reconcile", store.StatusComplete, store.StatusPartial)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errors.New("the store holds no finished reconcile run: run keyaudit reconcile (or keyaudit audit) first")
+		}
+		if err != nil {
+			return nil, err
+		}
+		recon = r
+	}
+
+	rep := &reports.Report{}
+	if err := records.Decode(ctx, st, recon.ID, store.KindFinding, &rep.Findings); err != nil {
+		return nil, fmt.Errorf("read findings of run %d: %w", recon.ID, err)
+	}
+	// A reconcile records the estate it read beside its findings.
+	for _, err := range []error{
+		records.Decode(ctx, st, recon.ID, store.KindObservation, &rep.Observations),
+		records.Decode(ctx, st, recon.ID, store.KindKey, &rep.Keys),
+		records.Decode(ctx, st, recon.ID, store.KindCAA, &rep.CAA),
+		records.Decode(ctx, st, recon.ID, store.KindSighting, &rep.Sightings),
+		records.Decode(ctx, st, recon.ID, KindResolved, &rep.Resolved),
+	} {
+		if err != nil {
+			return nil, fmt.Errorf("read run %d: %w", recon.ID, err)
+		}
+	}
+	var meta struct {
+		Inputs []reconcile.SourceStatus `json:"inputs"`
+	}
+	_ = json.Unmarshal(recon.Meta, &meta)
+	if len(rep.Observations)+len(rep.Keys)+len(rep.CAA)+len(rep.Sightings) == 0 {
+		// A reconcile from before the estate view recorded only the runs
+		// it read: read them.
+		for _, in := range meta.Inputs {
+			if in.RunID == 0 {
+				continue
+			}
+			var err error
+			switch in.Kind {
+			case "scan":
+				err = records.Decode(ctx, st, in.RunID, store.KindObservation, &rep.Observations)
+			case "inventory":
+				err = records.Decode(ctx, st, in.RunID, store.KindKey, &rep.Keys)
+			case "caa":
+				err = records.Decode(ctx, st, in.RunID, store.KindCAA, &rep.CAA)
+			case "ct":
+				err = records.Decode(ctx, st, in.RunID, store.KindSighting, &rep.Sightings)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("read run %d: %w", in.RunID, err)
+			}
+		}
+	}
+	if audit == nil {
+		for _, in := range meta.Inputs {
+			stages = append(stages, reports.Stage{Name: in.Kind, RunID: in.RunID, Status: in.Status, Note: in.Note})
+		}
+	}
+	if audit == nil {
+		stages = append(stages, reports.Stage{Name: "reconcile", RunID: recon.ID, Status: string(recon.Status), Note: recon.Note})
+		rep.Run = reports.RunInfo{ID: recon.ID, Kind: recon.Kind, Group: recon.Group, Status: string(recon.Status),
+			Started: recon.Started, Ended: recon.Ended, Note: recon.Note, Stages: stages}
+		return rep, nil
+	}
+	// An audit writes its reports before it finishes: judge it by its
+	// stages while it is still running.
+	status := string(audit.Status)
+	if audit.Status == store.StatusRunning {
+		status = reports.StageComplete
+		for _, s := range stages {
+			if s.Status != reports.StageComplete && s.Status != reports.StageSkipped {
+				status = reports.StagePartial
+			}
+		}
+	}
+	rep.Run = reports.RunInfo{ID: audit.ID, Kind: audit.Kind, Group: audit.Group, Status: status,
+		Started: audit.Started, Ended: audit.Ended, Note: audit.Note, Stages: stages}
+	return rep, nil
+}
