@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"filippo.io/sunlight"
@@ -74,7 +75,7 @@ func FuzzTileLeaf(f *testing.F) {
 // panics, keeps its slices inside the input, and hashes the leaf.
 func FuzzMerkleTreeLeaf(f *testing.F) {
 	for i := 0; i < 5; i++ {
-		f.Add(readFile(f, "leaf-"+itoa(uint64(i))+".bin"), readFile(f, "extra-"+itoa(uint64(i))+".bin"))
+		f.Add(readFile(f, "leaf-"+strconv.Itoa(i)+".bin"), readFile(f, "extra-"+strconv.Itoa(i)+".bin"))
 	}
 	f.Add([]byte{0, 0}, []byte{})
 	f.Fuzz(func(t *testing.T, leaf, extra []byte) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 
 	"filippo.io/sunlight"
@@ -133,7 +134,7 @@ func TestParseTileMatchesSunlight(t *testing.T) {
 		}
 		// The RFC 6962 leaf of the same entry parses to the same thing.
 		var e Entry
-		if err := parseMerkleTreeLeaf(readFile(t, "leaf-"+itoa(uint64(i))+".bin"), readFile(t, "extra-"+itoa(uint64(i))+".bin"), &e); err != nil {
+		if err := parseMerkleTreeLeaf(readFile(t, "leaf-"+strconv.Itoa(i)+".bin"), readFile(t, "extra-"+strconv.Itoa(i)+".bin"), &e); err != nil {
 			t.Fatal(err)
 		}
 		if e.LeafHash != es[i].LeafHash || !bytes.Equal(e.Cert, es[i].Cert) || !bytes.Equal(e.PreCert, es[i].PreCert) || e.Chain[0] != es[i].Chain[0] {

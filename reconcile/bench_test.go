@@ -7,10 +7,9 @@ import (
 	"time"
 
 	"github.com/keyaudit/keyaudit/internal/certinfo"
-	"github.com/keyaudit/keyaudit/inventory"
 	"github.com/keyaudit/keyaudit/reconcile"
 	_ "github.com/keyaudit/keyaudit/reconcile/checks"
-	"github.com/keyaudit/keyaudit/scanner"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // benchData is n observations, each serving a one-certificate chain on its
@@ -18,9 +17,9 @@ import (
 // a previous scan in which 1% of the endpoints served another certificate.
 type benchData struct {
 	now      time.Time
-	obs      []scanner.Observation
-	prev     []scanner.Observation
-	keys     []inventory.Key
+	obs      []records.Observation
+	prev     []records.Observation
+	keys     []records.Key
 	dataHeap uint64
 }
 
@@ -29,7 +28,7 @@ func newBenchData(n int) *benchData {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	d := &benchData{now: now, obs: make([]scanner.Observation, n), prev: make([]scanner.Observation, n), keys: make([]inventory.Key, n)}
+	d := &benchData{now: now, obs: make([]records.Observation, n), prev: make([]records.Observation, n), keys: make([]records.Key, n)}
 	t, f := true, false
 	start := now.AddDate(0, -6, 0)
 	for i := range n {
@@ -39,7 +38,7 @@ func newBenchData(n int) *benchData {
 			Serial: fmt.Sprintf("%x", i), SANs: []string{name}, NotBefore: now.AddDate(0, -1, 0), NotAfter: now.AddDate(0, 2, 0),
 			KeyType: "ECDSA", KeyBits: 256, Curve: "P-256", SignatureAlgorithm: "ECDSA-SHA256"}
 		ip := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
-		d.obs[i] = scanner.Observation{Target: name + ":443", Host: name, IP: ip, Port: 443, SNI: name, Protocol: "tls", TLSVersion: "TLS 1.3",
+		d.obs[i] = records.Observation{Target: name + ":443", Host: name, IP: ip, Port: 443, SNI: name, Protocol: "tls", TLSVersion: "TLS 1.3",
 			CipherSuite: "TLS_AES_128_GCM_SHA256", Group: "X25519MLKEM768", Time: now, Chain: []certinfo.Cert{c}}
 		d.prev[i] = d.obs[i]
 		if i%100 == 0 { // renewed since the previous scan
@@ -51,7 +50,7 @@ func newBenchData(n int) *benchData {
 		if i%2 == 1 {
 			kspki = fmt.Sprintf("k%063x", i) // in the inventory, served nowhere
 		}
-		d.keys[i] = inventory.Key{Source: "pkcs11", Token: "hsm1", Label: name, ID: fmt.Sprintf("%x", i), Class: inventory.ClassPrivateKey,
+		d.keys[i] = records.Key{Source: "pkcs11", Token: "hsm1", Label: name, ID: fmt.Sprintf("%x", i), Class: records.ClassPrivateKey,
 			KeyType: "EC", KeyBits: 256, Curve: "P-256", SPKISHA256: kspki, Sensitive: &t, Extractable: &f, Usage: []string{"sign"}, StartDate: &start}
 	}
 	var after runtime.MemStats
@@ -70,7 +69,7 @@ func BenchmarkReconcileMillion(b *testing.B) {
 	d := newBenchData(n)
 	// The estate view of two complete scans: the previous one, then the
 	// current one.
-	prevByKey := make(map[string]*scanner.Observation, len(d.prev))
+	prevByKey := make(map[string]*records.Observation, len(d.prev))
 	for i := range d.prev {
 		o := &d.prev[i]
 		prevByKey[o.Protocol+"|"+o.Target+"|"+o.IP] = o

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/keyaudit/keyaudit/scanner"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // The estate view: what keyaudit currently knows about each endpoint,
@@ -19,7 +19,7 @@ type Attempt struct {
 	// such attempts count towards "gone". An interrupted or failed run's
 	// failures may be its own fault; what it saw served still counts.
 	Counted bool
-	Obs     scanner.Observation
+	Obs     records.Observation
 }
 
 // EndpointState is the estate view of one endpoint.
@@ -27,13 +27,13 @@ type EndpointState struct {
 	// Key is protocol|target|ip, the endpoint's identity.
 	Key string
 	// Latest is the latest attempt, whatever its outcome.
-	Latest    *scanner.Observation
+	Latest    *records.Observation
 	LatestRun int64
 	// Served is the latest attempt that served a certificate chain (nil:
 	// never served), and Prior the one that served before it.
-	Served    *scanner.Observation
+	Served    *records.Observation
 	ServedRun int64
-	Prior     *scanner.Observation
+	Prior     *records.Observation
 	PriorRun  int64
 	// FailRuns are the counted runs whose attempts served no TLS since
 	// Served, oldest first.
@@ -50,7 +50,7 @@ type EndpointState struct {
 // Effective is the observation the checks read for this endpoint: the
 // latest that served a chain (an endpoint failing but not yet gone keeps
 // what it served), else its latest attempt; nil once it is gone.
-func (e *EndpointState) Effective() (*scanner.Observation, int64) {
+func (e *EndpointState) Effective() (*records.Observation, int64) {
 	switch {
 	case e.Gone:
 		return nil, 0
@@ -90,10 +90,10 @@ func FoldEndpoint(key string, attempts []Attempt, goneAfter int, baselineRun int
 			e.FailRuns = nil
 			continue
 		}
-		if a.Obs.Error != nil && a.Obs.Error.Kind == scanner.KindScope {
+		if a.Obs.Error != nil && a.Obs.Error.Kind == records.ScanScope {
 			continue // never contacted: says nothing
 		}
-		if e.Served == nil && a.Obs.Error != nil && a.Obs.Error.Kind != scanner.KindTimeout {
+		if e.Served == nil && a.Obs.Error != nil && a.Obs.Error.Kind != records.ScanTimeout {
 			sawFailure = true
 		}
 		if a.Counted && e.Served != nil && !containsRun(e.FailRuns, a.RunID) {

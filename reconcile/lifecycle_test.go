@@ -7,13 +7,13 @@ import (
 	"github.com/keyaudit/keyaudit/internal/certinfo"
 	"github.com/keyaudit/keyaudit/reconcile"
 	_ "github.com/keyaudit/keyaudit/reconcile/checks"
-	"github.com/keyaudit/keyaudit/scanner"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 var t0 = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 
-func served(ep, ip, spki, sha string, at time.Time) scanner.Observation {
-	return scanner.Observation{Target: ep, Host: ep, IP: ip, Port: 443, Protocol: "tls", Time: at,
+func served(ep, ip, spki, sha string, at time.Time) records.Observation {
+	return records.Observation{Target: ep, Host: ep, IP: ip, Port: 443, Protocol: "tls", Time: at,
 		Chain: []certinfo.Cert{{Subject: "CN=" + ep, SPKISHA256: spki, SHA256: sha}}}
 }
 
@@ -105,7 +105,7 @@ func TestOneFindingPerEndpointReachedTwice(t *testing.T) {
 	byIP.Host, byIP.TLSVersion = "127.0.1.7", "TLS 1.0"
 	byName := served("legacy.example.test:8443", "127.0.1.7", "k1", "c1", t0)
 	byName.TLSVersion = "TLS 1.0"
-	s := &reconcile.Snapshot{Now: t0, Observations: []scanner.Observation{byIP, byName}}
+	s := &reconcile.Snapshot{Now: t0, Observations: []records.Observation{byIP, byName}}
 	res := reconcile.Run(s, reconcile.Options{Checks: []string{"weak-tls-version"}})
 	if len(res.Findings) != 1 {
 		t.Fatalf("%d findings, want 1: %+v", len(res.Findings), res.Findings)

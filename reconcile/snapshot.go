@@ -4,11 +4,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyaudit/keyaudit/ctlog"
 	"github.com/keyaudit/keyaudit/internal/certinfo"
-	"github.com/keyaudit/keyaudit/inventory"
-	"github.com/keyaudit/keyaudit/scanner"
-	"github.com/keyaudit/keyaudit/scanner/caa"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // Revocation is what is known of one certificate's revocation.
@@ -43,10 +40,10 @@ type Snapshot struct {
 	Now    time.Time
 	Policy Policy
 
-	Observations []scanner.Observation
-	Keys         []inventory.Key
-	CAA          []caa.Result
-	Sightings    []ctlog.Sighting
+	Observations []records.Observation
+	Keys         []records.Key
+	CAA          []records.CAAResult
+	Sightings    []records.Sighting
 	LogIssues    []LogIssue
 	Revocations  []Revocation
 	// Watched are the organisation's domains (config "watch").
@@ -54,8 +51,8 @@ type Snapshot struct {
 	// Sources says which inputs were complete; checks that reason from
 	// absence (orphaned keys) hold back when an input is partial.
 	Sources []SourceStatus
-	// CAs maps issuer DNs to CAA identifiers; nil means caa.DefaultTable.
-	CAs *caa.Table
+	// CAs maps issuer DNs to CAA identifiers; nil means DefaultCATable.
+	CAs *CATable
 	// Suppressions in force for this run (set by Run from its Options),
 	// so that expired ones can be reported.
 	Suppressions []Suppression
@@ -80,9 +77,9 @@ type Snapshot struct {
 }
 
 type index struct {
-	keysBySPKI   map[string][]*inventory.Key
+	keysBySPKI   map[string][]*records.Key
 	seenSPKI     map[string]bool // on an endpoint or in CT
-	caaByName    map[string]*caa.Result
+	caaByName    map[string]*records.CAAResult
 	revokedCerts map[string]*Revocation
 	deployed     []*Deployed // DeployedLeaves, once built
 	// endpointByName maps endpoint names (and their canonical form) to
@@ -98,8 +95,8 @@ func (s *Snapshot) index() *index {
 	if s.idx != nil {
 		return s.idx
 	}
-	ix := &index{keysBySPKI: make(map[string][]*inventory.Key, len(s.Keys)), seenSPKI: make(map[string]bool, len(s.Observations)+len(s.Sightings)),
-		caaByName: map[string]*caa.Result{}, revokedCerts: map[string]*Revocation{}}
+	ix := &index{keysBySPKI: make(map[string][]*records.Key, len(s.Keys)), seenSPKI: make(map[string]bool, len(s.Observations)+len(s.Sightings)),
+		caaByName: map[string]*records.CAAResult{}, revokedCerts: map[string]*Revocation{}}
 	for i := range s.Keys {
 		k := &s.Keys[i]
 		if k.SPKISHA256 != "" {
@@ -132,7 +129,7 @@ func (s *Snapshot) index() *index {
 }
 
 // KeysBySPKI returns the inventory keys with this spki_sha256.
-func (s *Snapshot) KeysBySPKI(spki string) []*inventory.Key { return s.index().keysBySPKI[spki] }
+func (s *Snapshot) KeysBySPKI(spki string) []*records.Key { return s.index().keysBySPKI[spki] }
 
 // Managed reports whether any inventory source holds the key.
 func (s *Snapshot) Managed(spki string) bool { return len(s.index().keysBySPKI[spki]) > 0 }
@@ -143,7 +140,7 @@ func (s *Snapshot) Seen(spki string) bool { return s.index().seenSPKI[spki] }
 // CAAFor returns the per-name CAA result for name, if one was looked up.
 // A wildcard name "*.example.com" is looked up as "example.com" (RFC 8659
 // §3: the relevant RRset of a wildcard is that of its base name).
-func (s *Snapshot) CAAFor(name string) (*caa.Result, bool) {
+func (s *Snapshot) CAAFor(name string) (*records.CAAResult, bool) {
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
 	name = strings.TrimPrefix(name, "*.")
 	r, ok := s.index().caaByName[name]
@@ -151,9 +148,9 @@ func (s *Snapshot) CAAFor(name string) (*caa.Result, bool) {
 }
 
 // CATable returns the issuer → CAA identifier table in use.
-func (s *Snapshot) CATable() *caa.Table {
+func (s *Snapshot) CATable() *CATable {
 	if s.CAs == nil {
-		s.CAs = caa.DefaultTable()
+		s.CAs = DefaultCATable()
 	}
 	return s.CAs
 }
@@ -207,7 +204,7 @@ func (s *Snapshot) Watches(name string) bool {
 // DisappearedKey is a key a source stopped listing between two complete
 // reads.
 type DisappearedKey struct {
-	Key inventory.Key
+	Key records.Key
 	// Source names the inventory source; LastRun is the complete read that
 	// still listed the key, Run the first complete read without it.
 	Source       string
@@ -218,7 +215,7 @@ type DisappearedKey struct {
 type Deployed struct {
 	Cert      certinfo.Cert
 	Endpoints []string // protocol://target (ip)
-	Obs       []*scanner.Observation
+	Obs       []*records.Observation
 }
 
 // DeployedLeaves groups the leaves served on endpoints by certificate,
@@ -241,7 +238,7 @@ func (s *Snapshot) deployedLeaves() []*Deployed {
 	// make a second endpoint's append copy rather than overwrite.
 	slab := make([]Deployed, 0, n)
 	names := make([]string, n)
-	obs := make([]*scanner.Observation, n)
+	obs := make([]*records.Observation, n)
 	for i := range s.Observations {
 		o := &s.Observations[i]
 		l := o.Leaf()
@@ -264,7 +261,7 @@ func (s *Snapshot) deployedLeaves() []*Deployed {
 }
 
 // EndpointName renders an observation's endpoint for findings.
-func EndpointName(o *scanner.Observation) string {
+func EndpointName(o *records.Observation) string {
 	ep := o.Protocol + "://" + o.Target
 	if o.IP != "" && o.Host != o.IP {
 		ep += " (" + o.IP + ")"

@@ -11,7 +11,7 @@ import (
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 
-	"github.com/keyaudit/keyaudit/inventory"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // CBOMSpecVersion is the CycloneDX version of the cbom format.
@@ -43,9 +43,9 @@ func CBOM(w io.Writer, r *Report, opts Options) error {
 	}
 	for _, k := range sortedKeys(r.Keys) {
 		switch k.Class {
-		case inventory.ClassCertificate:
+		case records.ClassCertificate:
 			continue // listed as a certificate, with this object as an occurrence
-		case inventory.ClassPublicKey:
+		case records.ClassPublicKey:
 			if k.SPKISHA256 != "" {
 				pub := b.publicKey(k.SPKISHA256, k.KeyType, k.KeyBits, k.Curve)
 				addOccurrence(pub, keyLocation(k), "inventory public key object ("+keySourceName(k)+")")
@@ -155,18 +155,18 @@ func (b *cbomBuilder) certificate(c *certRecord) cdx.Component {
 }
 
 // key is an inventory private, secret or (unpaired) public key.
-func (b *cbomBuilder) key(k inventory.Key) cdx.Component {
+func (b *cbomBuilder) key(k records.Key) cdx.Component {
 	ref := "crypto/key/" + k.Ref
 	if k.Ref == "" {
 		ref = "crypto/key/" + keyLocation(k)
 	}
 	typ := cdx.RelatedCryptoMaterialTypeKey
 	switch k.Class {
-	case inventory.ClassPrivateKey:
+	case records.ClassPrivateKey:
 		typ = cdx.RelatedCryptoMaterialTypePrivateKey
-	case inventory.ClassSecretKey:
+	case records.ClassSecretKey:
 		typ = cdx.RelatedCryptoMaterialTypeSecretKey
-	case inventory.ClassPublicKey:
+	case records.ClassPublicKey:
 		typ = cdx.RelatedCryptoMaterialTypePublicKey
 	}
 	rp := &cdx.RelatedCryptoMaterialProperties{

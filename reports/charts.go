@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyaudit/keyaudit/inventory"
 	"github.com/keyaudit/keyaudit/reconcile"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // Chart geometry is computed here and drawn by the HTML template as
@@ -128,7 +128,7 @@ func keyChart(r *Report, certs []*certRecord) barChart {
 	seen := map[string]bool{}
 	counts := map[string]int{}
 	for _, k := range r.Keys {
-		if k.Class == inventory.ClassCertificate {
+		if k.Class == records.ClassCertificate {
 			continue
 		}
 		id := k.SPKISHA256

@@ -30,10 +30,10 @@
 //	              output contract's: check, severity, subject, spki_sha256,
 //	              cert_sha256, endpoint, message, controls, first_seen,
 //	              suppressed, suppressed_by, evidence, source
-//	keys          [inventory.Key] (the `inventory --format jsonl` contract)
-//	observations  [scanner.Observation] (the `scan --format jsonl` contract)
-//	caa           [caa.Result] (the `caa --format jsonl` contract)
-//	sightings     [ctlog.Sighting]
+//	keys          [records.Key] (the `inventory --format jsonl` contract)
+//	observations  [records.Observation] (the `scan --format jsonl` contract)
+//	caa           [records.CAAResult] (the `caa --format jsonl` contract)
+//	sightings     [records.Sighting]
 //
 // Arrays are never null. The jsonl format writes the same records one per
 // line, each object's first key "record" saying what it is: one "report"

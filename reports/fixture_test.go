@@ -5,12 +5,9 @@ import (
 	"encoding/hex"
 	"time"
 
-	"github.com/keyaudit/keyaudit/ctlog"
 	"github.com/keyaudit/keyaudit/internal/certinfo"
-	"github.com/keyaudit/keyaudit/inventory"
 	"github.com/keyaudit/keyaudit/reconcile"
-	"github.com/keyaudit/keyaudit/scanner"
-	"github.com/keyaudit/keyaudit/scanner/caa"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // fixedNow is the clock of every golden report.
@@ -25,6 +22,8 @@ func fp(name string) string {
 func day(n int) time.Time { return fixedNow.AddDate(0, 0, n) }
 
 func dayPtr(n int) *time.Time { t := day(n); return &t }
+
+func boolPtr(b bool) *bool { return &b }
 
 // fixtureRules are a fixed subset of check metadata, so goldens do not
 // change when the registry's wording does.
@@ -73,7 +72,7 @@ func fixtureReport() *Report {
 	api := certinfo.Cert{SHA256: fp("api"), SPKISHA256: fp("api-key"), Subject: "CN=api.example.test", Issuer: ica.Subject, Serial: "99",
 		SANs: []string{"api.example.test"}, NotBefore: day(-10), NotAfter: day(80), KeyType: "Ed25519", KeyBits: 256, Curve: "Ed25519", SignatureAlgorithm: "ECDSA-SHA384"}
 
-	obs := []scanner.Observation{
+	obs := []records.Observation{
 		{Target: "www.example.test:443", Host: "www.example.test", IP: "127.0.1.1", Port: 443, SNI: "www.example.test", Protocol: "tls",
 			TLSVersion: "TLS 1.3", CipherSuite: "TLS_AES_128_GCM_SHA256", Group: "X25519MLKEM768", Time: day(-1), Chain: []certinfo.Cert{www, ica, root}},
 		{Target: "mail.example.test:25", Host: "mail.example.test", IP: "127.0.1.20", Port: 25, SNI: "mail.example.test", Protocol: "smtp",
@@ -83,36 +82,36 @@ func fixtureReport() *Report {
 		{Target: "api.example.test:443", Host: "api.example.test", IP: "::1", Port: 443, SNI: "api.example.test", Protocol: "tls",
 			TLSVersion: "TLS 1.3", CipherSuite: "TLS_AES_256_GCM_SHA384", Group: "X25519MLKEM768", Time: day(-1), Chain: []certinfo.Cert{api, ica}},
 		{Target: "127.0.1.9:443", Host: "127.0.1.9", IP: "127.0.1.9", Port: 443, Protocol: "tls", Time: day(-1), Chain: []certinfo.Cert{},
-			Error: &scanner.ScanError{Kind: scanner.KindTimeout, Message: "no answer within 3s"}},
+			Error: &records.ScanError{Kind: records.ScanTimeout, Message: "no answer within 3s"}},
 	}
-	keys := []inventory.Key{
-		{Source: "pkcs11", Token: "hsm1", Label: "www-2026", ID: "01", Class: inventory.ClassPrivateKey, KeyType: "RSA", KeyBits: 2048,
-			SPKISHA256: www.SPKISHA256, Sensitive: inventory.Bool(true), Extractable: inventory.Bool(false), Usage: []string{"sign", "decrypt"},
+	keys := []records.Key{
+		{Source: "pkcs11", Token: "hsm1", Label: "www-2026", ID: "01", Class: records.ClassPrivateKey, KeyType: "RSA", KeyBits: 2048,
+			SPKISHA256: www.SPKISHA256, Sensitive: boolPtr(true), Extractable: boolPtr(false), Usage: []string{"sign", "decrypt"},
 			StartDate: dayPtr(-72), Owner: "web platform", Purpose: "TLS server www.example.test", URI: "pkcs11:token=hsm1;object=www-2026;type=private",
 			Ref: "hsm1-serial/private_key/01/www-2026/" + www.SPKISHA256[:16]},
-		{Source: "pkcs11", Token: "hsm1", Label: "www-2026", ID: "01", Class: inventory.ClassCertificate, KeyType: "RSA", KeyBits: 2048,
+		{Source: "pkcs11", Token: "hsm1", Label: "www-2026", ID: "01", Class: records.ClassCertificate, KeyType: "RSA", KeyBits: 2048,
 			SPKISHA256: www.SPKISHA256, CertSHA256: www.SHA256, Subject: www.Subject, StartDate: &www.NotBefore, EndDate: &www.NotAfter, Usage: []string{},
 			URI: "pkcs11:token=hsm1;object=www-2026;type=cert", Ref: "hsm1-serial/certificate/01/www-2026/" + www.SPKISHA256[:16]},
-		{Source: "pkcs11", Token: "hsm1", Label: "kek-payments", ID: "0a", Class: inventory.ClassSecretKey, KeyType: "AES", KeyBits: 256,
-			Sensitive: inventory.Bool(true), Extractable: inventory.Bool(true), Usage: []string{"wrap", "unwrap"}, StartDate: dayPtr(-1100), KCV: "a1b2c3",
+		{Source: "pkcs11", Token: "hsm1", Label: "kek-payments", ID: "0a", Class: records.ClassSecretKey, KeyType: "AES", KeyBits: 256,
+			Sensitive: boolPtr(true), Extractable: boolPtr(true), Usage: []string{"wrap", "unwrap"}, StartDate: dayPtr(-1100), KCV: "a1b2c3",
 			Owner: "payments", Purpose: "key wrapping (PAN vault)", Cryptoperiod: "2y", URI: "pkcs11:token=hsm1;object=kek-payments;type=secret-key",
 			Ref: "hsm1-serial/secret_key/0a/kek-payments/a1b2c3"},
-		{Source: "pkcs11", Token: "hsm2", Label: "backup-signing", ID: "02", Class: inventory.ClassPrivateKey, KeyType: "ECDSA", KeyBits: 384, Curve: "P-384",
-			SPKISHA256: fp("backup-key"), Sensitive: inventory.Bool(true), Extractable: inventory.Bool(false), Usage: []string{"sign"}, StartDate: dayPtr(10),
+		{Source: "pkcs11", Token: "hsm2", Label: "backup-signing", ID: "02", Class: records.ClassPrivateKey, KeyType: "ECDSA", KeyBits: 384, Curve: "P-384",
+			SPKISHA256: fp("backup-key"), Sensitive: boolPtr(true), Extractable: boolPtr(false), Usage: []string{"sign"}, StartDate: dayPtr(10),
 			URI: "pkcs11:token=hsm2;object=backup-signing;type=private", Ref: "hsm2-serial/private_key/02/backup-signing/" + fp("backup-key")[:16]},
-		{Source: "pem", Label: "=HYPERLINK(\"https://evil.example\",\"renew\")", Class: inventory.ClassPrivateKey, KeyType: "RSA", KeyBits: 1024,
+		{Source: "pem", Label: "=HYPERLINK(\"https://evil.example\",\"renew\")", Class: records.ClassPrivateKey, KeyType: "RSA", KeyBits: 1024,
 			SPKISHA256: legacy.SPKISHA256, Usage: []string{}, Path: "/etc/ssl/private/legacy.key", Owner: "-unknown", Ref: "/etc/ssl/private/legacy.key/private_key///" + legacy.SPKISHA256[:16]},
-		{Source: "aws-kms", Token: "eu-west-1", Label: "alias/app-signing", ID: "v3", Class: inventory.ClassPrivateKey, KeyType: "RSA", KeyBits: 3072,
+		{Source: "aws-kms", Token: "eu-west-1", Label: "alias/app-signing", ID: "v3", Class: records.ClassPrivateKey, KeyType: "RSA", KeyBits: 3072,
 			SPKISHA256: fp("kms-key"), Usage: []string{"sign", "verify"}, StartDate: dayPtr(-800), EndDate: dayPtr(-30), Owner: "app team", Purpose: "release signing",
 			URI: "arn:aws:kms:eu-west-1:111122223333:key/1234abcd", Ref: "arn:aws:kms:eu-west-1:111122223333:key/1234abcd/v3"},
-		{Source: "pkcs11", Token: "hsm1", Label: "mail-2025", ID: "05", Class: inventory.ClassPrivateKey, KeyType: "ECDSA", KeyBits: 256, Curve: "P-256",
-			SPKISHA256: mail.SPKISHA256, Sensitive: inventory.Bool(true), Extractable: inventory.Bool(false), Usage: []string{"sign"}, StartDate: dayPtr(-96),
+		{Source: "pkcs11", Token: "hsm1", Label: "mail-2025", ID: "05", Class: records.ClassPrivateKey, KeyType: "ECDSA", KeyBits: 256, Curve: "P-256",
+			SPKISHA256: mail.SPKISHA256, Sensitive: boolPtr(true), Extractable: boolPtr(false), Usage: []string{"sign"}, StartDate: dayPtr(-96),
 			Owner: "messaging", Purpose: "SMTP STARTTLS", URI: "pkcs11:token=hsm1;object=mail-2025;type=private", Ref: "hsm1-serial/private_key/05/mail-2025/" + mail.SPKISHA256[:16]},
 	}
-	rogue := ctlog.Sighting{Log: "https://ct.example.test/2026h2", LogID: fp("log")[:44], Index: 424242, Timestamp: day(-3), CertSHA256: fp("rogue"),
+	rogue := records.Sighting{Log: "https://ct.example.test/2026h2", LogID: fp("log")[:44], Index: 424242, Timestamp: day(-3), CertSHA256: fp("rogue"),
 		SPKISHA256: fp("rogue-key"), Issuer: "CN=Rogue Issuing CA,O=Rogue Ltd", Names: []string{"www.example.test"}, Matched: []string{"example.test"},
 		Precert: true, TBSSHA256: fp("rogue-tbs"), Subject: "CN=www.example.test", Serial: "dead", NotBefore: day(-3), NotAfter: day(87)}
-	logged := ctlog.Sighting{Log: "https://ct.example.test/2026h2", LogID: fp("log")[:44], Index: 4100, Timestamp: day(-69), CertSHA256: www.SHA256,
+	logged := records.Sighting{Log: "https://ct.example.test/2026h2", LogID: fp("log")[:44], Index: 4100, Timestamp: day(-69), CertSHA256: www.SHA256,
 		SPKISHA256: www.SPKISHA256, Issuer: www.Issuer, Names: []string{"example.test", "www.example.test"}, Matched: []string{"example.test"},
 		TBSSHA256: fp("www-tbs"), Subject: www.Subject, Serial: www.Serial, NotBefore: www.NotBefore, NotAfter: www.NotAfter}
 
@@ -164,12 +163,12 @@ func fixtureReport() *Report {
 		Findings:     findings,
 		Keys:         keys,
 		Observations: obs,
-		CAA: []caa.Result{{Name: "example.test", RelevantName: "example.test", Reason: "only letsencrypt.org may issue",
-			Records: []caa.Record{{Flags: 0, Tag: "issue", Value: "letsencrypt.org"}}, Iodef: []string{"mailto:security@example.test"},
-			Permits: &caa.Permits{CAs: []string{"letsencrypt.org"}}, Time: day(-1)}},
-		Sightings: []ctlog.Sighting{logged, rogue},
+		CAA: []records.CAAResult{{Name: "example.test", RelevantName: "example.test", Reason: "only letsencrypt.org may issue",
+			Records: []records.CAARecord{{Flags: 0, Tag: "issue", Value: "letsencrypt.org"}}, Iodef: []string{"mailto:security@example.test"},
+			Permits: &records.CAAPermits{CAs: []string{"letsencrypt.org"}}, Time: day(-1)}},
+		Sightings: []records.Sighting{logged, rogue},
 		Resolved: []reconcile.Transition{{Fingerprint: "0f1e2d3c4b5a69788796a5b4c3d2e1f0", Event: reconcile.EventResolved,
 			Evidence: map[string]any{"reason": "rescanned", "detail": "re-scanned 2026-11-24T10:00:00Z (run 39): now serves CN=old.example.test (cert 5f5f5f5f5f5f5f5f…, key 6e6e6e6e6e6e6e6e…)"},
-			Finding: reconcile.Finding{Check: "weak-key", Severity: reconcile.High, Subject: "CN=old.example.test", Endpoint: "tls://old.example.test:443 (192.0.2.9)"}}},
+			Finding:  reconcile.Finding{Check: "weak-key", Severity: reconcile.High, Subject: "CN=old.example.test", Endpoint: "tls://old.example.test:443 (192.0.2.9)"}}},
 	}
 }

@@ -132,7 +132,7 @@ func JSONL(w io.Writer, r *Report, opts Options) error {
 }
 
 // tagRecord puts "record":kind first in a marshalled object. Splicing
-// the bytes keeps each producer's own MarshalJSON (caa.Result has one).
+// the bytes keeps each producer's own MarshalJSON (records.CAAResult has one).
 func tagRecord(kind string, obj []byte) []byte {
 	tag := `{"record":` + strconv.Quote(kind)
 	if bytes.Equal(obj, []byte("{}")) {

@@ -8,9 +8,8 @@ import (
 	"time"
 
 	"github.com/keyaudit/keyaudit/internal/certinfo"
-	"github.com/keyaudit/keyaudit/inventory"
 	"github.com/keyaudit/keyaudit/reconcile"
-	"github.com/keyaudit/keyaudit/scanner"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // certRecord is one distinct certificate of a report and everywhere it was
@@ -89,7 +88,7 @@ func certificates(r *Report) []*certRecord {
 		cr.addUnique(&cr.CT, fmt.Sprintf("%s#%d", s.Log, s.Index))
 	}
 	for _, k := range r.Keys {
-		if k.Class != inventory.ClassCertificate || k.CertSHA256 == "" {
+		if k.Class != records.ClassCertificate || k.CertSHA256 == "" {
 			continue
 		}
 		c := certinfo.Cert{SHA256: k.CertSHA256, SPKISHA256: k.SPKISHA256, Subject: k.Subject,
@@ -141,7 +140,7 @@ func fillMissing(c *certinfo.Cert, o certinfo.Cert) {
 
 // keyLocation names where an inventory object lives: its PKCS#11 URI or
 // cloud id, else its file.
-func keyLocation(k inventory.Key) string {
+func keyLocation(k records.Key) string {
 	if k.URI != "" {
 		return k.URI
 	}
@@ -152,7 +151,7 @@ func keyLocation(k inventory.Key) string {
 }
 
 // keyName is how findings name a key: token/label, label, path, URI, ref.
-func keyName(k inventory.Key) string {
+func keyName(k records.Key) string {
 	switch {
 	case k.Token != "" && k.Label != "":
 		return k.Token + "/" + k.Label
@@ -175,7 +174,7 @@ const (
 
 // KeyStorage says where an inventory key lives: an HSM token (PKCS#11), a
 // cloud KMS, or software (a file).
-func KeyStorage(k inventory.Key) string {
+func KeyStorage(k records.Key) string {
 	switch {
 	case k.Source == "pkcs11":
 		return StorageHSM
@@ -200,7 +199,7 @@ const (
 // revocation reason; pre-activation before its start date; deactivated
 // after its end date; active otherwise. (A key still listed by its source
 // is not destroyed, and PKCS#11 has no notion of suspension.)
-func KeyState(k inventory.Key, now time.Time, findings []reconcile.Finding) string {
+func KeyState(k records.Key, now time.Time, findings []reconcile.Finding) string {
 	if k.SPKISHA256 != "" {
 		for _, f := range findings {
 			if f.SPKISHA256 != k.SPKISHA256 || f.Suppressed {
@@ -234,7 +233,7 @@ func algorithmName(keyType string, bits int, curve string) string {
 	return keyType
 }
 
-func keyAlgorithm(k inventory.Key) string { return algorithmName(k.KeyType, k.KeyBits, k.Curve) }
+func keyAlgorithm(k records.Key) string { return algorithmName(k.KeyType, k.KeyBits, k.Curve) }
 
 func certAlgorithm(c certinfo.Cert) string { return algorithmName(c.KeyType, c.KeyBits, c.Curve) }
 
@@ -250,9 +249,9 @@ func cnOf(dn string) string {
 
 // sortedKeys returns the inventory in report order: source, token, label,
 // class, ref.
-func sortedKeys(keys []inventory.Key) []inventory.Key {
+func sortedKeys(keys []records.Key) []records.Key {
 	out := slices.Clone(keys)
-	slices.SortStableFunc(out, func(a, b inventory.Key) int {
+	slices.SortStableFunc(out, func(a, b records.Key) int {
 		return cmp.Or(strings.Compare(a.Source, b.Source), strings.Compare(a.Token, b.Token),
 			strings.Compare(a.Label, b.Label), strings.Compare(string(a.Class), string(b.Class)), strings.Compare(a.Ref, b.Ref))
 	})
@@ -260,9 +259,9 @@ func sortedKeys(keys []inventory.Key) []inventory.Key {
 }
 
 // sortedObservations returns the observations by host, port, IP, protocol.
-func sortedObservations(obs []scanner.Observation) []scanner.Observation {
+func sortedObservations(obs []records.Observation) []records.Observation {
 	out := slices.Clone(obs)
-	slices.SortStableFunc(out, func(a, b scanner.Observation) int {
+	slices.SortStableFunc(out, func(a, b records.Observation) int {
 		return cmp.Or(strings.Compare(a.Host, b.Host), cmp.Compare(a.Port, b.Port), strings.Compare(a.IP, b.IP),
 			strings.Compare(a.Protocol, b.Protocol), strings.Compare(a.Target, b.Target))
 	})
@@ -271,7 +270,7 @@ func sortedObservations(obs []scanner.Observation) []scanner.Observation {
 
 // endpointTLS summarises what an endpoint negotiated: "TLS 1.3 ·
 // TLS_AES_128_GCM_SHA256 · X25519MLKEM768".
-func endpointTLS(o scanner.Observation) string {
+func endpointTLS(o records.Observation) string {
 	var parts []string
 	for _, p := range []string{o.TLSVersion, o.CipherSuite, o.Group} {
 		if p != "" {
@@ -281,7 +280,7 @@ func endpointTLS(o scanner.Observation) string {
 	return strings.Join(parts, " · ")
 }
 
-func endpointError(o scanner.Observation) string {
+func endpointError(o records.Observation) string {
 	if o.Error == nil {
 		return ""
 	}
@@ -289,7 +288,7 @@ func endpointError(o scanner.Observation) string {
 }
 
 // usage joins a key's usage flags.
-func usage(k inventory.Key) string { return strings.Join(k.Usage, ",") }
+func usage(k records.Key) string { return strings.Join(k.Usage, ",") }
 
 // triState renders a tri-state attribute.
 func triState(b *bool) string {
@@ -302,10 +301,10 @@ func triState(b *bool) string {
 	return "no"
 }
 
-func keyCreated(k inventory.Key) string { return fmtDatePtr(k.StartDate) }
+func keyCreated(k records.Key) string { return fmtDatePtr(k.StartDate) }
 
 // keySourceName renders the source: "pkcs11 hsm1", "pem", "aws-kms".
-func keySourceName(k inventory.Key) string {
+func keySourceName(k records.Key) string {
 	if k.Token != "" {
 		return k.Source + " " + k.Token
 	}

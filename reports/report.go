@@ -7,11 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyaudit/keyaudit/ctlog"
-	"github.com/keyaudit/keyaudit/inventory"
 	"github.com/keyaudit/keyaudit/reconcile"
-	"github.com/keyaudit/keyaudit/scanner"
-	"github.com/keyaudit/keyaudit/scanner/caa"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // Formats of a whole Report (see Render), besides the stream formats.
@@ -46,10 +43,10 @@ type Report struct {
 	Rules []Rule `json:"rules"`
 
 	Findings     []reconcile.Finding   `json:"findings"`
-	Keys         []inventory.Key       `json:"keys"`
-	Observations []scanner.Observation `json:"observations"`
-	CAA          []caa.Result          `json:"caa"`
-	Sightings    []ctlog.Sighting      `json:"sightings"`
+	Keys         []records.Key         `json:"keys"`
+	Observations []records.Observation `json:"observations"`
+	CAA          []records.CAAResult   `json:"caa"`
+	Sightings    []records.Sighting    `json:"sightings"`
 	// Resolved are the findings the reconcile resolved, each with the
 	// evidence it resolved on ("resolved since the last audit").
 	Resolved []reconcile.Transition `json:"resolved,omitempty"`

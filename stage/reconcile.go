@@ -8,7 +8,6 @@ import (
 
 	"github.com/keyaudit/keyaudit/reconcile"
 	_ "github.com/keyaudit/keyaudit/reconcile/checks" // registers the checks
-	"github.com/keyaudit/keyaudit/scanner/caa"
 	"github.com/keyaudit/keyaudit/store"
 )
 
@@ -21,7 +20,7 @@ type ReconcileParams struct {
 	Policy       reconcile.Policy
 	Suppressions []reconcile.Suppression
 	Watch        []string
-	CAs          *caa.Table
+	CAs          *reconcile.CATable
 	// Checks restricts the reconcile to these checks; findings of other
 	// checks keep their state.
 	Checks []string

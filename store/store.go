@@ -44,10 +44,10 @@ func (s RunStatus) Complete() bool { return s == StatusComplete }
 
 // Item kinds written by keyaudit's producers.
 const (
-	KindObservation = "observation" // scanner.Observation
-	KindKey         = "key"         // inventory.Key
-	KindCAA         = "caa"         // caa.Result
-	KindSighting    = "sighting"    // ctlog.Sighting
+	KindObservation = "observation" // records.Observation
+	KindKey         = "key"         // records.Key
+	KindCAA         = "caa"         // records.CAAResult
+	KindSighting    = "sighting"    // records.Sighting
 	KindFinding     = "finding"     // reconcile.Finding
 	KindSourceError = "source_error"
 	// KindCertificate holds one certificate's DER (Data {"der": base64}),

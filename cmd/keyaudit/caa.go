@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/scanner/caa"
 	"github.com/keyaudit/keyaudit/stage"
@@ -33,7 +34,7 @@ type caaOptions struct {
 // caaConfig is the structured part of the config's caa section.
 type caaConfig struct {
 	// CAs extend the built-in issuer → CAA identifier table.
-	CAs []caa.CA `yaml:"cas"`
+	CAs []reconcile.CA `yaml:"cas"`
 }
 
 func init() {
@@ -116,7 +117,7 @@ func (o *caaOptions) register(f *pflag.FlagSet) {
 
 func (a *app) runCAA(ctx context.Context, o *caaOptions, cc caaConfig, rawNames []string) error {
 	if o.listCAs {
-		table, err := caa.NewTable(cc.CAs)
+		table, err := reconcile.NewCATable(cc.CAs)
 		if err != nil {
 			return withCode(exitError, fmt.Errorf("config caa.cas: %w", err))
 		}
@@ -147,7 +148,7 @@ func (a *app) runCAA(ctx context.Context, o *caaOptions, cc caaConfig, rawNames 
 // exit 2. keyaudit audit calls it with the options read from the config
 // (caaOptionsFromConfig) and the names it decided.
 func (a *app) caaParams(o *caaOptions, cc caaConfig, rawNames []string) (stage.CAAParams, error) {
-	if _, err := caa.NewTable(cc.CAs); err != nil {
+	if _, err := reconcile.NewCATable(cc.CAs); err != nil {
 		return stage.CAAParams{}, withCode(exitError, fmt.Errorf("config caa.cas: %w", err))
 	}
 	var cas []string
@@ -228,12 +229,12 @@ func (a *app) caaConfig() (caaConfig, []string, error) {
 	return cc, watch, nil
 }
 
-func (a *app) listCAs(format string, t *caa.Table) error {
-	cols := []reports.Column[caa.CA]{
-		{Header: "CA", Value: func(c caa.CA) string { return c.Name }},
-		{Header: "ISSUER ORGANISATIONS", Value: func(c caa.CA) string { return strings.Join(c.Organizations, "; ") }},
-		{Header: "CAA IDENTIFIERS", Value: func(c caa.CA) string { return strings.Join(c.Identifiers, " ") }},
-		{Header: "SOURCE", Value: func(c caa.CA) string { return c.Source }},
+func (a *app) listCAs(format string, t *reconcile.CATable) error {
+	cols := []reports.Column[reconcile.CA]{
+		{Header: "CA", Value: func(c reconcile.CA) string { return c.Name }},
+		{Header: "ISSUER ORGANISATIONS", Value: func(c reconcile.CA) string { return strings.Join(c.Organizations, "; ") }},
+		{Header: "CAA IDENTIFIERS", Value: func(c reconcile.CA) string { return strings.Join(c.Identifiers, " ") }},
+		{Header: "SOURCE", Value: func(c reconcile.CA) string { return c.Source }},
 	}
 	out, err := reports.NewStream(a.stdout, format, cols)
 	if err != nil {

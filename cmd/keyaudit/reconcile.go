@@ -14,7 +14,6 @@ import (
 	"github.com/keyaudit/keyaudit/reconcile"
 	_ "github.com/keyaudit/keyaudit/reconcile/checks" // registers the checks
 	"github.com/keyaudit/keyaudit/reports"
-	"github.com/keyaudit/keyaudit/scanner/caa"
 	"github.com/keyaudit/keyaudit/stage"
 	"github.com/keyaudit/keyaudit/store"
 )
@@ -33,7 +32,7 @@ type reconcileConfig struct {
 	Policy       reconcile.Policy
 	Suppressions []reconcile.Suppression
 	Watch        []string
-	CAs          []caa.CA
+	CAs          []reconcile.CA
 }
 
 func init() {
@@ -90,7 +89,7 @@ func (a *app) reconcileConfig() (reconcileConfig, error) {
 		return c, err
 	}
 	var cc struct {
-		CAs []caa.CA `yaml:"cas"`
+		CAs []reconcile.CA `yaml:"cas"`
 	}
 	if err := a.section("caa", &cc); err != nil {
 		return c, err
@@ -175,7 +174,7 @@ func (a *app) reconcileParams(o *reconcileOptions, cfg reconcileConfig) (stage.R
 			return p, withCode(exitError, fmt.Errorf("--now: %w", err))
 		}
 	}
-	table, err := caa.NewTable(cfg.CAs)
+	table, err := reconcile.NewCATable(cfg.CAs)
 	if err != nil {
 		return p, withCode(exitError, fmt.Errorf("config caa.cas: %w", err))
 	}

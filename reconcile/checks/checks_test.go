@@ -11,12 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyaudit/keyaudit/ctlog"
 	"github.com/keyaudit/keyaudit/internal/certinfo"
-	"github.com/keyaudit/keyaudit/inventory"
 	"github.com/keyaudit/keyaudit/reconcile"
-	"github.com/keyaudit/keyaudit/scanner"
-	"github.com/keyaudit/keyaudit/scanner/caa"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -31,8 +28,8 @@ func cert(name, spki string, mods ...func(*certinfo.Cert)) certinfo.Cert {
 	return c
 }
 
-func obs(target string, c certinfo.Cert, mods ...func(*scanner.Observation)) scanner.Observation {
-	o := scanner.Observation{Target: target, Host: target, IP: "127.0.0.1", Port: 443, Protocol: "tls", TLSVersion: "TLS 1.3",
+func obs(target string, c certinfo.Cert, mods ...func(*records.Observation)) records.Observation {
+	o := records.Observation{Target: target, Host: target, IP: "127.0.0.1", Port: 443, Protocol: "tls", TLSVersion: "TLS 1.3",
 		CipherSuite: "TLS_AES_128_GCM_SHA256", Group: "X25519MLKEM768", Chain: []certinfo.Cert{c}}
 	for _, m := range mods {
 		m(&o)
@@ -40,10 +37,10 @@ func obs(target string, c certinfo.Cert, mods ...func(*scanner.Observation)) sca
 	return o
 }
 
-func key(label, spki string, mods ...func(*inventory.Key)) inventory.Key {
+func key(label, spki string, mods ...func(*records.Key)) records.Key {
 	t, f := true, false
 	start := now.AddDate(0, -6, 0)
-	k := inventory.Key{Source: "pkcs11", Token: "hsm1", Label: label, ID: "01", Class: inventory.ClassPrivateKey, KeyType: "EC", KeyBits: 256,
+	k := records.Key{Source: "pkcs11", Token: "hsm1", Label: label, ID: "01", Class: records.ClassPrivateKey, KeyType: "EC", KeyBits: 256,
 		Curve: "P-256", SPKISHA256: spki, Sensitive: &t, Extractable: &f, Usage: []string{"sign"}, StartDate: &start}
 	for _, m := range mods {
 		m(&k)
@@ -59,8 +56,8 @@ func complete(kinds ...string) []reconcile.SourceStatus {
 	return out
 }
 
-func caaResult(name, relevant string, cas ...string) caa.Result {
-	r := caa.Result{Name: name, RelevantName: relevant, Permits: &caa.Permits{Any: relevant == "", CAs: cas}, PermitsWildcard: &caa.Permits{Any: relevant == "", CAs: cas}}
+func caaResult(name, relevant string, cas ...string) records.CAAResult {
+	r := records.CAAResult{Name: name, RelevantName: relevant, Permits: &records.CAAPermits{Any: relevant == "", CAs: cas}, PermitsWildcard: &records.CAAPermits{Any: relevant == "", CAs: cas}}
 	return r
 }
 
@@ -76,8 +73,8 @@ type tcase struct {
 	opts reconcile.Options
 }
 
-func managed(spkis ...string) []inventory.Key {
-	var ks []inventory.Key
+func managed(spkis ...string) []records.Key {
+	var ks []records.Key
 	for _, s := range spkis {
 		ks = append(ks, key("k-"+s, s))
 	}
@@ -91,104 +88,104 @@ var cases = []tcase{
 			{Check: "weak-key", Subject: "CN=new", Reason: "migration", Until: now.AddDate(0, 1, 0)},
 		}}},
 	{name: "unmanaged key served", check: "unmanaged-key", want: 1, msg: "in no inventory",
-		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a.example.com:443", cert("a.example.com", "s1")), obs("b.example.com:443", cert("b.example.com", "s2"))}, Keys: managed("s2")}},
+		snap: reconcile.Snapshot{Observations: []records.Observation{obs("a.example.com:443", cert("a.example.com", "s1")), obs("b.example.com:443", cert("b.example.com", "s2"))}, Keys: managed("s2")}},
 	{name: "managed keys only", check: "unmanaged-key", want: 0,
-		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("b.example.com:443", cert("b.example.com", "s2"))}, Keys: managed("s2")}},
+		snap: reconcile.Snapshot{Observations: []records.Observation{obs("b.example.com:443", cert("b.example.com", "s2"))}, Keys: managed("s2")}},
 	{name: "CT cert with unknown key", check: "unauthorized-issuance", want: 1, msg: "key is in no inventory",
-		snap: reconcile.Snapshot{Watched: []string{"example.com"}, Sightings: []ctlog.Sighting{{Log: "log1", Index: 7, SPKISHA256: "x", CertSHA256: "cx", Issuer: "CN=R11,O=Let's Encrypt,C=US", Names: []string{"www.example.com"}}}}},
+		snap: reconcile.Snapshot{Watched: []string{"example.com"}, Sightings: []records.Sighting{{Log: "log1", Index: 7, SPKISHA256: "x", CertSHA256: "cx", Issuer: "CN=R11,O=Let's Encrypt,C=US", Names: []string{"www.example.com"}}}}},
 	{name: "CT cert, not watched", check: "unauthorized-issuance", want: 0,
-		snap: reconcile.Snapshot{Watched: []string{"example.com"}, Sightings: []ctlog.Sighting{{Log: "log1", Index: 7, SPKISHA256: "x", Issuer: "CN=R11,O=Let's Encrypt,C=US", Names: []string{"www.example.org"}}}}},
+		snap: reconcile.Snapshot{Watched: []string{"example.com"}, Sightings: []records.Sighting{{Log: "log1", Index: 7, SPKISHA256: "x", Issuer: "CN=R11,O=Let's Encrypt,C=US", Names: []string{"www.example.org"}}}}},
 	{name: "CT cert from a CA CAA forbids", check: "unauthorized-issuance", want: 1, msg: "which CAA at example.com does not allow",
-		snap: reconcile.Snapshot{Watched: []string{"example.com"}, Keys: managed("s9"), CAA: []caa.Result{caaResult("www.example.com", "example.com", "digicert.com")},
-			Sightings: []ctlog.Sighting{{Log: "log1", Index: 8, SPKISHA256: "s9", Issuer: "CN=R11,O=Let's Encrypt,C=US", Names: []string{"www.example.com"}}}}},
+		snap: reconcile.Snapshot{Watched: []string{"example.com"}, Keys: managed("s9"), CAA: []records.CAAResult{caaResult("www.example.com", "example.com", "digicert.com")},
+			Sightings: []records.Sighting{{Log: "log1", Index: 8, SPKISHA256: "s9", Issuer: "CN=R11,O=Let's Encrypt,C=US", Names: []string{"www.example.com"}}}}},
 	{name: "CT cert from the policy's CA, key managed", check: "unauthorized-issuance", want: 0,
 		snap: reconcile.Snapshot{Watched: []string{"example.com"}, Keys: managed("s9"), Policy: reconcile.Policy{AllowedCAs: []string{"letsencrypt.org"}},
-			CAA:       []caa.Result{caaResult("www.example.com", "example.com", "letsencrypt.org")},
-			Sightings: []ctlog.Sighting{{Log: "log1", Index: 8, SPKISHA256: "s9", Issuer: "CN=R11,O=Let's Encrypt,C=US", Names: []string{"www.example.com"}}}}},
+			CAA:       []records.CAAResult{caaResult("www.example.com", "example.com", "letsencrypt.org")},
+			Sightings: []records.Sighting{{Log: "log1", Index: 8, SPKISHA256: "s9", Issuer: "CN=R11,O=Let's Encrypt,C=US", Names: []string{"www.example.com"}}}}},
 	{name: "CT cert from a CA outside policy", check: "unauthorized-issuance", want: 1, msg: "not among the policy's allowed CAs",
 		snap: reconcile.Snapshot{Watched: []string{"example.com"}, Keys: managed("s9"), Policy: reconcile.Policy{AllowedCAs: []string{"digicert.com"}},
-			Sightings: []ctlog.Sighting{{Log: "log1", Index: 8, SPKISHA256: "s9", Issuer: "CN=R11,O=Let's Encrypt,C=US", Names: []string{"www.example.com"}}}}},
+			Sightings: []records.Sighting{{Log: "log1", Index: 8, SPKISHA256: "s9", Issuer: "CN=R11,O=Let's Encrypt,C=US", Names: []string{"www.example.com"}}}}},
 	{name: "no CAA", check: "caa-missing", want: 1, msg: "every CA may issue",
-		snap: reconcile.Snapshot{Watched: []string{"example.com"}, CAA: []caa.Result{caaResult("example.com", "")}}},
+		snap: reconcile.Snapshot{Watched: []string{"example.com"}, CAA: []records.CAAResult{caaResult("example.com", "")}}},
 	{name: "CAA present", check: "caa-missing", want: 0,
-		snap: reconcile.Snapshot{Watched: []string{"example.com"}, CAA: []caa.Result{caaResult("example.com", "example.com", "letsencrypt.org")}}},
+		snap: reconcile.Snapshot{Watched: []string{"example.com"}, CAA: []records.CAAResult{caaResult("example.com", "example.com", "letsencrypt.org")}}},
 	{name: "CAA permits another CA", check: "caa-permits-unapproved-ca", want: 1, msg: "digicert.com",
-		snap: reconcile.Snapshot{Policy: reconcile.Policy{AllowedCAs: []string{"letsencrypt.org"}}, CAA: []caa.Result{caaResult("example.com", "example.com", "letsencrypt.org", "digicert.com")}}},
+		snap: reconcile.Snapshot{Policy: reconcile.Policy{AllowedCAs: []string{"letsencrypt.org"}}, CAA: []records.CAAResult{caaResult("example.com", "example.com", "letsencrypt.org", "digicert.com")}}},
 	{name: "deployed cert CAA forbids", check: "caa-forbids-issuer", want: 1, msg: "Let's Encrypt",
-		snap: reconcile.Snapshot{CAA: []caa.Result{caaResult("a.example.com", "example.com", "digicert.com")}, Observations: []scanner.Observation{obs("a.example.com:443", cert("a.example.com", "s1"))}}},
+		snap: reconcile.Snapshot{CAA: []records.CAAResult{caaResult("a.example.com", "example.com", "digicert.com")}, Observations: []records.Observation{obs("a.example.com:443", cert("a.example.com", "s1"))}}},
 	{name: "CAA lookup failed", check: "caa-lookup-failed", want: 1, msg: "servfail",
-		snap: reconcile.Snapshot{CAA: []caa.Result{{Name: "example.com", Error: &caa.Error{Kind: "servfail", Message: "SERVFAIL from 127.0.0.1:53"}}}}},
+		snap: reconcile.Snapshot{CAA: []records.CAAResult{{Name: "example.com", Error: &records.CAAError{Kind: "servfail", Message: "SERVFAIL from 127.0.0.1:53"}}}}},
 	{name: "orphaned key", check: "orphaned-key", want: 1, msg: "184 days old",
-		snap: reconcile.Snapshot{Sources: complete("scan", "inventory"), Keys: []inventory.Key{key("old", "s7"), key("old-pub", "s7", func(k *inventory.Key) { k.Class = inventory.ClassPublicKey }), key("used", "s8")},
-			Observations: []scanner.Observation{obs("a:443", cert("a", "s8"))}}},
+		snap: reconcile.Snapshot{Sources: complete("scan", "inventory"), Keys: []records.Key{key("old", "s7"), key("old-pub", "s7", func(k *records.Key) { k.Class = records.ClassPublicKey }), key("used", "s8")},
+			Observations: []records.Observation{obs("a:443", cert("a", "s8"))}}},
 	{name: "orphan held back on partial scan", check: "orphaned-key", want: 0,
-		snap: reconcile.Snapshot{Sources: []reconcile.SourceStatus{{Kind: "scan", Status: "partial"}}, Keys: []inventory.Key{key("old", "s7")}}},
+		snap: reconcile.Snapshot{Sources: []reconcile.SourceStatus{{Kind: "scan", Status: "partial"}}, Keys: []records.Key{key("old", "s7")}}},
 	{name: "orphan younger than policy minimum", check: "orphaned-key", want: 0,
-		snap: reconcile.Snapshot{Sources: complete("scan"), Policy: reconcile.Policy{OrphanMinAge: 365 * reconcile.Day}, Keys: []inventory.Key{key("new", "s7")}}},
+		snap: reconcile.Snapshot{Sources: complete("scan"), Policy: reconcile.Policy{OrphanMinAge: 365 * reconcile.Day}, Keys: []records.Key{key("new", "s7")}}},
 	{name: "key on unrelated domains", check: "key-reuse", want: 1, msg: "example.com, example.org",
-		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("www.example.com", "s1")), obs("b:443", cert("shop.example.org", "s1", func(c *certinfo.Cert) { c.SHA256 = "other" }))}}},
+		snap: reconcile.Snapshot{Observations: []records.Observation{obs("a:443", cert("www.example.com", "s1")), obs("b:443", cert("shop.example.org", "s1", func(c *certinfo.Cert) { c.SHA256 = "other" }))}}},
 	{name: "HSM RSA key signs and decrypts", check: "key-reuse", want: 1, msg: "both sign and decrypt",
-		snap: reconcile.Snapshot{Keys: []inventory.Key{key("dual", "s1", func(k *inventory.Key) { k.KeyType, k.Usage = "RSA", []string{"sign", "decrypt"} })}}},
+		snap: reconcile.Snapshot{Keys: []records.Key{key("dual", "s1", func(k *records.Key) { k.KeyType, k.Usage = "RSA", []string{"sign", "decrypt"} })}}},
 	{name: "EC key with a meaningless decrypt flag", check: "key-reuse", want: 0,
-		snap: reconcile.Snapshot{Keys: []inventory.Key{key("ec", "s1", func(k *inventory.Key) { k.Usage = []string{"sign", "decrypt", "unwrap"} })}}},
+		snap: reconcile.Snapshot{Keys: []records.Key{key("ec", "s1", func(k *records.Key) { k.Usage = []string{"sign", "decrypt", "unwrap"} })}}},
 	{name: "EC key signs and derives", check: "key-reuse", want: 1, msg: "sign and derive",
-		snap: reconcile.Snapshot{Keys: []inventory.Key{key("ec", "s1", func(k *inventory.Key) { k.Usage = []string{"sign", "derive"} })}}},
+		snap: reconcile.Snapshot{Keys: []records.Key{key("ec", "s1", func(k *records.Key) { k.Usage = []string{"sign", "derive"} })}}},
 	{name: "KEK also encrypts data", check: "key-reuse", want: 1, msg: "encrypt data and wrap keys",
-		snap: reconcile.Snapshot{Keys: []inventory.Key{key("kek", "", func(k *inventory.Key) {
-			k.Class, k.KeyType, k.Usage = inventory.ClassSecretKey, "AES", []string{"encrypt", "decrypt", "wrap", "unwrap"}
+		snap: reconcile.Snapshot{Keys: []records.Key{key("kek", "", func(k *records.Key) {
+			k.Class, k.KeyType, k.Usage = records.ClassSecretKey, "AES", []string{"encrypt", "decrypt", "wrap", "unwrap"}
 		})}}},
 	{name: "code-signing key on TLS", check: "key-reuse", want: 1, msg: "declared for \"code-signing\"",
-		snap: reconcile.Snapshot{Keys: []inventory.Key{key("cs", "s1", func(k *inventory.Key) { k.Purpose = "code-signing" })}, Observations: []scanner.Observation{obs("a:443", cert("a.example.com", "s1"))}}},
+		snap: reconcile.Snapshot{Keys: []records.Key{key("cs", "s1", func(k *records.Key) { k.Purpose = "code-signing" })}, Observations: []records.Observation{obs("a:443", cert("a.example.com", "s1"))}}},
 	{name: "expired", check: "certificate-expired", want: 1, msg: "expired 3 days ago",
-		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.NotAfter = now.AddDate(0, 0, -3) }))}}},
+		snap: reconcile.Snapshot{Observations: []records.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.NotAfter = now.AddDate(0, 0, -3) }))}}},
 	{name: "expiring in 10 days is medium", check: "certificate-expiring", want: 1, msg: "expires in 10 days", sev: reconcile.Medium,
-		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.NotAfter = now.AddDate(0, 0, 10) }))}}},
+		snap: reconcile.Snapshot{Observations: []records.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.NotAfter = now.AddDate(0, 0, 10) }))}}},
 	{name: "expiring in 5 days is high", check: "certificate-expiring", want: 1, sev: reconcile.High,
-		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.NotAfter = now.AddDate(0, 0, 5) }))}}},
+		snap: reconcile.Snapshot{Observations: []records.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.NotAfter = now.AddDate(0, 0, 5) }))}}},
 	{name: "expiring in 60 days", check: "certificate-expiring", want: 0,
-		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1"))}}},
+		snap: reconcile.Snapshot{Observations: []records.Observation{obs("a:443", cert("a", "s1"))}}},
 	{name: "lifetime over 200 days after 2026-03-15", check: "certificate-lifetime", want: 1, msg: "200-day maximum",
-		snap: reconcile.Snapshot{Sightings: []ctlog.Sighting{{CertSHA256: "c-a", SPKISHA256: "s1"}}, Observations: []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) {
+		snap: reconcile.Snapshot{Sightings: []records.Sighting{{CertSHA256: "c-a", SPKISHA256: "s1"}}, Observations: []records.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) {
 			c.NotBefore, c.NotAfter = time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 		}))}}},
 	{name: "398 days before 2026-03-15 is fine", check: "certificate-lifetime", want: 0,
-		snap: reconcile.Snapshot{Sightings: []ctlog.Sighting{{CertSHA256: "c-a", SPKISHA256: "s1"}}, Observations: []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) {
+		snap: reconcile.Snapshot{Sightings: []records.Sighting{{CertSHA256: "c-a", SPKISHA256: "s1"}}, Observations: []records.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) {
 			c.NotBefore, c.NotAfter = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 2, 2, 23, 59, 59, 0, time.UTC)
 		}))}}},
 	{name: "RSA-1024 served", check: "weak-key", want: 1, msg: "RSA-1024 is below the 2048-bit minimum",
-		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.KeyType, c.KeyBits, c.Curve = "RSA", 1024, "" }))}}},
+		snap: reconcile.Snapshot{Observations: []records.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.KeyType, c.KeyBits, c.Curve = "RSA", 1024, "" }))}}},
 	{name: "ROCA key is critical", check: "weak-key", want: 1, msg: "ROCA", sev: reconcile.Critical,
-		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) {
+		snap: reconcile.Snapshot{Observations: []records.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) {
 			c.KeyType, c.KeyBits, c.Curve, c.KeyWeakness = "RSA", 2048, "", "ROCA fingerprint (CVE-2017-15361)"
 		}))}}},
 	{name: "secp256k1 in the HSM", check: "weak-key", want: 1, msg: "secp256k1",
-		snap: reconcile.Snapshot{Keys: []inventory.Key{key("k1", "s1", func(k *inventory.Key) { k.Curve = "secp256k1" })}}},
+		snap: reconcile.Snapshot{Keys: []records.Key{key("k1", "s1", func(k *records.Key) { k.Curve = "secp256k1" })}}},
 	{name: "SHA-1 signature", check: "weak-signature", want: 1, msg: "SHA1-RSA",
-		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.SignatureAlgorithm = "SHA1-RSA" }))}}},
+		snap: reconcile.Snapshot{Observations: []records.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.SignatureAlgorithm = "SHA1-RSA" }))}}},
 	{name: "TLS 1.0", check: "weak-tls-version", want: 1, msg: "negotiated TLS 1.0",
-		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1"), func(o *scanner.Observation) { o.TLSVersion = "TLS 1.0" })}}},
+		snap: reconcile.Snapshot{Observations: []records.Observation{obs("a:443", cert("a", "s1"), func(o *records.Observation) { o.TLSVersion = "TLS 1.0" })}}},
 	{name: "no PQC", check: "no-pqc-key-exchange", want: 1, msg: "x25519", sev: reconcile.Info,
-		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1"), func(o *scanner.Observation) { o.Group = "x25519" })}}},
+		snap: reconcile.Snapshot{Observations: []records.Observation{obs("a:443", cert("a", "s1"), func(o *records.Observation) { o.Group = "x25519" })}}},
 	{name: "extractable private key", check: "key-extractable", want: 1, msg: "extractable",
-		snap: reconcile.Snapshot{Keys: []inventory.Key{key("exp", "s1", func(k *inventory.Key) { t := true; k.Extractable = &t })}}},
+		snap: reconcile.Snapshot{Keys: []records.Key{key("exp", "s1", func(k *records.Key) { t := true; k.Extractable = &t })}}},
 	{name: "non-sensitive AES key", check: "key-extractable", want: 1, msg: "not sensitive",
-		snap: reconcile.Snapshot{Keys: []inventory.Key{key("aes", "", func(k *inventory.Key) {
+		snap: reconcile.Snapshot{Keys: []records.Key{key("aes", "", func(k *records.Key) {
 			f := false
-			k.Class, k.KeyType, k.Sensitive = inventory.ClassSecretKey, "AES", &f
+			k.Class, k.KeyType, k.Sensitive = records.ClassSecretKey, "AES", &f
 		})}}},
 	{name: "signature key past 3 years", check: "cryptoperiod-exceeded", want: 1, msg: "past its 1095-day cryptoperiod",
-		snap: reconcile.Snapshot{Keys: []inventory.Key{key("old", "s1", func(k *inventory.Key) { d := now.AddDate(-4, 0, 0); k.StartDate = &d })}}},
+		snap: reconcile.Snapshot{Keys: []records.Key{key("old", "s1", func(k *records.Key) { d := now.AddDate(-4, 0, 0); k.StartDate = &d })}}},
 	{name: "metadata cryptoperiod 90d", check: "cryptoperiod-exceeded", want: 1, msg: "inventory metadata 90d",
-		snap: reconcile.Snapshot{Keys: []inventory.Key{key("short", "s1", func(k *inventory.Key) { k.Cryptoperiod = "90d" })}}},
+		snap: reconcile.Snapshot{Keys: []records.Key{key("short", "s1", func(k *records.Key) { k.Cryptoperiod = "90d" })}}},
 	{name: "CKA_ID mismatch", check: "key-id-mismatch", want: 1, msg: "pairs with objects of other IDs",
-		snap: reconcile.Snapshot{Keys: []inventory.Key{key("m", "s1", func(k *inventory.Key) {
-			k.IDMismatch, k.PairedWith = true, []inventory.ObjectRef{{Class: inventory.ClassCertificate, ID: "02"}}
+		snap: reconcile.Snapshot{Keys: []records.Key{key("m", "s1", func(k *records.Key) {
+			k.IDMismatch, k.PairedWith = true, []records.ObjectRef{{Class: records.ClassCertificate, ID: "02"}}
 		})}}},
 	{name: "revoked but served", check: "revoked-but-deployed", want: 1, msg: "keyCompromise",
 		snap: reconcile.Snapshot{Revocations: []reconcile.Revocation{{CertSHA256: "c-a", Reason: "keyCompromise", Source: "keyaudit revoke", RevokedAt: now}},
-			Observations: []scanner.Observation{obs("a:443", cert("a", "s1"))}}},
+			Observations: []records.Observation{obs("a:443", cert("a", "s1"))}}},
 	{name: "self-signed served", check: "self-signed-certificate", want: 1,
-		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.SelfSigned = true }))}}},
+		snap: reconcile.Snapshot{Observations: []records.Observation{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.SelfSigned = true }))}}},
 	{name: "lying log", check: "ct-log-misbehaviour", want: 1, msg: "root mismatch",
 		snap: reconcile.Snapshot{LogIssues: []reconcile.LogIssue{{Log: "log1", Kind: "misbehaviour", Message: "root mismatch at size 10"}}}},
 	{name: "partial inventory run", check: "incomplete-input", want: 1, msg: "inventory run 3 is partial",
@@ -202,7 +199,7 @@ var cases = []tcase{
 	{name: "self-signed leaf is not linted", check: "zlint", want: 0,
 		snap: lintSnap("Example Corp internal", true, func(c *x509.Certificate) { c.Subject, c.DNSNames = pkix.Name{}, nil })},
 	{name: "no DER, nothing to lint", check: "zlint", want: 0,
-		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s1"))}}},
+		snap: reconcile.Snapshot{Observations: []records.Observation{obs("a:443", cert("a", "s1"))}}},
 	{name: "new endpoint", check: "endpoint-new", want: 1, msg: "new endpoint serving CN=b", sev: reconcile.Info,
 		snap: drift(run{obs("a:443", cert("a", "s1"))}, run{obs("a:443", cert("a", "s1")), obs("b:443", cert("b", "s2"))})},
 	{name: "endpoint that timed out before is not new", check: "endpoint-new", want: 0,
@@ -220,14 +217,14 @@ var cases = []tcase{
 	{name: "serving again ends the streak", check: "endpoint-gone", want: 0,
 		snap: drift(run{obs("b:443", cert("b", "s2"))}, run{obs("b:443", certinfo.Cert{}, refused)}, run{obs("b:443", cert("b", "s2"))}, run{obs("b:443", certinfo.Cert{}, refused)})},
 	{name: "same endpoint on another IP is another endpoint", check: "endpoint-gone", want: 0,
-		snap: drift(run{obs("a:443", cert("a", "s1"))}, run{obs("a:443", cert("a", "s1"), func(o *scanner.Observation) { o.IP = "127.0.0.2" })})},
+		snap: drift(run{obs("a:443", cert("a", "s1"))}, run{obs("a:443", cert("a", "s1"), func(o *records.Observation) { o.IP = "127.0.0.2" })})},
 	{name: "key gone from its source", check: "key-disappeared", want: 1, msg: "is gone from its complete read in run 3", sev: reconcile.Medium,
 		snap: reconcile.Snapshot{Disappeared: []reconcile.DisappearedKey{{Key: key("old-signing", "s7"), Source: "pkcs11:token=hsm1", LastRun: 2, Run: 3}}}},
 	{name: "key gone while still served", check: "key-disappeared", want: 1, msg: "still served", sev: reconcile.High,
-		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s7"))},
+		snap: reconcile.Snapshot{Observations: []records.Observation{obs("a:443", cert("a", "s7"))},
 			Disappeared: []reconcile.DisappearedKey{{Key: key("web", "s7"), Source: "pkcs11:token=hsm1", LastRun: 2, Run: 3}}}},
 	{name: "stale observation", check: "stale-observation", want: 1, msg: "days ago", sev: reconcile.Low,
-		snap: drift(run{obs("a:443", cert("a", "s1"), func(o *scanner.Observation) { o.Time = now.AddDate(0, 0, -45) })})},
+		snap: drift(run{obs("a:443", cert("a", "s1"), func(o *records.Observation) { o.Time = now.AddDate(0, 0, -45) })})},
 	{name: "certificate renewed", check: "certificate-changed", want: 1, msg: "certificate changed (was CN=a", sev: reconcile.Info,
 		snap: drift(run{obs("a:443", cert("a", "s1"))}, run{obs("a:443", cert("a", "s1", func(c *certinfo.Cert) { c.SHA256 = "c-a2" }))})},
 	{name: "certificate unchanged", check: "certificate-changed", want: 0,
@@ -237,22 +234,22 @@ var cases = []tcase{
 	{name: "key changed to a managed key", check: "key-changed-unmanaged", want: 0,
 		snap: withKeys(drift(run{obs("a:443", cert("a", "s1"))}, run{obs("a:443", cert("a", "s9", func(c *certinfo.Cert) { c.SHA256 = "c-a2" }))}), "s1", "s9")},
 	{name: "no previous scan, no drift", check: "key-changed-unmanaged", want: 0,
-		snap: reconcile.Snapshot{Observations: []scanner.Observation{obs("a:443", cert("a", "s9"))}}},
+		snap: reconcile.Snapshot{Observations: []records.Observation{obs("a:443", cert("a", "s9"))}}},
 }
 
-func timeout(o *scanner.Observation) {
-	o.Chain, o.Error = nil, &scanner.ScanError{Kind: scanner.KindTimeout, Message: "i/o timeout"}
+func timeout(o *records.Observation) {
+	o.Chain, o.Error = nil, &records.ScanError{Kind: records.ScanTimeout, Message: "i/o timeout"}
 }
 
-func refused(o *scanner.Observation) {
-	o.Chain, o.Error = nil, &scanner.ScanError{Kind: scanner.KindRefused, Message: "connection refused"}
+func refused(o *records.Observation) {
+	o.Chain, o.Error = nil, &records.ScanError{Kind: records.ScanRefused, Message: "connection refused"}
 }
 
 // run is the observations of one scan run, for drift.
-type run []scanner.Observation
+type run []records.Observation
 
 // uncounted marks an observation as made by an interrupted run.
-func uncounted(o *scanner.Observation) { o.Host = "uncounted:" + o.Host }
+func uncounted(o *records.Observation) { o.Host = "uncounted:" + o.Host }
 
 // drift folds runs 1, 2 … (one hour apart, complete unless an
 // observation is marked uncounted) into the estate view.
@@ -322,7 +319,7 @@ func lintSnap(org string, selfSigned bool, mod func(*x509.Certificate)) reconcil
 	must(err)
 	c, err := certinfo.Parse(der)
 	must(err)
-	return reconcile.Snapshot{Observations: []scanner.Observation{obs("lint.example.com:443", c)}, CertDER: map[string][]byte{c.SHA256: der}}
+	return reconcile.Snapshot{Observations: []records.Observation{obs("lint.example.com:443", c)}, CertDER: map[string][]byte{c.SHA256: der}}
 }
 
 func TestChecks(t *testing.T) {
@@ -378,7 +375,7 @@ func TestEveryCheckIsCitedAndTested(t *testing.T) {
 }
 
 func TestDriftAndSuppression(t *testing.T) {
-	s := reconcile.Snapshot{Now: now, Observations: []scanner.Observation{obs("a:443", cert("a", "s1")), obs("b:443", cert("b", "s2"))}}
+	s := reconcile.Snapshot{Now: now, Observations: []records.Observation{obs("a:443", cert("a", "s1")), obs("b:443", cert("b", "s2"))}}
 	first := reconcile.Run(&s, reconcile.Options{Checks: []string{"unmanaged-key"}})
 	if len(first.Findings) != 2 || len(first.New) != 2 {
 		t.Fatalf("first run: %+v", first)

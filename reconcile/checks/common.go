@@ -7,7 +7,6 @@ import (
 
 	"github.com/keyaudit/keyaudit/internal/certinfo"
 	"github.com/keyaudit/keyaudit/reconcile"
-	"github.com/keyaudit/keyaudit/scanner/caa"
 )
 
 // Compliance controls findings map to.
@@ -55,7 +54,7 @@ func caaForbids(s *reconcile.Snapshot, issuerDN string, names []string) (caaVerd
 	if len(s.CAA) == 0 {
 		return caaVerdict{}, false // no lookups: nothing to decide with
 	}
-	var ca caa.CA
+	var ca reconcile.CA
 	known, looked := false, false
 	for _, n := range names {
 		r, ok := s.CAAFor(n)

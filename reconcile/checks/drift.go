@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/keyaudit/keyaudit/reconcile"
-	"github.com/keyaudit/keyaudit/scanner"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // Drift checks read the estate view (Snapshot.Endpoints): each endpoint's
@@ -12,7 +12,7 @@ import (
 // An endpoint no run attempted keeps its state, so a narrower run (one
 // shard, one ad-hoc host) never makes the rest of the estate drift.
 
-func errorOf(o *scanner.Observation) string {
+func errorOf(o *records.Observation) string {
 	if o == nil {
 		return "not attempted"
 	}

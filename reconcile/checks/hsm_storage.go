@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyaudit/keyaudit/inventory"
 	"github.com/keyaudit/keyaudit/reconcile"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 func init() {
@@ -22,7 +22,7 @@ func init() {
 			var out []reconcile.Finding
 			for i := range s.Keys {
 				k := &s.Keys[i]
-				if k.Class != inventory.ClassPrivateKey && k.Class != inventory.ClassSecretKey {
+				if k.Class != records.ClassPrivateKey && k.Class != records.ClassSecretKey {
 					continue
 				}
 				var why []string
@@ -53,7 +53,7 @@ func init() {
 			var out []reconcile.Finding
 			for i := range s.Keys {
 				k := &s.Keys[i]
-				if k.Class == inventory.ClassCertificate || k.Class == inventory.ClassPublicKey && hasPrivate(s, k.SPKISHA256) {
+				if k.Class == records.ClassCertificate || k.Class == records.ClassPublicKey && hasPrivate(s, k.SPKISHA256) {
 					continue
 				}
 				period, basis := cryptoperiod(s, k)
@@ -105,7 +105,7 @@ func init() {
 }
 
 // cryptoperiod returns the key's maximum lifetime and where it comes from.
-func cryptoperiod(s *reconcile.Snapshot, k *inventory.Key) (time.Duration, string) {
+func cryptoperiod(s *reconcile.Snapshot, k *records.Key) (time.Duration, string) {
 	if k.Cryptoperiod != "" {
 		if d, err := parsePeriod(k.Cryptoperiod); err == nil {
 			return d, "inventory metadata " + k.Cryptoperiod
@@ -113,17 +113,17 @@ func cryptoperiod(s *reconcile.Snapshot, k *inventory.Key) (time.Duration, strin
 	}
 	cp := s.Policy.Cryptoperiods
 	switch {
-	case k.Class == inventory.ClassSecretKey && (hasUsage(k, inventory.UsageWrap) || hasUsage(k, inventory.UsageUnwrap)):
+	case k.Class == records.ClassSecretKey && (hasUsage(k, records.UsageWrap) || hasUsage(k, records.UsageUnwrap)):
 		return cp.KeyWrapping, "NIST SP 800-57 symmetric key-wrapping key"
-	case k.Class == inventory.ClassSecretKey:
+	case k.Class == records.ClassSecretKey:
 		return cp.Symmetric, "NIST SP 800-57 symmetric data-encryption key"
-	case hasUsage(k, inventory.UsageDecrypt) && !hasUsage(k, inventory.UsageSign):
+	case hasUsage(k, records.UsageDecrypt) && !hasUsage(k, records.UsageSign):
 		return cp.KeyTransport, "NIST SP 800-57 private key-transport key"
 	}
 	return cp.Signature, "NIST SP 800-57 private signature key"
 }
 
-func hasUsage(k *inventory.Key, u string) bool {
+func hasUsage(k *records.Key, u string) bool {
 	for _, x := range k.Usage {
 		if x == u {
 			return true

@@ -7,8 +7,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/keyaudit/keyaudit/inventory"
 	"github.com/keyaudit/keyaudit/reconcile"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 func init() {
@@ -74,12 +74,12 @@ func init() {
 				has := func(u string) bool { return slices.Contains(k.Usage, u) }
 				var mixed string
 				switch {
-				case k.Class == inventory.ClassSecretKey && (has(inventory.UsageEncrypt) || has(inventory.UsageDecrypt)) && (has(inventory.UsageWrap) || has(inventory.UsageUnwrap)):
+				case k.Class == records.ClassSecretKey && (has(records.UsageEncrypt) || has(records.UsageDecrypt)) && (has(records.UsageWrap) || has(records.UsageUnwrap)):
 					mixed = "both encrypt data and wrap keys"
-				case k.Class != inventory.ClassPrivateKey:
-				case strings.EqualFold(k.KeyType, "RSA") && has(inventory.UsageSign) && (has(inventory.UsageDecrypt) || has(inventory.UsageUnwrap)):
+				case k.Class != records.ClassPrivateKey:
+				case strings.EqualFold(k.KeyType, "RSA") && has(records.UsageSign) && (has(records.UsageDecrypt) || has(records.UsageUnwrap)):
 					mixed = "both sign and decrypt/unwrap"
-				case !strings.EqualFold(k.KeyType, "RSA") && has(inventory.UsageSign) && has(inventory.UsageDerive):
+				case !strings.EqualFold(k.KeyType, "RSA") && has(records.UsageSign) && has(records.UsageDerive):
 					// EC keys cannot decrypt through PKCS#11; signing plus key
 					// agreement is their dual use.
 					mixed = "both sign and derive (key agreement)"
@@ -89,7 +89,7 @@ func init() {
 						Message:  fmt.Sprintf("%s key %s may %s (usage %s)", k.KeyType, keyName(k), mixed, strings.Join(k.Usage, ", ")),
 						Evidence: map[string]any{"usage": k.Usage}})
 				}
-				if k.Class != inventory.ClassPrivateKey {
+				if k.Class != records.ClassPrivateKey {
 					continue
 				}
 				// A key declared for another purpose, served for TLS.

@@ -3,8 +3,8 @@ package checks
 import (
 	"fmt"
 
-	"github.com/keyaudit/keyaudit/inventory"
 	"github.com/keyaudit/keyaudit/reconcile"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 func init() {
@@ -25,11 +25,11 @@ func init() {
 			done := map[string]bool{}
 			for i := range s.Keys {
 				k := &s.Keys[i]
-				if k.SPKISHA256 == "" || k.Class == inventory.ClassSecretKey || done[k.SPKISHA256] || s.Seen(k.SPKISHA256) {
+				if k.SPKISHA256 == "" || k.Class == records.ClassSecretKey || done[k.SPKISHA256] || s.Seen(k.SPKISHA256) {
 					continue
 				}
 				// One finding per key pair, on its private half when there is one.
-				if k.Class != inventory.ClassPrivateKey && hasPrivate(s, k.SPKISHA256) {
+				if k.Class != records.ClassPrivateKey && hasPrivate(s, k.SPKISHA256) {
 					continue
 				}
 				done[k.SPKISHA256] = true
@@ -56,7 +56,7 @@ func init() {
 
 func hasPrivate(s *reconcile.Snapshot, spki string) bool {
 	for _, k := range s.KeysBySPKI(spki) {
-		if k.Class == inventory.ClassPrivateKey {
+		if k.Class == records.ClassPrivateKey {
 			return true
 		}
 	}
@@ -64,7 +64,7 @@ func hasPrivate(s *reconcile.Snapshot, spki string) bool {
 }
 
 // keyName names an inventory key for people.
-func keyName(k *inventory.Key) string {
+func keyName(k *records.Key) string {
 	switch {
 	case k.Token != "" && k.Label != "":
 		return k.Token + "/" + k.Label
@@ -78,7 +78,7 @@ func keyName(k *inventory.Key) string {
 	return k.Ref
 }
 
-func keySource(k *inventory.Key) string {
+func keySource(k *records.Key) string {
 	if k.Path != "" {
 		return k.Path
 	}

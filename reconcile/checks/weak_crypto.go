@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/keyaudit/keyaudit/internal/certinfo"
-	"github.com/keyaudit/keyaudit/inventory"
 	"github.com/keyaudit/keyaudit/reconcile"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 func init() {
@@ -34,7 +34,7 @@ func init() {
 			}
 			for i := range s.Keys {
 				k := &s.Keys[i]
-				if k.Class == inventory.ClassSecretKey || k.Class == inventory.ClassCertificate {
+				if k.Class == records.ClassSecretKey || k.Class == records.ClassCertificate {
 					continue
 				}
 				if why := keyWeakness(s, k.KeyType, k.KeyBits, k.Curve); why != "" {

@@ -7,9 +7,10 @@
 // from the name towards the root, CNAMEs followed as resolution does (and,
 // when an alias target has no CAA, the climb continuing from the parent of
 // the original name, as RFC 8659 requires — not of the target, as RFC 6844
-// errata had it), the issuer-domain-name and parameter grammar, and the
+// errata had it), and the issuer-domain-name and parameter grammar. Its
+// Result, Record and Error are the stored records of store/records; the
 // table that maps a certificate's issuer to the CAA identifiers its CA
-// recognises (CCADB's published CAA identifiers).
+// recognises is reconcile's (reconcile.CATable).
 //
 // A lookup that fails (SERVFAIL, timeout, REFUSED, a malformed or
 // oversized answer) is an error for that name. It is never read as "no

@@ -3,33 +3,29 @@ package caa
 import (
 	"errors"
 	"fmt"
+
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // ErrorKind classifies why a CAA lookup failed. It is data in a Result,
 // not a failure of the tool.
-type ErrorKind string
+type ErrorKind = records.CAAErrorKind
 
 // Error kinds of a Result.
 const (
-	KindTimeout   ErrorKind = "timeout"   // no answer before the deadline
-	KindServFail  ErrorKind = "servfail"  // the resolver answered SERVFAIL
-	KindRefused   ErrorKind = "refused"   // the resolver answered REFUSED
-	KindRcode     ErrorKind = "rcode"     // another error rcode (FORMERR, NOTIMP …)
-	KindMalformed ErrorKind = "malformed" // an answer that does not parse or does not match the query
-	KindOversized ErrorKind = "oversized" // an answer beyond this package's limits
-	KindAlias     ErrorKind = "alias"     // a CNAME loop or a chain longer than maxAliasHops
-	KindNetwork   ErrorKind = "network"   // the resolver could not be reached (ICMP unreachable, no route)
-	KindCanceled  ErrorKind = "canceled"  // the run was cancelled before the lookup ended
+	KindTimeout   = records.CAATimeout   // no answer before the deadline
+	KindServFail  = records.CAAServFail  // the resolver answered SERVFAIL
+	KindRefused   = records.CAARefused   // the resolver answered REFUSED
+	KindRcode     = records.CAARcode     // another error rcode (FORMERR, NOTIMP …)
+	KindMalformed = records.CAAMalformed // an answer that does not parse or does not match the query
+	KindOversized = records.CAAOversized // an answer beyond this package's limits
+	KindAlias     = records.CAAAlias     // a CNAME loop or a chain longer than maxAliasHops
+	KindNetwork   = records.CAANetwork   // the resolver could not be reached (ICMP unreachable, no route)
+	KindCanceled  = records.CAACanceled  // the run was cancelled before the lookup ended
 )
 
 // Error is a failed lookup, as recorded in a Result.
-type Error struct {
-	Kind    ErrorKind `json:"kind"`
-	Message string    `json:"message"`
-	// QName is the name whose query failed: the name itself, a parent
-	// reached while climbing, or an alias target.
-	QName string `json:"qname,omitempty"`
-}
+type Error = records.CAAError
 
 // LookupError is the Go error behind an Error: which query failed, how,
 // and the underlying cause.

@@ -108,19 +108,6 @@ func FuzzDecide(f *testing.F) {
 	})
 }
 
-// FuzzDNAttr checks the RFC 4514 attribute reader used to map issuers to CAs.
-func FuzzDNAttr(f *testing.F) {
-	for _, s := range []string{"CN=R11,O=Let's Encrypt,C=US", `CN=x,O=Foo\, Inc.,C=US`, `O=a+CN=b`, `O=#0403616263`, `O=\41\42`, `O=\`, `=`, ``} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, dn string) {
-		for _, v := range dnAttr(dn, "O") {
-			_ = v
-		}
-		_, _ = DefaultTable().ForIssuerDN(dn)
-	})
-}
-
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {

@@ -4,30 +4,21 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // Record is one CAA resource record of a relevant RRset, as published.
-type Record struct {
-	Flags uint8  `json:"flags"`
-	Tag   string `json:"tag"`
-	Value string `json:"value"`
-}
-
-func (r Record) String() string { return fmt.Sprintf("%d %s %q", r.Flags, r.Tag, r.Value) }
+type Record = records.CAARecord
 
 // Flag bits.
 const (
 	// FlagCritical is the Issuer Critical flag: bit 0, value 128 (RFC 8659 §4.1).
-	FlagCritical uint8 = 0x80
-	// flagCriticalMisread is value 1: RFC 6844's bit numbering led zone
-	// operators (and some signers) to set the low bit to mean "critical".
-	// Like Let's Encrypt, this package reads it as critical too and says so.
-	flagCriticalMisread uint8 = 0x01
+	FlagCritical = records.CAAFlagCritical
+	// flagCriticalMisread is value 1, which this package reads as
+	// critical too (see records.CAAFlagCriticalMisread).
+	flagCriticalMisread = records.CAAFlagCriticalMisread
 )
-
-// Critical reports whether the record is marked critical, by the RFC's
-// bit (128) or by the misread low bit (1).
-func (r Record) Critical() bool { return r.Flags&(FlagCritical|flagCriticalMisread) != 0 }
 
 // knownTags are the property tags registered with IANA ("Certification
 // Authority Restriction Properties"). issue, issuewild and iodef shape TLS
@@ -117,17 +108,7 @@ func (s *rrset) applicable(wildcard bool) ([]property, string) {
 
 // Permits is the set of CAs a relevant RRset allows for one kind of
 // issuance (a name, or a wildcard name).
-type Permits struct {
-	// Any is true when CAA does not restrict issuance: no relevant RRset,
-	// or none of its properties applies.
-	Any bool `json:"any"`
-	// CAs are the issuer-domain-names granted, lower-cased and sorted.
-	// Empty with Any false means no CA may issue.
-	CAs []string `json:"cas"`
-	// Conditional are those of CAs granted only under RFC 8657
-	// parameters (an account URI, validation methods).
-	Conditional []string `json:"conditional,omitempty"`
-}
+type Permits = records.CAAPermits
 
 func (s *rrset) permits(wildcard bool) Permits {
 	if len(s.criticalUnknown) > 0 {
@@ -207,7 +188,7 @@ func (s *rrset) decide(where string, wildcard bool, req Request) Decision {
 			continue
 		}
 		d.Params = append(d.Params, p.acme)
-		if why := p.acme.refuses(req); why != "" {
+		if why := refuses(p.acme, req); why != "" {
 			refusals = append(refusals, fmt.Sprintf("%s: %s", p.rec, why))
 			continue
 		}
@@ -218,7 +199,7 @@ func (s *rrset) decide(where string, wildcard bool, req Request) Decision {
 		if req.AccountURI == "" && len(p.acme.AccountURI) > 0 {
 			d.Notes = append(d.Notes, fmt.Sprintf("%s: only for ACME account %s (not checked: no account given)", p.rec, p.acme.AccountURI[0]))
 		}
-		if req.ValidationMethod == "" && p.acme.hasMethods {
+		if req.ValidationMethod == "" && p.acme.HasMethods() {
 			d.Notes = append(d.Notes, fmt.Sprintf("%s: only with validation methods %v (not checked: no method given)", p.rec, p.acme.ValidationMethods))
 		}
 	}
@@ -256,16 +237,16 @@ func (s *rrset) decide(where string, wildcard bool, req Request) Decision {
 	return d
 }
 
-// refuses says why the parameters keep a property naming the CA from
-// granting, or "" when they do not.
-func (a ACMEParams) refuses(req Request) string {
+// refuses says why a, the parameters of a property naming the CA, keep
+// it from granting, or "" when they do not.
+func refuses(a ACMEParams, req Request) string {
 	if a.Problem != "" {
 		return a.Problem
 	}
 	if req.AccountURI != "" && len(a.AccountURI) == 1 && a.AccountURI[0] != req.AccountURI {
 		return fmt.Sprintf("accounturi %s is not %s (RFC 8657 §3)", a.AccountURI[0], req.AccountURI)
 	}
-	if req.ValidationMethod != "" && a.hasMethods {
+	if req.ValidationMethod != "" && a.HasMethods() {
 		for _, m := range a.ValidationMethods {
 			if strings.EqualFold(m, req.ValidationMethod) {
 				return ""

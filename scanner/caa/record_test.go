@@ -95,3 +95,17 @@ func TestNotes(t *testing.T) {
 		}
 	}
 }
+
+func TestLookupDecideAnyIdentifier(t *testing.T) {
+	// A CA known by several identifiers (DigiCert and its brands) is
+	// granted by a property naming any one of them.
+	l := &Lookup{Name: "example.com", RelevantName: "example.com",
+		Records: []Record{{Tag: "issue", Value: "symantec.com"}}}
+	l.set = analyze(l.Records)
+	if d := l.Decide(Request{Identifiers: []string{"digicert.com", "Symantec.com.", "geotrust.com"}}); !d.Allowed {
+		t.Errorf("DigiCert via symantec.com: %+v", d)
+	}
+	if d := l.Decide(Request{Identifiers: []string{"letsencrypt.org"}}); d.Allowed {
+		t.Errorf("Let's Encrypt allowed: %+v", d)
+	}
+}

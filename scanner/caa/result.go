@@ -1,64 +1,11 @@
 package caa
 
-import (
-	"encoding/json"
-	"time"
-)
+import "github.com/keyaudit/keyaudit/store/records"
 
 // Result is one line of `keyaudit caa` output and one store item: the
 // relevant RRset of a name and either the decision for one CA (CA set) or
-// the CAs it permits (CA empty).
-type Result struct {
-	Name string `json:"name"`
-	// CA is the CA identifier decided for; empty in a per-name result.
-	CA string `json:"ca,omitempty"`
-	// Allowed is the decision for CA (false whenever Error is set).
-	Allowed bool `json:"allowed"`
-	// Reason explains Allowed, or the permits of a per-name result.
-	Reason string `json:"reason,omitempty"`
-	// RelevantName is where the relevant RRset was found; empty when
-	// none was (any CA may issue) or the lookup failed.
-	RelevantName string   `json:"relevant_name"`
-	AliasChain   []string `json:"alias_chain,omitempty"`
-	Records      []Record `json:"records"`
-	Iodef        []string `json:"iodef"`
-	// Params are the RFC 8657 parameters of the applicable properties
-	// naming CA (per-CA results only).
-	Params []ACMEParams `json:"params"`
-	// Permits and PermitsWildcard are the CAs allowed for the name and for
-	// a wildcard at it (per-name results only; nil on error).
-	Permits         *Permits `json:"permits,omitempty"`
-	PermitsWildcard *Permits `json:"permits_wildcard,omitempty"`
-	// Authenticated is true when every answer used carried the AD bit.
-	Authenticated bool      `json:"authenticated"`
-	Notes         []string  `json:"notes,omitempty"`
-	Error         *Error    `json:"error"`
-	Time          time.Time `json:"time"`
-}
-
-// MarshalJSON writes the per-CA shape (with allowed and params) or the
-// per-name shape (with permits), so each line carries only what applies.
-func (r Result) MarshalJSON() ([]byte, error) {
-	type plain Result
-	p := plain(r)
-	if p.Records == nil {
-		p.Records = []Record{}
-	}
-	if p.Iodef == nil {
-		p.Iodef = []string{}
-	}
-	if r.CA != "" {
-		if p.Params == nil {
-			p.Params = []ACMEParams{}
-		}
-		return json.Marshal(p)
-	}
-	return json.Marshal(struct {
-		plain
-		Allowed bool         `json:"allowed,omitempty"`
-		Params  []ACMEParams `json:"params,omitempty"`
-	}{plain: p})
-}
+// the CAs it permits (CA empty). The record lives in store/records.
+type Result = records.CAAResult
 
 // Result returns the per-name result: the relevant RRset and the CAs it
 // permits for the name and for a wildcard at it.

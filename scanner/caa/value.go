@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // Limits on what one answer may carry. DNS already bounds a message to
@@ -25,10 +27,7 @@ type IssueValue struct {
 }
 
 // Param is one tag=value parameter of an issue or issuewild value.
-type Param struct {
-	Tag   string `json:"tag"`
-	Value string `json:"value"`
-}
+type Param = records.CAAParam
 
 // ParseIssueValue parses an issue or issuewild value by the RFC 8659 §4.2
 // grammar:
@@ -174,22 +173,7 @@ func validTag(tag string) bool {
 
 // ACMEParams are the RFC 8657 parameters of one issue or issuewild
 // property, with any other parameters kept as written.
-type ACMEParams struct {
-	// Tag is the property the parameters belong to: issue or issuewild.
-	Tag string `json:"tag"`
-	// AccountURI holds each accounturi value (more than one makes the
-	// property grant nothing: which one would bind is ambiguous).
-	AccountURI []string `json:"accounturi,omitempty"`
-	// ValidationMethods lists the permitted ACME methods; nil when the
-	// parameter is absent, empty when present with no method.
-	ValidationMethods []string `json:"validationmethods,omitempty"`
-	// Other holds parameters this package does not interpret.
-	Other []Param `json:"other,omitempty"`
-	// Problem says why the parameters make the property grant nothing.
-	Problem string `json:"problem,omitempty"`
-
-	hasMethods bool
-}
+type ACMEParams = records.ACMEParams
 
 // ParseACMEParams interprets the RFC 8657 parameters of v. Parameter tags
 // are compared case-insensitively: reading "AccountURI" as a restriction
@@ -203,14 +187,13 @@ func ParseACMEParams(tag string, v IssueValue) ACMEParams {
 			out.AccountURI = append(out.AccountURI, prm.Value)
 			u, err := url.Parse(prm.Value)
 			if err != nil || !u.IsAbs() {
-				out.problem("accounturi %q is not an absolute URI (RFC 3986)", prm.Value)
+				problem(&out, "accounturi %q is not an absolute URI (RFC 3986)", prm.Value)
 			}
 		case "validationmethods":
 			methodsSeen++
-			out.hasMethods = true
 			methods, ok := parseValidationMethods(prm.Value)
 			if !ok {
-				out.problem("validationmethods %q does not match RFC 8657 §4 (label *(\",\" label))", prm.Value)
+				problem(&out, "validationmethods %q does not match RFC 8657 §4 (label *(\",\" label))", prm.Value)
 			}
 			out.ValidationMethods = append(out.ValidationMethods, methods...)
 		default:
@@ -218,26 +201,23 @@ func ParseACMEParams(tag string, v IssueValue) ACMEParams {
 		}
 	}
 	if len(out.AccountURI) > 1 {
-		out.problem("%d accounturi parameters in one property", len(out.AccountURI))
+		problem(&out, "%d accounturi parameters in one property", len(out.AccountURI))
 	}
 	if methodsSeen > 1 {
-		out.problem("%d validationmethods parameters in one property", methodsSeen)
+		problem(&out, "%d validationmethods parameters in one property", methodsSeen)
 	}
-	if out.hasMethods && out.ValidationMethods == nil {
+	if methodsSeen > 0 && out.ValidationMethods == nil {
 		out.ValidationMethods = []string{}
 	}
 	return out
 }
 
-func (a *ACMEParams) problem(format string, args ...any) {
+// problem records the first reason the parameters grant nothing.
+func problem(a *ACMEParams, format string, args ...any) {
 	if a.Problem == "" {
 		a.Problem = fmt.Sprintf(format, args...)
 	}
 }
-
-// Restricts reports whether the parameters narrow the grant (to an
-// account or to validation methods).
-func (a ACMEParams) Restricts() bool { return len(a.AccountURI) > 0 || a.hasMethods }
 
 // parseValidationMethods parses RFC 8657 §4: value = [*(label ",") label],
 // label = 1*(ALPHA / DIGIT / "-").

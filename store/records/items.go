@@ -4,15 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/keyaudit/keyaudit/ctlog"
-	"github.com/keyaudit/keyaudit/scanner"
-	"github.com/keyaudit/keyaudit/scanner/caa"
 	"github.com/keyaudit/keyaudit/store"
 )
 
 // ObservationKey is the store key of an observation: one endpoint
 // (protocol, target, address) per run.
-func ObservationKey(o scanner.Observation) string {
+func ObservationKey(o Observation) string {
 	return o.Protocol + "|" + o.Target + "|" + o.IP
 }
 
@@ -23,7 +20,7 @@ func ObservationKey(o scanner.Observation) string {
 // served certificate not yet in seen, so a run holds each certificate
 // once (revocation plans read them). seen may be nil: then every
 // certificate of the chain is included.
-func ObservationItems(o scanner.Observation, seen map[string]bool) ([]store.Item, error) {
+func ObservationItems(o Observation, seen map[string]bool) ([]store.Item, error) {
 	it := store.Item{Kind: store.KindObservation, Key: ObservationKey(o)}
 	if l := o.Leaf(); l != nil {
 		it.SPKISHA256, it.CertSHA256 = l.SPKISHA256, l.SHA256
@@ -54,7 +51,7 @@ func ObservationItems(o scanner.Observation, seen map[string]bool) ([]store.Item
 // writes them (keyaudit ct sync, queue CT-sync jobs): the sightings,
 // keyed by Sighting.ItemKey, then a certificate item (the DER) of each
 // matched certificate that carries one.
-func SightingItems(ss []ctlog.Sighting) ([]store.Item, error) {
+func SightingItems(ss []Sighting) ([]store.Item, error) {
 	items := make([]store.Item, 0, 2*len(ss))
 	for _, s := range ss {
 		it := store.Item{Kind: store.KindSighting, Key: s.ItemKey(), SPKISHA256: s.SPKISHA256, CertSHA256: s.CertSHA256}
@@ -81,7 +78,7 @@ func SightingItems(ss []ctlog.Sighting) ([]store.Item, error) {
 // CAAItem is the store item of a CAA result, as every CAA run writes it
 // (keyaudit caa, keyaudit audit): keyed by the name, or by name|CA for a
 // per-CA decision.
-func CAAItem(r caa.Result) (store.Item, error) {
+func CAAItem(r CAAResult) (store.Item, error) {
 	it := store.Item{Kind: store.KindCAA, Key: r.Name}
 	if r.CA != "" {
 		it.Key += "|" + r.CA
@@ -112,15 +109,15 @@ func certificateItem(der []byte, sha, spki string) (store.Item, error) {
 }
 
 // DecodeObservation decodes an observation item.
-func DecodeObservation(it store.Item) (scanner.Observation, error) {
-	var o scanner.Observation
+func DecodeObservation(it store.Item) (Observation, error) {
+	var o Observation
 	err := decodeItem(it, store.KindObservation, &o)
 	return o, err
 }
 
 // DecodeSighting decodes a CT sighting item.
-func DecodeSighting(it store.Item) (ctlog.Sighting, error) {
-	var s ctlog.Sighting
+func DecodeSighting(it store.Item) (Sighting, error) {
+	var s Sighting
 	err := decodeItem(it, store.KindSighting, &s)
 	return s, err
 }

@@ -4,15 +4,13 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/keyaudit/keyaudit/ctlog"
 	"github.com/keyaudit/keyaudit/internal/certinfo"
-	"github.com/keyaudit/keyaudit/scanner"
 	"github.com/keyaudit/keyaudit/store"
 )
 
 func TestObservationItemsRoundTrip(t *testing.T) {
 	leaf, inter := []byte("leaf DER"), []byte("intermediate DER")
-	o := scanner.Observation{Target: "127.0.0.1:443", IP: "127.0.0.1", Protocol: "tls", Chain: []certinfo.Cert{
+	o := Observation{Target: "127.0.0.1:443", IP: "127.0.0.1", Protocol: "tls", Chain: []certinfo.Cert{
 		{SHA256: "l", SPKISHA256: "lk", DER: leaf},
 		{SHA256: "i", SPKISHA256: "ik", DER: inter},
 	}}
@@ -45,7 +43,7 @@ func TestObservationItemsRoundTrip(t *testing.T) {
 }
 
 func TestSightingItemsRoundTrip(t *testing.T) {
-	ss := []ctlog.Sighting{{CertSHA256: "c", SPKISHA256: "k", Names: []string{"a.example.test"}, DER: []byte("DER")}}
+	ss := []Sighting{{CertSHA256: "c", SPKISHA256: "k", Names: []string{"a.example.test"}, DER: []byte("DER")}}
 	items, err := SightingItems(ss)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package caa
+package reconcile
 
 import (
 	"crypto/x509/pkix"
@@ -76,27 +76,29 @@ var builtinCAs = []CA{
 		Identifiers: []string{"d-trust.net"}},
 }
 
-// Table maps certificate issuers to CAA identifiers.
-type Table struct {
+// CATable maps certificate issuers to CAA identifiers: which CA issued a
+// certificate, and so which CAA grants let it issue (checks of CAA and of
+// unauthorised issuance read it through Snapshot.CATable).
+type CATable struct {
 	cas   []CA
 	byOrg map[string]int // lower-cased organisation → index in cas (first wins)
 }
 
-// DefaultTable returns the built-in table.
-func DefaultTable() *Table {
-	t, err := NewTable(nil)
+// DefaultCATable returns the built-in table.
+func DefaultCATable() *CATable {
+	t, err := NewCATable(nil)
 	if err != nil {
 		panic(err) // the built-in entries are tested
 	}
 	return t
 }
 
-// NewTable returns the built-in table extended by extra entries, which
+// NewCATable returns the built-in table extended by extra entries, which
 // take precedence for the organisations they name. Every entry needs a
 // name, at least one organisation and identifiers that parse as RFC 8659
 // issuer-domain-names.
-func NewTable(extra []CA) (*Table, error) {
-	t := &Table{byOrg: map[string]int{}}
+func NewCATable(extra []CA) (*CATable, error) {
+	t := &CATable{byOrg: map[string]int{}}
 	add := func(ca CA, source string) error {
 		if strings.TrimSpace(ca.Name) == "" {
 			return fmt.Errorf("caa: CA table entry without a name")
@@ -106,11 +108,11 @@ func NewTable(extra []CA) (*Table, error) {
 		}
 		ids := make([]string, len(ca.Identifiers))
 		for i, id := range ca.Identifiers {
-			v, err := ParseIssueValue(id)
-			if err != nil || v.IssuerDomainName == "" || len(v.Params) > 0 {
+			name, ok := issuerDomainName(id)
+			if !ok {
 				return fmt.Errorf("caa: CA %q: identifier %q is not an issuer-domain-name", ca.Name, id)
 			}
-			ids[i] = v.IssuerDomainName
+			ids[i] = name
 		}
 		ca.Identifiers, ca.Source = ids, source
 		t.cas = append(t.cas, ca)
@@ -136,10 +138,10 @@ func NewTable(extra []CA) (*Table, error) {
 }
 
 // All returns the entries, configured ones first.
-func (t *Table) All() []CA { return append([]CA(nil), t.cas...) }
+func (t *CATable) All() []CA { return append([]CA(nil), t.cas...) }
 
 // ForIssuer returns the CA whose organisation appears in issuer.
-func (t *Table) ForIssuer(issuer pkix.Name) (CA, bool) {
+func (t *CATable) ForIssuer(issuer pkix.Name) (CA, bool) {
 	for _, o := range issuer.Organization {
 		if i, ok := t.byOrg[strings.ToLower(strings.TrimSpace(o))]; ok {
 			return t.cas[i], true
@@ -151,12 +153,12 @@ func (t *Table) ForIssuer(issuer pkix.Name) (CA, bool) {
 // ForIssuerDN is ForIssuer for an issuer written as an RFC 4514 string,
 // as pkix.Name.String and the store's certificate summaries write it
 // ("CN=R11,O=Let's Encrypt,C=US").
-func (t *Table) ForIssuerDN(dn string) (CA, bool) {
+func (t *CATable) ForIssuerDN(dn string) (CA, bool) {
 	return t.ForIssuer(pkix.Name{Organization: dnAttr(dn, "O")})
 }
 
 // ForIdentifier returns the CA that recognises identifier.
-func (t *Table) ForIdentifier(id string) (CA, bool) {
+func (t *CATable) ForIdentifier(id string) (CA, bool) {
 	id = strings.ToLower(strings.TrimSuffix(id, "."))
 	for _, ca := range t.cas {
 		for _, x := range ca.Identifiers {
@@ -169,7 +171,7 @@ func (t *Table) ForIdentifier(id string) (CA, bool) {
 }
 
 // Identifiers returns every identifier in the table, sorted.
-func (t *Table) Identifiers() []string {
+func (t *CATable) Identifiers() []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, ca := range t.cas {
@@ -182,6 +184,36 @@ func (t *Table) Identifiers() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// issuerDomainName returns id lower-cased when it is an RFC 8659 §4.2
+// issuer-domain-name, label *("." label) with label = (ALPHA / DIGIT)
+// *( *("-") (ALPHA / DIGIT)), as a CAA issue value naming the CA without
+// parameters writes it: blanks around it and an empty parameter list
+// (";") are allowed, a trailing dot is not.
+func issuerDomainName(id string) (string, bool) {
+	s := strings.Trim(id, " \t")
+	if rest, ok := strings.CutSuffix(s, ";"); ok {
+		s = strings.TrimRight(rest, " \t")
+	}
+	if s == "" {
+		return "", false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || !isAlnum(label[0]) || !isAlnum(label[len(label)-1]) {
+			return "", false
+		}
+		for i := 0; i < len(label); i++ {
+			if !isAlnum(label[i]) && label[i] != '-' {
+				return "", false
+			}
+		}
+	}
+	return strings.ToLower(s), true
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // dnAttr returns the values of attribute typ (e.g. "O") in an RFC 4514

@@ -1,4 +1,4 @@
-package caa
+package reconcile
 
 import (
 	"crypto/x509/pkix"
@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-func TestDefaultTable(t *testing.T) {
-	tbl := DefaultTable()
+func TestDefaultCATable(t *testing.T) {
+	tbl := DefaultCATable()
 	for _, tc := range []struct {
 		dn   string
 		name string
@@ -42,8 +42,8 @@ func TestDefaultTable(t *testing.T) {
 	}
 }
 
-func TestTableExtension(t *testing.T) {
-	tbl, err := NewTable([]CA{{Name: "Local", Organizations: []string{"Let's Encrypt", "Example Corp"}, Identifiers: []string{"CA.Example"}}})
+func TestCATableExtension(t *testing.T) {
+	tbl, err := NewCATable([]CA{{Name: "Local", Organizations: []string{"Let's Encrypt", "Example Corp"}, Identifiers: []string{"CA.Example"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,24 +66,48 @@ func TestTableExtension(t *testing.T) {
 		{Name: "x", Organizations: []string{"x"}, Identifiers: []string{"a.example; p=v"}},
 		{Name: "x", Organizations: []string{"x"}, Identifiers: []string{";"}},
 	} {
-		if _, err := NewTable([]CA{bad}); err == nil {
+		if _, err := NewCATable([]CA{bad}); err == nil {
 			t.Errorf("accepted %+v", bad)
 		}
 	}
 }
 
-func TestLookupDecideWithTable(t *testing.T) {
-	// A certificate from a DigiCert brand judged against issue "symantec.com".
-	l := &Lookup{Name: "example.com", RelevantName: "example.com",
-		Records: []Record{{Tag: "issue", Value: "symantec.com"}}}
-	l.set = analyze(l.Records)
-	ca, _ := DefaultTable().ForIssuerDN("CN=GeoTrust TLS RSA CA G1,O=DigiCert Inc,C=US")
-	if d := l.Decide(Request{Identifiers: ca.Identifiers}); !d.Allowed {
-		t.Errorf("DigiCert via symantec.com: %+v", d)
+func TestCATableBrands(t *testing.T) {
+	// A brand's certificate maps to its CA's identifiers: a GeoTrust
+	// issuer is DigiCert, which issue "symantec.com" still grants.
+	ca, ok := DefaultCATable().ForIssuerDN("CN=GeoTrust TLS RSA CA G1,O=DigiCert Inc,C=US")
+	if !ok || !slices.Contains(ca.Identifiers, "symantec.com") {
+		t.Errorf("GeoTrust: %+v, %v", ca, ok)
 	}
-	le, _ := DefaultTable().ForIdentifier("letsencrypt.org")
-	if d := l.Decide(Request{Identifiers: le.Identifiers}); d.Allowed {
-		t.Errorf("Let's Encrypt allowed: %+v", d)
+	if le, _ := DefaultCATable().ForIdentifier("letsencrypt.org"); slices.Contains(le.Identifiers, "symantec.com") {
+		t.Errorf("Let's Encrypt: %+v", le)
+	}
+}
+
+func TestIssuerDomainName(t *testing.T) {
+	for in, want := range map[string]string{
+		"CA.Example":      "ca.example",
+		" ca.example\t":   "ca.example",
+		"ca.example;":     "ca.example",
+		"ca.example ; ":   "ca.example",
+		"x--y.example":    "x--y.example",
+		"ca":              "ca",
+		"ca.example.":     "",
+		".ca.example":     "",
+		"ca..example":     "",
+		"-ca.example":     "",
+		"ca-.example":     "",
+		"ca.example; p=v": "",
+		"ca.example;;":    "",
+		";":               "",
+		"":                "",
+		"ca_x.example":    "",
+		"ca example":      "",
+	} {
+		got, ok := issuerDomainName(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("issuerDomainName(%q) = %q, %v; want %q", in, got, ok, want)
+		}
 	}
 }
 
@@ -103,4 +127,17 @@ func TestDNAttr(t *testing.T) {
 			t.Errorf("dnAttr(%q) = %q, want %q", dn, got, want)
 		}
 	}
+}
+
+// FuzzDNAttr checks the RFC 4514 attribute reader used to map issuers to CAs.
+func FuzzDNAttr(f *testing.F) {
+	for _, s := range []string{"CN=R11,O=Let's Encrypt,C=US", `CN=x,O=Foo\, Inc.,C=US`, `O=a+CN=b`, `O=#0403616263`, `O=\41\42`, `O=\`, `=`, ``} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, dn string) {
+		for _, v := range dnAttr(dn, "O") {
+			_ = v
+		}
+		_, _ = DefaultCATable().ForIssuerDN(dn)
+	})
 }

@@ -1,0 +1,47 @@
+package records
+
+import (
+	"strconv"
+	"time"
+)
+
+// Sighting is a CT log entry whose certificate or precertificate names a
+// watched domain: one store.KindSighting item.
+type Sighting struct {
+	Log   string `json:"log"`
+	LogID string `json:"log_id"`
+	Index uint64 `json:"index"`
+	// Timestamp is the entry's log timestamp.
+	Timestamp time.Time `json:"timestamp"`
+	// CertSHA256 is the SHA-256 of the certificate, or of the
+	// precertificate (empty when the log's unsigned precertificate does
+	// not match the signed TBS).
+	CertSHA256 string `json:"cert_sha256"`
+	SPKISHA256 string `json:"spki_sha256"`
+	Issuer     string `json:"issuer"`
+	// Names are all DNS names of the certificate (SAN and CN), normalised.
+	Names []string `json:"names"`
+	// Matched are the watch entries the names fell under.
+	Matched []string `json:"matched"`
+	Precert bool     `json:"precert"`
+	// TBSSHA256 is the dedup key: SHA-256 of the TBSCertificate without
+	// the poison and SCT list extensions, shared by a precertificate and
+	// its certificate.
+	TBSSHA256    string    `json:"tbs_sha256"`
+	Subject      string    `json:"subject,omitempty"`
+	Serial       string    `json:"serial,omitempty"`
+	NotBefore    time.Time `json:"not_before,omitzero"`
+	NotAfter     time.Time `json:"not_after,omitzero"`
+	IssuerSHA256 string    `json:"issuer_sha256,omitempty"`
+	// Lenient is set when only zcrypto's lenient parser accepted it.
+	Lenient bool `json:"lenient,omitempty"`
+	// DER is the certificate (or the precertificate, when it matches the
+	// signed entry) whose sha256 is CertSHA256; the store keeps it apart
+	// from the sighting, for revocation.
+	DER []byte `json:"-"`
+}
+
+// ItemKey is the sighting's natural key: log ID and index.
+func (s Sighting) ItemKey() string {
+	return s.LogID + "/" + strconv.FormatUint(s.Index, 10)
+}
