@@ -13,6 +13,12 @@
 // the same CKA_ID; objects are then paired by SPKI, and pairs whose CKA_IDs
 // disagree are reported.
 //
+// OpenToken is the one way tokens are selected, opened and logged in to:
+// Source uses it for each of its tokens and reconcile/revoke for the
+// token that signs revocations, so a process doing both initializes a
+// module once, finalizes it when its last user closes, and logs in to a
+// token once.
+//
 // The package must not log, print or return the PIN, and must not write
 // to a token.
 package pkcs11

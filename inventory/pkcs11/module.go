@@ -41,6 +41,13 @@ type module struct {
 	// owned is false when someone else in the process had initialized the
 	// library already: then it is not ours to finalize.
 	owned bool
+
+	// loginMu serializes C_Login and C_Logout. A login belongs to the
+	// token, not to a session: logins counts, per slot, the Tokens sharing
+	// the one this module made, so that the first to close does not log
+	// the others out.
+	loginMu sync.Mutex
+	logins  map[uint]int
 }
 
 var (
@@ -48,13 +55,15 @@ var (
 	modules   = map[string]*module{}
 )
 
-// Errors returned by Open; each is wrapped in an inventory.InputError.
+// Errors returned by Open and OpenToken; each is wrapped in an
+// inventory.InputError.
 var (
-	ErrModule        = errors.New("pkcs11: module")
-	ErrTokenNotFound = errors.New("pkcs11: no token matches")
-	ErrPINIncorrect  = errors.New("pkcs11: PIN incorrect")
-	ErrPINLocked     = errors.New("pkcs11: PIN locked")
-	ErrNoPIN         = errors.New("pkcs11: PIN needed")
+	ErrModule         = errors.New("pkcs11: module")
+	ErrTokenNotFound  = errors.New("pkcs11: no token matches")
+	ErrTokenAmbiguous = errors.New("pkcs11: more than one token matches")
+	ErrPINIncorrect   = errors.New("pkcs11: PIN incorrect")
+	ErrPINLocked      = errors.New("pkcs11: PIN locked")
+	ErrNoPIN          = errors.New("pkcs11: PIN needed")
 )
 
 // moduleDirs are searched for a module-name.
@@ -108,7 +117,7 @@ func acquire(path string) (*module, error) {
 	if ctx == nil {
 		return nil, inventory.Input(fmt.Errorf("%w %s: cannot load it as a PKCS#11 library", ErrModule, abs))
 	}
-	m := &module{path: abs, ctx: ctx, refs: 1, owned: true}
+	m := &module{path: abs, ctx: ctx, refs: 1, owned: true, logins: map[uint]int{}}
 	if err := ctx.Initialize(); err != nil {
 		if !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
 			ctx.Destroy()
@@ -121,6 +130,14 @@ func acquire(path string) (*module, error) {
 	}
 	modules[abs] = m
 	return m, nil
+}
+
+// ref takes one more reference to m.
+func (m *module) ref() *module {
+	modulesMu.Lock()
+	defer modulesMu.Unlock()
+	m.refs++
+	return m
 }
 
 // release drops one reference; the last finalizes and unloads the module.

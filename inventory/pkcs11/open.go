@@ -3,13 +3,9 @@ package pkcs11
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/miekg/pkcs11"
 
@@ -63,196 +59,39 @@ func ResolvePIN(u *pkcs11uri.URI, getenv func(string) string) (string, error) {
 // Source lists the objects of the tokens one URI selects.
 type Source struct {
 	cfg    Config
-	mod    *module
-	p      p11
 	name   string
 	tokens []*token
 	log    *slog.Logger
 	closed bool
 }
 
-// token is one selected token with its open session.
+// token is one selected token, with the extra read-only sessions opened
+// for parallel reads.
 type token struct {
-	slot     uint
-	info     pkcs11.TokenInfo
-	label    string
-	serial   string
-	manuf    string
-	model    string
-	session  pkcs11.SessionHandle
-	extra    []pkcs11.SessionHandle // more read-only sessions for parallel reads
-	loggedIn bool
+	*Token
+	extra []pkcs11.SessionHandle
 }
 
 var _ inventory.Source = (*Source)(nil)
 
 // Open loads the module, selects the tokens, opens a read-only session on
-// each and logs in once. Errors caused by the input — no such module, no
-// matching token, wrong or locked PIN — wrap inventory.ErrInput. The
-// error never contains the PIN.
+// each and logs in once, as OpenToken does for one. Errors caused by the
+// input — no such module, no matching token, wrong or locked PIN — wrap
+// inventory.ErrInput. The error never contains the PIN.
 func Open(ctx context.Context, cfg Config) (*Source, error) {
-	if cfg.URI == nil {
-		return nil, inventory.Input(errors.New("pkcs11: no URI"))
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	s := &Source{cfg: cfg, log: cfg.Log}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s.name = cfg.URI.String()
-	path := cfg.URI.ModulePath
-	if path == "" && cfg.URI.ModuleName != "" {
-		p, err := findModule(cfg.URI.ModuleName)
-		if err != nil {
-			return nil, err
-		}
-		path = p
-	}
-	if path == "" {
-		path = cfg.Module
-	}
-	if path == "" {
-		return nil, inventory.Input(fmt.Errorf("%w: %s names no module: add ?module-path=/path/to/lib.so", ErrModule, s.name))
-	}
-	m, err := acquire(path)
+	ts, err := openTokens(ctx, cfg.URI, cfg.PIN, TokenOptions{Module: cfg.Module, Log: s.log, wrap: cfg.wrap}, false)
 	if err != nil {
 		return nil, err
 	}
-	s.mod = m
-	s.p = m.ctx
-	if cfg.wrap != nil {
-		s.p = cfg.wrap(s.p)
-	}
-	if err := s.selectTokens(); err != nil {
-		s.Close()
-		return nil, err
-	}
-	for _, t := range s.tokens {
-		if err := ctx.Err(); err != nil {
-			s.Close()
-			return nil, err
-		}
-		if err := s.openToken(t); err != nil {
-			s.Close()
-			return nil, err
-		}
+	s.name = cfg.URI.String()
+	for _, t := range ts {
+		s.tokens = append(s.tokens, &token{Token: t})
 	}
 	return s, nil
-}
-
-func trim(s string) string { return strings.TrimRight(s, " \x00") }
-
-func (s *Source) selectTokens() error {
-	u := s.cfg.URI
-	if !libraryMatches(u, s.mod.info) {
-		return inventory.Input(fmt.Errorf("%w %s: module %s does not match the URI's library attributes", ErrTokenNotFound, u.Path(), s.mod.path))
-	}
-	slots, err := s.p.GetSlotList(true)
-	if err != nil {
-		return fmt.Errorf("pkcs11: C_GetSlotList: %w", err)
-	}
-	var seen []string
-	for _, slot := range slots {
-		ti, err := s.p.GetTokenInfo(slot)
-		if err != nil {
-			s.log.Debug("pkcs11: skipping slot", "slot", slot, "error", err)
-			continue
-		}
-		t := &token{slot: slot, info: ti, label: trim(ti.Label), serial: trim(ti.SerialNumber),
-			manuf: trim(ti.ManufacturerID), model: trim(ti.Model)}
-		if ti.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {
-			continue // SoftHSM's spare slot and blank cards: nothing to list
-		}
-		seen = append(seen, t.label)
-		if u.Token != "" && u.Token != t.label || u.Serial != "" && u.Serial != t.serial ||
-			u.Manufacturer != "" && u.Manufacturer != t.manuf || u.Model != "" && u.Model != t.model ||
-			u.HasSlotID && u.SlotID != uint64(slot) {
-			continue
-		}
-		if u.SlotDescription != "" || u.SlotManufacturer != "" {
-			si, err := s.p.GetSlotInfo(slot)
-			if err != nil || u.SlotDescription != "" && u.SlotDescription != trim(si.SlotDescription) ||
-				u.SlotManufacturer != "" && u.SlotManufacturer != trim(si.ManufacturerID) {
-				continue
-			}
-		}
-		s.tokens = append(s.tokens, t)
-	}
-	if len(s.tokens) == 0 {
-		sort.Strings(seen)
-		have := "no initialized tokens"
-		if len(seen) > 0 {
-			q := make([]string, len(seen))
-			for i, l := range seen {
-				q[i] = strconv.Quote(l)
-			}
-			have = "tokens present: " + strings.Join(q, ", ")
-		}
-		return inventory.Input(fmt.Errorf("%w %s in %s (%s)", ErrTokenNotFound, u.Path(), s.mod.path, have))
-	}
-	return nil
-}
-
-func libraryMatches(u *pkcs11uri.URI, info pkcs11.Info) bool {
-	if u.LibraryManufacturer != "" && u.LibraryManufacturer != trim(info.ManufacturerID) {
-		return false
-	}
-	if u.LibraryDescription != "" && u.LibraryDescription != trim(info.LibraryDescription) {
-		return false
-	}
-	if u.LibraryVersion != "" {
-		v := fmt.Sprintf("%d.%d", info.LibraryVersion.Major, info.LibraryVersion.Minor)
-		if u.LibraryVersion != v && u.LibraryVersion+".0" != v {
-			return false
-		}
-	}
-	return true
-}
-
-// openToken opens a read-only session and logs in at most once.
-func (s *Source) openToken(t *token) error {
-	sh, err := s.p.OpenSession(t.slot, pkcs11.CKF_SERIAL_SESSION)
-	if err != nil {
-		return fmt.Errorf("pkcs11: token %q: C_OpenSession: %w", t.label, err)
-	}
-	t.session = sh
-	pin := s.cfg.PIN
-	protected := t.info.Flags&pkcs11.CKF_PROTECTED_AUTHENTICATION_PATH != 0
-	if pin == "" && !protected {
-		if t.info.Flags&pkcs11.CKF_LOGIN_REQUIRED != 0 {
-			return inventory.Input(fmt.Errorf("%w: token %q requires login: give pin-source=file:PATH in the URI or set $%s", ErrNoPIN, t.label, PINEnv))
-		}
-		return nil
-	}
-	// A locked PIN cannot log in, and on the final try a wrong PIN would
-	// lock the token: do not spend the attempt.
-	if t.info.Flags&pkcs11.CKF_USER_PIN_LOCKED != 0 {
-		return inventory.Input(fmt.Errorf("%w: token %q: the user PIN is locked (the SO must unlock it)", ErrPINLocked, t.label))
-	}
-	if t.info.Flags&pkcs11.CKF_USER_PIN_FINAL_TRY != 0 {
-		return inventory.Input(fmt.Errorf("%w: token %q: one PIN attempt is left before it locks; not logging in (check the PIN, then log in once by hand)", ErrPINLocked, t.label))
-	}
-	if protected {
-		pin = "" // the PIN pad asks
-	}
-	err = s.p.Login(sh, pkcs11.CKU_USER, pin)
-	var code pkcs11.Error
-	switch {
-	case err == nil:
-		t.loggedIn = true
-	case errors.As(err, &code) && code == pkcs11.CKR_USER_ALREADY_LOGGED_IN:
-		// another session of this process is logged in to the token
-	case errors.As(err, &code) && (code == pkcs11.CKR_PIN_INCORRECT || code == pkcs11.CKR_PIN_LEN_RANGE || code == pkcs11.CKR_PIN_INVALID):
-		return inventory.Input(fmt.Errorf("%w for token %q (not retried: tokens lock after a few wrong PINs)", ErrPINIncorrect, t.label))
-	case errors.As(err, &code) && code == pkcs11.CKR_PIN_LOCKED:
-		return inventory.Input(fmt.Errorf("%w: token %q", ErrPINLocked, t.label))
-	default:
-		return fmt.Errorf("pkcs11: token %q: C_Login: %w", t.label, err)
-	}
-	s.log.Debug("pkcs11: logged in", "token", t.label, "serial", t.serial)
-	return nil
 }
 
 // Name is the source's URI without PIN or pin-source.
@@ -260,22 +99,15 @@ func (s *Source) Name() string { return s.name }
 
 // Close logs out, closes the sessions and releases the module.
 func (s *Source) Close() error {
-	if s.closed || s.mod == nil {
+	if s.closed {
 		return nil
 	}
 	s.closed = true
 	for _, t := range s.tokens {
 		for _, sh := range t.extra {
-			_ = s.p.CloseSession(sh)
+			_ = t.p.CloseSession(sh)
 		}
-		if t.session == 0 {
-			continue
-		}
-		if t.loggedIn {
-			_ = s.p.Logout(t.session)
-		}
-		_ = s.p.CloseSession(t.session)
+		_ = t.Close()
 	}
-	s.mod.release()
 	return nil
 }

@@ -55,7 +55,7 @@ func (s *Source) Keys(ctx context.Context, emit func(inventory.Key) error) inven
 		for i := range keys {
 			k := &keys[i]
 			s.decorate(t, k)
-			k.Ref = refs.Unique(inventory.MakeRef("pkcs11:"+t.serial, k.Class, k.ID, k.Label, fingerprint(k)))
+			k.Ref = refs.Unique(inventory.MakeRef("pkcs11:"+t.Serial, k.Class, k.ID, k.Label, fingerprint(k)))
 			k.Normalize()
 			if eerr := emit(*k); eerr != nil {
 				return res.Finish(eerr)
@@ -85,8 +85,8 @@ func fingerprint(k *inventory.Key) string {
 
 // decorate adds the token fields and the object's URI.
 func (s *Source) decorate(t *token, k *inventory.Key) {
-	k.Token, k.TokenSerial = t.label, t.serial
-	u := pkcs11uri.URI{Token: t.label, Manufacturer: t.manuf, Serial: t.serial, Model: t.model, Object: k.Label}
+	k.Token, k.TokenSerial = t.Label, t.Serial
+	u := pkcs11uri.URI{Token: t.Label, Manufacturer: t.Manufacturer, Serial: t.Serial, Model: t.Model, Object: k.Label}
 	if id, err := hex.DecodeString(k.ID); err == nil && k.ID != "" {
 		u.ID, u.HasID = id, true
 	}
@@ -116,14 +116,14 @@ const minPerWorker = 256
 // sessions opened now (kept until Close). They share the token's login.
 func (s *Source) sessions(t *token, n int) []pkcs11.SessionHandle {
 	for len(t.extra)+1 < n {
-		sh, err := s.p.OpenSession(t.slot, pkcs11.CKF_SERIAL_SESSION)
+		sh, err := t.p.OpenSession(t.Slot, pkcs11.CKF_SERIAL_SESSION)
 		if err != nil {
-			s.log.Debug("pkcs11: extra session refused; reading with fewer", "token", t.label, "error", err)
+			s.log.Debug("pkcs11: extra session refused; reading with fewer", "token", t.Label, "error", err)
 			break
 		}
 		t.extra = append(t.extra, sh)
 	}
-	all := append([]pkcs11.SessionHandle{t.session}, t.extra...)
+	all := append([]pkcs11.SessionHandle{t.Session}, t.extra...)
 	if len(all) > n {
 		all = all[:n]
 	}
@@ -169,7 +169,7 @@ func (s *Source) tokenKeys(ctx context.Context, t *token) ([]inventory.Key, erro
 				hs, err := s.find(ctx, t, sess[w], classes[ci])
 				found[ci] = hs
 				if err != nil {
-					fail(fmt.Errorf("pkcs11: token %q: listing objects: %w", t.label, err))
+					fail(fmt.Errorf("pkcs11: token %q: listing objects: %w", t.Label, err))
 					return
 				}
 			}
@@ -196,7 +196,7 @@ func (s *Source) tokenKeys(ctx context.Context, t *token) ([]inventory.Key, erro
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := newReader(s.p, sess[w])
+			r := newReader(t.p, sess[w])
 			for i := lo; i < hi; i++ {
 				if stop.Load() {
 					return
@@ -208,7 +208,7 @@ func (s *Source) tokenKeys(ctx context.Context, t *token) ([]inventory.Key, erro
 				k, err := r.read(items[i].class, items[i].h)
 				if err != nil {
 					if fatal(err) {
-						fail(fmt.Errorf("pkcs11: token %q: reading objects: %w", t.label, err))
+						fail(fmt.Errorf("pkcs11: token %q: reading objects: %w", t.Label, err))
 						return
 					}
 					k = inventory.Key{Source: "pkcs11", Class: classNames[items[i].class], KeyType: "unknown"}
@@ -238,7 +238,7 @@ func (s *Source) find(ctx context.Context, t *token, sh pkcs11.SessionHandle, cl
 	if s.cfg.URI.HasID {
 		tmpl = append(tmpl, pkcs11.NewAttribute(pkcs11.CKA_ID, s.cfg.URI.ID))
 	}
-	if err := s.p.FindObjectsInit(sh, tmpl); err != nil {
+	if err := t.p.FindObjectsInit(sh, tmpl); err != nil {
 		return nil, err
 	}
 	var out []pkcs11.ObjectHandle
@@ -248,7 +248,7 @@ func (s *Source) find(ctx context.Context, t *token, sh pkcs11.SessionHandle, cl
 			ferr = err
 			break
 		}
-		hs, _, err := s.p.FindObjects(sh, findBatch)
+		hs, _, err := t.p.FindObjects(sh, findBatch)
 		if err != nil {
 			ferr = err
 			break
@@ -262,7 +262,7 @@ func (s *Source) find(ctx context.Context, t *token, sh pkcs11.SessionHandle, cl
 			break
 		}
 	}
-	if err := s.p.FindObjectsFinal(sh); err != nil && ferr == nil {
+	if err := t.p.FindObjectsFinal(sh); err != nil && ferr == nil {
 		ferr = err
 	}
 	return out, ferr

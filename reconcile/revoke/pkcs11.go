@@ -2,6 +2,7 @@ package revoke
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
@@ -25,10 +26,9 @@ import (
 // sign inside the token: a certificate's key held in an HSM authorises
 // its certificate's revocation without leaving it.
 type PKCS11Token struct {
+	tok     *invp11.Token // module, session and login, shared with inventory
 	ctx     *pkcs11.Ctx
-	owned   bool // we initialized the module: ours to finalize
 	session pkcs11.SessionHandle
-	login   bool
 	label   string
 	mu      sync.Mutex // a session is used by one thread at a time
 	signers []*PKCS11Signer
@@ -51,14 +51,15 @@ type PKCS11Signer struct {
 
 var _ crypto.Signer = (*PKCS11Signer)(nil)
 
-// OpenPKCS11 opens the token the URI selects — module from module-path or
-// module-name, token by its path attributes, keys by object and id —
-// logs in once with the PIN from the URI's pin-source file or from
-// $KEYAUDIT_PKCS11_PIN (getenv; a pin-value in the URI is refused), and
-// finds the selected private keys and their public keys (from the public
-// key object of the same CKA_ID, else the private object's public
-// attributes). No secret attribute is ever read. Errors never contain
-// the PIN.
+// OpenPKCS11 opens the one token the URI selects, as inventory/pkcs11's
+// OpenToken does — module from module-path or module-name, token by all
+// its path attributes, logged in once with the PIN from the URI's
+// pin-source file or from $KEYAUDIT_PKCS11_PIN (getenv; a pin-value in
+// the URI is refused) — and finds the selected private keys and their
+// public keys (from the public key object of the same CKA_ID, else the
+// private object's public attributes). No secret attribute is ever read.
+// Errors match inventory/pkcs11's (ErrNoPIN, ErrPINIncorrect, …) with
+// errors.Is, and never contain the PIN.
 func OpenPKCS11(uri string, getenv func(string) string) (*PKCS11Token, error) {
 	u, err := pkcs11uri.Parse(uri)
 	if err != nil {
@@ -68,84 +69,20 @@ func OpenPKCS11(uri string, getenv func(string) string) (*PKCS11Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	path := u.ModulePath
-	if path == "" {
-		return nil, fmt.Errorf("pkcs11: %s names no module: add ?module-path=/path/to/lib.so", u.Path())
+	tok, err := invp11.OpenToken(context.Background(), u, pin, invp11.TokenOptions{Login: true})
+	if err != nil {
+		return nil, err
 	}
-	ctx := pkcs11.New(path)
-	if ctx == nil {
-		return nil, fmt.Errorf("pkcs11: cannot load module %s", path)
-	}
-	t := &PKCS11Token{ctx: ctx, owned: true}
-	if err := ctx.Initialize(); err != nil {
-		var code pkcs11.Error
-		if !errors.As(err, &code) || code != pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED {
-			ctx.Destroy()
-			return nil, fmt.Errorf("pkcs11: %s: C_Initialize: %w", path, err)
-		}
-		t.owned = false
-	}
-	if err := t.open(u, pin); err != nil {
+	t := &PKCS11Token{tok: tok, ctx: tok.Ctx(), session: tok.Session, label: tok.Label}
+	if err := t.open(u); err != nil {
 		t.Close()
 		return nil, err
 	}
 	return t, nil
 }
 
-func p11trim(s string) string { return strings.TrimRight(s, " \x00") }
-
-func (t *PKCS11Token) open(u *pkcs11uri.URI, pin string) error {
-	slots, err := t.ctx.GetSlotList(true)
-	if err != nil {
-		return fmt.Errorf("pkcs11: C_GetSlotList: %w", err)
-	}
-	var match []uint
-	var infos []pkcs11.TokenInfo
-	for _, slot := range slots {
-		ti, err := t.ctx.GetTokenInfo(slot)
-		if err != nil || ti.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {
-			continue
-		}
-		if u.Token != "" && u.Token != p11trim(ti.Label) || u.Serial != "" && u.Serial != p11trim(ti.SerialNumber) ||
-			u.Manufacturer != "" && u.Manufacturer != p11trim(ti.ManufacturerID) || u.Model != "" && u.Model != p11trim(ti.Model) ||
-			u.HasSlotID && u.SlotID != uint64(slot) {
-			continue
-		}
-		match, infos = append(match, slot), append(infos, ti)
-	}
-	switch len(match) {
-	case 0:
-		return fmt.Errorf("%w %s", invp11.ErrTokenNotFound, u.Path())
-	case 1:
-	default:
-		return fmt.Errorf("pkcs11: %s selects %d tokens: name one (token=, serial=)", u.Path(), len(match))
-	}
-	ti := infos[0]
-	t.label = p11trim(ti.Label)
-	if t.session, err = t.ctx.OpenSession(match[0], pkcs11.CKF_SERIAL_SESSION); err != nil {
-		return fmt.Errorf("pkcs11: token %q: C_OpenSession: %w", t.label, err)
-	}
-	protected := ti.Flags&pkcs11.CKF_PROTECTED_AUTHENTICATION_PATH != 0
-	if pin == "" && !protected {
-		return fmt.Errorf("%w: token %q: signing needs a login: give pin-source=file:PATH in the URI or set $%s", invp11.ErrNoPIN, t.label, invp11.PINEnv)
-	}
-	if ti.Flags&(pkcs11.CKF_USER_PIN_LOCKED|pkcs11.CKF_USER_PIN_FINAL_TRY) != 0 {
-		return fmt.Errorf("%w: token %q: the user PIN is locked or one attempt from locking; not logging in", invp11.ErrPINLocked, t.label)
-	}
-	if protected {
-		pin = ""
-	}
-	err = t.ctx.Login(t.session, pkcs11.CKU_USER, pin)
-	var code pkcs11.Error
-	switch {
-	case err == nil:
-		t.login = true
-	case errors.As(err, &code) && code == pkcs11.CKR_USER_ALREADY_LOGGED_IN:
-	case errors.As(err, &code) && (code == pkcs11.CKR_PIN_INCORRECT || code == pkcs11.CKR_PIN_LEN_RANGE || code == pkcs11.CKR_PIN_INVALID):
-		return fmt.Errorf("%w for token %q (not retried: tokens lock after a few wrong PINs)", invp11.ErrPINIncorrect, t.label)
-	default:
-		return fmt.Errorf("pkcs11: token %q: C_Login: %w", t.label, err)
-	}
+// open finds the private keys u selects.
+func (t *PKCS11Token) open(u *pkcs11uri.URI) error {
 	tmpl := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)}
 	if u.Object != "" {
 		tmpl = append(tmpl, pkcs11.NewAttribute(pkcs11.CKA_LABEL, u.Object))
@@ -281,8 +218,8 @@ func (t *PKCS11Token) signer(o pkcs11.ObjectHandle) (*PKCS11Signer, error) {
 // Signers are the token's selected private keys.
 func (t *PKCS11Token) Signers() []*PKCS11Signer { return t.signers }
 
-// Close logs out, closes the session and unloads the module (finalizing
-// it when OpenPKCS11 initialized it).
+// Close logs out, closes the session and releases the module (the last
+// user of the module in the process finalizes it).
 func (t *PKCS11Token) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -290,17 +227,7 @@ func (t *PKCS11Token) Close() error {
 		return nil
 	}
 	t.closed = true
-	if t.session != 0 {
-		if t.login {
-			_ = t.ctx.Logout(t.session)
-		}
-		_ = t.ctx.CloseSession(t.session)
-	}
-	if t.owned {
-		_ = t.ctx.Finalize()
-	}
-	t.ctx.Destroy()
-	return nil
+	return t.tok.Close()
 }
 
 // Public implements crypto.Signer.
