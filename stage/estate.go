@@ -107,6 +107,21 @@ func LoadEstate(ctx context.Context, st store.Store, o EstateOptions) (*reconcil
 	return s, nil
 }
 
+// run returns run id as it is now: a run listed as running when the
+// estate began may have finished since (its items are then read, and its
+// status must be too).
+func (e *estate) run(ctx context.Context, id int64) store.Run {
+	r, ok := e.runs[id]
+	if ok && r.Status != store.StatusRunning && r.Status != store.StatusAbandoned {
+		return r
+	}
+	if fresh, err := e.st.GetRun(ctx, id); err == nil {
+		e.runs[id] = fresh
+		return fresh
+	}
+	return r
+}
+
 // visible reports whether run id of kind belongs in the view.
 func (e *estate) visible(kind string, id int64) bool {
 	if asOf, ok := e.asOf[kind]; ok && id > asOf {
@@ -149,7 +164,7 @@ func (e *estate) endpoints(ctx context.Context) error {
 		attempts = nil
 	}
 	err := e.st.KindItems(ctx, store.KindObservation, store.Finished, func(runID int64, it store.Item) error {
-		r := e.runs[runID]
+		r := e.run(ctx, runID)
 		if r.Kind != "scan" || !e.visible("scan", runID) {
 			return nil
 		}
@@ -179,7 +194,7 @@ func (e *estate) endpoints(ctx context.Context) error {
 		}
 		if r.Group != "" && !groups[r.Group] {
 			groups[r.Group] = true
-			if st := e.groupStatus(r.Group); st != nil {
+			if st := e.groupStatus(ctx, r.Group); st != nil {
 				notes = append(notes, *st)
 			}
 		}
@@ -196,7 +211,7 @@ func (e *estate) endpoints(ctx context.Context) error {
 // groupStatus says what a scan run group lacks: a group is complete only
 // when every shard it declared ("i/n" in its runs' meta) has a complete
 // (or partial) run. nil when it lacks nothing.
-func (e *estate) groupStatus(group string) *reconcile.SourceStatus {
+func (e *estate) groupStatus(ctx context.Context, group string) *reconcile.SourceStatus {
 	n := 0
 	done := map[int]bool{}
 	bad := map[int]string{}
@@ -205,6 +220,7 @@ func (e *estate) groupStatus(group string) *reconcile.SourceStatus {
 		if r.Kind != "scan" || r.Group != group || !e.visible("scan", id) {
 			continue
 		}
+		r = e.run(ctx, id)
 		var meta struct {
 			Shard string `json:"shard"`
 		}
@@ -387,7 +403,7 @@ func (e *estate) sightings(ctx context.Context) error {
 	all := append(append([]store.RunStatus{}, store.Finished...), store.StatusRunning, store.StatusAbandoned)
 	last := ""
 	err := e.st.KindItems(ctx, store.KindSighting, all, func(runID int64, it store.Item) error {
-		if it.Key == last || e.runs[runID].Kind != "ct" || !e.visible("ct", runID) {
+		if it.Key == last || e.run(ctx, runID).Kind != "ct" || !e.visible("ct", runID) {
 			return nil
 		}
 		last = it.Key
@@ -420,7 +436,7 @@ func (e *estate) logs(ctx context.Context) error {
 	latestRun := map[string]int64{}
 	var order []string
 	err := e.st.KindItems(ctx, store.KindLogStatus, store.Finished, func(runID int64, it store.Item) error {
-		if e.runs[runID].Kind != "ct" || !e.visible("ct", runID) {
+		if e.run(ctx, runID).Kind != "ct" || !e.visible("ct", runID) {
 			return nil
 		}
 		var ls records.LogStatus
@@ -473,7 +489,7 @@ func (e *estate) caa(ctx context.Context) error {
 		good, bad, goodRun, badRun = nil, nil, 0, 0
 	}
 	err := e.st.KindItems(ctx, store.KindCAA, store.Finished, func(runID int64, it store.Item) error {
-		if e.runs[runID].Kind != "caa" || !e.visible("caa", runID) {
+		if e.run(ctx, runID).Kind != "caa" || !e.visible("caa", runID) {
 			return nil
 		}
 		if it.Key != key {

@@ -42,17 +42,30 @@ func TestAuditStagesAndExitCodes(t *testing.T) {
 	}
 	st.Close()
 
-	// A failing stage makes the audit partial and exits 2.
+	// An invalid target is refused before anything runs: exit 2, no run.
 	os.WriteFile(cfg, []byte("store: "+db+"\nscan:\n  targets: [\"http://not-a-target\"]\n"), 0o644)
+	r = runCLI(t, context.Background(), "", "--config", cfg, "audit", "--fail-on", "none")
+	if r.code != 2 || !strings.Contains(r.stderr, "not-a-target") {
+		t.Errorf("invalid target: exit %d stderr %q", r.code, r.stderr)
+	}
+	st = openStore(t, db)
+	if again, _ := store.Latest(context.Background(), st, "audit"); again.ID != run.ID {
+		t.Errorf("an audit refused before it ran recorded run %d", again.ID)
+	}
+	st.Close()
+
+	// A stage that fails while the audit runs makes it partial, exit 2.
+	os.WriteFile(cfg, []byte("store: "+db+"\ninventory:\n  sources:\n    - path: "+filepath.Join(dir, "no-such-dir")+"\nscan:\n  timeout: 2s\n  targets: ["+s.Addr+"]\n"), 0o644)
 	r = runCLI(t, context.Background(), "", "--config", cfg, "audit", "--fail-on", "none")
 	if r.code != 2 || !strings.Contains(r.stderr, "partial") {
 		t.Errorf("failed stage: exit %d stderr %q", r.code, r.stderr)
 	}
 	st = openStore(t, db)
 	run, _ = store.Latest(context.Background(), st, "audit")
-	if run.Status != store.StatusPartial || !strings.Contains(run.Note, "scan failed") {
+	if run.Status != store.StatusPartial || !strings.Contains(run.Note, "inventory failed") {
 		t.Errorf("audit run after a failed stage: %+v", run)
 	}
+	st.Close()
 }
 
 func TestConfigCheck(t *testing.T) {

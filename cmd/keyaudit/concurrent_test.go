@@ -126,7 +126,7 @@ func threeAudits(t *testing.T, cfg string, open func() (store.Store, error)) {
 				return err
 			}
 			if r.Status != store.StatusComplete {
-				t.Errorf("audit %d: stage %s run %d is %s", a.ID, s.Name, r.ID, r.Status)
+				t.Errorf("audit %d: stage %s run %d is %s: %s %s", a.ID, s.Name, r.ID, r.Status, r.Note, r.Meta)
 			}
 			return nil
 		})

@@ -154,5 +154,3 @@ func toolVersion() string {
 	}
 	return version
 }
-
-

@@ -1,0 +1,288 @@
+package stage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/keyaudit/keyaudit/reconcile"
+	"github.com/keyaudit/keyaudit/reports"
+	"github.com/keyaudit/keyaudit/store"
+	"github.com/keyaudit/keyaudit/store/records"
+)
+
+// Stage statuses of an audit beyond the run statuses.
+const (
+	StageSkipped = "skipped"
+	StageFailed  = "failed"
+)
+
+// AuditStep is one input stage of an audit: Run runs it (with no output of
+// its own) and returns how it ended; Skip, when set, says why it does not
+// run. Run errors mean the stage could not run.
+type AuditStep struct {
+	Name string
+	Skip string
+	// Run gets the outcomes of the steps before it (the CAA stage decides
+	// for the names the scan and CT stages saw).
+	Run func(ctx context.Context, env Env, before []Outcome) (Outcome, error)
+}
+
+// ReportSpec is one report an audit writes.
+type ReportSpec struct {
+	Format string
+	Path   string
+}
+
+// AuditPlan is what an audit does, in order: the input stages, the
+// reconcile, the reports.
+type AuditPlan struct {
+	Steps     []AuditStep
+	Reconcile ReconcileParams
+	Reports   []ReportSpec
+	// ReportOptions are the renderers' options (fail-on for JUnit, …).
+	ReportOptions reports.Options
+	// Tool names keyaudit in the reports.
+	Tool reports.Tool
+	Meta map[string]any
+}
+
+// AuditResult is how an audit ended.
+type AuditResult struct {
+	RunID    int64
+	Status   store.RunStatus
+	Note     string
+	Stages   []Outcome
+	Findings []reconcile.Finding
+	Written  []string // format: path
+	// Failed is set when a stage could not run: the audit is partial and
+	// never silently clean.
+	Failed bool
+}
+
+// Audit runs an audit: every step in order, the reconcile of the estate
+// they updated, the reports — recording each stage's outcome in a run of
+// kind "audit", so reports show failed stages too. Each step's runs are
+// the ones it made itself: concurrent audits never pick up each other's.
+func Audit(ctx context.Context, env Env, p AuditPlan) (AuditResult, error) {
+	var res AuditResult
+	st := env.Store
+	if st == nil {
+		return res, errors.New("audit records every stage in the store: no store")
+	}
+	rec, err := store.Begin(ctx, st, store.RunSpec{Kind: "audit", Meta: p.Meta}, store.RecorderOptions{})
+	if err != nil {
+		return res, err
+	}
+	defer rec.Close()
+	res.RunID = rec.ID()
+	log := env.logger()
+	for _, step := range p.Steps {
+		o := Outcome{Stage: step.Name}
+		switch {
+		case step.Skip != "":
+			o.Status, o.Note = StageSkipped, step.Skip
+		case ctx.Err() != nil:
+			o.Status, o.Note = StageFailed, "interrupted"
+		default:
+			fmt.Fprintf(env.stderr(), "keyaudit: audit: %s …\n", step.Name)
+			start := time.Now()
+			got, err := step.Run(ctx, env, res.Stages)
+			if got.Stage == "" {
+				got.Stage = step.Name
+			}
+			o = got
+			o.Took = time.Since(start)
+			o.TookText = o.Took.Round(time.Millisecond).String()
+			switch {
+			case err != nil && o.Status != store.StatusPartial:
+				o.Status, o.Note = StageFailed, err.Error()
+			case o.Status == store.StatusInterrupted || o.Status == store.StatusRunning || o.Status == store.StatusAbandoned || o.Status == "":
+				o.Status = StageFailed
+			}
+			log.Info("audit: stage done", "stage", o.Stage, "run", o.RunID, "status", o.Status)
+		}
+		res.Stages = append(res.Stages, o)
+	}
+
+	recon := Outcome{Stage: "reconcile", Status: StageFailed, Note: "interrupted"}
+	var rr ReconcileResult
+	if ctx.Err() == nil {
+		fmt.Fprintln(env.stderr(), "keyaudit: audit: reconcile …")
+		rr, err = Reconcile(ctx, env, p.Reconcile)
+		recon = rr.Outcome
+		if err != nil {
+			recon.Status, recon.Note = StageFailed, err.Error()
+		}
+		res.Findings = rr.Findings
+	}
+	res.Stages = append(res.Stages, recon)
+
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := putStages(fctx, rec, res.Stages); err != nil {
+		return res, err
+	}
+	if recon.Status != StageFailed {
+		for _, spec := range p.Reports {
+			err := writeReport(ctx, st, res.RunID, spec, p)
+			if err != nil {
+				res.Stages = append(res.Stages, Outcome{Stage: "report " + spec.Format, Status: StageFailed, Note: err.Error()})
+				continue
+			}
+			res.Written = append(res.Written, spec.Format+": "+spec.Path)
+		}
+		if err := putStages(fctx, rec, res.Stages); err != nil {
+			return res, err
+		}
+	}
+	res.Status = store.StatusComplete
+	for _, s := range res.Stages {
+		switch s.Status {
+		case StageFailed:
+			res.Failed = true
+			res.Status = store.StatusPartial
+		case store.StatusPartial:
+			res.Status = store.StatusPartial
+		}
+	}
+	reconcile.Sort(res.Findings)
+	res.Note = auditNote(res.Stages, res.Findings)
+	if err := rec.Finish(fctx, res.Status, res.Note); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func putStages(ctx context.Context, rec *store.Recorder, stages []Outcome) error {
+	for _, s := range stages {
+		b, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		if err := rec.Add(store.Item{Kind: store.KindStage, Key: s.Stage, Data: b}); err != nil {
+			return err
+		}
+	}
+	return rec.Flush()
+}
+
+// writeReport renders the audit run (its stages, its reconcile) to a file.
+func writeReport(ctx context.Context, st store.Store, auditRun int64, spec ReportSpec, p AuditPlan) error {
+	if _, ok := reports.Renderers[spec.Format]; !ok {
+		return fmt.Errorf("unknown report format %q (want one of %s)", spec.Format, strings.Join(reports.ReportFormats, ", "))
+	}
+	r, err := LoadReport(ctx, st, auditRun)
+	if err != nil {
+		return err
+	}
+	r.GeneratedAt, r.Tool, r.Rules = time.Now().UTC(), p.Tool, reports.RulesFromChecks(reconcile.Checks())
+	opts := p.ReportOptions
+	if opts.BaseDir == "" {
+		if dir, err := os.Getwd(); err == nil {
+			opts.BaseDir = dir
+		}
+	}
+	if dir := filepath.Dir(spec.Path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("report %s: %w", spec.Path, err)
+		}
+	}
+	return WriteFileAtomic(spec.Path, func(w io.Writer) error { return reports.Render(w, spec.Format, r, opts) })
+}
+
+// SeenNames are the DNS names under the watched domains that the given
+// scan and CT runs saw (leaf SANs, scanned host names, CT names), for
+// the CAA stage: CAA is decided for every watched name a certificate was
+// seen for, not only the watched domains themselves.
+func SeenNames(ctx context.Context, st store.Store, watch []string, runs []Outcome) ([]string, error) {
+	snap := &reconcile.Snapshot{Watched: watch}
+	seen := map[string]bool{}
+	var names []string
+	add := func(n string) {
+		n = strings.ToLower(strings.TrimSuffix(n, "."))
+		if n == "" || seen[n] || !snap.Watches(n) || strings.ContainsAny(n, ":@/ ") {
+			return
+		}
+		seen[n] = true
+		names = append(names, n)
+	}
+	for _, o := range runs {
+		if o.RunID == 0 {
+			continue
+		}
+		switch o.Stage {
+		case "scan":
+			err := st.Items(ctx, o.RunID, store.KindObservation, func(it store.Item) error {
+				ob, err := records.DecodeObservation(it)
+				if err != nil {
+					return err
+				}
+				if l := ob.Leaf(); l != nil {
+					for _, n := range l.SANs {
+						add(n)
+					}
+				}
+				if ob.Host != ob.IP {
+					add(ob.Host)
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		case "ct":
+			err := st.Items(ctx, o.RunID, store.KindSighting, func(it store.Item) error {
+				sg, err := records.DecodeSighting(it)
+				if err != nil {
+					return err
+				}
+				for _, n := range sg.Names {
+					add(n)
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func auditNote(stages []Outcome, fs []reconcile.Finding) string {
+	count := map[reconcile.Severity]int{}
+	for _, f := range fs {
+		if !f.Suppressed {
+			count[f.Severity]++
+		}
+	}
+	var parts []string
+	for _, s := range reconcile.Severities {
+		if count[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", count[s], s))
+		}
+	}
+	var bad []string
+	for _, s := range stages {
+		if s.Status == StageFailed || s.Status == store.StatusPartial {
+			bad = append(bad, s.Stage+" "+string(s.Status))
+		}
+	}
+	note := "no findings"
+	if len(parts) > 0 {
+		note = strings.Join(parts, ", ")
+	}
+	if len(bad) > 0 {
+		note += "; " + strings.Join(bad, ", ")
+	}
+	return note
+}
