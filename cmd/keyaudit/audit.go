@@ -226,7 +226,7 @@ func (a *app) runAudit(ctx context.Context, o *auditOptions) error {
 	if threshold.String() != "none" {
 		plan.ReportOptions.FailOn = reconcile.Severity(threshold.String())
 	}
-	out, err := reports.NewStream(a.stdout, o.format, findingColumns)
+	out, err := reports.NewStream(a.stdout, o.format, reports.FindingColumns)
 	if err != nil {
 		return withCode(exitError, err)
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -127,9 +127,9 @@ func (a *app) runCAA(ctx context.Context, o *caaOptions, cc caaConfig, rawNames 
 	if err != nil {
 		return err
 	}
-	cols := caaNameColumns
+	cols := reports.CAANameColumns
 	if len(p.CAs) > 0 {
-		cols = caaCAColumns
+		cols = reports.CAACAColumns
 	}
 	out, err := reports.NewStream(a.stdout, o.format, cols)
 	if err != nil {
@@ -157,7 +157,7 @@ func (a *app) caaParams(o *caaOptions, cc caaConfig, rawNames []string) (stage.C
 		if err != nil || v.IssuerDomainName == "" || len(v.Params) > 0 {
 			return stage.CAAParams{}, withCode(exitError, fmt.Errorf("--ca %q: not an issuer-domain-name (such as letsencrypt.org)", ca))
 		}
-		if !containsString(cas, v.IssuerDomainName) {
+		if !slices.Contains(cas, v.IssuerDomainName) {
 			cas = append(cas, v.IssuerDomainName)
 		}
 	}
@@ -249,85 +249,4 @@ func (a *app) listCAs(format string, t *reconcile.CATable) error {
 		return withCode(exitError, err)
 	}
 	return nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func caaErrorCell(r caa.Result) string {
-	if r.Error == nil {
-		return ""
-	}
-	return string(r.Error.Kind) + ": " + r.Error.Message
-}
-
-func caaRecordsCell(r caa.Result) string {
-	s := make([]string, len(r.Records))
-	for i, rec := range r.Records {
-		s[i] = rec.String()
-	}
-	return strings.Join(s, "; ")
-}
-
-func permitsCell(p *caa.Permits) string {
-	switch {
-	case p == nil:
-		return ""
-	case p.Any:
-		return "any"
-	case len(p.CAs) == 0:
-		return "none"
-	}
-	out := make([]string, len(p.CAs))
-	for i, ca := range p.CAs {
-		out[i] = ca
-		if containsString(p.Conditional, ca) {
-			out[i] += " (conditional)"
-		}
-	}
-	return strings.Join(out, " ")
-}
-
-func relevantCell(r caa.Result) string {
-	s := r.RelevantName
-	if n := len(r.AliasChain); n > 0 {
-		s += " → " + strings.Join(r.AliasChain, " → ")
-	}
-	return s
-}
-
-// caaCAColumns are the table and CSV columns of per-CA results.
-var caaCAColumns = []reports.Column[caa.Result]{
-	{Header: "NAME", Value: func(r caa.Result) string { return r.Name }},
-	{Header: "CA", Value: func(r caa.Result) string { return r.CA }},
-	{Header: "ALLOWED", Value: func(r caa.Result) string {
-		if r.Error != nil {
-			return "error"
-		}
-		return strconv.FormatBool(r.Allowed)
-	}},
-	{Header: "RELEVANT NAME", Value: relevantCell},
-	{Header: "RECORDS", Value: caaRecordsCell},
-	{Header: "IODEF", Value: func(r caa.Result) string { return strings.Join(r.Iodef, " ") }},
-	{Header: "AD", Value: func(r caa.Result) string { return strconv.FormatBool(r.Authenticated) }},
-	{Header: "REASON", Value: func(r caa.Result) string { return r.Reason }},
-	{Header: "ERROR", Value: caaErrorCell},
-}
-
-// caaNameColumns are the table and CSV columns of per-name results.
-var caaNameColumns = []reports.Column[caa.Result]{
-	{Header: "NAME", Value: func(r caa.Result) string { return r.Name }},
-	{Header: "RELEVANT NAME", Value: relevantCell},
-	{Header: "RECORDS", Value: caaRecordsCell},
-	{Header: "PERMITS", Value: func(r caa.Result) string { return permitsCell(r.Permits) }},
-	{Header: "PERMITS WILDCARD", Value: func(r caa.Result) string { return permitsCell(r.PermitsWildcard) }},
-	{Header: "IODEF", Value: func(r caa.Result) string { return strings.Join(r.Iodef, " ") }},
-	{Header: "AD", Value: func(r caa.Result) string { return strconv.FormatBool(r.Authenticated) }},
-	{Header: "ERROR", Value: caaErrorCell},
 }

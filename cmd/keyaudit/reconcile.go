@@ -98,20 +98,6 @@ func (a *app) reconcileConfig() (reconcileConfig, error) {
 	return c, nil
 }
 
-// findingColumns are the table and CSV columns of findings.
-var findingColumns = []reports.Column[reconcile.Finding]{
-	{Header: "SEVERITY", Value: func(f reconcile.Finding) string {
-		if f.Suppressed {
-			return string(f.Severity) + " (suppressed)"
-		}
-		return string(f.Severity)
-	}},
-	{Header: "CHECK", Value: func(f reconcile.Finding) string { return f.Check }},
-	{Header: "SUBJECT", Value: func(f reconcile.Finding) string { return f.Subject }},
-	{Header: "ENDPOINT", Value: func(f reconcile.Finding) string { return f.Endpoint }},
-	{Header: "MESSAGE", Value: func(f reconcile.Finding) string { return f.Message }},
-	{Header: "SPKI SHA-256", Value: func(f reconcile.Finding) string { return f.SPKISHA256 }},
-}
 
 func (a *app) runReconcile(ctx context.Context, o *reconcileOptions, cfg reconcileConfig) error {
 	threshold, err := parseFailOn(o.failOn)
@@ -125,7 +111,7 @@ func (a *app) runReconcile(ctx context.Context, o *reconcileOptions, cfg reconci
 	if err != nil {
 		return err
 	}
-	out, err := reports.NewStream(a.stdout, o.format, findingColumns)
+	out, err := reports.NewStream(a.stdout, o.format, reports.FindingColumns)
 	if err != nil {
 		return withCode(exitError, err)
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"iter"
 	"os"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -98,53 +97,12 @@ func (o *scanOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&o.targetsFile, "targets-file", "", "read targets from FILE, one per line (like -)")
 }
 
-// scanColumns are the table and CSV columns of observations.
-var scanColumns = []reports.Column[scanner.Observation]{
-	{Header: "TARGET", Value: func(o scanner.Observation) string { return o.Target }},
-	{Header: "IP", Value: func(o scanner.Observation) string { return o.IP }},
-	{Header: "PROTOCOL", Value: func(o scanner.Observation) string { return o.Protocol }},
-	{Header: "TLS", Value: func(o scanner.Observation) string { return o.TLSVersion }},
-	{Header: "SUBJECT", Value: func(o scanner.Observation) string {
-		if l := o.Leaf(); l != nil {
-			return l.Subject
-		}
-		return ""
-	}},
-	{Header: "KEY", Value: func(o scanner.Observation) string {
-		if l := o.Leaf(); l != nil {
-			if l.Curve != "" && l.Curve != l.KeyType {
-				return l.KeyType + " " + l.Curve
-			}
-			return l.KeyType + " " + strconv.Itoa(l.KeyBits)
-		}
-		return ""
-	}},
-	{Header: "EXPIRES", Value: func(o scanner.Observation) string {
-		if l := o.Leaf(); l != nil {
-			return l.NotAfter.Format("2006-01-02")
-		}
-		return ""
-	}},
-	{Header: "SPKI SHA-256", Value: func(o scanner.Observation) string {
-		if l := o.Leaf(); l != nil && len(l.SPKISHA256) >= 16 {
-			return l.SPKISHA256[:16]
-		}
-		return ""
-	}},
-	{Header: "ERROR", Value: func(o scanner.Observation) string {
-		if o.Error != nil {
-			return string(o.Error.Kind) + ": " + o.Error.Message
-		}
-		return ""
-	}},
-}
-
 func (a *app) runScan(ctx context.Context, o *scanOptions, args []string) error {
 	p, err := a.scanParams(o, args)
 	if err != nil {
 		return err
 	}
-	out, err := reports.NewStream(a.stdout, o.format, scanColumns, reports.SortRows)
+	out, err := reports.NewStream(a.stdout, o.format, reports.ObservationColumns, reports.SortRows)
 	if err != nil {
 		return withCode(exitError, err)
 	}
