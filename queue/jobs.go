@@ -13,6 +13,7 @@ import (
 
 	"github.com/keyaudit/keyaudit/ctlog"
 	"github.com/keyaudit/keyaudit/scanner"
+	"github.com/keyaudit/keyaudit/stage"
 )
 
 // River queues and job kinds.
@@ -219,3 +220,79 @@ func (a CTSyncArgs) Validate() error {
 // the name `keyaudit ct sync` uses, so the CLI and queue workers continue
 // each other's work.
 func CTCursor(logID string) string { return "ct:" + logID }
+
+// MaxShards is the most jobs ScanJobs splits one scan into.
+const MaxShards = 4096
+
+// ScanJobs splits the scan p describes into shards jobs of run group
+// p.Group (default scan-<UTC time>), job i scanning shard i/shards; one
+// job (shards 1) scans everything. The jobs carry p.Targets as written
+// and the scanner settings of p.Config — ports, protocol, resolvers,
+// timeouts, limits and scope (as CIDRs); what a job cannot carry
+// (Resolver, Dial, Logger, Now) is left out, and p.Config must not be
+// sharded itself. Unlike a scan, which skips bad target lines, a job's
+// targets are fixed when it is queued: a line p.Targets skipped
+// (p.BadLines) is an error. Every job is validated: an error means
+// nothing should be queued.
+func ScanJobs(p stage.ScanParams, shards int) ([]ScanArgs, error) {
+	if shards < 1 || shards > MaxShards {
+		return nil, fmt.Errorf("queue: shards must be between 1 and %d", MaxShards)
+	}
+	cfg := p.Config
+	if cfg.Shard.Count > 1 {
+		return nil, errors.New("queue: a scan split into shard jobs must not be sharded itself")
+	}
+	var targets, scope []string
+	if p.Targets != nil {
+		for sp := range p.Targets {
+			targets = append(targets, sp.Raw)
+		}
+	}
+	if p.BadLines != nil {
+		if n := p.BadLines(); n > 0 {
+			return nil, fmt.Errorf("queue: invalid target lines: %d (nothing queued)", n)
+		}
+	}
+	for _, pr := range cfg.Scope {
+		scope = append(scope, pr.String())
+	}
+	group := p.Group
+	if group == "" {
+		group = "scan-" + time.Now().UTC().Format("20060102T150405Z")
+	}
+	base := ScanArgs{
+		Targets: targets, Ports: cfg.Ports, Protocol: cfg.Protocol, Resolvers: cfg.Resolvers, Timeout: cfg.Timeout,
+		DNSTimeout: cfg.DNSTimeout, Concurrency: cfg.Concurrency, Rate: cfg.Rate, PerIP: cfg.PerIP, Scope: scope, Group: group,
+	}
+	jobs := make([]ScanArgs, shards)
+	for i := range jobs {
+		jobs[i] = base
+		if shards > 1 {
+			jobs[i].Shard = fmt.Sprintf("%d/%d", i+1, shards)
+		}
+		if err := jobs[i].Validate(); err != nil {
+			return nil, err
+		}
+	}
+	return jobs, nil
+}
+
+// CTSyncJobs builds one CT-sync job per log, watching watch, with the
+// settings of t (From, MaxEntries … Group; its LogID, Log and Watch are
+// those of each log). Every job is validated: an error names its log,
+// and means nothing should be queued.
+func CTSyncJobs(logs []ctlog.Log, watch []string, t CTSyncArgs) ([]CTSyncArgs, error) {
+	if _, err := ctlog.ParseStart(t.From); err != nil {
+		return nil, err
+	}
+	jobs := make([]CTSyncArgs, len(logs))
+	for i, l := range logs {
+		j := t
+		j.LogID, j.Log, j.Watch = l.ID, NewCTLog(l), watch
+		if err := j.Validate(); err != nil {
+			return nil, fmt.Errorf("log %s: %w", l.URL, err)
+		}
+		jobs[i] = j
+	}
+	return jobs, nil
+}

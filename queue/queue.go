@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,8 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/keyaudit/keyaudit/ctlog"
+	"github.com/keyaudit/keyaudit/reconcile"
+	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/scanner"
 	"github.com/keyaudit/keyaudit/store"
 )
@@ -95,6 +98,31 @@ type Enqueued struct {
 	Shard     string `json:"shard,omitempty"`
 	Log       string `json:"log,omitempty"`
 	Duplicate bool   `json:"duplicate"` // an equivalent job was already queued or running: nothing inserted
+}
+
+// EnqueuedColumns are the table and CSV columns of enqueued jobs.
+var EnqueuedColumns = []reports.Column[Enqueued]{
+	{Header: "JOB", Value: func(e Enqueued) string { return strconv.FormatInt(e.JobID, 10) }},
+	{Header: "KIND", Value: func(e Enqueued) string { return e.Kind }},
+	{Header: "GROUP", Value: func(e Enqueued) string { return e.Group }},
+	{Header: "SHARD", Value: func(e Enqueued) string { return e.Shard }},
+	{Header: "LOG", Value: func(e Enqueued) string { return e.Log }},
+	{Header: "STATUS", Value: func(e Enqueued) string {
+		if e.Duplicate {
+			return "duplicate (already queued or running)"
+		}
+		return "queued"
+	}},
+}
+
+// WriteEnqueued writes res to out and closes it.
+func WriteEnqueued(out reports.Stream[Enqueued], res []Enqueued) error {
+	for _, e := range res {
+		if err := out.Write(e); err != nil {
+			return err
+		}
+	}
+	return out.Close()
 }
 
 // Enqueuer inserts jobs. It runs no workers.
@@ -211,6 +239,23 @@ type Config struct {
 	Name string
 	// Logger receives progress and River's own lines (nil discards).
 	Logger *slog.Logger
+}
+
+// FindingHook returns a Config.Misbehaviour recording, for a log's
+// misbehaviour, the finding that finding makes of it at the time it is
+// seen: a store item of kind finding keyed check|subject|fingerprint, as
+// `keyaudit ct sync` records it.
+func FindingHook(finding func(ctlog.Log, *ctlog.MisbehaviourError, time.Time) reconcile.Finding) func(ctlog.Log, *ctlog.MisbehaviourError) (store.Item, error) {
+	return func(l ctlog.Log, m *ctlog.MisbehaviourError) (store.Item, error) {
+		f := finding(l, m, time.Now())
+		it := store.Item{Kind: store.KindFinding, Key: f.Check + "|" + f.Subject + "|" + f.Fingerprint()}
+		b, err := json.Marshal(f)
+		if err != nil {
+			return it, fmt.Errorf("encode %s: %w", it.Kind, err)
+		}
+		it.Data = b
+		return it, nil
+	}
 }
 
 // PoolSize is the least connection pool size a Worker with cfg needs.

@@ -1,25 +1,19 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/url"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"go.yaml.in/yaml/v3"
 
-	"github.com/keyaudit/keyaudit/ctlog"
 	"github.com/keyaudit/keyaudit/queue"
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/scanner"
-	"github.com/keyaudit/keyaudit/store"
 	"github.com/keyaudit/keyaudit/store/postgres"
 )
 
@@ -29,21 +23,6 @@ func init() {
 	}
 	knownSections["enqueue-scan"] = map[string]bool{"targets": true}
 	subcommands = append(subcommands, newEnqueueCmd, newWorkerCmd)
-}
-
-// enqueuedColumns are the table and CSV columns of enqueued jobs.
-var enqueuedColumns = []reports.Column[queue.Enqueued]{
-	{Header: "JOB", Value: func(e queue.Enqueued) string { return strconv.FormatInt(e.JobID, 10) }},
-	{Header: "KIND", Value: func(e queue.Enqueued) string { return e.Kind }},
-	{Header: "GROUP", Value: func(e queue.Enqueued) string { return e.Group }},
-	{Header: "SHARD", Value: func(e queue.Enqueued) string { return e.Shard }},
-	{Header: "LOG", Value: func(e queue.Enqueued) string { return e.Log }},
-	{Header: "STATUS", Value: func(e queue.Enqueued) string {
-		if e.Duplicate {
-			return "duplicate (already queued or running)"
-		}
-		return "queued"
-	}},
 }
 
 const queueHelp = `The queue is River (github.com/riverqueue/river) in the PostgreSQL database of
@@ -69,6 +48,8 @@ type enqueueScanOptions struct {
 
 func newEnqueueScanCmd(a *app) *cobra.Command {
 	o := &enqueueScanOptions{}
+	scanFlags := pflag.NewFlagSet("scan", pflag.ContinueOnError)
+	o.register(scanFlags)
 	cmd := &cobra.Command{
 		Use:   "scan [flags] TARGET...",
 		Short: "Queue a scan, split into --shards jobs of one run group",
@@ -76,7 +57,8 @@ func newEnqueueScanCmd(a *app) *cobra.Command {
 scanning shard i/n of the targets, all writing into one run group (--run-group,
 or a generated name printed with the jobs). Workers pull the jobs; the group
 reads back as one logical run. A shard of a group already queued or running
-is not queued twice.
+is not queued twice. The scan flags are keyaudit scan's: --concurrency, --rate
+and --per-ip apply per job, and a worker's --scope bounds a job's further.
 
 ` + queueHelp,
 		Example: `  keyaudit enqueue scan --shards 8 --run-group nightly-$(date +%F) --ports 443,8443 10.0.0.0/16
@@ -89,105 +71,54 @@ is not queued twice.
 			}
 			// The scan: section configures queued scans too (what its own
 			// section and the command line set wins), so one config
-			// serves `keyaudit scan` and `keyaudit enqueue scan`.
-			if err := a.inheritScanSection(cmd.Flags()); err != nil {
+			// serves `keyaudit scan` and `keyaudit enqueue scan`; its
+			// shard is keyaudit scan's alone.
+			if err := a.applySection(scanFlags, "scan"); err != nil {
 				return err
 			}
+			o.shard = ""
 			if len(o.targets) == 0 {
-				if err := a.section("scan", &struct {
-					Targets *[]string `yaml:"targets"`
-				}{&o.targets}); err != nil {
+				if err := a.scanTargets(&o.scanOptions); err != nil {
 					return err
 				}
 			}
 			return a.runEnqueueScan(cmd.Context(), o, args)
 		},
 	}
+	// keyaudit scan's flags, but --shard: --shards splits a queued scan.
 	f := cmd.Flags()
-	f.StringVar(&o.ports, "ports", "443", "ports for targets without one: list and ranges, e.g. 443,8443,25-26")
-	f.StringVar(&o.protocol, "protocol", "auto", "protocol for targets without proto://: auto or "+strings.Join(scanner.Protocols, ", "))
-	f.StringArrayVar(&o.resolvers, "resolver", nil, "DNS resolver ip[:port] for the workers (repeatable; default: each worker's)")
-	f.DurationVar(&o.timeout, "timeout", 5*time.Second, "one deadline per endpoint covering connect, STARTTLS and handshake")
-	f.DurationVar(&o.dnsTimeout, "dns-timeout", 0, "deadline for resolving one name (default: --timeout)")
-	f.IntVar(&o.concurrency, "concurrency", 100, "endpoints one job scans at once")
-	f.Float64Var(&o.rate, "rate", 0, "new connections per second per job (0: unlimited)")
-	f.IntVar(&o.perIP, "per-ip", 8, "concurrent connections to one IP per job")
-	f.StringArrayVar(&o.scope, "scope", nil, "CIDR the jobs may contact (repeatable); a worker's --scope bounds it further")
+	scanFlags.VisitAll(func(fl *pflag.Flag) {
+		if fl.Name != "shard" {
+			f.AddFlag(fl)
+		}
+	})
 	f.IntVar(&o.shards, "shards", 1, "number of jobs; job i scans shard i/n")
-	f.StringVar(&o.group, "run-group", "", "run group of the jobs (default: scan-<UTC time>)")
-	f.StringVar(&o.targetsFile, "targets-file", "", "read targets from FILE, one per line")
 	f.IntVar(&o.maxAttempts, "max-attempts", queue.DefaultMaxAttempts, "attempts per job before it is given up")
-	f.StringVar(&o.format, "format", "table", "output format: table, jsonl, json, csv")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(reports.StreamFormats, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
 func (a *app) runEnqueueScan(ctx context.Context, o *enqueueScanOptions, args []string) error {
-	if o.shards < 1 || o.shards > 4096 {
-		return withCode(exitError, errors.New("--shards must be between 1 and 4096"))
+	if o.shards < 1 || o.shards > queue.MaxShards {
+		return withCode(exitError, fmt.Errorf("--shards must be between 1 and %d", queue.MaxShards))
 	}
-	ports, err := scanner.ParsePorts(o.ports)
+	p, err := a.scanParams(&o.scanOptions, args)
 	if err != nil {
-		return withCode(exitError, fmt.Errorf("--ports: %w", err))
+		return err
 	}
-	targets := append(append([]string{}, o.targets...), args...)
-	var lists []struct {
-		name string
-		r    io.Reader
+	jobs, err := queue.ScanJobs(p, o.shards)
+	if err != nil {
+		return withCode(exitError, err)
 	}
-	kept := targets[:0]
-	for _, t := range targets {
-		if t == "-" {
-			lists = append(lists, struct {
-				name string
-				r    io.Reader
-			}{"stdin", a.stdin})
-			continue
-		}
-		kept = append(kept, t)
-	}
-	targets = kept
-	if o.targetsFile != "" {
-		f, err := os.Open(o.targetsFile)
-		if err != nil {
-			return withCode(exitError, fmt.Errorf("--targets-file: %w", err))
-		}
-		defer f.Close()
-		lists = append(lists, struct {
-			name string
-			r    io.Reader
-		}{o.targetsFile, f})
-	}
-	for _, l := range lists {
-		for sp, err := range readTargetLines(l.r, l.name) {
-			if err != nil {
-				return withCode(exitError, err)
-			}
-			targets = append(targets, sp)
-		}
-	}
-	if len(targets) == 0 {
-		return withCode(exitError, errors.New("no targets: give TARGET arguments, - for stdin, or --targets-file"))
-	}
-	group := o.group
-	if group == "" {
-		group = "scan-" + time.Now().UTC().Format("20060102T150405Z")
-	}
-	base := queue.ScanArgs{
-		Targets: targets, Ports: ports, Protocol: o.protocol, Resolvers: o.resolvers, Timeout: o.timeout,
-		DNSTimeout: o.dnsTimeout, Concurrency: o.concurrency, Rate: o.rate, PerIP: o.perIP, Scope: o.scope, Group: group,
-	}
-	jobs := make([]queue.ScanArgs, o.shards)
-	for i := range jobs {
-		jobs[i] = base
-		if o.shards > 1 {
-			jobs[i].Shard = fmt.Sprintf("%d/%d", i+1, o.shards)
-		}
-		if err := jobs[i].Validate(); err != nil {
-			return withCode(exitError, err)
-		}
-	}
-	out, err := reports.NewStream(a.stdout, o.format, enqueuedColumns)
+	return a.enqueue(ctx, o.format, func(enq *queue.Enqueuer) ([]queue.Enqueued, error) {
+		return enq.EnqueueScan(ctx, o.maxAttempts, jobs...)
+	})
+}
+
+// enqueue writes the jobs insert queued to stdout in format, the output
+// checked before the queue is opened.
+func (a *app) enqueue(ctx context.Context, format string, insert func(*queue.Enqueuer) ([]queue.Enqueued, error)) error {
+	out, err := reports.NewStream(a.stdout, format, queue.EnqueuedColumns)
 	if err != nil {
 		return withCode(exitError, err)
 	}
@@ -196,66 +127,21 @@ func (a *app) runEnqueueScan(ctx context.Context, o *enqueueScanOptions, args []
 		return err
 	}
 	defer st.Close()
-	res, err := enq.EnqueueScan(ctx, o.maxAttempts, jobs...)
+	res, err := insert(enq)
+	if err == nil {
+		err = queue.WriteEnqueued(out, res)
+	}
 	if err != nil {
 		return withCode(exitError, err)
 	}
-	return writeEnqueued(out, res)
-}
-
-// inheritScanSection applies the config's scan: keys that are also flags
-// of fs and not set yet.
-func (a *app) inheritScanSection(fs *pflag.FlagSet) error {
-	node, ok := a.config["scan"]
-	if !ok || node.Kind != yaml.MappingNode {
-		return nil
-	}
-	sub := map[string]yaml.Node{}
-	if err := node.Decode(&sub); err != nil {
-		return withCode(exitError, fmt.Errorf("config %s: scan: %w", a.configPath, err))
-	}
-	for k := range sub {
-		if fs.Lookup(k) == nil {
-			delete(sub, k)
-		}
-	}
-	if err := applyConfig(fs, sub, nil); err != nil {
-		return withCode(exitError, fmt.Errorf("config %s: scan: %w", a.configPath, err))
-	}
 	return nil
 }
 
-// readTargetLines yields the target lines of r (blank lines and
-// #-comments skipped), each checked; unlike scan, a bad line is an error:
-// nothing is queued.
-func readTargetLines(r io.Reader, name string) func(func(string, error) bool) {
-	return func(yield func(string, error) bool) {
-		for sp, err := range readTargets(r, name) {
-			if err != nil {
-				yield("", err)
-				return
-			}
-			if !yield(sp.Raw, nil) {
-				return
-			}
-		}
-	}
-}
-
-func writeEnqueued(out reports.Stream[queue.Enqueued], res []queue.Enqueued) error {
-	for _, e := range res {
-		if err := out.Write(e); err != nil {
-			return withCode(exitError, err)
-		}
-	}
-	if err := out.Close(); err != nil {
-		return withCode(exitError, err)
-	}
-	return nil
-}
-
+// enqueueCTOptions are the logs and watched domains of ct sync (ctOptions)
+// and the settings every job carries (job).
 type enqueueCTOptions struct {
 	ctOptions
+	job         queue.CTSyncArgs
 	maxAttempts int
 }
 
@@ -294,14 +180,14 @@ lock on the log while it syncs: one worker at a time advances a log.
 	f.StringArrayVar(&o.logKeys, "log-key", nil, "public key of the n-th --log: a PEM/DER file or base64 DER (repeatable)")
 	f.StringArrayVar(&o.logTypes, "log-type", nil, "type of the n-th --log: rfc6962 or static (one value applies to all)")
 	f.StringArrayVar(&o.watch, "watch", nil, "watched domain: example.com (and subdomains) or .example.com (subdomains only) (repeatable)")
-	f.StringVar(&o.from, "from", "end", "start position of a log without a stored one: start, end or an entry index")
-	f.IntVar(&o.batch, "batch-size", 0, "entries per RFC 6962 get-entries request (default 256)")
-	f.IntVar(&o.parallel, "parallel", 0, "requests in flight per log (default 4)")
-	f.IntVar(&o.commitEvery, "commit-every", 0, "most entries verified between two commits of a log's position (default 16384)")
-	f.Float64Var(&o.rate, "rate", 0, "requests per second per log (default 50)")
-	f.Uint64Var(&o.maxEntries, "max-entries", 0, "stop each job after this many entries (0: catch up fully)")
-	f.BoolVar(&o.issuers, "fetch-issuers", false, "fetch and check the issuer certificate of each static-ct-api sighting")
-	f.StringVar(&o.group, "run-group", "", "run group of the jobs' runs")
+	f.StringVar(&o.job.From, "from", "end", "start position of a log without a stored one: start, end or an entry index")
+	f.IntVar(&o.job.BatchSize, "batch-size", 0, "entries per RFC 6962 get-entries request (default 256)")
+	f.IntVar(&o.job.Parallel, "parallel", 0, "requests in flight per log (default 4)")
+	f.IntVar(&o.job.CommitEvery, "commit-every", 0, "most entries verified between two commits of a log's position (default 16384)")
+	f.Float64Var(&o.job.Rate, "rate", 0, "requests per second per log (default 50)")
+	f.Uint64Var(&o.job.MaxEntries, "max-entries", 0, "stop each job after this many entries (0: catch up fully)")
+	f.BoolVar(&o.job.FetchIssuers, "fetch-issuers", false, "fetch and check the issuer certificate of each static-ct-api sighting")
+	f.StringVar(&o.job.Group, "run-group", "", "run group of the jobs' runs")
 	f.IntVar(&o.maxAttempts, "max-attempts", queue.DefaultMaxAttempts, "attempts per job before it is given up")
 	f.StringVar(&o.format, "format", "table", "output format: table, jsonl, json, csv")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(reports.StreamFormats, cobra.ShellCompDirectiveNoFileComp))
@@ -316,45 +202,22 @@ func (a *app) runEnqueueCT(ctx context.Context, o *enqueueCTOptions, cc ctConfig
 	if len(watch) == 0 {
 		return withCode(exitError, errors.New("no watched domains: give --watch or a watch: list in the config"))
 	}
-	if _, err := ctlog.ParseStart(o.from); err != nil {
-		return withCode(exitError, err)
-	}
-	jobs := make([]queue.CTSyncArgs, len(logs))
-	for i, l := range logs {
-		j := queue.NewCTSyncArgs(l, watch)
-		j.From, j.MaxEntries, j.BatchSize, j.Parallel, j.CommitEvery = o.from, o.maxEntries, o.batch, o.parallel, o.commitEvery
-		j.Rate, j.FetchIssuers, j.Group = o.rate, o.issuers, o.group
-		if err := j.Validate(); err != nil {
-			return withCode(exitError, fmt.Errorf("log %s: %w", l.URL, err))
-		}
-		jobs[i] = j
-	}
-	out, err := reports.NewStream(a.stdout, o.format, enqueuedColumns)
+	jobs, err := queue.CTSyncJobs(logs, watch, o.job)
 	if err != nil {
 		return withCode(exitError, err)
 	}
-	st, enq, err := a.openQueue(ctx, 0)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	res, err := enq.EnqueueCTSync(ctx, o.maxAttempts, jobs...)
-	if err != nil {
-		return withCode(exitError, err)
-	}
-	return writeEnqueued(out, res)
+	return a.enqueue(ctx, o.format, func(enq *queue.Enqueuer) ([]queue.Enqueued, error) {
+		return enq.EnqueueCTSync(ctx, o.maxAttempts, jobs...)
+	})
 }
 
+// workerOptions are the worker's settings (cfg) and the flags that map
+// onto them.
 type workerOptions struct {
-	scanWorkers int
-	ctWorkers   int
-	jobTimeout  time.Duration
-	rescueAfter time.Duration
-	snooze      time.Duration
-	poll        time.Duration
-	untilEmpty  bool
-	scope       []string
-	name        string
+	cfg                    queue.Config
+	scanWorkers, ctWorkers int
+	untilEmpty             bool
+	scope                  []string
 }
 
 func newWorkerCmd(a *app) *cobra.Command {
@@ -382,13 +245,13 @@ job this worker runs (a job can only narrow it).
 	f := cmd.Flags()
 	f.IntVar(&o.scanWorkers, "scan-workers", queue.DefaultScanWorkers, "scan jobs worked at once (0: none)")
 	f.IntVar(&o.ctWorkers, "ct-workers", queue.DefaultCTWorkers, "CT-sync jobs worked at once (0: none)")
-	f.DurationVar(&o.jobTimeout, "job-timeout", queue.DefaultJobTimeout, "longest one job may run")
-	f.DurationVar(&o.rescueAfter, "rescue-after", 0, "retry a job still running after this long: its worker died (default: --job-timeout + 1m)")
-	f.DurationVar(&o.snooze, "snooze", queue.DefaultSnooze, "wait before retrying a CT log another worker is syncing")
-	f.DurationVar(&o.poll, "poll", time.Second, "how often to look for jobs when none is announced")
+	f.DurationVar(&o.cfg.JobTimeout, "job-timeout", queue.DefaultJobTimeout, "longest one job may run")
+	f.DurationVar(&o.cfg.RescueAfter, "rescue-after", 0, "retry a job still running after this long: its worker died (default: --job-timeout + 1m)")
+	f.DurationVar(&o.cfg.Snooze, "snooze", queue.DefaultSnooze, "wait before retrying a CT log another worker is syncing")
+	f.DurationVar(&o.cfg.PollInterval, "poll", time.Second, "how often to look for jobs when none is announced")
 	f.BoolVar(&o.untilEmpty, "until-empty", false, "exit once no job is queued, running or waiting for a retry")
 	f.StringArrayVar(&o.scope, "scope", nil, "CIDR every scan job is confined to (repeatable)")
-	f.StringVar(&o.name, "name", "", "worker name recorded with its runs (default host:pid)")
+	f.StringVar(&o.cfg.Name, "name", "", "worker name recorded with its runs (default host:pid)")
 	return cmd
 }
 
@@ -400,33 +263,19 @@ func (a *app) runWorker(ctx context.Context, o *workerOptions) error {
 	if o.scanWorkers < 0 || o.ctWorkers < 0 || o.scanWorkers+o.ctWorkers == 0 {
 		return withCode(exitError, errors.New("--scan-workers and --ct-workers must not be negative, and one must be positive"))
 	}
-	cfg := queue.Config{
-		ScanWorkers: workerCount(o.scanWorkers), CTWorkers: workerCount(o.ctWorkers),
-		JobTimeout: o.jobTimeout, RescueAfter: o.rescueAfter, Snooze: o.snooze, PollInterval: o.poll, Scope: scope, Name: o.name, Logger: a.log,
-		Misbehaviour: func(l ctlog.Log, m *ctlog.MisbehaviourError) (store.Item, error) {
-			f := misbehaviourFinding(l, m, time.Now())
-			it := store.Item{Kind: store.KindFinding, Key: f.Check + "|" + f.Subject + "|" + f.Fingerprint()}
-			return it, marshalInto(&it, f)
-		},
-	}
+	cfg := o.cfg
+	// The CLI's 0 workers is "none", the queue's negative.
+	cfg.ScanWorkers, cfg.CTWorkers = cmp.Or(o.scanWorkers, -1), cmp.Or(o.ctWorkers, -1)
+	cfg.Scope, cfg.Logger, cfg.Misbehaviour = scope, a.log, queue.FindingHook(misbehaviourFinding)
 	st, _, err := a.openQueue(ctx, queue.PoolSize(cfg))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	// Runs of jobs whose worker died are marked abandoned; this worker's
-	// runs renew their lease while it works.
-	if _, err := st.AbandonStale(ctx, store.Lease()); err != nil {
-		return withCode(exitError, err)
-	}
-	cfg.Pool, cfg.Store = st.Pool(), store.Leased(st)
-	w, err := queue.NewWorker(cfg)
-	if err != nil {
-		return withCode(exitError, err)
-	}
-	if o.untilEmpty {
+	w, err := queue.NewStoreWorker(ctx, st, cfg)
+	if err == nil && o.untilEmpty {
 		err = w.RunUntilEmpty(ctx)
-	} else {
+	} else if err == nil {
 		err = w.Run(ctx)
 	}
 	if err != nil {
@@ -435,60 +284,18 @@ func (a *app) runWorker(ctx context.Context, o *workerOptions) error {
 	return nil
 }
 
-// workerCount maps the CLI's 0 ("none") to the queue's negative.
-func workerCount(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
-}
-
-// openQueue opens the PostgreSQL store (with at least minConns pooled
-// connections unless the URL sets pool_max_conns), migrates River's
-// tables, and returns an enqueuer on it.
+// openQueue opens the queue on the PostgreSQL store (--store or
+// KEYAUDIT_STORE) with at least minConns pooled connections.
 func (a *app) openQueue(ctx context.Context, minConns int) (*postgres.Store, *queue.Enqueuer, error) {
 	if a.noStore {
 		return nil, nil, withCode(exitError, errors.New("the job queue lives in the store: it cannot run with --no-store"))
 	}
-	u := a.storeURL
-	if u == "" {
-		u = os.Getenv("KEYAUDIT_STORE")
+	st, enq, err := queue.Open(ctx, cmp.Or(a.storeURL, os.Getenv("KEYAUDIT_STORE")), minConns, a.log)
+	if errors.Is(err, queue.ErrNotPostgres) {
+		err = errors.New("the job queue needs a PostgreSQL store: --store postgres://… or KEYAUDIT_STORE")
 	}
-	scheme, _, _ := strings.Cut(u, "://")
-	if scheme != "postgres" && scheme != "postgresql" {
-		return nil, nil, withCode(exitError, errors.New("the job queue needs a PostgreSQL store: --store postgres://… or KEYAUDIT_STORE"))
-	}
-	if minConns > 0 {
-		u = withPoolSize(u, minConns)
-	}
-	st, err := postgres.Open(ctx, u)
 	if err != nil {
-		return nil, nil, withCode(exitError, err)
-	}
-	if err := queue.Migrate(ctx, st.Pool(), a.log); err != nil {
-		st.Close()
-		return nil, nil, withCode(exitError, err)
-	}
-	enq, err := queue.NewEnqueuer(st.Pool(), a.log)
-	if err != nil {
-		st.Close()
 		return nil, nil, withCode(exitError, err)
 	}
 	return st, enq, nil
-}
-
-// withPoolSize sets pgx's pool_max_conns to n in a postgres:// URL that
-// does not set it.
-func withPoolSize(raw string, n int) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw // Open reports it
-	}
-	q := u.Query()
-	if q.Has("pool_max_conns") {
-		return raw
-	}
-	q.Set("pool_max_conns", strconv.Itoa(n))
-	u.RawQuery = q.Encode()
-	return u.String()
 }

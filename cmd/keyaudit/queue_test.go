@@ -158,17 +158,9 @@ func TestQueueCLIErrors(t *testing.T) {
 	if !strings.Contains(r.stderr, "PostgreSQL") {
 		t.Errorf("worker on SQLite: %q", r.stderr)
 	}
-}
-
-func TestWithPoolSize(t *testing.T) {
-	for in, want := range map[string]string{
-		"postgres://u@h/db":                  "postgres://u@h/db?pool_max_conns=12",
-		"postgres://u@h/db?sslmode=require":  "postgres://u@h/db?pool_max_conns=12&sslmode=require",
-		"postgres://u@h/db?pool_max_conns=3": "postgres://u@h/db?pool_max_conns=3",
-		"postgresql://u:p%40ss@h:5432/db":    "postgresql://u:p%40ss@h:5432/db?pool_max_conns=12",
-	} {
-		if got := withPoolSize(in, 12); got != want {
-			t.Errorf("withPoolSize(%q) = %q, want %q", in, got, want)
-		}
+	// Unlike scan, which skips a bad line of targets, enqueue refuses it.
+	r = runCLI(t, ctx, "127.0.0.1\nbad target!\n", "--store", "postgres://u@127.0.0.1:1/x", "enqueue", "scan", "-")
+	if r.code != 2 || !strings.Contains(r.stderr, "stdin line 2") || !strings.Contains(r.stderr, "nothing queued") {
+		t.Errorf("enqueue scan with a bad stdin line: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
