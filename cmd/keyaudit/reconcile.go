@@ -98,7 +98,6 @@ func (a *app) reconcileConfig() (reconcileConfig, error) {
 	return c, nil
 }
 
-
 func (a *app) runReconcile(ctx context.Context, o *reconcileOptions, cfg reconcileConfig) error {
 	threshold, err := parseFailOn(o.failOn)
 	if err != nil {
