@@ -3,24 +3,19 @@ package main
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/acme"
 
@@ -559,79 +554,4 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// termEscape is an issuer that would retitle the window and clear the
-// approver's screen if printed raw.
-const termEscape = "\x1b]0;X\x07\x1b[2J"
-
-// assertPrintable fails when out holds a control character other than
-// the newlines ending its lines.
-func assertPrintable(t *testing.T, what, out string) {
-	t.Helper()
-	for _, r := range out {
-		if r != '\n' && (r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0)) {
-			t.Errorf("%s holds control character %U: %q", what, r, out)
-			return
-		}
-	}
-}
-
-func TestPrintPlanSummaryControlChars(t *testing.T) {
-	p := &revoke.Plan{
-		ID: "plan-" + termEscape, Hash: "ab\x1bcd", Source: "certificates" + termEscape, CreatedBy: "mallory\x9b31m",
-		Actions: []revoke.Action{{
-			Certificate: revoke.CertRef{
-				SHA256: "00112233445566778899", Serial: "01\x07", Issuer: "CN=Evil CA" + termEscape,
-				Subject: "CN=x", Names: []string{"a.example" + termEscape, "b.example\r"},
-			},
-			Reason:   revoke.Reason{Name: "keyCompromise\x1b[1m", Code: 1},
-			Executor: "acme", Auth: "account-key\x7f",
-			Findings: []revoke.FindingRef{{Check: "weak-key" + termEscape}},
-		}},
-		Skipped: []revoke.Skipped{{CertSHA256: "ffee", Why: "no certificate" + termEscape}},
-	}
-	var b strings.Builder
-	printPlanSummary(&b, p, "plan\x1b.json")
-	out := b.String()
-	assertPrintable(t, "plan summary", out)
-	if want := "issued by CN=Evil CA?]0;X??[2J"; !strings.Contains(out, want) {
-		t.Errorf("plan summary lacks %q:\n%s", want, out)
-	}
-	if n := strings.Count(out, "\n"); n != 4 {
-		t.Errorf("plan summary has %d lines, want 4:\n%s", n, out)
-	}
-}
-
-func TestReadCertFilesCAControlChars(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "Evil CA" + termEscape},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, ca, ca, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	if _, err := readCertFiles([]string{path}, &stderr); err == nil {
-		t.Error("readCertFiles accepted a file holding only a CA certificate")
-	}
-	out := stderr.String()
-	if !strings.Contains(out, "ignoring CA certificate") || !strings.Contains(out, "CN=Evil CA?]0") || !strings.Contains(out, "X??[2J") {
-		t.Errorf("stderr = %q", out)
-	}
-	assertPrintable(t, "stderr", out)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,6 +92,46 @@ func appendAudit(ctx context.Context, st store.Store, actor, action, target stri
 		return e, fmt.Errorf("audit log: %w", err)
 	}
 	return e, nil
+}
+
+// Summary renders the detail of audit entry e in one short line of
+// key=value pairs (the detail as it is when it is not a Detail).
+func Summary(e store.AuditEntry) string {
+	var d Detail
+	if err := json.Unmarshal(e.Detail, &d); err != nil {
+		return string(e.Detail)
+	}
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	if e.Target != d.PlanID {
+		add("plan", d.PlanID)
+	}
+	add("hash", ShortHash(d.PlanHash))
+	add("approver", d.Approver)
+	add("serial", d.Serial)
+	if d.Reason != nil {
+		add("reason", d.Reason.Name)
+	}
+	add("via", d.Executor)
+	add("source", d.Source)
+	if d.HTTPStatus != 0 {
+		add("http", strconv.Itoa(d.HTTPStatus))
+	}
+	add("error", d.Error)
+	add("why", d.Why)
+	if d.Plan != nil {
+		add("actions", strconv.Itoa(len(d.Plan.Actions)))
+	}
+	for _, k := range []string{"revoked", "already_revoked", "failed", "would_revoke"} {
+		if n, ok := d.Counts[k]; ok {
+			add(k, strconv.Itoa(n))
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // Entry is a decoded revoke.* audit entry.

@@ -87,6 +87,17 @@ type Report struct {
 // Failed is the number of failed actions.
 func (r *Report) Failed() int { return r.Counts[string(OutcomeFailed)] }
 
+// Summary says in one line what the execution did: nothing, for a dry
+// run, else how many actions revoked, found revoked already, or failed.
+func (r *Report) Summary() string {
+	if r.DryRun {
+		return fmt.Sprintf("dry run of plan %s (approved by %s): nothing was sent; add --apply to revoke", r.PlanID, r.Approval.Approver)
+	}
+	c := r.Counts
+	return fmt.Sprintf("plan %s: %d revoked, %d already revoked, %d failed", r.PlanID,
+		c[string(OutcomeRevoked)], c[string(OutcomeAlreadyRevoked)], c[string(OutcomeFailed)])
+}
+
 // Execute carries out plan p if, and only if, the audit log holds an
 // approval of its exact hash. It refuses (and records the refusal) a
 // plan without one, a plan whose content no longer matches its hash, and

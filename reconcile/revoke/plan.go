@@ -210,6 +210,10 @@ func ParseCertificates(b []byte) ([]Certificate, error) {
 	return out, nil
 }
 
+// IsCA says whether c is a CA certificate, such as the intermediate of a
+// chain file.
+func (c Certificate) IsCA() bool { return c.x != nil && c.x.BasicConstraintsValid && c.x.IsCA }
+
 func parseCertificate(der []byte) (Certificate, error) {
 	x, err := x509.ParseCertificate(der)
 	if err != nil {
@@ -328,6 +332,22 @@ func FromFindings(runID int64, findings []reconcile.Finding, certs []Certificate
 	}
 	p.Hash = p.ComputeHash()
 	return p, nil
+}
+
+// ACMEDirectory is the ACME directory URL the plan's ACME actions name,
+// when they all name the same one.
+func (p *Plan) ACMEDirectory() string {
+	dir := ""
+	for _, act := range p.Actions {
+		if act.Executor != ExecutorACME {
+			continue
+		}
+		if act.Directory == "" || (dir != "" && act.Directory != dir) {
+			return ""
+		}
+		dir = act.Directory
+	}
+	return dir
 }
 
 // ComputeHash is the hex SHA-256 of the plan's canonical JSON (the plan

@@ -632,3 +632,35 @@ func TestParsePrivateKey(t *testing.T) {
 		t.Fatal("no key accepted")
 	}
 }
+
+func TestPlanACMEDirectory(t *testing.T) {
+	viaACME := func(dir string) Action { return Action{Executor: ExecutorACME, Directory: dir} }
+	hook := Action{Executor: ExecutorHook}
+	for _, tc := range []struct {
+		actions []Action
+		want    string
+	}{
+		{nil, ""},
+		{[]Action{hook}, ""},
+		{[]Action{viaACME("https://a/dir"), hook, viaACME("https://a/dir")}, "https://a/dir"},
+		{[]Action{viaACME("https://a/dir"), viaACME("https://b/dir")}, ""},
+		{[]Action{viaACME("https://a/dir"), viaACME("")}, ""},
+	} {
+		if got := (&Plan{Actions: tc.actions}).ACMEDirectory(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.actions, got, tc.want)
+		}
+	}
+}
+
+func TestSummary(t *testing.T) {
+	d, _ := json.Marshal(Detail{PlanID: "rp-1", PlanHash: strings.Repeat("ab", 32), Approver: "alice", Reason: &Reason{"keyCompromise", 1}, HTTPStatus: 403, Counts: map[string]int{"failed": 1}})
+	if got, want := Summary(store.AuditEntry{Target: "rp-1", Detail: d}), "hash=abababababababab approver=alice reason=keyCompromise http=403 failed=1"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	if got := Summary(store.AuditEntry{Target: "sha", Detail: d}); !strings.HasPrefix(got, "plan=rp-1 ") {
+		t.Errorf("summary of an entry about a certificate: %q", got)
+	}
+	if got := Summary(store.AuditEntry{Detail: json.RawMessage(`[1]`)}); got != "[1]" {
+		t.Errorf("summary of a foreign detail: %q", got)
+	}
+}
