@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,7 +17,6 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/keyaudit/keyaudit/ctlog"
-	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/scanner"
 	"github.com/keyaudit/keyaudit/store"
@@ -231,31 +229,10 @@ type Config struct {
 	Scanner func(*scanner.Config)
 	// CT, when set, adjusts each CT-sync job's ctlog.Config last.
 	CT func(*ctlog.Config)
-	// Misbehaviour, when set, turns a CT log's misbehaviour into the
-	// finding item stored with the job's run (cmd/keyaudit passes the
-	// one `keyaudit ct sync` records).
-	Misbehaviour func(ctlog.Log, *ctlog.MisbehaviourError) (store.Item, error)
 	// Name identifies this worker in run metadata (default host:pid).
 	Name string
 	// Logger receives progress and River's own lines (nil discards).
 	Logger *slog.Logger
-}
-
-// FindingHook returns a Config.Misbehaviour recording, for a log's
-// misbehaviour, the finding that finding makes of it at the time it is
-// seen: a store item of kind finding keyed check|subject|fingerprint, as
-// `keyaudit ct sync` records it.
-func FindingHook(finding func(ctlog.Log, *ctlog.MisbehaviourError, time.Time) reconcile.Finding) func(ctlog.Log, *ctlog.MisbehaviourError) (store.Item, error) {
-	return func(l ctlog.Log, m *ctlog.MisbehaviourError) (store.Item, error) {
-		f := finding(l, m, time.Now())
-		it := store.Item{Kind: store.KindFinding, Key: f.Check + "|" + f.Subject + "|" + f.Fingerprint()}
-		b, err := json.Marshal(f)
-		if err != nil {
-			return it, fmt.Errorf("encode %s: %w", it.Kind, err)
-		}
-		it.Data = b
-		return it, nil
-	}
 }
 
 // PoolSize is the least connection pool size a Worker with cfg needs.
@@ -411,13 +388,6 @@ func (w *Worker) meta(job *rivertype.JobRow, extra map[string]any) map[string]an
 		m[k] = v
 	}
 	return m
-}
-
-// finish records a run's outcome even when the job's context is over.
-func (w *Worker) finish(ctx context.Context, runID int64, status store.RunStatus, note string) error {
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	return w.cfg.Store.FinishRun(fctx, runID, status, note)
 }
 
 // errNoOverlap is why a scan job whose scope and the worker's have no

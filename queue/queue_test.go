@@ -23,7 +23,6 @@ import (
 	"github.com/keyaudit/keyaudit/ctlog"
 	"github.com/keyaudit/keyaudit/internal/estate"
 	"github.com/keyaudit/keyaudit/internal/testlab"
-	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/scanner"
 	"github.com/keyaudit/keyaudit/store"
 	"github.com/keyaudit/keyaudit/store/postgres"
@@ -533,11 +532,7 @@ func testCTMisbehaviour(t *testing.T) {
 	f, l, _ := ctLog(t, ca, 20)
 	a := NewCTSyncArgs(l, []string{"example.com"})
 	a.From = "start"
-	w := newWorker(t, st, Config{ScanWorkers: -1, Misbehaviour: func(l ctlog.Log, m *ctlog.MisbehaviourError) (store.Item, error) {
-		fd := reconcile.Finding{Check: "ct-log-misbehaviour", Severity: reconcile.Critical, Subject: l.URL, Message: m.Error()}
-		b, err := json.Marshal(fd)
-		return store.Item{Kind: store.KindFinding, Key: fd.Check + "|" + fd.Subject, Data: b}, err
-	}})
+	w := newWorker(t, st, Config{ScanWorkers: -1})
 	if _, err := e.EnqueueCTSync(ctx, 0, a); err != nil {
 		t.Fatal(err)
 	}
@@ -560,8 +555,18 @@ func testCTMisbehaviour(t *testing.T) {
 	if err != nil || r.Status != store.StatusPartial {
 		t.Fatalf("run %+v, %v; want partial", r, err)
 	}
-	if n, _ := st.Count(ctx, r.ID, store.KindFinding); n != 1 {
-		t.Fatalf("%d findings recorded, want 1", n)
+	// The log's status says it misbehaved, with the evidence; no finding
+	// is written by the sync (reconcile makes it from the status).
+	var statuses []records.LogStatus
+	if err := records.Decode(ctx, st, r.ID, store.KindLogStatus, &statuses); err != nil {
+		t.Fatal(err)
+	}
+	if len(statuses) != 1 || statuses[0].Log != l.URL || statuses[0].Status != records.LogMisbehaviour ||
+		statuses[0].Detail["trusted_head"] == nil || statuses[0].Detail["served_head"] == nil {
+		t.Fatalf("log statuses %+v, want one misbehaviour with both heads", statuses)
+	}
+	if n, _ := st.Count(ctx, r.ID, store.KindFinding); n != 0 {
+		t.Fatalf("%d findings recorded by the sync, want none", n)
 	}
 	after, _ := st.Cursor(ctx, CTCursor(l.ID))
 	if string(after) != string(before) {

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"bytes"
-	"encoding/json"
 	"reflect"
 	"slices"
 	"strings"
@@ -11,11 +10,9 @@ import (
 
 	"github.com/keyaudit/keyaudit/ctlog"
 	"github.com/keyaudit/keyaudit/internal/testlab"
-	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/scanner"
 	"github.com/keyaudit/keyaudit/stage"
-	"github.com/keyaudit/keyaudit/store"
 )
 
 func specs(t *testing.T, targets ...string) func(func(scanner.Spec) bool) {
@@ -150,27 +147,6 @@ func TestEnqueueCTSyncJobsPerLog(t *testing.T) {
 	}
 	if _, err := CTSyncJobs(logs, []string{"bad domain!"}, tmpl); err == nil || !strings.Contains(err.Error(), logs[0].URL) {
 		t.Errorf("bad watch: %v; want an error naming the log", err)
-	}
-}
-
-func TestWorkerFindingHook(t *testing.T) {
-	l := fakeLog(t)
-	mis := &ctlog.MisbehaviourError{LogURL: l.URL, LogID: l.ID, Kind: ctlog.RootMismatch, Detail: "swapped", Index: -1}
-	var seen time.Time
-	hook := FindingHook(func(fl ctlog.Log, m *ctlog.MisbehaviourError, now time.Time) reconcile.Finding {
-		seen = now
-		return reconcile.Finding{Check: "ct-log-misbehaviour", Severity: reconcile.Critical, Subject: fl.URL, Message: string(m.Kind)}
-	})
-	it, err := hook(l, mis)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f reconcile.Finding
-	if err := json.Unmarshal(it.Data, &f); err != nil {
-		t.Fatal(err)
-	}
-	if it.Kind != store.KindFinding || it.Key != f.Check+"|"+f.Subject+"|"+f.Fingerprint() || f.Subject != l.URL || seen.IsZero() {
-		t.Fatalf("item %+v, finding %+v", it, f)
 	}
 }
 

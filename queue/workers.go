@@ -2,9 +2,7 @@ package queue
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -12,8 +10,6 @@ import (
 	"github.com/keyaudit/keyaudit/ctlog"
 	"github.com/keyaudit/keyaudit/scanner"
 	"github.com/keyaudit/keyaudit/stage"
-	"github.com/keyaudit/keyaudit/store"
-	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // scanWorker runs scan jobs.
@@ -139,85 +135,33 @@ func (c *ctWorker) Work(ctx context.Context, job *river.Job[CTSyncArgs]) error {
 	if w.cfg.CT != nil {
 		w.cfg.CT(&mcfg)
 	}
-	mon, err := ctlog.New(mcfg)
-	if err != nil {
+	if _, err := ctlog.New(mcfg); err != nil {
 		return river.JobCancel(err)
 	}
-	st := w.cfg.Store
-	run, err := st.BeginRun(ctx, store.RunSpec{Kind: "ct", Group: a.Group, Meta: w.meta(job.JobRow, map[string]any{
-		"mode": "queue", "logs": []string{l.URL}, "watch": watch.Entries(), "from": from.String(), "max_entries": a.MaxEntries,
-	})})
-	if err != nil {
+	// The run, the position committed with the sightings and the log's
+	// status are the CT sync stage's, as keyaudit ct sync records them.
+	var lr stage.CTLogResult
+	env := stage.Env{Store: w.cfg.Store, Log: w.cfg.Logger}
+	out, err := stage.CTSync(ctx, env, stage.CTParams{
+		Config: mcfg, Logs: []ctlog.Log{l}, From: from, Mode: "queue", Group: a.Group,
+		Meta:    w.meta(job.JobRow, nil),
+		LogDone: func(r stage.CTLogResult) { lr = r },
+	}, nil)
+	if out.RunID == 0 && err != nil { // no run was begun
 		return fmt.Errorf("queue: ct-sync job %d: %w", job.ID, err)
 	}
-	sink := &ctSink{st: st, runID: run.ID}
-	res, syncErr := mon.Sync(ctx, l, sink, from)
-	note := fmt.Sprintf("1 logs, %d entries, %d sightings", res.Entries, sink.sightings())
-	var mis *ctlog.MisbehaviourError
-	switch {
-	case errors.As(syncErr, &mis):
-		if w.cfg.Misbehaviour != nil {
-			it, err := w.cfg.Misbehaviour(l, mis)
-			if err == nil {
-				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-				err = st.Put(fctx, run.ID, it)
-				cancel()
-			}
-			if err != nil {
-				w.finish(ctx, run.ID, store.StatusFailed, "recording misbehaviour: "+err.Error())
-				return fmt.Errorf("queue: ct-sync job %d: %w", job.ID, err)
-			}
-		}
-		w.finish(ctx, run.ID, store.StatusPartial, note+"; 1 logs misbehaved: "+syncErr.Error())
+	if ctlog.IsMisbehaviour(lr.Err) && err == nil {
+		w.cfg.Logger.Warn("queue: ct log misbehaved", "job", job.ID, "run", out.RunID, "log", l.URL, "err", lr.Err)
 		// Retrying cannot help: the log's position stays where it was
-		// verified, and the finding says why.
-		return river.JobCancel(syncErr)
-	case syncErr != nil && ctx.Err() != nil:
-		w.finish(ctx, run.ID, store.StatusInterrupted, "interrupted: "+note)
-		return fmt.Errorf("queue: ct-sync job %d: %w", job.ID, syncErr)
-	case syncErr != nil:
-		w.finish(ctx, run.ID, store.StatusFailed, note+"; failed: "+l.Name()+": "+syncErr.Error())
-		return fmt.Errorf("queue: ct-sync job %d: %w", job.ID, syncErr)
+		// verified, and its recorded status says why.
+		return river.JobCancel(lr.Err)
 	}
-	if err := w.finish(ctx, run.ID, store.StatusComplete, note); err != nil {
-		return err
+	if err == nil {
+		err = lr.Err
 	}
-	w.cfg.Logger.Info("queue: ct-sync job done", "job", job.ID, "run", run.ID, "log", l.URL, "from", res.From, "to", res.To, "sightings", sink.sightings())
-	return nil
-}
-
-// ctSink commits a log's position and its sightings in one transaction.
-type ctSink struct {
-	st    store.Store
-	runID int64
-	mu    sync.Mutex
-	count int
-}
-
-func (s *ctSink) Load(ctx context.Context, l ctlog.Log) ([]byte, error) {
-	b, err := s.st.Cursor(ctx, CTCursor(l.ID))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	return b, err
-}
-
-func (s *ctSink) Commit(ctx context.Context, l ctlog.Log, state []byte, ss []ctlog.Sighting) error {
-	items, err := records.SightingItems(ss)
 	if err != nil {
-		return err
+		return fmt.Errorf("queue: ct-sync job %d (run %d): %w", job.ID, out.RunID, err)
 	}
-	if err := s.st.Advance(ctx, s.runID, CTCursor(l.ID), state, items...); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.count += len(ss)
-	s.mu.Unlock()
+	w.cfg.Logger.Info("queue: ct-sync job done", "job", job.ID, "run", out.RunID, "log", l.URL, "from", lr.Result.From, "to", lr.Result.To, "sightings", lr.Result.Sightings)
 	return nil
-}
-
-func (s *ctSink) sightings() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.count
 }

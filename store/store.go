@@ -45,10 +45,17 @@ func (s RunStatus) Complete() bool { return s == StatusComplete }
 // Item kinds written by keyaudit's producers.
 const (
 	KindObservation = "observation" // records.Observation
-	KindKey         = "key"         // records.Key
-	KindCAA         = "caa"         // records.CAAResult
-	KindSighting    = "sighting"    // records.Sighting
-	KindFinding     = "finding"     // reconcile.Finding
+	// KindKey is one key of an inventory (records.Key), keyed
+	// "<source name>|<ref>": the name of the source that listed it (the
+	// key of its KindSourceStatus item) and its Ref, so readers tell
+	// which source a key came from. Runs from before per-source statuses
+	// keyed it by Ref alone.
+	KindKey      = "key"      // records.Key
+	KindCAA      = "caa"      // records.CAAResult
+	KindSighting = "sighting" // records.Sighting
+	KindFinding  = "finding"  // reconcile.Finding
+	// KindSourceError is how an inventory source that failed ended, in
+	// runs from before KindSourceStatus; no longer written.
 	KindSourceError = "source_error"
 	// KindCertificate holds one certificate's DER (Data {"der": base64}),
 	// keyed by its sha256, once per run.

@@ -12,16 +12,15 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 
 	"github.com/keyaudit/keyaudit/ctlog"
-	"github.com/keyaudit/keyaudit/queue"
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reports"
-	"github.com/keyaudit/keyaudit/store"
-	"github.com/keyaudit/keyaudit/store/records"
+	"github.com/keyaudit/keyaudit/stage"
 )
 
 // ctConfig is the structured top-level "ct:" config section.
@@ -84,10 +83,12 @@ precertificate whose SAN or CN names a watched domain.
 Nothing a log serves is trusted before it is verified: each signed tree head
 is checked against the log's key, the Merkle tree is rebuilt from every entry
 and compared with the signed root, and each new head must be consistent with
-the last verified one. A log that fails is reported as a critical
-"ct-log-misbehaviour" finding with both heads as evidence, and its position
-does not move. Positions are stored with the sightings they cover in one
-transaction: an interrupted sync resumes exactly where it stopped.`,
+the last verified one. A log that fails is reported and its position does
+not move. Each sync records every log's status (ok, misbehaviour,
+unreachable); that of a log that misbehaved carries both heads as evidence,
+and reconcile reports it as a critical "ct-log-misbehaviour" finding.
+Positions are stored with the sightings they cover in one transaction: an
+interrupted sync resumes exactly where it stopped.`,
 	}
 	ct.AddCommand(newCTSubCmd(a, "sync"), newCTSubCmd(a, "watch"))
 	return ct
@@ -123,10 +124,10 @@ Exit codes: 0 done; 1 a log misbehaved (critical finding at or above
   keyaudit ct sync --log https://ct.example/2026h1/ --log-key key.pem --log-type static --watch example.com --from start --format jsonl`
 	} else {
 		cmd.Short = "Keep following the logs until interrupted"
-		cmd.Long = `Like ct sync, but keep following: poll every log every --poll and print new
-sightings as their positions commit, until interrupted (Ctrl-C). A log that
-misbehaves is reported and no longer followed; transient failures are retried
-at the next poll.`
+		cmd.Long = `Like ct sync, but keep following: sync every log every --poll (each round
+recorded as a ct run of its own) and print new sightings as their positions
+commit, until interrupted (Ctrl-C). A log that misbehaves is reported and no
+longer followed; transient failures are retried at the next poll.`
 		cmd.Example = `  keyaudit ct watch --log-list log_list.json --watch example.com --format jsonl`
 	}
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -140,7 +141,14 @@ at the next poll.`
 		}
 		return a.runCT(cmd.Context(), mode, o, cc, append(watch, o.watch...))
 	}
-	f := cmd.Flags()
+	o.register(cmd.Flags(), mode)
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(reports.StreamFormats, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// register defines the flags of keyaudit ct sync or ct watch (mode) on
+// f, bound to o.
+func (o *ctOptions) register(f *pflag.FlagSet, mode string) {
 	f.StringVar(&o.logList, "log-list", "", "Chrome log list v3 JSON file (logs and tiled_logs)")
 	f.StringSliceVar(&o.states, "state", nil, "log list states to follow (default usable,qualified,readonly)")
 	f.StringArrayVar(&o.logURLs, "log", nil, "log URL: RFC 6962 base URL or static-ct-api monitoring prefix (repeatable)")
@@ -164,8 +172,6 @@ at the next poll.`
 	if mode == "watch" {
 		f.DurationVar(&o.poll, "poll", 30*time.Second, "how often each log is polled for a new head")
 	}
-	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(reports.StreamFormats, cobra.ShellCompDirectiveNoFileComp))
-	return cmd
 }
 
 // ctLogs assembles the logs to follow from flags, the log list and the
@@ -253,103 +259,62 @@ var ctSightingColumns = []reports.Column[ctlog.Sighting]{
 	{Header: "SPKI SHA256", Value: func(s ctlog.Sighting) string { return s.SPKISHA256 }},
 }
 
-// ctSink commits a log's position and sightings to the store in one
-// transaction (or keeps positions in memory with --no-store), then prints
-// the sightings.
-type ctSink struct {
-	st    store.Store
-	runID int64
-
-	mu    sync.Mutex
-	mem   map[string][]byte
-	out   reports.Stream[ctlog.Sighting]
-	count int
-	werr  error
+// ctOptionsFromConfig returns the options, the ct: section and the watch
+// list (watch: and ct-sync.watch) `keyaudit ct sync` would run with from
+// the config alone: the flags' defaults with the config's ct-sync section
+// over them. keyaudit audit passes them to ctParams.
+func (a *app) ctOptionsFromConfig() (*ctOptions, ctConfig, []string, error) {
+	o := &ctOptions{}
+	fs := pflag.NewFlagSet("ct-sync", pflag.ContinueOnError)
+	o.register(fs, "sync")
+	if err := a.applySection(fs, "ct-sync"); err != nil {
+		return nil, ctConfig{}, nil, err
+	}
+	var watch []string
+	if err := a.section("watch", &watch); err != nil {
+		return nil, ctConfig{}, nil, err
+	}
+	var cc ctConfig
+	if err := a.section("ct", &cc); err != nil {
+		return nil, ctConfig{}, nil, err
+	}
+	return o, cc, append(watch, o.watch...), nil
 }
 
-func ctCursor(l ctlog.Log) string { return queue.CTCursor(l.ID) }
-
-func (s *ctSink) Load(ctx context.Context, l ctlog.Log) ([]byte, error) {
-	if s.st == nil {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.mem[l.ID], nil
-	}
-	b, err := s.st.Cursor(ctx, ctCursor(l))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	return b, err
-}
-
-func (s *ctSink) Commit(ctx context.Context, l ctlog.Log, state []byte, ss []ctlog.Sighting) error {
-	if s.st != nil {
-		// Sightings and the matched certificates' DER, as a queue worker
-		// writes them, in the same transaction as the position.
-		items, err := records.SightingItems(ss)
-		if err != nil {
-			return err
-		}
-		if err := s.st.Advance(ctx, s.runID, ctCursor(l), state, items...); err != nil {
-			return err
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.st == nil {
-		if s.mem == nil {
-			s.mem = map[string][]byte{}
-		}
-		s.mem[l.ID] = state
-	}
-	for _, x := range ss {
-		s.count++
-		if err := s.out.Write(x); err != nil && s.werr == nil {
-			s.werr = err
-		}
-	}
-	return nil
-}
-
-// misbehaviourFinding turns a log's misbehaviour into the critical
-// finding the caller records, with both heads as evidence.
-func misbehaviourFinding(l ctlog.Log, m *ctlog.MisbehaviourError, now time.Time) reconcile.Finding {
-	ev := map[string]any{"log_id": l.ID, "kind": string(m.Kind), "detail": m.Detail}
-	if m.Index >= 0 {
-		ev["index"] = m.Index
-	}
-	if m.Trusted != nil {
-		ev["trusted_head"] = m.Trusted
-	}
-	if m.Served != nil {
-		ev["served_head"] = m.Served
-	}
-	if m.Err != nil {
-		ev["error"] = m.Err.Error()
-	}
-	return reconcile.Finding{
-		Check: "ct-log-misbehaviour", Severity: reconcile.Critical, Subject: l.URL,
-		Message:   fmt.Sprintf("log misbehaviour: %s: %s: %s", l.Name(), m.Kind, m.Detail),
-		Controls:  []string{"RFC 6962 §5.3 (auditor)", "RFC 9162 §8.3"},
-		FirstSeen: now.UTC(), Evidence: ev, Source: l.URL,
-	}
-}
-
-func (a *app) runCT(ctx context.Context, mode string, o *ctOptions, cc ctConfig, watchList []string) error {
+// ctParams validates o, the ct: section cc and the watched domains and
+// returns the CT sync stage's parameters. Nothing is contacted; an
+// invalid setting is exit 2. keyaudit audit calls it with
+// ctOptionsFromConfig.
+func (a *app) ctParams(o *ctOptions, cc ctConfig, watchList []string) (stage.CTParams, error) {
 	logs, err := ctLogs(o, cc)
 	if err != nil {
-		return withCode(exitError, err)
+		return stage.CTParams{}, withCode(exitError, err)
 	}
 	watch, err := ctlog.NewWatchlist(watchList)
 	if err != nil {
-		return withCode(exitError, err)
+		return stage.CTParams{}, withCode(exitError, err)
 	}
 	if watch.Len() == 0 {
-		return withCode(exitError, errors.New("no watched domains: give --watch or a watch: list in the config"))
+		return stage.CTParams{}, withCode(exitError, errors.New("no watched domains: give --watch or a watch: list in the config"))
 	}
 	from, err := ctlog.ParseStart(o.from)
 	if err != nil {
-		return withCode(exitError, err)
+		return stage.CTParams{}, withCode(exitError, err)
+	}
+	cfg := ctlog.Config{
+		Watch: watch, BatchSize: o.batch, Parallel: o.parallel, CommitEvery: o.commitEvery,
+		RateLimit: o.rate, MaxEntries: o.maxEntries, FetchIssuers: o.issuers, Logger: a.log,
+	}
+	if _, err := ctlog.New(cfg); err != nil { // validates
+		return stage.CTParams{}, withCode(exitError, err)
+	}
+	return stage.CTParams{Config: cfg, Logs: logs, From: from, Group: o.group}, nil
+}
+
+func (a *app) runCT(ctx context.Context, mode string, o *ctOptions, cc ctConfig, watchList []string) error {
+	p, err := a.ctParams(o, cc, watchList)
+	if err != nil {
+		return err
 	}
 	failOn := reconcile.Severity("")
 	if !strings.EqualFold(o.failOn, "none") {
@@ -361,136 +326,87 @@ func (a *app) runCT(ctx context.Context, mode string, o *ctOptions, cc ctConfig,
 	if err != nil {
 		return withCode(exitError, err)
 	}
-	bars := newCTBars(a.stderr, mode == "sync")
-	mon, err := ctlog.New(ctlog.Config{
-		Watch: watch, BatchSize: o.batch, Parallel: o.parallel, CommitEvery: o.commitEvery,
-		RateLimit: o.rate, MaxEntries: o.maxEntries, FetchIssuers: o.issuers,
-		Logger: a.log, Progress: bars.progress,
-	})
-	if err != nil {
-		return withCode(exitError, err)
-	}
-
 	st, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	sink := &ctSink{st: st, out: out}
-	var run store.Run
 	if st != nil {
 		defer st.Close()
-		ids := make([]string, len(logs))
-		for i, l := range logs {
-			ids[i] = l.URL
-		}
-		run, err = st.BeginRun(ctx, store.RunSpec{Kind: "ct", Group: o.group, Meta: map[string]any{
-			"mode": mode, "logs": ids, "watch": watch.Entries(), "from": from.String(), "max_entries": o.maxEntries,
-		}})
-		if err != nil {
-			return withCode(exitError, err)
-		}
-		sink.runID = run.ID
 	}
+	env := a.stageEnv(st)
+	bars := newCTBars(a.stderr, mode == "sync")
+	p.Config.Progress = bars.progress
+	p.Mode = mode
 
-	type outcome struct {
-		log ctlog.Log
-		res ctlog.Result
-		err error
-	}
-	results := make([]outcome, len(logs))
-	var wg sync.WaitGroup
-	for i, l := range logs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i].log = l
-			if mode == "watch" {
-				results[i].err = mon.Follow(ctx, l, sink, from, o.poll, func(r ctlog.Result) {
-					a.log.Debug("ct: synced", "log", l.URL, "to", r.To, "sightings", r.Sightings)
-				})
-				if errors.Is(results[i].err, context.Canceled) && ctx.Err() != nil {
-					results[i].err = nil
-				}
-				return
+	var failed, misbehaved int
+	var runErr error
+	if mode == "sync" {
+		p.LogDone = func(r stage.CTLogResult) {
+			switch {
+			case ctlog.IsMisbehaviour(r.Err):
+				misbehaved++
+			case r.Err != nil:
+				failed++
 			}
-			results[i].res, results[i].err = mon.Sync(ctx, l, sink, from)
-		}()
+		}
+		_, runErr = stage.CTSync(ctx, env, p, out.Write)
+	} else {
+		misbehaved, runErr = a.watchCT(ctx, env, p, o.poll, out.Write)
 	}
-	wg.Wait()
 	bars.done()
 	closeErr := out.Close()
-
-	var findings []reconcile.Finding
-	var failures []string
-	var entries uint64
-	for _, r := range results {
-		entries += r.res.Entries
-		var mis *ctlog.MisbehaviourError
-		switch {
-		case errors.As(r.err, &mis):
-			f := misbehaviourFinding(r.log, mis, time.Now())
-			findings = append(findings, f)
-			fmt.Fprintf(a.stderr, "keyaudit: CRITICAL %s\n", f.Message)
-		case r.err != nil:
-			failures = append(failures, fmt.Sprintf("%s: %v", r.log.Name(), r.err))
-			fmt.Fprintf(a.stderr, "keyaudit: ct: %s: %v\n", r.log.Name(), r.err)
-		default:
-			a.log.Info("ct: log synced", "log", r.log.URL, "from", r.res.From, "to", r.res.To,
-				"entries", r.res.Entries, "sightings", r.res.Sightings, "duplicates", r.res.Dups, "elapsed", r.res.Elapsed)
-		}
-	}
-	note := fmt.Sprintf("%d logs, %d entries, %d sightings", len(logs), entries, sink.count)
-	status := store.StatusComplete
 	switch {
-	case ctx.Err() != nil && mode == "sync":
-		status, note = store.StatusInterrupted, "interrupted: "+note
-	case len(failures) == len(logs):
-		status, note = store.StatusFailed, note+"; failed: "+strings.Join(failures, "; ")
-	case len(failures) > 0 || len(findings) > 0:
-		status = store.StatusPartial
-		if len(failures) > 0 {
-			note += "; failed: " + strings.Join(failures, "; ")
-		}
-		if len(findings) > 0 {
-			note += fmt.Sprintf("; %d logs misbehaved", len(findings))
-		}
-	}
-	if st != nil {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		for _, f := range findings {
-			it := store.Item{Kind: store.KindFinding, Key: f.Check + "|" + f.Subject + "|" + f.Fingerprint()}
-			if err := marshalInto(&it, f); err != nil {
-				return withCode(exitError, err)
-			}
-			if err := st.Put(fctx, run.ID, it); err != nil {
-				return withCode(exitError, fmt.Errorf("store: %w", err))
-			}
-		}
-		if err := st.FinishRun(fctx, run.ID, status, note); err != nil {
-			return withCode(exitError, err)
-		}
-	}
-	if sink.werr != nil {
-		return withCode(exitError, sink.werr)
-	}
-	if closeErr != nil {
+	case runErr != nil:
+		return withCode(exitError, runErr)
+	case closeErr != nil:
 		return withCode(exitError, closeErr)
-	}
-	if ctx.Err() != nil && mode == "sync" {
-		return withCode(exitError, errors.New("interrupted"))
-	}
-	if failOn != "" {
-		for _, f := range findings {
-			if f.Severity.AtLeast(failOn) {
-				return withCode(exitFindings, nil)
-			}
-		}
-	}
-	if len(failures) > 0 {
-		return withCode(exitError, fmt.Errorf("ct: %d of %d logs could not be synced", len(failures), len(logs)))
+	case misbehaved > 0 && failOn != "" && reconcile.Critical.AtLeast(failOn):
+		// A log's misbehaviour is a critical finding (ct-log-misbehaviour).
+		return withCode(exitFindings, nil)
+	case failed > 0:
+		return withCode(exitError, fmt.Errorf("ct: %d of %d logs could not be synced", failed, len(p.Logs)))
 	}
 	return nil
+}
+
+// watchCT syncs p's logs every poll until ctx ends, each round a CT sync
+// of its own; a log that misbehaves is no longer followed, one that
+// could not be read is tried again at the next round. Without a store
+// the positions are kept across rounds in memory. It returns how many
+// logs misbehaved; the error is a round's that could not be recorded.
+func (a *app) watchCT(ctx context.Context, env stage.Env, p stage.CTParams, poll time.Duration, emit func(ctlog.Sighting) error) (int, error) {
+	if poll <= 0 {
+		poll = 30 * time.Second
+	}
+	p.Positions = &stage.Positions{}
+	misbehaved := 0
+	for len(p.Logs) > 0 {
+		var next []ctlog.Log
+		p.LogDone = func(r stage.CTLogResult) {
+			if ctlog.IsMisbehaviour(r.Err) {
+				misbehaved++
+				return
+			}
+			next = append(next, r.Log)
+		}
+		out, err := stage.CTSync(ctx, env, p, emit)
+		if ctx.Err() != nil {
+			return misbehaved, nil
+		}
+		if err != nil {
+			return misbehaved, err
+		}
+		a.log.Debug("ct: watch round done", "run", out.RunID, "status", out.Status, "note", out.Note)
+		p.Logs = next
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return misbehaved, nil
+		case <-t.C:
+		}
+	}
+	return misbehaved, nil
 }
 
 // ctBars draws one progress bar per log on a terminal.

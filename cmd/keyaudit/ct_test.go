@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -19,8 +21,8 @@ import (
 	"github.com/keyaudit/keyaudit/ctlog"
 	"github.com/keyaudit/keyaudit/internal/certinfo"
 	"github.com/keyaudit/keyaudit/internal/testlab"
-	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/store"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // ctFake builds a FAKE log with n entries: every 9th names a watched
@@ -177,8 +179,8 @@ func TestCTSyncStoreResumeAndMisbehaviour(t *testing.T) {
 	}
 	st.Close()
 
-	// The log lies: exit 1, a critical finding with both heads, and the
-	// position stays.
+	// The log lies: exit 1, the log's status records the misbehaviour
+	// with both heads, and the position stays.
 	f.Add(t, ca.Cert(t, "more.example.com"), false, ca.Root.Raw)
 	f.Publish(t)
 	f.LieReplaceEntry(t, f.Size()-1, ca.Cert(t, "swapped.example.com"), ca.Root.Raw)
@@ -196,16 +198,16 @@ func TestCTSyncStoreResumeAndMisbehaviour(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var findings []reconcile.Finding
-	st.Items(context.Background(), run.ID, store.KindFinding, func(it store.Item) error {
-		var fd reconcile.Finding
-		json.Unmarshal(it.Data, &fd)
-		findings = append(findings, fd)
-		return nil
-	})
-	if len(findings) != 1 || findings[0].Check != "ct-log-misbehaviour" || findings[0].Severity != reconcile.Critical ||
-		findings[0].Evidence["trusted_head"] == nil || findings[0].Evidence["served_head"] == nil || run.Status != store.StatusPartial {
-		t.Fatalf("findings %+v, run %+v", findings, run)
+	var statuses []records.LogStatus
+	if err := records.Decode(context.Background(), st, run.ID, store.KindLogStatus, &statuses); err != nil {
+		t.Fatal(err)
+	}
+	if len(statuses) != 1 || statuses[0].Log != f.URL || statuses[0].Status != records.LogMisbehaviour ||
+		statuses[0].Detail["trusted_head"] == nil || statuses[0].Detail["served_head"] == nil || run.Status != store.StatusPartial {
+		t.Fatalf("log statuses %+v, run %+v", statuses, run)
+	}
+	if n, _ := st.Count(context.Background(), run.ID, store.KindFinding); n != 0 {
+		t.Fatalf("%d findings recorded by the sync, want none (reconcile makes them)", n)
 	}
 	// --fail-on none: recorded but exit 0.
 	if r := runCLI(t, context.Background(), "", append(args, "--fail-on", "none")...); r.code != 0 {
@@ -455,5 +457,46 @@ func TestCTSyncMaxEntries(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("bounded syncs sighted %v, want %v", got, want)
+	}
+}
+
+// TestCTParamsFromConfig: keyaudit audit runs the CT sync stage from the
+// config alone, without argv; nothing is contacted to build it.
+func TestCTParamsFromConfig(t *testing.T) {
+	f := testlab.NewFakeLog(t)
+	cfg, err := parseConfig([]byte(fmt.Sprintf(`watch: [example.com]
+ct:
+  logs:
+    - url: %s
+      key: %s
+      type: static
+ct-sync:
+  from: start
+  max-entries: 100
+  run-group: nightly
+  watch: [example.org]
+`, f.URL, f.PublicKeyBase64())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app{stdout: io.Discard, stderr: io.Discard, configPath: "ka.yaml", config: cfg, log: slog.New(slog.DiscardHandler)}
+	o, cc, watch, err := a.ctOptionsFromConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := a.ctParams(o, cc, watch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Logs) != 1 || p.Logs[0].URL != f.URL || p.From.String() != "start" || p.Config.MaxEntries != 100 || p.Group != "nightly" ||
+		!slices.Equal(p.Config.Watch.Entries(), []string{"example.com", "example.org"}) {
+		t.Fatalf("params %+v (watch %v)", p, p.Config.Watch.Entries())
+	}
+	a.config, _ = parseConfig([]byte("ct:\n  logs: []\nwatch: [example.com]\n"))
+	if o, cc, watch, err = a.ctOptionsFromConfig(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ctParams(o, cc, watch); err == nil {
+		t.Error("a config without logs was accepted")
 	}
 }

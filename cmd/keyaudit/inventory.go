@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/keyaudit/keyaudit/internal/pkcs11uri"
@@ -19,6 +19,7 @@ import (
 	"github.com/keyaudit/keyaudit/inventory/files"
 	"github.com/keyaudit/keyaudit/inventory/pkcs11"
 	"github.com/keyaudit/keyaudit/reports"
+	"github.com/keyaudit/keyaudit/stage"
 	"github.com/keyaudit/keyaudit/store"
 )
 
@@ -114,15 +115,19 @@ Config (section inventory:):
 			return a.runInventory(cmd.Context(), o)
 		},
 	}
-	f := cmd.Flags()
+	o.register(cmd.Flags())
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(reports.StreamFormats, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// register defines the flags of keyaudit inventory on f, bound to o.
+func (o *inventoryOptions) register(f *pflag.FlagSet) {
 	f.StringArrayVar(&o.pkcs11, "pkcs11", nil, "PKCS#11 URI of the token(s) to list (repeatable)")
 	f.StringArrayVar(&o.paths, "path", nil, "file or directory of certificates, keys, PKCS#12, JWK sets or cloud-KMS exports (repeatable)")
 	f.StringVar(&o.format, "format", "table", "output format: "+strings.Join(reports.StreamFormats, ", "))
 	f.StringVar(&o.module, "pkcs11-module", "", "PKCS#11 library for URIs without module-path (default $KEYAUDIT_PKCS11_MODULE)")
 	f.StringVar(&o.passwordFile, "pkcs12-password-file", "", "file holding the password of PKCS#12 files (default $"+pkcs12PasswordEnv+")")
 	f.StringVar(&o.group, "run-group", "", "group name recorded with the run")
-	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(reports.StreamFormats, cobra.ShellCompDirectiveNoFileComp))
-	return cmd
 }
 
 // inventoryColumns are the table columns.
@@ -229,7 +234,6 @@ func timeOf(t *time.Time) string {
 
 // plannedSource is a source to open, with the defaults for its keys.
 type plannedSource struct {
-	name     string
 	open     func(ctx context.Context) (inventory.Source, error)
 	defaults inventorySourceConfig
 }
@@ -292,27 +296,110 @@ func readSecretFile(path string) (string, error) {
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
+// runInventory lists the keys of the sources of o and the config.
 func (a *app) runInventory(ctx context.Context, o *inventoryOptions) error {
-	sec, err := a.readInventorySection()
+	out, err := reports.NewStream(a.stdout, o.format, inventoryColumns)
+	if o.format == reports.FormatCSV {
+		out, err = reports.NewStream(a.stdout, o.format, inventoryCSVColumns)
+	}
 	if err != nil {
 		return withCode(exitError, err)
 	}
+	p, closeSources, err := a.inventoryParams(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer closeSources()
+	var res stage.Outcome
+	err = runStage(ctx, a, "inventory", out, func(env stage.Env, emit func(inventory.Key) error) error {
+		var err error
+		res, err = stage.Inventory(ctx, env, p, emit)
+		if err != nil {
+			return scrubError(err, p.Scrub)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if res.Status != store.StatusComplete {
+		return withCode(exitError, nil) // the stage reported each source on stderr
+	}
+	return nil
+}
+
+// inventoryOptionsFromConfig returns the options `keyaudit inventory`
+// would run with from the config alone: the flags' defaults with the
+// config's inventory section over them. keyaudit audit passes them to
+// inventoryParams.
+func (a *app) inventoryOptionsFromConfig() (*inventoryOptions, error) {
+	o := &inventoryOptions{}
+	fs := pflag.NewFlagSet("inventory", pflag.ContinueOnError)
+	o.register(fs)
+	if err := a.applySection(fs, "inventory"); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// inventoryParams plans the sources of o and of the config's
+// inventory.sources, reads their PINs and passwords, and opens them: bad
+// input (a URI or path that names nothing, a wrong PIN, a missing module)
+// is exit 2 here, before anything is recorded. It returns the inventory
+// stage's parameters and a function closing the sources. The secrets it
+// read are scrubbed (Scrub) from every message the stage prints or
+// records. keyaudit audit calls it with inventoryOptionsFromConfig.
+func (a *app) inventoryParams(ctx context.Context, o *inventoryOptions) (stage.InventoryParams, func(), error) {
+	none := func() {}
+	sec, err := a.readInventorySection()
+	if err != nil {
+		return stage.InventoryParams{}, none, withCode(exitError, err)
+	}
 	rules, err := sec.Metadata.Compile()
 	if err != nil {
-		return withCode(exitError, fmt.Errorf("inventory.%w", err))
+		return stage.InventoryParams{}, none, withCode(exitError, fmt.Errorf("inventory.%w", err))
 	}
+	planned, secrets, err := a.planInventory(o, sec)
+	if err != nil {
+		return stage.InventoryParams{}, none, withCode(exitError, err)
+	}
+	scrub := secretScrubber(secrets)
+
+	// Open every source before recording anything: bad input stops here.
+	p := stage.InventoryParams{Rules: rules, Scrub: scrub, Group: o.group}
+	closeAll := func() {
+		for _, s := range p.Sources {
+			s.Source.Close()
+		}
+	}
+	for _, ps := range planned {
+		s, err := ps.open(ctx)
+		if err != nil {
+			closeAll()
+			return stage.InventoryParams{}, none, withCode(exitError, scrubError(err, scrub))
+		}
+		d := ps.defaults
+		p.Sources = append(p.Sources, stage.InventorySource{Source: s, Owner: d.Owner, Purpose: d.Purpose, Cryptoperiod: d.Cryptoperiod})
+	}
+	return p, closeAll, nil
+}
+
+// planInventory lists the sources to open — o's --pkcs11 URIs and
+// --path files, then the config's inventory.sources — reading their PINs
+// and passwords, which it returns too.
+func (a *app) planInventory(o *inventoryOptions, sec inventorySection) ([]plannedSource, []string, error) {
 	module := o.module
 	if module == "" {
 		module = os.Getenv("KEYAUDIT_PKCS11_MODULE")
 	}
 	defaultPassword := os.Getenv(pkcs12PasswordEnv)
 	if o.passwordFile != "" {
+		var err error
 		if defaultPassword, err = readSecretFile(o.passwordFile); err != nil {
-			return withCode(exitError, fmt.Errorf("--pkcs12-password-file: %w", err))
+			return nil, nil, fmt.Errorf("--pkcs12-password-file: %w", err)
 		}
 	}
 
-	// Secrets read below; scrubbed from anything printed.
 	var secrets []string
 	var planned []plannedSource
 	addPKCS11 := func(raw string, sc inventorySourceConfig) error {
@@ -331,7 +418,7 @@ func (a *app) runInventory(ctx context.Context, o *inventoryOptions) error {
 		if mod == "" {
 			mod = module
 		}
-		planned = append(planned, plannedSource{name: u.String(), defaults: sc, open: func(ctx context.Context) (inventory.Source, error) {
+		planned = append(planned, plannedSource{defaults: sc, open: func(ctx context.Context) (inventory.Source, error) {
 			return pkcs11.Open(ctx, pkcs11.Config{URI: u, Module: mod, PIN: pin, Log: a.log})
 		}})
 		return nil
@@ -340,6 +427,7 @@ func (a *app) runInventory(ctx context.Context, o *inventoryOptions) error {
 		pw := defaultPassword
 		switch {
 		case sc.PasswordFile != "":
+			var err error
 			if pw, err = readSecretFile(sc.PasswordFile); err != nil {
 				return fmt.Errorf("inventory source password-file: %w", err)
 			}
@@ -349,19 +437,19 @@ func (a *app) runInventory(ctx context.Context, o *inventoryOptions) error {
 		if pw != "" {
 			secrets = append(secrets, pw)
 		}
-		planned = append(planned, plannedSource{name: "files:" + strings.Join(paths, ","), defaults: sc, open: func(ctx context.Context) (inventory.Source, error) {
+		planned = append(planned, plannedSource{defaults: sc, open: func(ctx context.Context) (inventory.Source, error) {
 			return files.Open(ctx, files.Config{Paths: paths, Password: pw, Kind: sc.Kind, Log: a.log})
 		}})
 		return nil
 	}
 	for _, raw := range o.pkcs11 {
 		if err := addPKCS11(raw, inventorySourceConfig{}); err != nil {
-			return withCode(exitError, fmt.Errorf("--pkcs11: %w", err))
+			return nil, nil, fmt.Errorf("--pkcs11: %w", err)
 		}
 	}
 	if len(o.paths) > 0 {
 		if err := addFiles(o.paths, inventorySourceConfig{}); err != nil {
-			return withCode(exitError, err)
+			return nil, nil, err
 		}
 	}
 	for i, sc := range sec.Sources {
@@ -371,196 +459,55 @@ func (a *app) runInventory(ctx context.Context, o *inventoryOptions) error {
 		}
 		if sc.Cryptoperiod != "" {
 			if _, err := inventory.ParsePeriod(sc.Cryptoperiod); err != nil {
-				return withCode(exitError, fmt.Errorf("inventory.sources[%d]: %w", i, err))
+				return nil, nil, fmt.Errorf("inventory.sources[%d]: %w", i, err)
 			}
 		}
+		var err error
 		switch {
 		case sc.PKCS11 != "" && len(paths) > 0:
-			return withCode(exitError, fmt.Errorf("inventory.sources[%d]: give pkcs11 or path, not both", i))
+			err = errors.New("give pkcs11 or path, not both")
 		case sc.PKCS11 != "":
-			if err := addPKCS11(sc.PKCS11, sc); err != nil {
-				return withCode(exitError, fmt.Errorf("inventory.sources[%d]: %w", i, err))
-			}
+			err = addPKCS11(sc.PKCS11, sc)
 		case len(paths) > 0:
-			if err := addFiles(paths, sc); err != nil {
-				return withCode(exitError, fmt.Errorf("inventory.sources[%d]: %w", i, err))
-			}
+			err = addFiles(paths, sc)
 		default:
-			return withCode(exitError, fmt.Errorf("inventory.sources[%d]: needs pkcs11 or path", i))
+			err = errors.New("needs pkcs11 or path")
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("inventory.sources[%d]: %w", i, err)
 		}
 	}
 	if len(planned) == 0 {
-		return withCode(exitError, errors.New("inventory: no sources: give --pkcs11 URI, --path FILE|DIR, or inventory.sources in the config"))
+		return nil, nil, errors.New("inventory: no sources: give --pkcs11 URI, --path FILE|DIR, or inventory.sources in the config")
 	}
-	scrub := func(err error) error {
-		if err == nil {
-			return nil
-		}
-		msg := err.Error()
+	return planned, secrets, nil
+}
+
+// secretScrubber returns a function replacing each of secrets (those of
+// at least 4 characters) in a message with "***" and cutting it to its
+// first line: a multi-line error (errors.Join) shows its first.
+func secretScrubber(secrets []string) func(string) string {
+	return func(msg string) string {
 		for _, s := range secrets {
 			if len(s) >= 4 {
 				msg = strings.ReplaceAll(msg, s, "***")
 			}
 		}
-		// One line: a multi-line error (errors.Join) shows its first.
 		if i := strings.IndexByte(msg, '\n'); i >= 0 {
 			msg = msg[:i] + " (and more)"
 		}
-		if msg == err.Error() {
-			return err
-		}
-		return errors.New(msg)
+		return msg
 	}
+}
 
-	out, err := reports.NewStream(a.stdout, o.format, inventoryColumns)
-	if o.format == reports.FormatCSV {
-		out, err = reports.NewStream(a.stdout, o.format, inventoryCSVColumns)
-	}
-	if err != nil {
-		return withCode(exitError, err)
-	}
-
-	// Open every source before recording anything: bad input stops here.
-	sources := make([]inventory.Source, 0, len(planned))
-	defer func() {
-		for _, s := range sources {
-			s.Close()
-		}
-	}()
-	for _, p := range planned {
-		s, err := p.open(ctx)
-		if err != nil {
-			return withCode(exitError, scrub(err))
-		}
-		sources = append(sources, s)
-	}
-
-	st, err := a.openStore(ctx)
-	if err != nil {
+// scrubError returns err with its message scrubbed, or err itself when
+// scrubbing changes nothing.
+func scrubError(err error, scrub func(string) string) error {
+	if err == nil || scrub == nil {
 		return err
 	}
-	var run store.Run
-	var batch *store.Batcher
-	if st != nil {
-		defer st.Close()
-		names := make([]string, len(sources))
-		for i, s := range sources {
-			names[i] = s.Name()
-		}
-		run, err = st.BeginRun(ctx, store.RunSpec{Kind: "inventory", Group: o.group, Meta: map[string]any{"sources": names}})
-		if err != nil {
-			return withCode(exitError, err)
-		}
-		batch = store.NewBatcher(ctx, st, run.ID, 500, time.Second)
+	if msg := scrub(err.Error()); msg != err.Error() {
+		return errors.New(msg)
 	}
-
-	prog := newProgress(a.stderr, "inventory")
-	var results []inventory.Result
-	var writeErr error
-	for i, src := range sources {
-		if ctx.Err() != nil {
-			break
-		}
-		defaults := planned[i].defaults
-		res := src.Keys(ctx, func(k inventory.Key) error {
-			if k.Owner == "" {
-				k.Owner = defaults.Owner
-			}
-			if k.Purpose == "" {
-				k.Purpose = defaults.Purpose
-			}
-			if k.Cryptoperiod == "" {
-				k.Cryptoperiod = defaults.Cryptoperiod
-			}
-			rules.Apply(&k)
-			prog.inc()
-			if batch != nil {
-				it := store.Item{Kind: store.KindKey, Key: k.Ref, SPKISHA256: k.SPKISHA256, CertSHA256: k.CertSHA256}
-				if err := marshalInto(&it, k); err != nil {
-					return err
-				}
-				if err := batch.Add(it); err != nil {
-					writeErr = err
-					return err
-				}
-			}
-			if err := out.Write(k); err != nil {
-				writeErr = err
-				return err
-			}
-			return nil
-		})
-		if res.Err != nil {
-			res.Error = scrub(res.Err).Error()
-		}
-		for j, w := range res.Warnings {
-			res.Warnings[j] = scrub(errors.New(w)).Error()
-			a.log.Debug("inventory: warning", "source", res.Source, "warning", res.Warnings[j])
-		}
-		results = append(results, res)
-		if writeErr != nil {
-			break
-		}
-	}
-	prog.done()
-	closeErr := out.Close()
-
-	// The run's status: complete only when every source was listed whole.
-	status, incomplete := store.StatusComplete, 0
-	total := 0
-	var notes []string
-	for _, r := range results {
-		total += r.Keys
-		if r.Status != inventory.StatusComplete {
-			incomplete++
-			notes = append(notes, fmt.Sprintf("%s %s: %s", r.Source, r.Status, r.Error))
-			fmt.Fprintf(a.stderr, "keyaudit: inventory: %s is %s: %s\n", r.Source, r.Status, r.Error)
-		}
-	}
-	switch {
-	case ctx.Err() != nil:
-		status = store.StatusInterrupted
-	case writeErr != nil:
-		status = store.StatusFailed
-	case incomplete > 0 && incomplete == len(results) && total == 0:
-		status = store.StatusFailed
-	case incomplete > 0:
-		status = store.StatusPartial
-	}
-	sort.Strings(notes)
-	note := fmt.Sprintf("%d keys from %d sources", total, len(results))
-	if len(notes) > 0 {
-		note += "; " + strings.Join(notes, "; ")
-	}
-	if st != nil {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		for _, r := range results {
-			if r.Status == inventory.StatusComplete {
-				continue
-			}
-			it := store.Item{Kind: store.KindSourceError, Key: r.Source}
-			if err := marshalInto(&it, r); err == nil {
-				_ = batch.Add(it)
-			}
-		}
-		if err := batch.Flush(); err != nil {
-			return withCode(exitError, fmt.Errorf("store: %w", err))
-		}
-		if err := st.FinishRun(fctx, run.ID, status, note); err != nil {
-			return withCode(exitError, err)
-		}
-		a.log.Info("inventory recorded", "run", run.ID, "status", status)
-	}
-	switch {
-	case ctx.Err() != nil:
-		return withCode(exitError, fmt.Errorf("inventory interrupted: %w", ctx.Err()))
-	case writeErr != nil:
-		return withCode(exitError, scrub(writeErr))
-	case closeErr != nil:
-		return withCode(exitError, closeErr)
-	case incomplete > 0:
-		return withCode(exitError, nil) // the sources' lines are printed above
-	}
-	return nil
+	return err
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -10,6 +11,8 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +20,9 @@ import (
 
 	"github.com/keyaudit/keyaudit/internal/testlab"
 	"github.com/keyaudit/keyaudit/inventory"
+	"github.com/keyaudit/keyaudit/stage"
 	"github.com/keyaudit/keyaudit/store"
+	"github.com/keyaudit/keyaudit/store/records"
 	"github.com/keyaudit/keyaudit/store/sqlite"
 )
 
@@ -241,9 +246,15 @@ func TestInventoryCLIStoreAndConfig(t *testing.T) {
 		t.Errorf("store holds %d keys, output %d", cnt, n)
 	}
 	withSPKI := 0
+	var sources []inventory.Result
+	if err := records.Decode(ctx, st, run.ID, store.KindSourceStatus, &sources); err != nil || len(sources) != 2 {
+		t.Fatalf("source statuses %+v, %v; want one per source", sources, err)
+	}
 	st.Items(ctx, run.ID, store.KindKey, func(it store.Item) error {
-		if it.Key == "" {
-			t.Errorf("item without key")
+		var k inventory.Key
+		json.Unmarshal(it.Data, &k)
+		if src, ref, ok := strings.Cut(it.Key, "|"); !ok || ref != k.Ref || (src != sources[0].Source && src != sources[1].Source) {
+			t.Errorf("key item %q: want <source>|<ref> (ref %q)", it.Key, k.Ref)
 		}
 		if it.SPKISHA256 != "" {
 			withSPKI++
@@ -272,8 +283,24 @@ func TestInventoryCLIStoreAndConfig(t *testing.T) {
 	if err != nil || run2.ID == run.ID || run2.Status != store.StatusPartial {
 		t.Errorf("run after a partial source: %+v, %v", run2, err)
 	}
-	if n, _ := st.Count(ctx, run2.ID, store.KindSourceError); n != 1 {
-		t.Errorf("%d source errors recorded, want 1", n)
+	// Every source's status is recorded, the complete one too; the
+	// files source says why it is partial, without the password.
+	var statuses []inventory.Result
+	if err := records.Decode(ctx, st, run2.ID, store.KindSourceStatus, &statuses); err != nil {
+		t.Fatal(err)
+	}
+	got := map[inventory.Status]int{}
+	for _, s := range statuses {
+		got[s.Status]++
+		if strings.Contains(s.Error, "not-the-password") {
+			t.Errorf("password in source status %+v", s)
+		}
+	}
+	if len(statuses) != 2 || got[inventory.StatusComplete] != 1 || got[inventory.StatusPartial] != 1 {
+		t.Errorf("source statuses %+v, want one complete and one partial", statuses)
+	}
+	if n, _ := st.Count(ctx, run2.ID, store.KindSourceError); n != 0 {
+		t.Errorf("%d source errors recorded, want none (source statuses replace them)", n)
 	}
 }
 
@@ -335,5 +362,69 @@ func TestReadSecretFile(t *testing.T) {
 	}
 	if _, err := readSecretFile(fd); err == nil || !strings.Contains(err.Error(), "larger than 4096") {
 		t.Errorf("readSecretFile(endless pipe) = %v", err)
+	}
+}
+
+// TestInventoryParamsFromConfig: keyaudit audit runs the inventory stage
+// from the config alone, without argv.
+func TestInventoryParamsFromConfig(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "ka.yaml")
+	raw := []byte(`inventory:
+  run-group: nightly
+  sources:
+    - path: ../../testdata/inventory
+      password-file: ../../testdata/inventory/bundle.p12.password
+      owner: files-team
+  metadata:
+    - label: "*"
+      purpose: audit-test
+`)
+	cfg, err := parseConfig(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	a := &app{stdout: io.Discard, stderr: &errb, configPath: cfgPath, config: cfg, log: slog.New(slog.DiscardHandler)}
+	o, err := a.inventoryOptionsFromConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, closeSources, err := a.inventoryParams(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeSources()
+	if len(p.Sources) != 1 || p.Sources[0].Owner != "files-team" || p.Group != "nightly" || p.Scrub == nil {
+		t.Fatalf("params %+v", p)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "ka.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var keys []inventory.Key
+	out, err := stage.Inventory(ctx, a.stageEnv(st), p, func(k inventory.Key) error { keys = append(keys, k); return nil })
+	if err != nil || out.Status != store.StatusComplete || len(keys) == 0 {
+		t.Fatalf("outcome %+v, %v, %d keys; stderr %s", out, err, len(keys), errb.String())
+	}
+	for _, k := range keys {
+		if k.Owner == "" || k.Purpose != "audit-test" {
+			t.Errorf("key %s: owner %q purpose %q", k.Ref, k.Owner, k.Purpose)
+		}
+	}
+	if n, _ := st.Count(ctx, out.RunID, store.KindSourceStatus); n != 1 {
+		t.Errorf("%d source statuses, want 1", n)
+	}
+
+	// Bad input is refused before anything runs.
+	bad, _ := parseConfig([]byte("inventory:\n  sources:\n    - path: " + filepath.Join(dir, "missing") + "\n"))
+	a.config = bad
+	if o, err = a.inventoryOptionsFromConfig(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.inventoryParams(ctx, o); err == nil {
+		t.Error("a missing path was accepted")
 	}
 }

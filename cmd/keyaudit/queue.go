@@ -266,7 +266,7 @@ func (a *app) runWorker(ctx context.Context, o *workerOptions) error {
 	cfg := o.cfg
 	// The CLI's 0 workers is "none", the queue's negative.
 	cfg.ScanWorkers, cfg.CTWorkers = cmp.Or(o.scanWorkers, -1), cmp.Or(o.ctWorkers, -1)
-	cfg.Scope, cfg.Logger, cfg.Misbehaviour = scope, a.log, queue.FindingHook(misbehaviourFinding)
+	cfg.Scope, cfg.Logger = scope, a.log
 	st, _, err := a.openQueue(ctx, queue.PoolSize(cfg))
 	if err != nil {
 		return err

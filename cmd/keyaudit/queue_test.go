@@ -12,6 +12,7 @@ import (
 	"github.com/keyaudit/keyaudit/internal/estate"
 	"github.com/keyaudit/keyaudit/internal/testlab"
 	"github.com/keyaudit/keyaudit/queue"
+	"github.com/keyaudit/keyaudit/stage"
 	"github.com/keyaudit/keyaudit/store"
 	"github.com/keyaudit/keyaudit/store/postgres"
 )
@@ -122,8 +123,8 @@ func TestQueueCLI(t *testing.T) {
 		t.Fatalf("ct sync after the queue: exit %d, printed %q: %s", r.code, r.stdout, r.stderr)
 	}
 	l, _ := ctlog.NewLog(f.URL, f.PublicKeyBase64(), ctlog.Static)
-	if ctCursor(l) != queue.CTCursor(l.ID) {
-		t.Fatalf("cursor names differ: %q vs %q", ctCursor(l), queue.CTCursor(l.ID))
+	if stage.CTCursor(l.ID) != queue.CTCursor(l.ID) {
+		t.Fatalf("cursor names differ: %q vs %q", stage.CTCursor(l.ID), queue.CTCursor(l.ID))
 	}
 
 	// keyaudit runs shows the shards with their counts.
