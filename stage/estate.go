@@ -520,42 +520,48 @@ func (e *estate) caa(ctx context.Context) error {
 	return nil
 }
 
-// certDER loads the DER of the leaves served now, for zlint, from the
-// runs that observed them.
+// certDER loads the DER of the leaves served now (for zlint) and of the
+// live CT sightings (so a reconcile can record the certificates its
+// findings name, for revocation plans), from the runs that saw them.
 func (e *estate) certDER(ctx context.Context) error {
-	leaves := map[string]bool{}
+	want := map[string]bool{}
 	for i := range e.snap.Observations {
 		if l := e.snap.Observations[i].Leaf(); l != nil {
-			leaves[l.SHA256] = true
+			want[l.SHA256] = true
 		}
 	}
-	if len(leaves) == 0 {
+	for i := range e.snap.Sightings {
+		if c := e.snap.Sightings[i].CertSHA256; c != "" {
+			want[c] = true
+		}
+	}
+	if len(want) == 0 {
 		return nil
 	}
-	e.snap.CertDER = make(map[string][]byte, len(leaves))
-	ids := make([]int64, 0, len(e.contrib["scan"]))
-	for id := range e.contrib["scan"] {
-		ids = append(ids, id)
+	e.snap.CertDER = make(map[string][]byte, len(want))
+	var ids []int64
+	for _, kind := range []string{"scan", "ct"} {
+		for id := range e.contrib[kind] {
+			ids = append(ids, id)
+		}
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] > ids[j] })
 	for _, id := range ids {
 		err := e.st.Items(ctx, id, store.KindCertificate, func(it store.Item) error {
-			if !leaves[it.Key] || e.snap.CertDER[it.Key] != nil {
+			if !want[it.Key] || e.snap.CertDER[it.Key] != nil {
 				return nil
 			}
-			var v struct {
-				DER []byte `json:"der"`
+			der, err := records.DecodeCertificateDER(it)
+			if err != nil {
+				return err
 			}
-			if err := json.Unmarshal(it.Data, &v); err != nil {
-				return fmt.Errorf("certificate %q: %w", it.Key, err)
-			}
-			e.snap.CertDER[it.Key] = v.DER
+			e.snap.CertDER[it.Key] = der
 			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("estate: run %d: %w", id, err)
 		}
-		if len(e.snap.CertDER) == len(leaves) {
+		if len(e.snap.CertDER) == len(want) {
 			break
 		}
 	}

@@ -193,6 +193,23 @@ func writeReconcileItems(rec *store.Recorder, snap *reconcile.Snapshot, r Reconc
 			return err
 		}
 	}
+	// The certificates the findings name, so that a revocation plan from
+	// this reconcile's findings needs no --cert for what keyaudit saw.
+	certs := map[string]bool{}
+	for _, f := range r.Findings {
+		der := snap.CertDER[f.CertSHA256]
+		if f.CertSHA256 == "" || der == nil || certs[f.CertSHA256] {
+			continue
+		}
+		certs[f.CertSHA256] = true
+		b, err := json.Marshal(map[string][]byte{"der": der})
+		if err != nil {
+			return err
+		}
+		if err := rec.Add(store.Item{Kind: store.KindCertificate, Key: f.CertSHA256, SPKISHA256: f.SPKISHA256, CertSHA256: f.CertSHA256, Data: b}); err != nil {
+			return err
+		}
+	}
 	for _, t := range r.Resolved {
 		if err := add(KindResolved, t.Fingerprint, t.Finding.SPKISHA256, t.Finding.CertSHA256, t); err != nil {
 			return err

@@ -160,7 +160,19 @@ func RevokePlan(ctx context.Context, env Env, p RevokePlanParams) (*revoke.Plan,
 		if err := records.Decode(ctx, st, run.ID, store.KindFinding, &fs); err != nil {
 			return nil, err
 		}
-		stored, err := storedCertificates(ctx, st, run, fs)
+		checks := opts.Checks
+		if len(checks) == 0 {
+			checks = revoke.DefaultRevocableChecks
+		}
+		var revocable []reconcile.Finding
+		for _, f := range fs {
+			if slices.Contains(checks, f.Check) && !f.Suppressed {
+				revocable = append(revocable, f)
+			}
+		}
+		stored, err := storedCertificates(ctx, st, run, revocable, func(msg string) {
+			fmt.Fprintf(env.stderr(), "keyaudit: %s\n", reports.Printable(msg))
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -205,10 +217,15 @@ func reconcileRun(ctx context.Context, st store.Store, arg string) (store.Run, e
 	return r, nil
 }
 
-// storedCertificates finds the certificates the findings name among the
-// DERs that the reconcile run's input runs stored (kind certificate), so
-// a plan from findings needs no --cert for what keyaudit itself saw.
-func storedCertificates(ctx context.Context, st store.Store, run store.Run, fs []reconcile.Finding) ([]revoke.Certificate, error) {
+// storedCertificates finds the certificates the (revocable) findings name among the
+// DERs the reconcile run recorded (or, for an older reconcile, its input
+// runs stored), so a plan from findings needs no --cert for what keyaudit
+// itself saw.
+//
+// A stored certificate that does not parse (a negative serial, say) is
+// left out with a warning: it cannot be revoked through a plan, and the
+// other findings still can.
+func storedCertificates(ctx context.Context, st store.Store, run store.Run, fs []reconcile.Finding, warn func(string)) ([]revoke.Certificate, error) {
 	want := map[string]bool{}
 	for _, f := range fs {
 		if f.CertSHA256 != "" {
@@ -221,12 +238,17 @@ func storedCertificates(ctx context.Context, st store.Store, run store.Run, fs [
 	if len(want) == 0 || json.Unmarshal(run.Meta, &meta) != nil {
 		return nil, nil
 	}
-	var out []revoke.Certificate
+	// The reconcile records the certificates its findings name; one from
+	// before it did names its input runs, which stored them.
+	runs := []int64{run.ID}
 	for _, in := range meta.Inputs {
-		if in.Kind != "scan" && in.Kind != "ct" {
-			continue
+		if (in.Kind == "scan" || in.Kind == "ct") && in.RunID != 0 {
+			runs = append(runs, in.RunID)
 		}
-		err := st.Items(ctx, in.RunID, store.KindCertificate, func(it store.Item) error {
+	}
+	var out []revoke.Certificate
+	for _, id := range runs {
+		err := st.Items(ctx, id, store.KindCertificate, func(it store.Item) error {
 			if !want[it.Key] {
 				return nil
 			}
@@ -236,7 +258,9 @@ func storedCertificates(ctx context.Context, st store.Store, run store.Run, fs [
 			}
 			cs, err := revoke.ParseCertificates(der)
 			if err != nil || len(cs) != 1 {
-				return fmt.Errorf("stored certificate %s: %v", it.Key, err)
+				delete(want, it.Key)
+				warn(fmt.Sprintf("stored certificate %s left out of the plan: %v", revoke.ShortHash(it.Key), err))
+				return nil
 			}
 			delete(want, it.Key)
 			out = append(out, cs[0])
