@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -13,7 +11,6 @@ import (
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/stage"
-	"github.com/keyaudit/keyaudit/store"
 )
 
 type auditOptions struct {
@@ -78,52 +75,6 @@ above it; 2 a stage failed or the audit could not run.`,
 	return cmd
 }
 
-// sub runs a keyaudit command in process with the audit's global flags
-// and config; its stdout goes to out, its stderr to the audit's stderr.
-// It is how the audit runs a stage that has no stage function of its own
-// yet; the runs the command makes are learnt through a run observer.
-func (a *app) sub(ctx context.Context, out io.Writer, args ...string) int {
-	var global []string
-	if a.configPath != "" {
-		global = append(global, "--config", a.configPath)
-	}
-	if a.storeURL != "" {
-		global = append(global, "--store", a.storeURL)
-	}
-	if a.verbose {
-		global = append(global, "--verbose")
-	}
-	return run(ctx, append(global, args...), bytes.NewReader(nil), out, a.stderr)
-}
-
-// subStage runs a stage through its command and reports the run it made.
-func (a *app) subStage(kind string, args ...string) func(context.Context, stage.Env, []stage.Outcome) (stage.Outcome, error) {
-	return func(ctx context.Context, env stage.Env, _ []stage.Outcome) (stage.Outcome, error) {
-		var made []store.Run
-		sctx := store.WithRunObserver(ctx, func(r store.Run) {
-			if r.Kind == kind {
-				made = append(made, r)
-			}
-		})
-		code := a.sub(sctx, io.Discard, args...)
-		o := stage.Outcome{Stage: kind}
-		if len(made) > 0 {
-			r, err := env.Store.GetRun(ctx, made[0].ID)
-			if err != nil {
-				return o, err
-			}
-			o.RunID, o.Status, o.Note = r.ID, r.Status, r.Note
-		}
-		if code == exitError && o.Status != store.StatusPartial {
-			if o.Note == "" {
-				o.Note = "could not run (see the messages above)"
-			}
-			return o, errors.New(o.Note)
-		}
-		return o, nil
-	}
-}
-
 // auditPlan builds the audit's stages from the config (and --stages).
 func (a *app) auditPlan(o *auditOptions) (stage.AuditPlan, error) {
 	var p stage.AuditPlan
@@ -146,7 +97,24 @@ func (a *app) auditPlan(o *auditOptions) (stage.AuditPlan, error) {
 		}
 		return "not configured"
 	}
-	p.Steps = append(p.Steps, stage.AuditStep{Name: "inventory", Skip: skip("inventory"), Run: a.subStage("inventory", "inventory", "--format", "jsonl")})
+	inv := stage.AuditStep{Name: "inventory", Skip: skip("inventory")}
+	if inv.Skip == "" {
+		iopts, err := a.inventoryOptionsFromConfig()
+		if err != nil {
+			return p, err
+		}
+		// Sources are opened when the stage runs: an HSM that cannot be
+		// reached fails this stage, not the scan and CT stages.
+		inv.Run = func(ctx context.Context, env stage.Env, _ []stage.Outcome) (stage.Outcome, error) {
+			ip, closeSources, err := a.inventoryParams(ctx, iopts)
+			if err != nil {
+				return stage.Outcome{}, err
+			}
+			defer closeSources()
+			return stage.Inventory(ctx, env, ip, nil)
+		}
+	}
+	p.Steps = append(p.Steps, inv)
 
 	scan := stage.AuditStep{Name: "scan", Skip: skip("scan")}
 	if scan.Skip == "" {
@@ -162,8 +130,21 @@ func (a *app) auditPlan(o *auditOptions) (stage.AuditPlan, error) {
 			return stage.Scan(ctx, env, sp, nil)
 		}
 	}
-	p.Steps = append(p.Steps, scan,
-		stage.AuditStep{Name: "ct", Skip: skip("ct"), Run: a.subStage("ct", "ct", "sync", "--format", "jsonl", "--fail-on", "none")})
+	ct := stage.AuditStep{Name: "ct", Skip: skip("ct")}
+	if ct.Skip == "" {
+		co, cc, watch, err := a.ctOptionsFromConfig()
+		if err != nil {
+			return p, err
+		}
+		cp, err := a.ctParams(co, cc, watch)
+		if err != nil {
+			return p, err
+		}
+		ct.Run = func(ctx context.Context, env stage.Env, _ []stage.Outcome) (stage.Outcome, error) {
+			return stage.CTSync(ctx, env, cp, nil)
+		}
+	}
+	p.Steps = append(p.Steps, scan, ct)
 
 	cs := stage.AuditStep{Name: "caa", Skip: skip("caa")}
 	if cs.Skip == "" {

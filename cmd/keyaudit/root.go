@@ -252,7 +252,7 @@ func (a *app) open(ctx context.Context, readOnly bool) (store.Store, error) {
 			return nil, withCode(exitError, err)
 		}
 	}
-	return store.Observe(ctx, store.Leased(s)), nil
+	return store.Leased(s), nil
 }
 
 // storeOpeners lets other backends register a URL scheme.
