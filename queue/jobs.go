@@ -216,11 +216,6 @@ func (a CTSyncArgs) Validate() error {
 	return err
 }
 
-// CTCursor names the store cursor of a CT log's verified position. It is
-// the name `keyaudit ct sync` uses, so the CLI and queue workers continue
-// each other's work.
-func CTCursor(logID string) string { return "ct:" + logID }
-
 // MaxShards is the most jobs ScanJobs splits one scan into.
 const MaxShards = 4096
 

@@ -24,6 +24,7 @@ import (
 	"github.com/keyaudit/keyaudit/internal/estate"
 	"github.com/keyaudit/keyaudit/internal/testlab"
 	"github.com/keyaudit/keyaudit/scanner"
+	"github.com/keyaudit/keyaudit/stage"
 	"github.com/keyaudit/keyaudit/store"
 	"github.com/keyaudit/keyaudit/store/postgres"
 	"github.com/keyaudit/keyaudit/store/records"
@@ -413,7 +414,7 @@ func testCTUnique(t *testing.T) {
 		t.Fatalf("second job for the log = %+v, %v; want a duplicate of job %d", dup, err, first[0].JobID)
 	}
 	drain(t, newWorker(t, st, Config{ScanWorkers: -1}))
-	cur, err := st.Cursor(ctx, CTCursor(l.ID))
+	cur, err := st.Cursor(ctx, stage.CTCursor(l.ID))
 	if err != nil || len(cur) == 0 {
 		t.Fatalf("cursor after sync: %q, %v", cur, err)
 	}
@@ -495,7 +496,7 @@ func testCTOwnership(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(time.Second) // several snoozes
-	if _, err := st.Cursor(ctx, CTCursor(logs[0].ID)); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.Cursor(ctx, stage.CTCursor(logs[0].ID)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("owned log advanced by a worker: %v", err)
 	}
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock(`+ctLockKey+`)`, logs[0].ID); err != nil {
@@ -503,7 +504,7 @@ func testCTOwnership(t *testing.T) {
 	}
 	<-done
 	for _, l := range logs {
-		if _, err := st.Cursor(ctx, CTCursor(l.ID)); err != nil {
+		if _, err := st.Cursor(ctx, stage.CTCursor(l.ID)); err != nil {
 			t.Errorf("log %s: %v", l.URL, err)
 		}
 	}
@@ -537,7 +538,7 @@ func testCTMisbehaviour(t *testing.T) {
 		t.Fatal(err)
 	}
 	drain(t, w)
-	before, err := st.Cursor(ctx, CTCursor(l.ID))
+	before, err := st.Cursor(ctx, stage.CTCursor(l.ID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -568,7 +569,7 @@ func testCTMisbehaviour(t *testing.T) {
 	if n, _ := st.Count(ctx, r.ID, store.KindFinding); n != 0 {
 		t.Fatalf("%d findings recorded by the sync, want none", n)
 	}
-	after, _ := st.Cursor(ctx, CTCursor(l.ID))
+	after, _ := st.Cursor(ctx, stage.CTCursor(l.ID))
 	if string(after) != string(before) {
 		t.Fatal("misbehaving log's position moved")
 	}
