@@ -112,6 +112,15 @@ func (t Threshold) Exceeded(fs []Finding) bool {
 	return false
 }
 
+// Severity is the threshold's severity, or "none" when nothing fails (the
+// value of reports.FailNone).
+func (t Threshold) Severity() Severity {
+	if t.none {
+		return "none"
+	}
+	return t.sev
+}
+
 // String returns the setting as parsed.
 func (t Threshold) String() string {
 	if t.none {

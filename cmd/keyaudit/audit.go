@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/stage"
 )
@@ -203,10 +202,7 @@ func (a *app) runAudit(ctx context.Context, o *auditOptions) error {
 	if err != nil {
 		return err
 	}
-	plan.ReportOptions = reports.Options{FailOn: reports.FailNone}
-	if threshold.String() != "none" {
-		plan.ReportOptions.FailOn = reconcile.Severity(threshold.String())
-	}
+	plan.ReportOptions = reports.Options{FailOn: threshold.Severity()}
 	out, err := reports.NewStream(a.stdout, o.format, reports.FindingColumns)
 	if err != nil {
 		return withCode(exitError, err)

@@ -82,14 +82,11 @@ func (a *app) runReport(ctx context.Context, o *reportOptions) error {
 	if _, ok := reports.Renderers[o.format]; !ok {
 		return withCode(exitError, fmt.Errorf("--format %q: want one of %s", o.format, strings.Join(reports.ReportFormats, ", ")))
 	}
-	opts := reports.Options{FailOn: reports.FailNone, Records: o.records}
-	if !strings.EqualFold(o.failOn, "none") {
-		sev, err := reconcile.ParseSeverity(o.failOn)
-		if err != nil {
-			return withCode(exitError, fmt.Errorf("--fail-on: %w", err))
-		}
-		opts.FailOn = sev
+	threshold, err := parseFailOn(o.failOn)
+	if err != nil {
+		return err
 	}
+	opts := reports.Options{FailOn: threshold.Severity(), Records: o.records}
 	switch o.records {
 	case "", reports.RecordsFindings, reports.RecordsKeys, reports.RecordsEndpoints:
 	default:
