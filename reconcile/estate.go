@@ -65,6 +65,23 @@ func (e *EndpointState) Effective() (*records.Observation, int64) {
 // complete scan run of the estate: an endpoint first attempted by a later
 // run is new when it serves.
 func FoldEndpoint(key string, attempts []Attempt, goneAfter int, baselineRun int64) EndpointState {
+	return FoldHistory(key, History{Attempts: attempts}, goneAfter, baselineRun)
+}
+
+// History is what is known of an endpoint's attempts: all of them, or
+// only the latest (enough to tell gone, changed and new), with when and
+// in which run it was first attempted.
+type History struct {
+	Attempts []Attempt
+	// FirstRun and FirstSeen are of the endpoint's first attempt; zero:
+	// the earliest of Attempts.
+	FirstRun  int64
+	FirstSeen time.Time
+}
+
+// FoldHistory is FoldEndpoint over a possibly truncated history.
+func FoldHistory(key string, h History, goneAfter int, baselineRun int64) EndpointState {
+	attempts := h.Attempts
 	if goneAfter <= 0 {
 		goneAfter = defaultGoneAfter
 	}
@@ -80,6 +97,13 @@ func FoldEndpoint(key string, attempts []Attempt, goneAfter int, baselineRun int
 		return e
 	}
 	e.FirstSeen = attempts[0].Obs.Time
+	firstRun := attempts[0].RunID
+	if h.FirstRun != 0 && h.FirstRun < firstRun {
+		firstRun = h.FirstRun
+		if !h.FirstSeen.IsZero() {
+			e.FirstSeen = h.FirstSeen
+		}
+	}
 	sawFailure := false
 	for i := range attempts {
 		a := &attempts[i]
@@ -102,7 +126,7 @@ func FoldEndpoint(key string, attempts []Attempt, goneAfter int, baselineRun int
 	}
 	e.Gone = e.Served != nil && len(e.FailRuns) >= goneAfter
 	if e.Served != nil && e.Latest == e.Served && e.Prior == nil {
-		e.New = sawFailure || (baselineRun > 0 && attempts[0].RunID > baselineRun)
+		e.New = sawFailure || (baselineRun > 0 && firstRun > baselineRun)
 	}
 	return e
 }

@@ -122,6 +122,21 @@ func (e *estate) run(ctx context.Context, id int64) store.Run {
 	return r
 }
 
+// latest streams the latest n items of each key of kind (from runs of
+// runKind). Under reconcile --run for runKind, later runs are left out of
+// the view, so the whole history is read and cut there instead.
+func (e *estate) latest(ctx context.Context, runKind, kind string, statuses []store.RunStatus, n int, fn func(runID, firstRun int64, it store.Item) error) error {
+	if _, ok := e.asOf[runKind]; !ok {
+		return e.st.LatestItems(ctx, runKind, kind, statuses, n, fn)
+	}
+	return e.st.KindItems(ctx, kind, statuses, func(runID int64, it store.Item) error {
+		if e.run(ctx, runID).Kind != runKind || !e.visible(runKind, runID) {
+			return nil
+		}
+		return fn(runID, 0, it)
+	})
+}
+
 // visible reports whether run id of kind belongs in the view.
 func (e *estate) visible(kind string, id int64) bool {
 	if asOf, ok := e.asOf[kind]; ok && id > asOf {
@@ -150,20 +165,24 @@ func (e *estate) endpoints(ctx context.Context) error {
 		}
 	}
 	var key string
-	var attempts []reconcile.Attempt
+	var h reconcile.History
 	flush := func() {
-		if len(attempts) == 0 {
+		if len(h.Attempts) == 0 {
 			return
 		}
-		st := reconcile.FoldEndpoint(key, attempts, e.o.Policy.GoneAfter, baseline)
+		st := reconcile.FoldHistory(key, h, e.o.Policy.GoneAfter, baseline)
 		e.snap.Endpoints = append(e.snap.Endpoints, st)
 		if ob, run := st.Effective(); ob != nil {
 			e.snap.Observations = append(e.snap.Observations, *ob)
 			e.addContrib("scan", run)
 		}
-		attempts = nil
+		h = reconcile.History{}
 	}
-	err := e.st.KindItems(ctx, store.KindObservation, store.Finished, func(runID int64, it store.Item) error {
+	// The latest attempts of each endpoint are enough to tell whether it
+	// is gone (GoneAfter of them), changed or new: the view costs the same
+	// on the hundredth run as on the second.
+	window := max(e.o.Policy.GoneAfter, 2) + 6
+	err := e.latest(ctx, "scan", store.KindObservation, store.Finished, window, func(runID, firstRun int64, it store.Item) error {
 		r := e.run(ctx, runID)
 		if r.Kind != "scan" || !e.visible("scan", runID) {
 			return nil
@@ -171,12 +190,16 @@ func (e *estate) endpoints(ctx context.Context) error {
 		if it.Key != key {
 			flush()
 			key = it.Key
+			h.FirstRun = firstRun
+			if fr, ok := e.runs[firstRun]; ok {
+				h.FirstSeen = fr.Started
+			}
 		}
-		var ob scanner.Observation
-		if err := json.Unmarshal(it.Data, &ob); err != nil {
-			return fmt.Errorf("run %d: observation %q: %w", runID, it.Key, err)
+		ob, err := records.DecodeObservation(it)
+		if err != nil {
+			return fmt.Errorf("run %d: %w", runID, err)
 		}
-		attempts = append(attempts, reconcile.Attempt{RunID: runID, Counted: counted(r.Status), Obs: ob})
+		h.Attempts = append(h.Attempts, reconcile.Attempt{RunID: runID, Counted: counted(r.Status), Obs: ob})
 		return nil
 	})
 	if err != nil {
@@ -402,7 +425,7 @@ func (e *estate) inventory(ctx context.Context) error {
 func (e *estate) sightings(ctx context.Context) error {
 	all := append(append([]store.RunStatus{}, store.Finished...), store.StatusRunning, store.StatusAbandoned)
 	last := ""
-	err := e.st.KindItems(ctx, store.KindSighting, all, func(runID int64, it store.Item) error {
+	err := e.latest(ctx, "ct", store.KindSighting, all, 1, func(runID, _ int64, it store.Item) error {
 		if it.Key == last || e.run(ctx, runID).Kind != "ct" || !e.visible("ct", runID) {
 			return nil
 		}
@@ -435,7 +458,7 @@ func (e *estate) logs(ctx context.Context) error {
 	latest := map[string]records.LogStatus{}
 	latestRun := map[string]int64{}
 	var order []string
-	err := e.st.KindItems(ctx, store.KindLogStatus, store.Finished, func(runID int64, it store.Item) error {
+	err := e.latest(ctx, "ct", store.KindLogStatus, store.Finished, 1, func(runID, _ int64, it store.Item) error {
 		if e.run(ctx, runID).Kind != "ct" || !e.visible("ct", runID) {
 			return nil
 		}
@@ -488,7 +511,9 @@ func (e *estate) caa(ctx context.Context) error {
 		}
 		good, bad, goodRun, badRun = nil, nil, 0, 0
 	}
-	err := e.st.KindItems(ctx, store.KindCAA, store.Finished, func(runID int64, it store.Item) error {
+	// The latest lookups of a name: its latest decision is among them
+	// unless it failed that many times running.
+	err := e.latest(ctx, "caa", store.KindCAA, store.Finished, 8, func(runID, _ int64, it store.Item) error {
 		if e.run(ctx, runID).Kind != "caa" || !e.visible("caa", runID) {
 			return nil
 		}

@@ -147,6 +147,12 @@ type Store interface {
 	// status is one of statuses, ordered by item key, then run, then
 	// insertion: the history of each key in turn, for the estate view.
 	KindItems(ctx context.Context, kind string, statuses []RunStatus, fn func(runID int64, it Item) error) error
+	// LatestItems is KindItems over the runs of runKind, keeping for each
+	// key only its latest n items (by run, then insertion) and telling fn
+	// the key's first run among them: the estate view reads what it needs
+	// of each key's history, not all of it, however many runs the store
+	// holds.
+	LatestItems(ctx context.Context, runKind, kind string, statuses []RunStatus, n int, fn func(runID, firstRun int64, it Item) error) error
 
 	// Put writes items of a run in one transaction.
 	Put(ctx context.Context, runID int64, items ...Item) error

@@ -742,3 +742,49 @@ func Redact(dsn string) string {
 	}
 	return kvPassword.ReplaceAllString(dsn, "${1}xxxxx")
 }
+
+// LatestItems implements store.Store: one read-only snapshot; the
+// ranking reads the (kind, key, run_id, seq) index, the records of the
+// rows kept are then fetched by seq. Keys sort byte by byte, as on SQLite.
+func (s *Store) LatestItems(ctx context.Context, runKind, kind string, statuses []store.RunStatus, n int, fn func(int64, int64, store.Item) error) error {
+	if len(statuses) == 0 || n <= 0 {
+		return errors.New("postgres: latest items: no statuses or no count")
+	}
+	st := make([]string, len(statuses))
+	for i, x := range statuses {
+		st[i] = string(x)
+	}
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("postgres: latest %s items: %w", kind, err)
+	}
+	defer tx.Rollback(ctx)
+	rows, err := tx.Query(ctx, `WITH ranked AS (
+		SELECT i.seq, MIN(i.run_id) OVER (PARTITION BY i.key) AS first_run,
+			ROW_NUMBER() OVER (PARTITION BY i.key ORDER BY i.run_id DESC, i.seq DESC) AS rn
+		FROM items i JOIN runs r ON r.id = i.run_id
+		WHERE i.kind = $1 AND r.status = ANY($2) AND r.kind = $4)
+	SELECT it.run_id, ranked.first_run, it.kind, it.key, it.spki, it.cert, it.data
+	FROM ranked JOIN items it ON it.seq = ranked.seq
+	WHERE ranked.rn <= $3 ORDER BY it.key COLLATE "C", it.run_id, it.seq`, kind, st, n, runKind)
+	if err != nil {
+		return fmt.Errorf("postgres: latest %s items: %w", kind, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var it store.Item
+		var runID, first int64
+		var data string
+		if err := rows.Scan(&runID, &first, &it.Kind, &it.Key, &it.SPKISHA256, &it.CertSHA256, &data); err != nil {
+			return fmt.Errorf("postgres: latest %s items: %w", kind, err)
+		}
+		it.Data = json.RawMessage(data)
+		if err := fn(runID, first, it); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("postgres: latest %s items: %w", kind, err)
+	}
+	return tx.Commit(ctx)
+}

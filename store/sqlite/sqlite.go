@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -607,3 +608,47 @@ func (s *Store) Audit(ctx context.Context, fn func(store.AuditEntry) error) erro
 
 // Close implements store.Store.
 func (s *Store) Close() error { return s.db.Close() }
+
+// LatestItems implements store.Store. Each key's latest items are found
+// by walking the (kind, key, run_id, seq) index backwards from the key's
+// end, so the cost grows with the keys and n, not with the history.
+func (s *Store) LatestItems(ctx context.Context, runKind, kind string, statuses []store.RunStatus, n int, fn func(int64, int64, store.Item) error) error {
+	if len(statuses) == 0 || n <= 0 {
+		return errors.New("sqlite: latest items: no statuses or no count")
+	}
+	in := `(?` + strings.Repeat(`, ?`, len(statuses)-1) + `)`
+	filter := []any{kind, runKind}
+	for _, st := range statuses {
+		filter = append(filter, string(st))
+	}
+	// In placeholder order: the first run's filter, the keys' kind, the
+	// latest items' filter and n.
+	args := append(append(append(slices.Clone(filter), kind), filter...), n)
+	q := `SELECT it.run_id, (SELECT MIN(f.run_id) FROM items f JOIN runs fr ON fr.id = f.run_id
+			WHERE f.kind = ? AND f.key = k.key AND fr.kind = ? AND fr.status IN ` + in + `),
+		it.kind, it.key, it.spki, it.cert, it.data
+	FROM (SELECT DISTINCT key FROM items WHERE kind = ?) k
+	JOIN items it ON it.seq IN (SELECT i.seq FROM items i JOIN runs r ON r.id = i.run_id
+		WHERE i.kind = ? AND i.key = k.key AND r.kind = ? AND r.status IN ` + in + `
+		ORDER BY i.run_id DESC, i.seq DESC LIMIT ?)
+	ORDER BY it.key, it.run_id, it.seq`
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("sqlite: latest %s items: %w", kind, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var it store.Item
+		var runID int64
+		var first sql.NullInt64
+		var data string
+		if err := rows.Scan(&runID, &first, &it.Kind, &it.Key, &it.SPKISHA256, &it.CertSHA256, &data); err != nil {
+			return fmt.Errorf("sqlite: latest %s items: %w", kind, err)
+		}
+		it.Data = json.RawMessage(data)
+		if err := fn(runID, first.Int64, it); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

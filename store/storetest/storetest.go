@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 	t.Run("AuditChain", func(t *testing.T) { testAuditChain(t, open(t), o) })
 	t.Run("ConcurrentWriters", func(t *testing.T) { testConcurrent(t, open(t)) })
 	t.Run("Groups", func(t *testing.T) { testGroups(t, open(t)) })
+	t.Run("LatestItems", func(t *testing.T) { testLatestItems(t, open(t)) })
 	t.Run("ConcurrentShardRuns", func(t *testing.T) {
 		s := open(t)
 		handles := []store.Store{s, s, s, s}
