@@ -20,6 +20,7 @@ import (
 
 	"github.com/keyaudit/keyaudit/ctlog"
 	"github.com/keyaudit/keyaudit/internal/certinfo"
+	"github.com/keyaudit/keyaudit/internal/config"
 	"github.com/keyaudit/keyaudit/internal/testlab"
 	"github.com/keyaudit/keyaudit/store"
 	"github.com/keyaudit/keyaudit/store/records"
@@ -464,7 +465,7 @@ func TestCTSyncMaxEntries(t *testing.T) {
 // config alone, without argv; nothing is contacted to build it.
 func TestCTParamsFromConfig(t *testing.T) {
 	f := testlab.NewFakeLog(t)
-	cfg, err := parseConfig([]byte(fmt.Sprintf(`watch: [example.com]
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`watch: [example.com]
 ct:
   logs:
     - url: %s
@@ -492,7 +493,7 @@ ct-sync:
 		!slices.Equal(p.Config.Watch.Entries(), []string{"example.com", "example.org"}) {
 		t.Fatalf("params %+v (watch %v)", p, p.Config.Watch.Entries())
 	}
-	a.config, _ = parseConfig([]byte("ct:\n  logs: []\nwatch: [example.com]\n"))
+	a.config, _ = config.Parse([]byte("ct:\n  logs: []\nwatch: [example.com]\n"))
 	if o, cc, watch, err = a.ctOptionsFromConfig(); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keyaudit/keyaudit/internal/config"
 	"github.com/keyaudit/keyaudit/internal/testlab"
 	"github.com/keyaudit/keyaudit/inventory"
 	"github.com/keyaudit/keyaudit/stage"
@@ -381,7 +382,7 @@ func TestInventoryParamsFromConfig(t *testing.T) {
     - label: "*"
       purpose: audit-test
 `)
-	cfg, err := parseConfig(raw)
+	cfg, err := config.Parse(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +420,7 @@ func TestInventoryParamsFromConfig(t *testing.T) {
 	}
 
 	// Bad input is refused before anything runs.
-	bad, _ := parseConfig([]byte("inventory:\n  sources:\n    - path: " + filepath.Join(dir, "missing") + "\n"))
+	bad, _ := config.Parse([]byte("inventory:\n  sources:\n    - path: " + filepath.Join(dir, "missing") + "\n"))
 	a.config = bad
 	if o, err = a.inventoryOptionsFromConfig(); err != nil {
 		t.Fatal(err)

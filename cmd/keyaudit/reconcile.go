@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyaudit/keyaudit/internal/config"
 	"github.com/keyaudit/keyaudit/reconcile"
 	_ "github.com/keyaudit/keyaudit/reconcile/checks" // registers the checks
 	"github.com/keyaudit/keyaudit/reports"
@@ -72,7 +73,7 @@ Exit codes: 0 nothing unsuppressed at or above --fail-on; 1 something is;
 	f.StringVar(&o.failOn, "fail-on", "high", "exit 1 when an unsuppressed finding is at or above this severity (critical, high, medium, low, info, none)")
 	f.StringArrayVar(&o.checks, "check", nil, "run only this check (repeatable; see keyaudit checks list)")
 	f.StringVar(&o.now, "now", "", "reconcile as of this RFC 3339 time instead of now (reproducing a past audit)")
-	f.StringVar(&o.ignore, "ignore-file", "", "accepted risks: a YAML list of {check, subject|endpoint|spki_sha256|cert_sha256|fingerprint, reason, until} (default "+defaultIgnoreFile+" when it exists)")
+	f.StringVar(&o.ignore, "ignore-file", "", "accepted risks: a YAML list of {check, subject|endpoint|spki_sha256|cert_sha256|fingerprint, reason, until} (default "+config.DefaultIgnoreFile+" when it exists)")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(reports.StreamFormats, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -165,9 +166,9 @@ func (a *app) reconcileParams(o *reconcileOptions, cfg reconcileConfig) (stage.R
 	}
 	ignorePath, explicit := o.ignore, o.ignore != ""
 	if !explicit {
-		ignorePath = defaultIgnoreFile
+		ignorePath = config.DefaultIgnoreFile
 	}
-	ignored, err := loadIgnoreFile(ignorePath, explicit)
+	ignored, err := config.LoadIgnoreFile(ignorePath, explicit)
 	if err != nil {
 		return p, withCode(exitError, err)
 	}

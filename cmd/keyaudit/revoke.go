@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyaudit/keyaudit/internal/config"
 	"github.com/keyaudit/keyaudit/reconcile/revoke"
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/stage"
@@ -44,7 +45,7 @@ func init() {
 func (a *app) revokeConfig() (revokeConfig, error) {
 	var c revokeConfig
 	if node, ok := a.config["revoke"]; ok {
-		if err := strictDecode(node, &c); err != nil {
+		if err := config.StrictDecode(node, &c); err != nil {
 			return c, withCode(exitError, fmt.Errorf("config %s: revoke: %s", a.configPath, strings.Join(strings.Fields(err.Error()), " ")))
 		}
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/scanner"
@@ -284,19 +283,7 @@ func (a *app) scanTargets(o *scanOptions) error {
 // set left alone: what setup does for the command being run, for a
 // command's options read from the config alone.
 func (a *app) applySection(fs *pflag.FlagSet, name string) error {
-	node, ok := a.config[name]
-	if !ok || node.Kind != yaml.MappingNode {
-		return nil
-	}
-	sub := map[string]yaml.Node{}
-	err := node.Decode(&sub)
-	if err == nil {
-		err = applyConfig(fs, sub, knownSections[name])
-	}
-	if err != nil {
-		return withCode(exitError, fmt.Errorf("config %s: section %s: %w", a.configPath, name, err))
-	}
-	return nil
+	return a.configError(a.config.ApplySection(fs, name, knownSections[name], sectionNames))
 }
 
 // readTargets yields the targets of r, one per line; blank lines and

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -11,17 +10,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keyaudit/keyaudit/reconcile"
-	"github.com/keyaudit/keyaudit/store"
 )
-
-func marshalInto(it *store.Item, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", it.Kind, err)
-	}
-	it.Data = b
-	return nil
-}
 
 // progress prints a live counter on stderr when stderr is a terminal;
 // otherwise it does nothing (stdout carries results, logs stay clean).

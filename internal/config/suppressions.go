@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -11,19 +11,36 @@ import (
 	"github.com/keyaudit/keyaudit/reconcile"
 )
 
-// defaultIgnoreFile is read by reconcile when it exists in the working
-// directory and no --ignore-file is given.
-const defaultIgnoreFile = ".keyaudit-ignore.yaml"
+// DefaultIgnoreFile is the ignore file reconcile reads when it exists in
+// the working directory and none is given.
+const DefaultIgnoreFile = ".keyaudit-ignore.yaml"
 
-// maxIgnoreFileBytes caps the ignore file.
-const maxIgnoreFileBytes = 1 << 20
+// MaxIgnoreFileBytes caps the ignore file.
+const MaxIgnoreFileBytes = 1 << 20
 
-// loadIgnoreFile reads accepted risks: a YAML list (or {suppressions: […]})
-// of entries naming a check and what it is about (subject, endpoint,
-// spki_sha256, cert_sha256 or fingerprint), each with a mandatory reason
-// and expiry date. explicit says the path was given by the user (a
-// missing file is then an error).
-func loadIgnoreFile(path string, explicit bool) ([]reconcile.Suppression, error) {
+// CheckSuppressions validates the config's "suppressions:" setting: a
+// list of reconcile.Suppression with no unknown fields, each with a
+// reason and a known check. Every problem is returned (errors.Join).
+func CheckSuppressions(node yaml.Node) error {
+	var s []reconcile.Suppression
+	if err := StrictDecode(node, &s); err != nil {
+		return err
+	}
+	var errs []error
+	for i, x := range s {
+		if x.Reason == "" {
+			errs = append(errs, fmt.Errorf("suppression %d (%s) has no reason", i+1, x.Check))
+		} else if _, ok := reconcile.Lookup(x.Check); x.Check != "" && !ok {
+			errs = append(errs, fmt.Errorf("suppression %d names unknown check %q", i+1, x.Check))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LoadIgnoreFile reads accepted risks from path (see ParseIgnoreFile).
+// explicit says the path was given by the user: a missing file is then an
+// error, otherwise it means no accepted risks.
+func LoadIgnoreFile(path string, explicit bool) ([]reconcile.Suppression, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) && !explicit {
 		return nil, nil
@@ -31,8 +48,17 @@ func loadIgnoreFile(path string, explicit bool) ([]reconcile.Suppression, error)
 	if err != nil {
 		return nil, fmt.Errorf("ignore file: %w", err)
 	}
-	if len(b) > maxIgnoreFileBytes {
-		return nil, fmt.Errorf("ignore file %s: larger than %d bytes", path, maxIgnoreFileBytes)
+	return ParseIgnoreFile(b, path)
+}
+
+// ParseIgnoreFile parses an ignore file read from path: a YAML list (or
+// {suppressions: […]}) of entries naming a check and what it is about
+// (subject, endpoint, spki_sha256, cert_sha256 or fingerprint), each with
+// a mandatory reason and expiry date (until). Each suppression's Source
+// is path:line.
+func ParseIgnoreFile(b []byte, path string) ([]reconcile.Suppression, error) {
+	if len(b) > MaxIgnoreFileBytes {
+		return nil, fmt.Errorf("ignore file %s: larger than %d bytes", path, MaxIgnoreFileBytes)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
@@ -59,7 +85,7 @@ func loadIgnoreFile(path string, explicit bool) ([]reconcile.Suppression, error)
 	var out []reconcile.Suppression
 	for _, n := range list.Content {
 		var s reconcile.Suppression
-		if err := strictDecode(*n, &s); err != nil {
+		if err := StrictDecode(*n, &s); err != nil {
 			return nil, fmt.Errorf("ignore file %s:%d: %w", path, n.Line, err)
 		}
 		where := fmt.Sprintf("%s:%d", path, n.Line)
