@@ -3,7 +3,10 @@
 // the Key model — one record per key object, identified across keyaudit by
 // spki_sha256 — and the Source contract its backends implement:
 // inventory/pkcs11 for tokens, inventory/files for PEM/DER/PKCS#12/JWK files
-// and cloud-KMS exports.
+// and cloud-KMS exports. inventory/plan turns command-line sources and the
+// config's inventory.sources and inventory.metadata into opened sources
+// with their Defaults, their PINs and passwords read and scrubbed
+// (Scrubber) from every message.
 //
 // A source streams Keys and ends with a Status: complete, partial (it
 // failed part way: the keys it gave are real but the list is not whole)

@@ -82,3 +82,39 @@ func Input(err error) error {
 	}
 	return &InputError{Err: err}
 }
+
+// Defaults are a source's values for the keys it lists: each fills the
+// key's field when the source left it empty. Metadata rules apply after
+// them.
+type Defaults struct {
+	Owner   string `yaml:"owner" json:"owner,omitempty"`
+	Purpose string `yaml:"purpose" json:"purpose,omitempty"`
+	// Cryptoperiod is checked by ParsePeriod.
+	Cryptoperiod string `yaml:"cryptoperiod" json:"cryptoperiod,omitempty"`
+}
+
+// Apply fills k's empty owner, purpose and cryptoperiod from d.
+func (d Defaults) Apply(k *Key) {
+	if k.Owner == "" {
+		k.Owner = d.Owner
+	}
+	if k.Purpose == "" {
+		k.Purpose = d.Purpose
+	}
+	if k.Cryptoperiod == "" {
+		k.Cryptoperiod = d.Cryptoperiod
+	}
+}
+
+// Opened is an opened Source and the defaults for the keys it lists.
+type Opened struct {
+	Source   Source
+	Defaults Defaults
+}
+
+// CloseAll closes every source of srcs.
+func CloseAll(srcs []Opened) {
+	for _, s := range srcs {
+		s.Source.Close()
+	}
+}

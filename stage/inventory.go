@@ -13,27 +13,17 @@ import (
 	"github.com/keyaudit/keyaudit/store"
 )
 
-// InventorySource is one opened inventory source and the defaults for
-// its keys.
-type InventorySource struct {
-	Source inventory.Source
-	// Owner, Purpose and Cryptoperiod fill a key's empty fields; the
-	// metadata rules apply after them.
-	Owner        string
-	Purpose      string
-	Cryptoperiod string
-}
-
 // InventoryParams are an inventory's inputs.
 type InventoryParams struct {
-	// Sources are read in order. The caller opened them (bad input fails
-	// there, before anything is recorded) and closes them.
-	Sources []InventorySource
+	// Sources are read in order, each key getting its source's Defaults
+	// before the Rules apply. The caller opened them (bad input fails
+	// there, before anything is recorded: inventory/plan) and closes them.
+	Sources []inventory.Opened
 	// Rules attach metadata to the keys (compiled: inventory.Rules.Compile).
 	Rules inventory.Rules
 	// Scrub removes secrets (PINs, passwords) from a source's error and
-	// warnings before they are printed or recorded; nil keeps them as
-	// they are.
+	// warnings and from the error Inventory returns before they are
+	// printed or recorded; nil keeps them as they are.
 	Scrub func(string) string
 	// Group is the run group the run joins ("": none).
 	Group string
@@ -55,10 +45,12 @@ type InventoryParams struct {
 // read is reported on env.Stderr and recorded, not returned as an error:
 // the error is non-nil when the stage did not run to its end (a key that
 // could not be written or emitted, ctx ended) or its records could not
-// be written. With env.Store nil nothing is recorded.
-func Inventory(ctx context.Context, env Env, p InventoryParams, emit func(inventory.Key) error) (Outcome, error) {
+// be written; p.Scrub has passed over it. With env.Store nil nothing is
+// recorded.
+func Inventory(ctx context.Context, env Env, p InventoryParams, emit func(inventory.Key) error) (out Outcome, err error) {
+	defer func() { err = inventory.ScrubError(err, p.Scrub) }()
 	start := time.Now()
-	out := Outcome{Stage: "inventory"}
+	out = Outcome{Stage: "inventory"}
 	if len(p.Sources) == 0 {
 		return out, errors.New("inventory: no sources")
 	}
@@ -83,15 +75,7 @@ func Inventory(ctx context.Context, env Env, p InventoryParams, emit func(invent
 		}
 		name := names[i]
 		res := s.Source.Keys(ctx, func(k inventory.Key) error {
-			if k.Owner == "" {
-				k.Owner = s.Owner
-			}
-			if k.Purpose == "" {
-				k.Purpose = s.Purpose
-			}
-			if k.Cryptoperiod == "" {
-				k.Cryptoperiod = s.Cryptoperiod
-			}
+			s.Defaults.Apply(&k)
 			p.Rules.Apply(&k)
 			if rec != nil {
 				it, err := keyItem(name, k)
@@ -177,7 +161,7 @@ func Inventory(ctx context.Context, env Env, p InventoryParams, emit func(invent
 // source's Name, "|" escaped (it separates the source from the ref in a
 // key's item key), and "#n" appended to a name already taken in this
 // run.
-func sourceNames(srcs []InventorySource) []string {
+func sourceNames(srcs []inventory.Opened) []string {
 	names := make([]string, len(srcs))
 	seen := map[string]int{}
 	for i, s := range srcs {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,9 +111,9 @@ func TestInventoryRecordsEverySourceStatus(t *testing.T) {
 	// params opens the sources (the token, the two files) for one read.
 	params := func() InventoryParams {
 		return InventoryParams{
-			Sources: []InventorySource{
-				{Source: hsmSource(t, h, "stage", stagePIN), Owner: "hsm-team"},
-				{Source: fileSource(t, pemFile), Owner: "files-team"},
+			Sources: []inventory.Opened{
+				{Source: hsmSource(t, h, "stage", stagePIN), Defaults: inventory.Defaults{Owner: "hsm-team"}},
+				{Source: fileSource(t, pemFile), Defaults: inventory.Defaults{Owner: "files-team"}},
 				{Source: fileSource(t, doomed)},
 			},
 			Rules: rules,
@@ -228,7 +229,7 @@ func TestInventoryWithoutStoreAndCancelled(t *testing.T) {
 	dir := t.TempDir()
 	src := fileSource(t, copyFile(t, dir, "ec-p256-public.pem"))
 	n := 0
-	out, err := Inventory(context.Background(), Env{}, InventoryParams{Sources: []InventorySource{{Source: src}}},
+	out, err := Inventory(context.Background(), Env{}, InventoryParams{Sources: []inventory.Opened{{Source: src}}},
 		func(inventory.Key) error { n++; return nil })
 	if err != nil || out.RunID != 0 || out.Status != store.StatusComplete || n == 0 {
 		t.Fatalf("without a store: %+v, %v, %d keys", out, err, n)
@@ -238,7 +239,7 @@ func TestInventoryWithoutStoreAndCancelled(t *testing.T) {
 	st := tempStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out, err = Inventory(ctx, Env{Store: st}, InventoryParams{Sources: []InventorySource{{Source: src}}},
+	out, err = Inventory(ctx, Env{Store: st}, InventoryParams{Sources: []inventory.Opened{{Source: src}}},
 		func(inventory.Key) error { cancel(); return nil })
 	if err == nil {
 		t.Fatal("a cancelled inventory returned no error")
@@ -250,5 +251,20 @@ func TestInventoryWithoutStoreAndCancelled(t *testing.T) {
 
 	if _, err := Inventory(context.Background(), Env{Store: st}, InventoryParams{}, nil); err == nil {
 		t.Error("an inventory without sources ran")
+	}
+}
+
+// TestInventoryErrorScrubbed: the error Inventory returns passes through
+// p.Scrub, as its notes and statuses do.
+func TestInventoryErrorScrubbed(t *testing.T) {
+	src := fileSource(t, copyFile(t, t.TempDir(), "ec-p256-public.pem"))
+	p := InventoryParams{Sources: []inventory.Opened{{Source: src}}, Scrub: inventory.Scrubber([]string{stagePIN})}
+	out, err := Inventory(context.Background(), Env{Store: tempStore(t)}, p,
+		func(inventory.Key) error { return errors.New("write refused for pin " + stagePIN) })
+	if err == nil || strings.Contains(err.Error(), stagePIN) || !strings.Contains(err.Error(), "pin ***") {
+		t.Errorf("Inventory error %v, want it scrubbed", err)
+	}
+	if out.Status != store.StatusFailed || strings.Contains(out.Note, stagePIN) {
+		t.Errorf("outcome %+v", out)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -305,67 +304,6 @@ func TestInventoryCLIStoreAndConfig(t *testing.T) {
 	}
 }
 
-// TestReadSecretFile: a password file is read through a bound, so a huge
-// file, /dev/zero or a pipe whose writer never stops is refused quickly
-// instead of read to the end.
-func TestReadSecretFile(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	if got, err := readSecretFile(write("ok", "s3cret\r\n")); err != nil || got != "s3cret" {
-		t.Errorf("readSecretFile(ok) = %q, %v", got, err)
-	}
-	if got, err := readSecretFile(write("max", strings.Repeat("x", 4096))); err != nil || len(got) != 4096 {
-		t.Errorf("readSecretFile(4096 bytes) = %d bytes, %v", len(got), err)
-	}
-	if _, err := readSecretFile(write("over", strings.Repeat("x", 4097))); err == nil || !strings.Contains(err.Error(), "larger than 4096") {
-		t.Errorf("readSecretFile(4097 bytes) = %v", err)
-	}
-
-	// A sparse 8 GiB file: reading it whole would take the memory.
-	big := filepath.Join(dir, "big")
-	f, err := os.Create(big)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(8 << 30); err != nil {
-		f.Close()
-		t.Skipf("sparse file: %v", err)
-	}
-	f.Close()
-	if _, err := readSecretFile(big); err == nil || !strings.Contains(err.Error(), "larger than 4096") {
-		t.Errorf("readSecretFile(8 GiB) = %v", err)
-	}
-
-	// An endless pipe, as with --pkcs12-password-file <(yes).
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	go func() {
-		defer w.Close()
-		chunk := []byte(strings.Repeat("y", 1024))
-		for {
-			if _, err := w.Write(chunk); err != nil {
-				return
-			}
-		}
-	}()
-	fd := fmt.Sprintf("/dev/fd/%d", r.Fd())
-	if _, err := os.Stat(fd); err != nil {
-		t.Skipf("no %s: %v", fd, err)
-	}
-	if _, err := readSecretFile(fd); err == nil || !strings.Contains(err.Error(), "larger than 4096") {
-		t.Errorf("readSecretFile(endless pipe) = %v", err)
-	}
-}
-
 // TestInventoryParamsFromConfig: keyaudit audit runs the inventory stage
 // from the config alone, without argv.
 func TestInventoryParamsFromConfig(t *testing.T) {
@@ -397,7 +335,7 @@ func TestInventoryParamsFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeSources()
-	if len(p.Sources) != 1 || p.Sources[0].Owner != "files-team" || p.Group != "nightly" || p.Scrub == nil {
+	if len(p.Sources) != 1 || p.Sources[0].Defaults.Owner != "files-team" || p.Group != "nightly" || p.Scrub == nil {
 		t.Fatalf("params %+v", p)
 	}
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "ka.db"))

@@ -1,0 +1,115 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/keyaudit/keyaudit/inventory"
+)
+
+// Section is the structured part of the config file's inventory: section
+// (its other keys — pkcs11, path, format … — are the command's flags).
+type Section struct {
+	Sources  []SourceConfig  `yaml:"sources"`
+	Metadata inventory.Rules `yaml:"metadata"`
+}
+
+// SourceConfig is one entry of inventory.sources: a PKCS#11 URI or file
+// paths, with defaults for the keys it lists.
+type SourceConfig struct {
+	PKCS11 string   `yaml:"pkcs11"` // RFC 7512 URI
+	Module string   `yaml:"module"` // library when the URI names none
+	Path   string   `yaml:"path"`   // a file or directory
+	Paths  []string `yaml:"paths"`
+	// Kind labels PEM/DER keys of these paths (e.g. gcp-kms).
+	Kind string `yaml:"kind"`
+	// PKCS#12 password: read from a file or an environment variable;
+	// neither means Config.PasswordFile or $KEYAUDIT_PKCS12_PASSWORD.
+	PasswordFile string `yaml:"password-file"`
+	PasswordEnv  string `yaml:"password-env"`
+	// Defaults for every key of the source (owner, purpose,
+	// cryptoperiod); metadata rules override them.
+	inventory.Defaults `yaml:",inline"`
+}
+
+// sourceKeys and metadataKeys are the keys an entry of inventory.sources
+// and of inventory.metadata may hold.
+var (
+	sourceKeys = map[string]bool{"pkcs11": true, "module": true, "path": true, "paths": true, "kind": true,
+		"password-file": true, "password-env": true, "owner": true, "purpose": true, "cryptoperiod": true}
+	metadataKeys = map[string]bool{"uri": true, "label": true, "path": true, "owner": true, "purpose": true, "cryptoperiod": true}
+)
+
+// DecodeSection decodes the config file's inventory: section node,
+// refusing unknown keys in the entries of sources and metadata (a typo
+// must not silently drop a source). Its errors start with "inventory".
+func DecodeSection(node *yaml.Node) (Section, error) {
+	var sec Section
+	var raw struct {
+		Sources  []map[string]yaml.Node `yaml:"sources"`
+		Metadata []map[string]yaml.Node `yaml:"metadata"`
+	}
+	if err := node.Decode(&raw); err != nil {
+		return sec, fmt.Errorf("inventory: %w", err)
+	}
+	for _, list := range []struct {
+		name    string
+		entries []map[string]yaml.Node
+		known   map[string]bool
+	}{{"sources", raw.Sources, sourceKeys}, {"metadata", raw.Metadata, metadataKeys}} {
+		for i, m := range list.entries {
+			for k := range m {
+				if !list.known[k] {
+					return sec, fmt.Errorf("inventory.%s[%d]: unknown key %q", list.name, i, k)
+				}
+			}
+		}
+	}
+	if err := node.Decode(&sec); err != nil {
+		return sec, fmt.Errorf("inventory: %w", err)
+	}
+	return sec, nil
+}
+
+// paths are the files and directories of a file source: Path, then Paths.
+func (sc SourceConfig) paths() []string {
+	if sc.Path != "" {
+		return append([]string{sc.Path}, sc.Paths...)
+	}
+	return sc.Paths
+}
+
+// check refuses an entry naming both or neither of a token and files, or
+// carrying a bad cryptoperiod.
+func (sc SourceConfig) check() error {
+	if sc.Cryptoperiod != "" {
+		if _, err := inventory.ParsePeriod(sc.Cryptoperiod); err != nil {
+			return err
+		}
+	}
+	switch files := len(sc.paths()) > 0; {
+	case sc.PKCS11 != "" && files:
+		return errors.New("give pkcs11 or path, not both")
+	case sc.PKCS11 == "" && !files:
+		return errors.New("needs pkcs11 or path")
+	}
+	return nil
+}
+
+// password is the PKCS#12 password of a file source: its password-file,
+// else its password-env, else def.
+func (sc SourceConfig) password(def string, getenv func(string) string) (string, error) {
+	switch {
+	case sc.PasswordFile != "":
+		pw, err := readSecretFile(sc.PasswordFile)
+		if err != nil {
+			return "", fmt.Errorf("inventory source password-file: %w", err)
+		}
+		return pw, nil
+	case sc.PasswordEnv != "":
+		return getenv(sc.PasswordEnv), nil
+	}
+	return def, nil
+}
