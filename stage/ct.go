@@ -45,6 +45,33 @@ type CTParams struct {
 	LogDone func(CTLogResult)
 }
 
+// NewCTParams validates a CT sync's settings and returns its
+// parameters: the logs lc names (ctlog.LogsConfig.Logs), the monitor's
+// settings cfg (validated by ctlog.New) watching the domains of watch
+// (ctlog.NewWatchlist; at least one), logs without a stored position
+// starting at from (ctlog.ParseStart). Nothing is contacted; a log list
+// file is read.
+func NewCTParams(cfg ctlog.Config, lc ctlog.LogsConfig, watch []string, from string) (CTParams, error) {
+	logs, err := lc.Logs()
+	if err != nil {
+		return CTParams{}, err
+	}
+	if cfg.Watch, err = ctlog.NewWatchlist(watch); err != nil {
+		return CTParams{}, err
+	}
+	if cfg.Watch.Len() == 0 {
+		return CTParams{}, errors.New("no watched domains: give --watch or a watch: list in the config")
+	}
+	start, err := ctlog.ParseStart(from)
+	if err != nil {
+		return CTParams{}, err
+	}
+	if _, err := ctlog.New(cfg); err != nil {
+		return CTParams{}, err
+	}
+	return CTParams{Config: cfg, Logs: logs, From: start}, nil
+}
+
 // CTLogResult is how one log ended in a sync.
 type CTLogResult struct {
 	Log    ctlog.Log
@@ -98,7 +125,9 @@ func (p *Positions) set(logID string, state []byte) {
 // recorded, not returned as an error: the error is non-nil when the sync
 // did not run to its end (ctx ended, a commit failed) or its records or
 // output could not be written. With env.Store nil nothing is recorded
-// and positions are kept in p.Positions.
+// and positions are kept in p.Positions. With env.Progress, each log's
+// catch-up is drawn as a progress bar on env.Stderr when it is a
+// terminal.
 func CTSync(ctx context.Context, env Env, p CTParams, emit func(ctlog.Sighting) error) (Outcome, error) {
 	start := time.Now()
 	out := Outcome{Stage: "ct"}
@@ -108,6 +137,18 @@ func CTSync(ctx context.Context, env Env, p CTParams, emit func(ctlog.Sighting) 
 	cfg := p.Config
 	if cfg.Logger == nil {
 		cfg.Logger = env.logger()
+	}
+	var bars *ctBars // set before the logs are synced
+	if env.Progress {
+		next := cfg.Progress
+		cfg.Progress = func(pr ctlog.Progress) {
+			if next != nil {
+				next(pr)
+			}
+			if bars != nil {
+				bars.progress(pr)
+			}
+		}
 	}
 	mon, err := ctlog.New(cfg)
 	if err != nil {
@@ -142,6 +183,9 @@ func CTSync(ctx context.Context, env Env, p CTParams, emit func(ctlog.Sighting) 
 		sink.st, sink.runID = env.Store, rec.ID()
 	}
 
+	if env.Progress {
+		bars = newCTBars(env.Stderr)
+	}
 	results := make([]CTLogResult, len(p.Logs))
 	var wg sync.WaitGroup
 	for i, l := range p.Logs {
@@ -153,6 +197,9 @@ func CTSync(ctx context.Context, env Env, p CTParams, emit func(ctlog.Sighting) 
 		}()
 	}
 	wg.Wait()
+	if bars != nil {
+		bars.done()
+	}
 
 	log := env.logger()
 	var failures, misbehaved []string

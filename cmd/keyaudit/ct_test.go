@@ -22,6 +22,7 @@ import (
 	"github.com/keyaudit/keyaudit/internal/certinfo"
 	"github.com/keyaudit/keyaudit/internal/config"
 	"github.com/keyaudit/keyaudit/internal/testlab"
+	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/store"
 	"github.com/keyaudit/keyaudit/store/records"
 )
@@ -499,5 +500,29 @@ ct-sync:
 	}
 	if _, err := a.ctParams(o, cc, watch); err == nil {
 		t.Error("a config without logs was accepted")
+	}
+}
+
+// TestCTSightingColumns: the table and CSV columns of ct sync and ct
+// watch.
+func TestCTSightingColumns(t *testing.T) {
+	s := ctlog.Sighting{Log: "https://ct.example/", Index: 42, Timestamp: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Precert: true, Names: []string{"a.example.com", "b.example.com"}, Issuer: "CN=Test CA",
+		CertSHA256: "c0ffee", SPKISHA256: "5bee"}
+	var b bytes.Buffer
+	out, err := reports.NewStream(&b, "csv", reports.SightingColumns)
+	if err == nil {
+		err = out.Write(s)
+	}
+	if err == nil {
+		err = out.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "LOG,INDEX,TIMESTAMP,PRECERT,NAMES,ISSUER,CERT SHA256,SPKI SHA256\n" +
+		"https://ct.example/,42,2026-01-02T03:04:05Z,true,a.example.com b.example.com,CN=Test CA,c0ffee,5bee\n"
+	if b.String() != want {
+		t.Fatalf("csv\n%s\nwant\n%s", b.String(), want)
 	}
 }

@@ -1,0 +1,57 @@
+package stage
+
+import (
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+
+	"github.com/keyaudit/keyaudit/ctlog"
+)
+
+// ctBars draws one progress bar per log of a CT sync.
+type ctBars struct {
+	p    *mpb.Progress
+	mu   sync.Mutex
+	bars map[string]*mpb.Bar
+}
+
+// newCTBars returns the bars of a CT sync on w, or nil when w is not a
+// terminal.
+func newCTBars(w io.Writer) *ctBars {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return &ctBars{bars: map[string]*mpb.Bar{},
+		p: mpb.New(mpb.WithOutput(w), mpb.WithRefreshRate(200*time.Millisecond))}
+}
+
+// progress is a ctlog.Config.Progress: it moves p's log's bar.
+func (b *ctBars) progress(p ctlog.Progress) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bar, ok := b.bars[p.Log.ID]
+	if !ok {
+		bar = b.p.AddBar(int64(p.Target-p.Started),
+			mpb.PrependDecorators(decor.Name(p.Log.Name(), decor.WCSyncSpaceR)),
+			mpb.AppendDecorators(decor.CountersNoUnit("%d / %d"), decor.Name(" "), decor.AverageSpeed(0, "%.0f/s")))
+		b.bars[p.Log.ID] = bar
+	}
+	bar.SetTotal(int64(p.Target-p.Started), false)
+	bar.SetCurrent(int64(p.Done - p.Started))
+}
+
+// done completes every bar and waits until they are drawn.
+func (b *ctBars) done() {
+	b.mu.Lock()
+	for _, bar := range b.bars {
+		bar.SetTotal(-1, true)
+	}
+	b.mu.Unlock()
+	b.p.Wait()
+}
