@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,23 +15,17 @@ import (
 )
 
 type caaOptions struct {
-	cas              []string
-	resolvers        []string
-	format           string
-	concurrency      int
-	timeout          time.Duration
-	attempts         int
-	dnssec           bool
-	accountURI       string
-	validationMethod string
-	listCAs          bool
-	group            string
+	p       stage.CAAParams // the flags of the check; Names are the arguments
+	format  string
+	listCAs bool
 }
 
 // caaConfig is the structured part of the config's caa section.
 type caaConfig struct {
-	// CAs extend the built-in issuer → CAA identifier table.
-	CAs []reconcile.CA `yaml:"cas"`
+	// CAs extend the built-in issuer → CAA identifier table; table is
+	// the table they make.
+	CAs   []reconcile.CA `yaml:"cas"`
+	table *reconcile.CATable
 }
 
 func init() {
@@ -102,26 +93,26 @@ could not run.`,
 
 // register defines the flags of keyaudit caa on f, bound to o.
 func (o *caaOptions) register(f *pflag.FlagSet) {
-	f.StringArrayVar(&o.cas, "ca", nil, "CA identifier (issuer-domain-name, e.g. letsencrypt.org) to decide for (repeatable)")
-	f.StringArrayVar(&o.resolvers, "resolver", nil, "DNS resolver ip[:port], optionally udp: or tcp: prefixed (repeatable; default: the system's)")
+	f.StringArrayVar(&o.p.CAs, "ca", nil, "CA identifier (issuer-domain-name, e.g. letsencrypt.org) to decide for (repeatable)")
+	f.StringArrayVar(&o.p.Config.Resolvers, "resolver", nil, "DNS resolver ip[:port], optionally udp: or tcp: prefixed (repeatable; default: the system's)")
 	f.StringVar(&o.format, "format", "table", "output format: table, jsonl, json, csv")
-	f.IntVar(&o.concurrency, "concurrency", 16, "names looked up at once")
-	f.DurationVar(&o.timeout, "timeout", 5*time.Second, "deadline for one DNS query attempt")
-	f.IntVar(&o.attempts, "attempts", 2, "attempts per DNS query before the name's lookup fails")
-	f.BoolVar(&o.dnssec, "dnssec", false, "ask the resolver to authenticate answers (AD and DO bits) and record whether it did")
-	f.StringVar(&o.accountURI, "account-uri", "", "ACME account URI to check accounturi parameters against (RFC 8657)")
-	f.StringVar(&o.validationMethod, "validation-method", "", "ACME validation method (dns-01, http-01, tls-alpn-01 …) to check validationmethods against (RFC 8657)")
+	f.IntVar(&o.p.Config.Concurrency, "concurrency", 16, "names looked up at once")
+	f.DurationVar(&o.p.Config.Timeout, "timeout", 5*time.Second, "deadline for one DNS query attempt")
+	f.IntVar(&o.p.Config.Attempts, "attempts", 2, "attempts per DNS query before the name's lookup fails")
+	f.BoolVar(&o.p.Config.DNSSEC, "dnssec", false, "ask the resolver to authenticate answers (AD and DO bits) and record whether it did")
+	f.StringVar(&o.p.AccountURI, "account-uri", "", "ACME account URI to check accounturi parameters against (RFC 8657)")
+	f.StringVar(&o.p.ValidationMethod, "validation-method", "", "ACME validation method (dns-01, http-01, tls-alpn-01 …) to check validationmethods against (RFC 8657)")
 	f.BoolVar(&o.listCAs, "list-cas", false, "print the issuer → CAA identifier table (built-in and caa.cas from the config) and exit")
-	f.StringVar(&o.group, "run-group", "", "group name shared by related runs in the store")
+	f.StringVar(&o.p.Group, "run-group", "", "group name shared by related runs in the store")
 }
 
 func (a *app) runCAA(ctx context.Context, o *caaOptions, cc caaConfig, rawNames []string) error {
 	if o.listCAs {
-		table, err := reconcile.NewCATable(cc.CAs)
+		out, err := reports.NewStream(a.stdout, o.format, reports.CATableColumns)
 		if err != nil {
-			return withCode(exitError, fmt.Errorf("config caa.cas: %w", err))
+			return withCode(exitError, err)
 		}
-		return a.listCAs(o.format, table)
+		return writeAll(out, cc.table.All())
 	}
 	p, err := a.caaParams(o, cc, rawNames)
 	if err != nil {
@@ -148,51 +139,14 @@ func (a *app) runCAA(ctx context.Context, o *caaOptions, cc caaConfig, rawNames 
 // exit 2. keyaudit audit calls it with the options read from the config
 // (caaOptionsFromConfig) and the names it decided.
 func (a *app) caaParams(o *caaOptions, cc caaConfig, rawNames []string) (stage.CAAParams, error) {
-	if _, err := reconcile.NewCATable(cc.CAs); err != nil {
-		return stage.CAAParams{}, withCode(exitError, fmt.Errorf("config caa.cas: %w", err))
-	}
-	var cas []string
-	for _, ca := range o.cas {
-		v, err := caa.ParseIssueValue(ca)
-		if err != nil || v.IssuerDomainName == "" || len(v.Params) > 0 {
-			return stage.CAAParams{}, withCode(exitError, fmt.Errorf("--ca %q: not an issuer-domain-name (such as letsencrypt.org)", ca))
-		}
-		if !slices.Contains(cas, v.IssuerDomainName) {
-			cas = append(cas, v.IssuerDomainName)
-		}
-	}
-	var names []string
-	seen := map[string]bool{}
-	for _, n := range rawNames {
-		fqdn, wild, err := caa.NormalizeName(n)
-		if err != nil {
-			return stage.CAAParams{}, withCode(exitError, err)
-		}
-		key := strings.TrimSuffix(fqdn, ".")
-		if wild {
-			key = "*." + key
-		}
-		if !seen[key] {
-			seen[key] = true
-			names = append(names, key)
-		}
-	}
-	if len(names) == 0 {
-		return stage.CAAParams{}, withCode(exitError, errors.New("no names: give NAME arguments or a watch: list in the config"))
-	}
-	if o.concurrency < 1 || o.attempts < 1 || o.timeout <= 0 {
-		return stage.CAAParams{}, withCode(exitError, errors.New("--concurrency, --attempts and --timeout must be positive"))
-	}
-	cfg := caa.Config{
-		Resolvers: o.resolvers, Timeout: o.timeout, Attempts: o.attempts, Concurrency: o.concurrency,
-		DNSSEC: o.dnssec, Logger: a.log,
-	}
-	if _, err := caa.New(cfg); err != nil { // validates the resolvers
+	p := o.p
+	p.Config.Logger = a.log
+	q, err := caa.Query{Names: rawNames, CAs: p.CAs, Config: p.Config}.Check()
+	if err != nil {
 		return stage.CAAParams{}, withCode(exitError, err)
 	}
-	return stage.CAAParams{
-		Config: cfg, Names: names, CAs: cas, AccountURI: o.accountURI, ValidationMethod: o.validationMethod, Group: o.group,
-	}, nil
+	p.Names, p.CAs, p.Config = q.Names, q.CAs, q.Config
+	return p, nil
 }
 
 // caaOptionsFromConfig returns what `keyaudit caa` would run with from
@@ -207,46 +161,25 @@ func (a *app) caaOptionsFromConfig() (*caaOptions, caaConfig, []string, error) {
 		return nil, caaConfig{}, nil, err
 	}
 	cc, watch, err := a.caaConfig()
-	if err != nil {
-		return nil, caaConfig{}, nil, err
-	}
-	return o, cc, watch, nil
+	return o, cc, watch, err
 }
 
-// caaConfig reads the config's caa section (its structured part) and
-// its watch list.
+// caaConfig reads the config's caa section (its structured part, the
+// issuer → CAA identifier table built: exit 2 when caa.cas is invalid)
+// and its watch list.
 func (a *app) caaConfig() (caaConfig, []string, error) {
 	var watch []string
+	var cc caaConfig
 	if err := a.section("watch", &watch); err != nil {
 		return caaConfig{}, nil, err
 	}
-	var cc caaConfig
-	if node, ok := a.config["caa"]; ok {
-		if err := node.Decode(&cc); err != nil {
-			return caaConfig{}, nil, withCode(exitError, fmt.Errorf("config %s: caa: %w", a.configPath, err))
-		}
+	if err := a.section("caa", &cc); err != nil {
+		return caaConfig{}, nil, err
 	}
-	return cc, watch, nil
-}
-
-func (a *app) listCAs(format string, t *reconcile.CATable) error {
-	cols := []reports.Column[reconcile.CA]{
-		{Header: "CA", Value: func(c reconcile.CA) string { return c.Name }},
-		{Header: "ISSUER ORGANISATIONS", Value: func(c reconcile.CA) string { return strings.Join(c.Organizations, "; ") }},
-		{Header: "CAA IDENTIFIERS", Value: func(c reconcile.CA) string { return strings.Join(c.Identifiers, " ") }},
-		{Header: "SOURCE", Value: func(c reconcile.CA) string { return c.Source }},
-	}
-	out, err := reports.NewStream(a.stdout, format, cols)
+	table, err := reconcile.NewCATable(cc.CAs)
 	if err != nil {
-		return withCode(exitError, err)
+		return caaConfig{}, nil, withCode(exitError, fmt.Errorf("config caa.cas: %w", err))
 	}
-	for _, c := range t.All() {
-		if err := out.Write(c); err != nil {
-			return withCode(exitError, err)
-		}
-	}
-	if err := out.Close(); err != nil {
-		return withCode(exitError, err)
-	}
-	return nil
+	cc.table = table
+	return cc, watch, nil
 }

@@ -329,3 +329,37 @@ caa:
 		t.Errorf("bad caa.cas: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// TestCAABadInputMessages: each bad input gets its one message.
+func TestCAABadInputMessages(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	_ = os.WriteFile(bad, []byte("caa:\n  cas:\n    - name: X\n      organizations: [X]\n      identifiers: [\"not valid.\"]\n"), 0o644)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"caa", "--no-store"}, "no names: give NAME arguments or a watch: list in the config"},
+		{[]string{"caa", "--no-store", "--ca", "le; x=y", "example.com"}, `--ca "le; x=y": not an issuer-domain-name (such as letsencrypt.org)`},
+		{[]string{"caa", "--no-store", "--attempts", "0", "example.com"}, "--concurrency, --attempts and --timeout must be positive"},
+		{[]string{"caa", "--no-store", "a.*.example"}, `caa: invalid name "a.*.example": a wildcard must be the whole leftmost label`},
+		{[]string{"--config", bad, "caa", "--no-store", "x.example"}, `config caa.cas: caa: CA "X": identifier "not valid." is not an issuer-domain-name`},
+		{[]string{"--config", bad, "caa", "--list-cas"}, `config caa.cas: caa: CA "X": identifier "not valid." is not an issuer-domain-name`},
+		{[]string{"--config", bad, "--no-store", "reconcile"}, `config caa.cas: caa: CA "X": identifier "not valid." is not an issuer-domain-name`},
+	} {
+		r := runCLI(t, context.Background(), "", tt.args...)
+		if r.code != 2 || r.stdout != "" || r.stderr != "keyaudit: "+tt.want+"\n" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want %q", tt.args, r.code, r.stdout, r.stderr, tt.want)
+		}
+	}
+}
+
+func TestCAAListCAsCSV(t *testing.T) {
+	r := runCLI(t, context.Background(), "", "caa", "--list-cas", "--format", "csv")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "CA,ISSUER ORGANISATIONS,CAA IDENTIFIERS,SOURCE\n") || !strings.Contains(r.stdout, ",builtin\n") {
+		t.Errorf("exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, context.Background(), "", "caa", "--list-cas", "--format", "xml"); r.code != 2 || r.stdout != "" {
+		t.Errorf("--format xml: exit %d %q", r.code, r.stdout)
+	}
+}

@@ -10,21 +10,22 @@ import (
 	"time"
 
 	"github.com/keyaudit/keyaudit/internal/estate"
+	"github.com/keyaudit/keyaudit/reports"
 )
 
 // openFindings lists the store's findings in state ("open", "resolved").
-func listFindings(t *testing.T, ctx context.Context, cfg, state string) map[string]findingRow {
+func listFindings(t *testing.T, ctx context.Context, cfg, state string) map[string]reports.FindingRow {
 	t.Helper()
 	r := runCLI(t, ctx, "", "--config", cfg, "findings", "--state", state, "--format", "jsonl", "--history")
 	if r.code != 0 {
 		t.Fatalf("findings: exit %d\n%s", r.code, r.stderr)
 	}
-	out := map[string]findingRow{}
+	out := map[string]reports.FindingRow{}
 	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 		if line == "" {
 			continue
 		}
-		var f findingRow
+		var f reports.FindingRow
 		if err := json.Unmarshal([]byte(line), &f); err != nil {
 			t.Fatalf("%q: %v", line, err)
 		}
@@ -33,8 +34,8 @@ func listFindings(t *testing.T, ctx context.Context, cfg, state string) map[stri
 	return out
 }
 
-func byCheck(fs map[string]findingRow, check string) []findingRow {
-	var out []findingRow
+func byCheck(fs map[string]reports.FindingRow, check string) []reports.FindingRow {
+	var out []reports.FindingRow
 	for _, f := range fs {
 		if f.Check == check {
 			out = append(out, f)

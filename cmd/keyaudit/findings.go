@@ -2,48 +2,18 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reports"
+	"github.com/keyaudit/keyaudit/stage"
 	"github.com/keyaudit/keyaudit/store"
 )
 
 func init() {
 	subcommands = append(subcommands, newFindingsCmd)
-}
-
-// findingRow is one finding as `keyaudit findings` prints it.
-type findingRow struct {
-	reconcile.Finding
-	Fingerprint string               `json:"fingerprint"`
-	State       string               `json:"state"`
-	LastSeen    time.Time            `json:"last_seen"`
-	Since       time.Time            `json:"since"`
-	Resolution  map[string]any       `json:"resolution,omitempty"`
-	History     []store.FindingEvent `json:"history,omitempty"`
-}
-
-var findingRowColumns = []reports.Column[findingRow]{
-	{Header: "STATE", Value: func(r findingRow) string { return r.State }},
-	{Header: "SEVERITY", Value: func(r findingRow) string { return string(r.Severity) }},
-	{Header: "CHECK", Value: func(r findingRow) string { return r.Check }},
-	{Header: "SUBJECT", Value: func(r findingRow) string { return r.Subject }},
-	{Header: "ENDPOINT", Value: func(r findingRow) string { return r.Endpoint }},
-	{Header: "FIRST SEEN", Value: func(r findingRow) string { return r.FirstSeen.UTC().Format("2006-01-02 15:04") }},
-	{Header: "SINCE", Value: func(r findingRow) string { return r.Since.UTC().Format("2006-01-02 15:04") }},
-	{Header: "EVIDENCE", Value: func(r findingRow) string {
-		if d, ok := r.Resolution["detail"].(string); ok {
-			return d
-		}
-		return ""
-	}},
 }
 
 func newFindingsCmd(a *app) *cobra.Command {
@@ -76,20 +46,16 @@ It only reads the store: a missing store is an error.`,
 }
 
 func (a *app) runFindings(ctx context.Context, state, check, format string, history bool) error {
-	filter := store.FindingFilter{Check: check}
-	switch strings.ToLower(state) {
-	case "open", "resolved":
-		filter.State = strings.ToLower(state)
-	case "all", "":
-	default:
-		return withCode(exitError, fmt.Errorf("--state %q: want open, resolved or all", state))
+	fstate, err := stage.FindingState(state)
+	if err != nil {
+		return withCode(exitError, fmt.Errorf("--state %w", err))
 	}
 	if check != "" {
-		if _, ok := reconcile.Lookup(check); !ok {
-			return withCode(exitError, fmt.Errorf("--check: unknown check %q (see keyaudit checks list)", check))
+		if err := knownCheck(check); err != nil {
+			return err
 		}
 	}
-	out, err := reports.NewStream(a.stdout, format, findingRowColumns, reports.SortRows)
+	out, err := reports.NewStream(a.stdout, format, reports.FindingRowColumns, reports.SortRows)
 	if err != nil {
 		return withCode(exitError, err)
 	}
@@ -101,38 +67,9 @@ func (a *app) runFindings(ctx context.Context, state, check, format string, hist
 		return err
 	}
 	defer st.Close()
-	var rows []findingRow
-	err = st.Findings(ctx, filter, func(r store.FindingRecord) error {
-		row := findingRow{Fingerprint: r.Fingerprint, State: r.State, LastSeen: r.LastSeen, Since: r.Since}
-		if err := json.Unmarshal(r.Data, &row.Finding); err != nil {
-			return fmt.Errorf("finding %s: %w", r.Fingerprint, err)
-		}
-		row.FirstSeen = r.FirstSeen
-		if r.State == store.FindingResolved && len(r.Evidence) > 0 {
-			_ = json.Unmarshal(r.Evidence, &row.Resolution)
-		}
-		rows = append(rows, row)
-		return nil
-	})
+	rows, err := stage.Findings(ctx, a.stageEnv(st), store.FindingFilter{State: fstate, Check: check}, history)
 	if err != nil {
 		return withCode(exitError, err)
 	}
-	fs := make([]reconcile.Finding, len(rows))
-	for i := range rows {
-		fs[i] = rows[i].Finding
-	}
-	for _, row := range rows {
-		if history {
-			if err := st.FindingEvents(ctx, row.Fingerprint, func(e store.FindingEvent) error {
-				row.History = append(row.History, e)
-				return nil
-			}); err != nil {
-				return withCode(exitError, err)
-			}
-		}
-		if err := out.Write(row); err != nil {
-			return withCode(exitError, err)
-		}
-	}
-	return out.Close()
+	return writeAll(out, rows)
 }

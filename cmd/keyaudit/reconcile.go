@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,14 +24,6 @@ type reconcileOptions struct {
 	checks []string
 	now    string
 	ignore string
-}
-
-// reconcileConfig is the structured part of the config a reconcile uses.
-type reconcileConfig struct {
-	Policy       reconcile.Policy
-	Suppressions []reconcile.Suppression
-	Watch        []string
-	CAs          []reconcile.CA
 }
 
 func init() {
@@ -78,28 +68,22 @@ Exit codes: 0 nothing unsuppressed at or above --fail-on; 1 something is;
 	return cmd
 }
 
-func (a *app) reconcileConfig() (reconcileConfig, error) {
-	var c reconcileConfig
-	if err := a.section("policy", &c.Policy); err != nil {
-		return c, err
+// reconcileConfig reads the parameters of a reconcile the config gives:
+// policy, suppressions, watched names and the CA table.
+func (a *app) reconcileConfig() (stage.ReconcileParams, error) {
+	var p stage.ReconcileParams
+	if err := a.section("policy", &p.Policy); err != nil {
+		return p, err
 	}
-	if err := a.section("suppressions", &c.Suppressions); err != nil {
-		return c, err
+	if err := a.section("suppressions", &p.Suppressions); err != nil {
+		return p, err
 	}
-	if err := a.section("watch", &c.Watch); err != nil {
-		return c, err
-	}
-	var cc struct {
-		CAs []reconcile.CA `yaml:"cas"`
-	}
-	if err := a.section("caa", &cc); err != nil {
-		return c, err
-	}
-	c.CAs = cc.CAs
-	return c, nil
+	cc, watch, err := a.caaConfig()
+	p.Watch, p.CAs = watch, cc.table
+	return p, err
 }
 
-func (a *app) runReconcile(ctx context.Context, o *reconcileOptions, cfg reconcileConfig) error {
+func (a *app) runReconcile(ctx context.Context, o *reconcileOptions, cfg stage.ReconcileParams) error {
 	threshold, err := parseFailOn(o.failOn)
 	if err != nil {
 		return err
@@ -120,7 +104,7 @@ func (a *app) runReconcile(ctx context.Context, o *reconcileOptions, cfg reconci
 		return err
 	}
 	defer st.Close()
-	env := stage.Env{Store: st, Log: a.log, Stderr: a.stderr}
+	env := a.stageEnv(st)
 	if o.now != "" {
 		t, _ := time.Parse(time.RFC3339, o.now) // checked by reconcileParams
 		env.Now = func() time.Time { return t }
@@ -132,13 +116,8 @@ func (a *app) runReconcile(ctx context.Context, o *reconcileOptions, cfg reconci
 	if err != nil {
 		return withCode(exitError, fmt.Errorf("reconcile: %w", err))
 	}
-	for _, f := range res.Findings {
-		if err := out.Write(f); err != nil {
-			return withCode(exitError, err)
-		}
-	}
-	if err := out.Close(); err != nil {
-		return withCode(exitError, err)
+	if err := writeAll(out, res.Findings); err != nil {
+		return err
 	}
 	fmt.Fprintf(a.stderr, "keyaudit: reconcile run %d: %s\n", res.RunID, res.Note)
 	for _, t := range res.Resolved {
@@ -147,22 +126,18 @@ func (a *app) runReconcile(ctx context.Context, o *reconcileOptions, cfg reconci
 	return threshold.exit(res.Findings)
 }
 
-// reconcileParams validates a reconcile's options and config.
-func (a *app) reconcileParams(o *reconcileOptions, cfg reconcileConfig) (stage.ReconcileParams, error) {
-	var p stage.ReconcileParams
+// reconcileParams completes p, what reconcileConfig read, with a
+// reconcile's options, validated.
+func (a *app) reconcileParams(o *reconcileOptions, p stage.ReconcileParams) (stage.ReconcileParams, error) {
 	for _, id := range o.checks {
-		if _, ok := reconcile.Lookup(id); !ok {
-			return p, withCode(exitError, fmt.Errorf("--check: unknown check %q (see keyaudit checks list)", id))
+		if err := knownCheck(id); err != nil {
+			return p, err
 		}
 	}
 	if o.now != "" {
 		if _, err := time.Parse(time.RFC3339, o.now); err != nil {
 			return p, withCode(exitError, fmt.Errorf("--now: %w", err))
 		}
-	}
-	table, err := reconcile.NewCATable(cfg.CAs)
-	if err != nil {
-		return p, withCode(exitError, fmt.Errorf("config caa.cas: %w", err))
 	}
 	ignorePath, explicit := o.ignore, o.ignore != ""
 	if !explicit {
@@ -172,21 +147,16 @@ func (a *app) reconcileParams(o *reconcileOptions, cfg reconcileConfig) (stage.R
 	if err != nil {
 		return p, withCode(exitError, err)
 	}
-	p = stage.ReconcileParams{Policy: cfg.Policy, Suppressions: append(cfg.Suppressions, ignored...), Watch: cfg.Watch, CAs: table,
-		Checks: o.checks, Revocations: loadRevocations}
-	for _, s := range o.runs {
-		id, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return p, withCode(exitError, fmt.Errorf("--run %q: not a run ID", s))
-		}
-		p.Runs = append(p.Runs, id)
+	p.Suppressions, p.Checks, p.Revocations = slices.Concat(p.Suppressions, ignored), o.checks, loadRevocations
+	if p.Runs, err = stage.RunIDs(o.runs); err != nil {
+		return p, withCode(exitError, fmt.Errorf("--run %w", err))
 	}
 	return p, nil
 }
 
-// loadRevocations is replaced when the revocation subsystem is linked in;
-// by default no certificate is known to be revoked.
-var loadRevocations = func(ctx context.Context, st store.Store) ([]reconcile.Revocation, error) { return nil, nil }
+// loadRevocations is set when the revocation subsystem is linked in;
+// until then (nil) no certificate is known to be revoked.
+var loadRevocations func(ctx context.Context, st store.Store) ([]reconcile.Revocation, error)
 
 func newChecksCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "checks", Short: "The reconcile checks keyaudit runs"}
@@ -196,39 +166,22 @@ func newChecksCmd(a *app) *cobra.Command {
 		Short: "List every registered check with its severity and citations",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			type row struct {
-				ID          string   `json:"id"`
-				Severity    string   `json:"severity"`
-				Description string   `json:"description"`
-				Help        string   `json:"help"`
-				Citations   []string `json:"citations"`
-				Controls    []string `json:"controls"`
-			}
-			out, err := reports.NewStream(a.stdout, format, []reports.Column[row]{
-				{Header: "ID", Value: func(r row) string { return r.ID }},
-				{Header: "SEVERITY", Value: func(r row) string { return r.Severity }},
-				{Header: "DESCRIPTION", Value: func(r row) string { return r.Description }},
-				{Header: "CITATIONS", Value: func(r row) string { return strings.Join(r.Citations, "; ") }},
-			})
+			out, err := reports.NewStream(a.stdout, format, reports.RuleColumns)
 			if err != nil {
 				return withCode(exitError, err)
 			}
-			checks := reconcile.Checks()
-			slices.SortFunc(checks, func(x, y *reconcile.Check) int {
-				if d := y.Severity.Rank() - x.Severity.Rank(); d != 0 {
-					return d
-				}
-				return strings.Compare(x.ID, y.ID)
-			})
-			for _, c := range checks {
-				if err := out.Write(row{c.ID, string(c.Severity), c.Description, c.Help, c.Citations, c.Controls}); err != nil {
-					return withCode(exitError, err)
-				}
-			}
-			return out.Close()
+			return writeAll(out, reports.RulesBySeverity(reconcile.Checks()))
 		},
 	}
 	list.Flags().StringVar(&format, "format", "table", "output format: table, jsonl, json, csv")
 	cmd.AddCommand(list)
 	return cmd
+}
+
+// knownCheck is nil when id names a registered check, else exit 2.
+func knownCheck(id string) error {
+	if _, ok := reconcile.Lookup(id); !ok {
+		return withCode(exitError, fmt.Errorf("--check: unknown check %q (see keyaudit checks list)", id))
+	}
+	return nil
 }

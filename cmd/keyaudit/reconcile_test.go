@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/keyaudit/keyaudit/reconcile"
+	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/store"
 )
 
@@ -124,5 +125,23 @@ func TestReconcileIgnoreFile(t *testing.T) {
 		if r := runCLI(t, context.Background(), "", "--store", db, "reconcile", "--ignore-file", ign); r.code != 2 || !strings.Contains(r.stderr, ign) {
 			t.Errorf("%q: exit %d stderr %q", bad, r.code, r.stderr)
 		}
+	}
+}
+
+func TestChecksListOrder(t *testing.T) {
+	r := runCLI(t, context.Background(), "", "checks", "list", "--format", "jsonl")
+	rules := lines[reports.Rule](t, r.stdout)
+	if r.code != 0 || len(rules) != len(reconcile.Checks()) {
+		t.Fatalf("exit %d, %d checks", r.code, len(rules))
+	}
+	for i := 1; i < len(rules); i++ {
+		a, b := rules[i-1], rules[i]
+		if a.Severity.Rank() < b.Severity.Rank() || a.Severity == b.Severity && a.ID >= b.ID {
+			t.Errorf("%s (%s) before %s (%s): want most severe first, then by ID", a.ID, a.Severity, b.ID, b.Severity)
+		}
+	}
+	r = runCLI(t, context.Background(), "", "checks", "list", "--format", "csv")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "ID,SEVERITY,DESCRIPTION,CITATIONS\n"+rules[0].ID+","+string(rules[0].Severity)+",") {
+		t.Errorf("csv: exit %d\n%.300s", r.code, r.stdout)
 	}
 }

@@ -1,15 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"iter"
-	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,9 +14,6 @@ import (
 	"github.com/keyaudit/keyaudit/stage"
 	"github.com/keyaudit/keyaudit/store"
 )
-
-// maxStdinLine caps one line of targets read from stdin.
-const maxStdinLine = 4096
 
 type scanOptions struct {
 	ports       string
@@ -139,6 +130,19 @@ func runStage[T any](ctx context.Context, a *app, label string, out reports.Stre
 	return nil
 }
 
+// writeAll writes rows to out and closes it; a failure is exit 2.
+func writeAll[T any](out reports.Stream[T], rows []T) error {
+	for _, r := range rows {
+		if err := out.Write(r); err != nil {
+			return withCode(exitError, err)
+		}
+	}
+	if err := out.Close(); err != nil {
+		return withCode(exitError, err)
+	}
+	return nil
+}
+
 // stageEnv is the environment the stages run with from the CLI.
 func (a *app) stageEnv(st store.Store) stage.Env {
 	return stage.Env{Store: st, Log: a.log, Stderr: a.stderr}
@@ -146,25 +150,14 @@ func (a *app) stageEnv(st store.Store) stage.Env {
 
 // scanConfig parses the scanner settings of o (exit 2 when invalid).
 func (a *app) scanConfig(o *scanOptions) (scanner.Config, error) {
-	ports, err := scanner.ParsePorts(o.ports)
+	cfg, err := scanner.Settings{
+		Ports: o.ports, Protocol: o.protocol, Resolvers: o.resolvers, Timeout: o.timeout, DNSTimeout: o.dnsTimeout,
+		Concurrency: o.concurrency, Rate: o.rate, PerIP: o.perIP, Scope: o.scope, Shard: o.shard,
+	}.Config()
 	if err != nil {
-		return scanner.Config{}, withCode(exitError, fmt.Errorf("--ports: %w", err))
-	}
-	scope, err := scanner.ParseScope(o.scope)
-	if err != nil {
-		return scanner.Config{}, withCode(exitError, fmt.Errorf("--scope: %w", err))
-	}
-	shard, err := scanner.ParseShard(o.shard)
-	if err != nil {
-		return scanner.Config{}, withCode(exitError, fmt.Errorf("--shard: %w", err))
-	}
-	cfg := scanner.Config{
-		Ports: ports, Protocol: o.protocol, Resolvers: o.resolvers, Timeout: o.timeout, DNSTimeout: o.dnsTimeout,
-		Concurrency: o.concurrency, Rate: o.rate, PerIP: o.perIP, Scope: scope, Shard: shard, Logger: a.log,
-	}
-	if _, err := scanner.New(cfg); err != nil { // validates
 		return scanner.Config{}, withCode(exitError, err)
 	}
+	cfg.Logger = a.log
 	return cfg, nil
 }
 
@@ -180,79 +173,19 @@ func (a *app) scanParams(o *scanOptions, args []string) (stage.ScanParams, error
 	if err != nil {
 		return stage.ScanParams{}, err
 	}
-	var fixed []scanner.Spec
-	readStdin := false
 	all := append(append([]string{}, o.targets...), args...)
-	for _, t := range all {
-		if t == "-" {
-			readStdin = true
-			continue
-		}
-		sp, err := scanner.ParseSpec(t)
-		if err != nil {
-			return stage.ScanParams{}, withCode(exitError, err)
-		}
-		fixed = append(fixed, sp)
+	ts, err := scanner.ParseTargets(all, a.stdin, o.targetsFile)
+	if err != nil {
+		return stage.ScanParams{}, withCode(exitError, err)
 	}
-	if o.targetsFile != "" {
-		// Fail now on a file that cannot be read; it is read while the
-		// scan runs.
-		f, err := os.Open(o.targetsFile)
-		if err != nil {
-			return stage.ScanParams{}, withCode(exitError, fmt.Errorf("--targets-file: %w", err))
-		}
-		f.Close()
-	}
-	if len(fixed) == 0 && !readStdin && o.targetsFile == "" {
-		return stage.ScanParams{}, withCode(exitError, errors.New("no targets: give TARGET arguments, - for stdin, --targets-file, or scan.targets in the config"))
-	}
-	var bad atomic.Int64
-	skip := func(err error) {
-		fmt.Fprintf(a.stderr, "keyaudit: %v (skipped)\n", err)
-		bad.Add(1)
-	}
-	stdin, file := a.stdin, o.targetsFile
-	specs := func(yield func(scanner.Spec) bool) {
-		for _, sp := range fixed {
-			if !yield(sp) {
-				return
-			}
-		}
-		if readStdin && !yieldTargets(readTargets(stdin, "stdin"), skip, yield) {
-			return
-		}
-		if file != "" {
-			f, err := os.Open(file)
-			if err != nil {
-				skip(fmt.Errorf("--targets-file: %w", err))
-				return
-			}
-			defer f.Close()
-			yieldTargets(readTargets(f, file), skip, yield)
-		}
-	}
+	ts.Skip = func(err error) { fmt.Fprintf(a.stderr, "keyaudit: %v (skipped)\n", err) }
 	return stage.ScanParams{
-		Config: cfg, Targets: specs, Group: o.group,
+		Config: cfg, Targets: ts.All(), Group: o.group,
 		Meta: map[string]any{
 			"targets": all, "targets_file": o.targetsFile, "ports": o.ports, "scope": o.scope,
 		},
-		BadLines: func() int { return int(bad.Load()) },
+		BadLines: ts.Skipped,
 	}, nil
-}
-
-// yieldTargets passes the valid targets of ts to yield and the bad lines
-// to skip; it returns false when yield asked to stop.
-func yieldTargets(ts iter.Seq2[scanner.Spec, error], skip func(error), yield func(scanner.Spec) bool) bool {
-	for sp, err := range ts {
-		if err != nil {
-			skip(err)
-			continue
-		}
-		if !yield(sp) {
-			return false
-		}
-	}
-	return true
 }
 
 // scanOptionsFromConfig returns the scan options `keyaudit scan` would
@@ -266,10 +199,7 @@ func (a *app) scanOptionsFromConfig() (*scanOptions, error) {
 	if err := a.applySection(fs, "scan"); err != nil {
 		return nil, err
 	}
-	if err := a.scanTargets(o); err != nil {
-		return nil, err
-	}
-	return o, nil
+	return o, a.scanTargets(o)
 }
 
 // scanTargets reads the config's scan.targets into o.targets.
@@ -284,31 +214,4 @@ func (a *app) scanTargets(o *scanOptions) error {
 // command's options read from the config alone.
 func (a *app) applySection(fs *pflag.FlagSet, name string) error {
 	return a.configError(a.config.ApplySection(fs, name, knownSections[name], sectionNames))
-}
-
-// readTargets yields the targets of r, one per line; blank lines and
-// #-comments are skipped, bad lines are yielded as errors.
-func readTargets(r io.Reader, name string) iter.Seq2[scanner.Spec, error] {
-	return func(yield func(scanner.Spec, error) bool) {
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 0, 1024), maxStdinLine)
-		n := 0
-		for sc.Scan() {
-			n++
-			line := strings.TrimSpace(sc.Text())
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
-			}
-			sp, err := scanner.ParseSpec(line)
-			if err != nil {
-				err = fmt.Errorf("%s line %d: %w", name, n, err)
-			}
-			if !yield(sp, err) {
-				return
-			}
-		}
-		if err := sc.Err(); err != nil {
-			yield(scanner.Spec{}, fmt.Errorf("%s line %d: %w", name, n+1, err))
-		}
-	}
 }

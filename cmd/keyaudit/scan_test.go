@@ -233,3 +233,43 @@ func TestVersionAndCompletion(t *testing.T) {
 		t.Errorf("scan --help: exit %d", r.code)
 	}
 }
+
+// A target line over the cap is reported and skipped, and the rest of
+// stdin and of --targets-file is still scanned; the run is partial.
+func TestScanOverlongTargetLineSkipped(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "targets.txt")
+	if err := os.WriteFile(file, []byte(strings.Repeat("f", 100_000)+"\r\n127.0.10.13:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "k.db")
+	stdin := "# targets\n" + strings.Repeat("a", scanner.MaxLineLen+1) + "\n127.0.10.12:1\n"
+	r := runCLI(t, context.Background(), stdin, "--store", db, "scan", "--format", "jsonl", "--timeout", "2s", "--targets-file", file, "-")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var targets []string
+	for _, o := range jsonLines(t, r.stdout) {
+		targets = append(targets, o.Target)
+	}
+	if strings.Join(targets, " ") != "127.0.10.12:1 127.0.10.13:1" && strings.Join(targets, " ") != "127.0.10.13:1 127.0.10.12:1" {
+		t.Errorf("scanned %v, want the targets after the long lines", targets)
+	}
+	for _, want := range []string{"keyaudit: stdin line 2: invalid target \"aaaa", "keyaudit: " + file + " line 1: invalid target \"ffff"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%.500s", want, r.stderr)
+		}
+	}
+	if n := strings.Count(r.stderr, "line longer than 4096 bytes (skipped)\n"); n != 2 {
+		t.Errorf("%d long lines reported:\n%.500s", n, r.stderr)
+	}
+	run, err := store.Latest(context.Background(), openStore(t, db), "scan")
+	if err != nil || run.Status != store.StatusPartial || !strings.Contains(run.Note, "2 invalid target") {
+		t.Errorf("run %+v, %v: want partial, two invalid lines", run, err)
+	}
+
+	r = runCLI(t, context.Background(), "", "scan", "--no-store", "--targets-file", filepath.Join(dir, "missing.txt"))
+	if r.code != 2 || !strings.HasPrefix(r.stderr, "keyaudit: --targets-file: open ") {
+		t.Errorf("missing --targets-file: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

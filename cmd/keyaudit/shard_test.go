@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyaudit/keyaudit/internal/estate"
 	"github.com/keyaudit/keyaudit/internal/testlab"
+	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/scanner"
 	"github.com/keyaudit/keyaudit/store"
 	"github.com/keyaudit/keyaudit/store/postgres"
@@ -251,7 +252,7 @@ func TestRunsCommand(t *testing.T) {
 		t.Fatalf("runs json (no failed runs): exit %d %q %s", r.code, r.stdout, r.stderr)
 	}
 	r = runCLI(t, ctx, "", "--store", db, "runs", "--format", "json", "--kind", "scan")
-	var rows []runRow
+	var rows []reports.RunRow
 	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 3 || rows[0].ID <= rows[1].ID {
 		t.Fatalf("runs json: %v %+v", err, rows)
 	}
