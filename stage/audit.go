@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -285,4 +287,59 @@ func auditNote(stages []Outcome, fs []reconcile.Finding) string {
 		note += "; " + strings.Join(bad, ", ")
 	}
 	return note
+}
+
+// AuditStages are an audit's input stages, in the order they run.
+var AuditStages = []string{"inventory", "scan", "ct", "caa"}
+
+// SelectStages says why each input stage does not run ("" when it runs):
+// without requested, the configured stages run; with it, exactly those.
+func SelectStages(configured map[string]bool, requested []string) (map[string]string, error) {
+	run := maps.Clone(configured)
+	if len(requested) > 0 {
+		run = map[string]bool{}
+		for _, s := range requested {
+			if !slices.Contains(AuditStages, s) {
+				return nil, fmt.Errorf("--stages: unknown stage %q (%s)", s, strings.Join(AuditStages, ", "))
+			}
+			run[s] = true
+		}
+	}
+	skip := map[string]string{}
+	for _, s := range AuditStages {
+		if !run[s] {
+			skip[s] = "not configured"
+		}
+	}
+	return skip, nil
+}
+
+// ParseReportSpecs parses --report values, FORMAT=PATH.
+func ParseReportSpecs(values []string) ([]ReportSpec, error) {
+	var out []ReportSpec
+	for _, v := range values {
+		f, path, ok := strings.Cut(v, "=")
+		if !ok || f == "" || path == "" {
+			return nil, fmt.Errorf("--report %q: want FORMAT=PATH", v)
+		}
+		if _, ok := reports.Renderers[f]; !ok {
+			return nil, fmt.Errorf("--report %q: unknown format (want one of %s)", v, strings.Join(reports.ReportFormats, ", "))
+		}
+		out = append(out, ReportSpec{Format: f, Path: path})
+	}
+	return out, nil
+}
+
+// WriteTable prints the audit's verdict and a table of its stages.
+func (r AuditResult) WriteTable(w io.Writer) error {
+	rows := make([][]string, 0, len(r.Stages))
+	for _, s := range r.Stages {
+		id := ""
+		if s.RunID != 0 {
+			id = fmt.Sprint(s.RunID)
+		}
+		rows = append(rows, []string{s.Stage, string(s.Status), id, s.TookText, s.Note})
+	}
+	fmt.Fprintf(w, "keyaudit audit run %d: %s — %s\n", r.RunID, r.Status, r.Note)
+	return reports.RenderTable(w, []string{"STAGE", "STATUS", "RUN", "TOOK", "NOTE"}, rows)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -78,24 +77,11 @@ above it; 2 a stage failed or the audit could not run.`,
 func (a *app) auditPlan(o *auditOptions) (stage.AuditPlan, error) {
 	var p stage.AuditPlan
 	has := func(k string) bool { _, ok := a.config[k]; return ok }
-	enabled := map[string]bool{"inventory": has("inventory"), "scan": has("scan"), "ct": has("ct"), "caa": has("caa") || has("watch")}
-	if len(o.stages) > 0 {
-		for k := range enabled {
-			enabled[k] = false
-		}
-		for _, s := range o.stages {
-			if _, ok := enabled[s]; !ok {
-				return p, withCode(exitError, fmt.Errorf("--stages: unknown stage %q (inventory, scan, caa, ct)", s))
-			}
-			enabled[s] = true
-		}
+	skips, err := stage.SelectStages(map[string]bool{"inventory": has("inventory"), "scan": has("scan"), "ct": has("ct"), "caa": has("caa") || has("watch")}, o.stages)
+	if err != nil {
+		return p, withCode(exitError, err)
 	}
-	skip := func(name string) string {
-		if enabled[name] {
-			return ""
-		}
-		return "not configured"
-	}
+	skip := func(name string) string { return skips[name] }
 	inv := stage.AuditStep{Name: "inventory", Skip: skip("inventory")}
 	if inv.Skip == "" {
 		iopts, err := a.inventoryOptionsFromConfig()
@@ -175,15 +161,8 @@ func (a *app) auditPlan(o *auditOptions) (stage.AuditPlan, error) {
 	if p.Reconcile, err = a.reconcileParams(&reconcileOptions{}, cfg); err != nil {
 		return p, err
 	}
-	for _, r := range o.reports {
-		f, path, ok := strings.Cut(r, "=")
-		if !ok || f == "" || path == "" {
-			return p, withCode(exitError, fmt.Errorf("--report %q: want FORMAT=PATH", r))
-		}
-		if _, ok := reports.Renderers[f]; !ok {
-			return p, withCode(exitError, fmt.Errorf("--report %q: unknown format (want one of %s)", r, strings.Join(reports.ReportFormats, ", ")))
-		}
-		p.Reports = append(p.Reports, stage.ReportSpec{Format: f, Path: path})
+	if p.Reports, err = stage.ParseReportSpecs(o.reports); err != nil {
+		return p, withCode(exitError, err)
 	}
 	p.Tool = reports.Tool{Name: "keyaudit", Version: toolVersion()}
 	p.Meta = map[string]any{"config": a.configPath, "stages": o.stages}
@@ -217,16 +196,7 @@ func (a *app) runAudit(ctx context.Context, o *auditOptions) error {
 		return withCode(exitError, err)
 	}
 	if o.format == "table" {
-		rows := [][]string{}
-		for _, s := range res.Stages {
-			id := ""
-			if s.RunID != 0 {
-				id = fmt.Sprint(s.RunID)
-			}
-			rows = append(rows, []string{s.Stage, string(s.Status), id, s.TookText, s.Note})
-		}
-		fmt.Fprintf(a.stdout, "keyaudit audit run %d: %s — %s\n", res.RunID, res.Status, res.Note)
-		if err := reports.RenderTable(a.stdout, []string{"STAGE", "STATUS", "RUN", "TOOK", "NOTE"}, rows); err != nil {
+		if err := res.WriteTable(a.stdout); err != nil {
 			return withCode(exitError, err)
 		}
 	}
