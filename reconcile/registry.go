@@ -74,3 +74,14 @@ func Lookup(id string) (*Check, bool) {
 	c, ok := registry[id]
 	return c, ok
 }
+
+// UnknownCheck returns an error naming the first of ids that is not a
+// registered check (nil when all are).
+func UnknownCheck(ids ...string) error {
+	for _, id := range ids {
+		if _, ok := Lookup(id); !ok {
+			return fmt.Errorf("--check: unknown check %q (see keyaudit checks list)", id)
+		}
+	}
+	return nil
+}

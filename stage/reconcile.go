@@ -8,6 +8,7 @@ import (
 
 	"github.com/keyaudit/keyaudit/reconcile"
 	_ "github.com/keyaudit/keyaudit/reconcile/checks" // registers the checks
+	"github.com/keyaudit/keyaudit/reconcile/revoke"
 	"github.com/keyaudit/keyaudit/store"
 )
 
@@ -24,8 +25,13 @@ type ReconcileParams struct {
 	// Checks restricts the reconcile to these checks; findings of other
 	// checks keep their state.
 	Checks []string
+	// Now is the reconcile's clock (zero: the Env's), for reproducing a
+	// past audit.
+	Now time.Time
 	// Runs: see EstateOptions.
-	Runs        []int64
+	Runs []int64
+	// Revocations lists what is known to be revoked; nil: what keyaudit
+	// revoked itself (its audit log).
 	Revocations func(ctx context.Context, st store.Store) ([]reconcile.Revocation, error)
 	Meta        map[string]any
 }
@@ -55,7 +61,13 @@ func Reconcile(ctx context.Context, env Env, p ReconcileParams) (ReconcileResult
 	if st == nil {
 		return out, fmt.Errorf("reconcile reads the estate from the store: no store")
 	}
-	now := env.now()
+	now := p.Now
+	if now.IsZero() {
+		now = env.now()
+	}
+	if p.Revocations == nil {
+		p.Revocations = revoke.Revocations
+	}
 	snap, err := LoadEstate(ctx, st, EstateOptions{Now: now, Policy: p.Policy, Runs: p.Runs, Revocations: p.Revocations})
 	if err != nil {
 		return out, err

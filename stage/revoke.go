@@ -594,3 +594,21 @@ func writeRevokePlanSummary(w io.Writer, p *revoke.Plan, path string) {
 	}
 	fmt.Fprintf(w, "review it, then: keyaudit revoke approve %s --approver NAME --hash %s\n", pr(path), pr(p.Hash))
 }
+
+// RevokeConfig is the config's "revoke:" section (see keyaudit revoke
+// --help); Executor, Auth and Checks are plan defaults, the others
+// defaults of execution, and AuditLogFile of every revoke command.
+type RevokeConfig struct {
+	ACMEDirectory  string   `yaml:"acme_directory"`
+	ACMECAFile     string   `yaml:"acme_ca_file"`
+	AccountKeyFile string   `yaml:"account_key_file"`
+	AccountKeyEnv  string   `yaml:"account_key_env"`
+	Executor       string   `yaml:"executor"`
+	Auth           string   `yaml:"auth"`
+	Checks         []string `yaml:"checks"`
+	AuditLogFile   string   `yaml:"audit_log_file"`
+	Hook           struct {
+		Command []string      `yaml:"command"`
+		Timeout time.Duration `yaml:"timeout"`
+	} `yaml:"hook"`
+}

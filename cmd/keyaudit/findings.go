@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/stage"
 	"github.com/keyaudit/keyaudit/store"
@@ -51,7 +52,7 @@ func (a *app) runFindings(ctx context.Context, state, check, format string, hist
 		return withCode(exitError, fmt.Errorf("--state %w", err))
 	}
 	if check != "" {
-		if err := knownCheck(check); err != nil {
+		if err := reconcile.UnknownCheck(check); err != nil {
 			return err
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	_ "github.com/keyaudit/keyaudit/reconcile/checks" // registers the checks
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/stage"
-	"github.com/keyaudit/keyaudit/store"
 )
 
 type reconcileOptions struct {
@@ -104,12 +103,7 @@ func (a *app) runReconcile(ctx context.Context, o *reconcileOptions, cfg stage.R
 		return err
 	}
 	defer st.Close()
-	env := a.stageEnv(st)
-	if o.now != "" {
-		t, _ := time.Parse(time.RFC3339, o.now) // checked by reconcileParams
-		env.Now = func() time.Time { return t }
-	}
-	res, err := stage.Reconcile(ctx, env, params)
+	res, err := stage.Reconcile(ctx, a.stageEnv(st), params)
 	if errors.Is(err, stage.ErrEmptyEstate) {
 		return withCode(exitError, err)
 	}
@@ -129,34 +123,26 @@ func (a *app) runReconcile(ctx context.Context, o *reconcileOptions, cfg stage.R
 // reconcileParams completes p, what reconcileConfig read, with a
 // reconcile's options, validated.
 func (a *app) reconcileParams(o *reconcileOptions, p stage.ReconcileParams) (stage.ReconcileParams, error) {
-	for _, id := range o.checks {
-		if err := knownCheck(id); err != nil {
-			return p, err
-		}
+	if err := reconcile.UnknownCheck(o.checks...); err != nil {
+		return p, withCode(exitError, err)
 	}
 	if o.now != "" {
-		if _, err := time.Parse(time.RFC3339, o.now); err != nil {
+		t, err := time.Parse(time.RFC3339, o.now)
+		if err != nil {
 			return p, withCode(exitError, fmt.Errorf("--now: %w", err))
 		}
+		p.Now = t
 	}
-	ignorePath, explicit := o.ignore, o.ignore != ""
-	if !explicit {
-		ignorePath = config.DefaultIgnoreFile
-	}
-	ignored, err := config.LoadIgnoreFile(ignorePath, explicit)
+	ignored, err := config.IgnoreFile(o.ignore)
 	if err != nil {
 		return p, withCode(exitError, err)
 	}
-	p.Suppressions, p.Checks, p.Revocations = slices.Concat(p.Suppressions, ignored), o.checks, loadRevocations
+	p.Suppressions, p.Checks = slices.Concat(p.Suppressions, ignored), o.checks
 	if p.Runs, err = stage.RunIDs(o.runs); err != nil {
 		return p, withCode(exitError, fmt.Errorf("--run %w", err))
 	}
 	return p, nil
 }
-
-// loadRevocations is set when the revocation subsystem is linked in;
-// until then (nil) no certificate is known to be revoked.
-var loadRevocations func(ctx context.Context, st store.Store) ([]reconcile.Revocation, error)
 
 func newChecksCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "checks", Short: "The reconcile checks keyaudit runs"}
@@ -176,12 +162,4 @@ func newChecksCmd(a *app) *cobra.Command {
 	list.Flags().StringVar(&format, "format", "table", "output format: table, jsonl, json, csv")
 	cmd.AddCommand(list)
 	return cmd
-}
-
-// knownCheck is nil when id names a registered check, else exit 2.
-func knownCheck(id string) error {
-	if _, ok := reconcile.Lookup(id); !ok {
-		return withCode(exitError, fmt.Errorf("--check: unknown check %q (see keyaudit checks list)", id))
-	}
-	return nil
 }

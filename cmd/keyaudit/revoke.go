@@ -16,34 +16,14 @@ import (
 	"github.com/keyaudit/keyaudit/store"
 )
 
-// revokeConfig is the config's "revoke:" section (see keyaudit revoke
-// --help); Executor, Auth and Checks are plan defaults, the others
-// defaults of execution, and AuditLogFile of every revoke command.
-type revokeConfig struct {
-	ACMEDirectory  string   `yaml:"acme_directory"`
-	ACMECAFile     string   `yaml:"acme_ca_file"`
-	AccountKeyFile string   `yaml:"account_key_file"`
-	AccountKeyEnv  string   `yaml:"account_key_env"`
-	Executor       string   `yaml:"executor"`
-	Auth           string   `yaml:"auth"`
-	Checks         []string `yaml:"checks"`
-	AuditLogFile   string   `yaml:"audit_log_file"`
-	Hook           struct {
-		Command []string      `yaml:"command"`
-		Timeout time.Duration `yaml:"timeout"`
-	} `yaml:"hook"`
-}
-
 func init() {
 	subcommands = append(subcommands, newRevokeCmd)
-	// A later reconcile sees what keyaudit revoked (revoked-but-deployed).
-	loadRevocations = revoke.Revocations
 }
 
 // revokeConfig decodes the "revoke:" section strictly: a misspelt key
 // (or an attempt to put the account key itself there) is an error.
-func (a *app) revokeConfig() (revokeConfig, error) {
-	var c revokeConfig
+func (a *app) revokeConfig() (stage.RevokeConfig, error) {
+	var c stage.RevokeConfig
 	if node, ok := a.config["revoke"]; ok {
 		if err := config.StrictDecode(node, &c); err != nil {
 			return c, withCode(exitError, fmt.Errorf("config %s: revoke: %s", a.configPath, strings.Join(strings.Fields(err.Error()), " ")))

@@ -114,12 +114,12 @@ func runStage[T any](ctx context.Context, a *app, label string, out reports.Stre
 	if st != nil {
 		defer st.Close()
 	}
-	prog := newProgress(a.stderr, label)
+	prog := stage.NewCounter(a.stderr, label)
 	runErr := run(a.stageEnv(st), func(v T) error {
-		prog.inc()
+		prog.Inc()
 		return out.Write(v)
 	})
-	prog.done()
+	prog.Done()
 	closeErr := out.Close()
 	if runErr != nil {
 		return withCode(exitError, runErr)

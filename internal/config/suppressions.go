@@ -37,6 +37,16 @@ func CheckSuppressions(node yaml.Node) error {
 	return errors.Join(errs...)
 }
 
+// IgnoreFile reads the accepted risks of --ignore-file path, or of
+// DefaultIgnoreFile when path is empty (a missing default file means
+// none).
+func IgnoreFile(path string) ([]reconcile.Suppression, error) {
+	if path == "" {
+		return LoadIgnoreFile(DefaultIgnoreFile, false)
+	}
+	return LoadIgnoreFile(path, true)
+}
+
 // LoadIgnoreFile reads accepted risks from path (see ParseIgnoreFile).
 // explicit says the path was given by the user: a missing file is then an
 // error, otherwise it means no accepted risks.
