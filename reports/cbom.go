@@ -179,7 +179,7 @@ func (b *cbomBuilder) key(k records.Key) cdx.Component {
 		bits := k.KeyBits
 		rp.Size = &bits
 	}
-	name := keyName(k)
+	name := k.Name()
 	comp := cdx.Component{
 		BOMRef: ref, Type: cdx.ComponentTypeCryptographicAsset, Name: name,
 		CryptoProperties: &cdx.CryptoProperties{AssetType: cdx.CryptoAssetTypeRelatedCryptoMaterial, RelatedCryptoMaterialProperties: rp},

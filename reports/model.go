@@ -150,21 +150,6 @@ func keyLocation(k records.Key) string {
 	return k.Ref
 }
 
-// keyName is how findings name a key: token/label, label, path, URI, ref.
-func keyName(k records.Key) string {
-	switch {
-	case k.Token != "" && k.Label != "":
-		return k.Token + "/" + k.Label
-	case k.Label != "":
-		return k.Label
-	case k.Path != "":
-		return k.Path
-	case k.URI != "":
-		return k.URI
-	}
-	return k.Ref
-}
-
 // Where a key lives (CycloneDX securedBy.mechanism).
 const (
 	StorageHSM      = "HSM"

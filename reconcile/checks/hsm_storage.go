@@ -35,8 +35,8 @@ func init() {
 				if len(why) == 0 {
 					continue
 				}
-				out = append(out, reconcile.Finding{Subject: keyName(k), SPKISHA256: k.SPKISHA256, Source: keySource(k),
-					Message:  fmt.Sprintf("%s %s is %s", k.Class, keyName(k), strings.Join(why, " and ")),
+				out = append(out, reconcile.Finding{Subject: k.Name(), SPKISHA256: k.SPKISHA256, Source: keySource(k),
+					Message:  fmt.Sprintf("%s %s is %s", k.Class, k.Name(), strings.Join(why, " and ")),
 					Evidence: map[string]any{"token": k.Token, "id": k.ID, "extractable": k.Extractable, "sensitive": k.Sensitive}})
 			}
 			return out
@@ -66,13 +66,13 @@ func init() {
 				}
 				if period <= 0 || s.Now.Sub(start) <= period {
 					if k.EndDate != nil && s.Now.After(*k.EndDate) {
-						out = append(out, reconcile.Finding{Subject: keyName(k), SPKISHA256: k.SPKISHA256, Source: keySource(k),
-							Message: fmt.Sprintf("key %s is past its CKA_END_DATE %s", keyName(k), k.EndDate.Format(time.DateOnly))})
+						out = append(out, reconcile.Finding{Subject: k.Name(), SPKISHA256: k.SPKISHA256, Source: keySource(k),
+							Message: fmt.Sprintf("key %s is past its CKA_END_DATE %s", k.Name(), k.EndDate.Format(time.DateOnly))})
 					}
 					continue
 				}
-				out = append(out, reconcile.Finding{Subject: keyName(k), SPKISHA256: k.SPKISHA256, Source: keySource(k),
-					Message:  fmt.Sprintf("key %s is %d days old, past its %d-day cryptoperiod (%s)", keyName(k), days(s.Now.Sub(start)), days(period), basis),
+				out = append(out, reconcile.Finding{Subject: k.Name(), SPKISHA256: k.SPKISHA256, Source: keySource(k),
+					Message:  fmt.Sprintf("key %s is %d days old, past its %d-day cryptoperiod (%s)", k.Name(), days(s.Now.Sub(start)), days(period), basis),
 					Evidence: map[string]any{"start_date": start, "cryptoperiod_days": days(period), "basis": basis}})
 			}
 			return out
@@ -96,8 +96,8 @@ func init() {
 				for _, p := range k.PairedWith {
 					ids = append(ids, string(p.Class)+"="+p.ID)
 				}
-				out = append(out, reconcile.Finding{Subject: keyName(k), SPKISHA256: k.SPKISHA256, Source: keySource(k),
-					Message: fmt.Sprintf("%s %s (id %s) pairs with objects of other IDs: %s", k.Class, keyName(k), k.ID, strings.Join(ids, ", "))})
+				out = append(out, reconcile.Finding{Subject: k.Name(), SPKISHA256: k.SPKISHA256, Source: keySource(k),
+					Message: fmt.Sprintf("%s %s (id %s) pairs with objects of other IDs: %s", k.Class, k.Name(), k.ID, strings.Join(ids, ", "))})
 			}
 			return out
 		},

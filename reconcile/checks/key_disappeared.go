@@ -27,9 +27,9 @@ func init() {
 				if k.SPKISHA256 != "" && s.Seen(k.SPKISHA256) {
 					sev, use = reconcile.High, " while its key is still served or logged in CT"
 				}
-				out = append(out, reconcile.Finding{Severity: sev, Subject: keyName(k), SPKISHA256: k.SPKISHA256,
+				out = append(out, reconcile.Finding{Severity: sev, Subject: k.Name(), SPKISHA256: k.SPKISHA256,
 					Message: fmt.Sprintf("%s %s key %s was listed by %s in run %d and is gone from its complete read in run %d%s",
-						k.KeyType, k.Class, keyName(k), d.Source, d.LastRun, d.Run, use),
+						k.KeyType, k.Class, k.Name(), d.Source, d.LastRun, d.Run, use),
 					Evidence: map[string]any{"source": d.Source, "last_listed_run": d.LastRun, "missing_in_run": d.Run, "label": k.Label, "id": k.ID, "class": k.Class},
 					Source:   keySource(k)})
 			}

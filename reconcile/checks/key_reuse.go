@@ -85,8 +85,8 @@ func init() {
 					mixed = "both sign and derive (key agreement)"
 				}
 				if mixed != "" {
-					out = append(out, reconcile.Finding{Subject: keyName(k), SPKISHA256: k.SPKISHA256, Source: keySource(k),
-						Message:  fmt.Sprintf("%s key %s may %s (usage %s)", k.KeyType, keyName(k), mixed, strings.Join(k.Usage, ", ")),
+					out = append(out, reconcile.Finding{Subject: k.Name(), SPKISHA256: k.SPKISHA256, Source: keySource(k),
+						Message:  fmt.Sprintf("%s key %s may %s (usage %s)", k.KeyType, k.Name(), mixed, strings.Join(k.Usage, ", ")),
 						Evidence: map[string]any{"usage": k.Usage}})
 				}
 				if k.Class != records.ClassPrivateKey {
@@ -94,8 +94,8 @@ func init() {
 				}
 				// A key declared for another purpose, served for TLS.
 				if p := strings.ToLower(k.Purpose); p != "" && !strings.Contains(p, "tls") && k.SPKISHA256 != "" && servedOnTLS(s, k.SPKISHA256) {
-					out = append(out, reconcile.Finding{Subject: keyName(k), SPKISHA256: k.SPKISHA256, Source: keySource(k),
-						Message:  fmt.Sprintf("key %s is declared for %q but is served on a TLS endpoint", keyName(k), k.Purpose),
+					out = append(out, reconcile.Finding{Subject: k.Name(), SPKISHA256: k.SPKISHA256, Source: keySource(k),
+						Message:  fmt.Sprintf("key %s is declared for %q but is served on a TLS endpoint", k.Name(), k.Purpose),
 						Evidence: map[string]any{"purpose": k.Purpose}})
 				}
 			}

@@ -45,8 +45,8 @@ func init() {
 				} else if s.Policy.OrphanMinAge > 0 {
 					continue // cannot tell its age: do not call it orphaned yet
 				}
-				out = append(out, reconcile.Finding{Subject: keyName(k), SPKISHA256: k.SPKISHA256,
-					Message:  fmt.Sprintf("%s %s key %s is served on no endpoint and in no CT certificate (%s): a candidate for destruction", k.KeyType, k.Class, keyName(k), age),
+				out = append(out, reconcile.Finding{Subject: k.Name(), SPKISHA256: k.SPKISHA256,
+					Message:  fmt.Sprintf("%s %s key %s is served on no endpoint and in no CT certificate (%s): a candidate for destruction", k.KeyType, k.Class, k.Name(), age),
 					Evidence: ev, Source: keySource(k)})
 			}
 			return out
@@ -61,21 +61,6 @@ func hasPrivate(s *reconcile.Snapshot, spki string) bool {
 		}
 	}
 	return false
-}
-
-// keyName names an inventory key for people.
-func keyName(k *records.Key) string {
-	switch {
-	case k.Token != "" && k.Label != "":
-		return k.Token + "/" + k.Label
-	case k.Label != "":
-		return k.Label
-	case k.Path != "":
-		return k.Path
-	case k.URI != "":
-		return k.URI
-	}
-	return k.Ref
 }
 
 func keySource(k *records.Key) string {

@@ -38,7 +38,7 @@ func init() {
 					continue
 				}
 				if why := keyWeakness(s, k.KeyType, k.KeyBits, k.Curve); why != "" {
-					out = append(out, reconcile.Finding{Subject: keyName(k), SPKISHA256: k.SPKISHA256, Source: keySource(k), Message: "inventory key is weak: " + why})
+					out = append(out, reconcile.Finding{Subject: k.Name(), SPKISHA256: k.SPKISHA256, Source: keySource(k), Message: "inventory key is weak: " + why})
 				}
 			}
 			return out

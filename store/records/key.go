@@ -168,3 +168,19 @@ func (k *Key) Normalize() {
 		k.EndDate = &t
 	}
 }
+
+// Name is how people (and findings) name a key: token/label, label, path,
+// URI, else its ref.
+func (k *Key) Name() string {
+	switch {
+	case k.Token != "" && k.Label != "":
+		return k.Token + "/" + k.Label
+	case k.Label != "":
+		return k.Label
+	case k.Path != "":
+		return k.Path
+	case k.URI != "":
+		return k.URI
+	}
+	return k.Ref
+}
