@@ -69,33 +69,22 @@ func StartPebble(t testing.TB) *Pebble {
 	const ip = "127.0.0.1"
 	dir := t.TempDir()
 	dnsPort := freeUDPTCPPort(t, ip)
-	// Every port distinct: a port picked free may be picked again before
-	// the process it is for has bound it.
-	used := map[int]bool{dnsPort: true}
-	free := func() int {
-		for {
-			if p := FreePort(t, ip); !used[p] {
-				used[p] = true
-				return p
-			}
-		}
-	}
-	challMgmt := free()
+	challMgmt := FreePort(t, ip)
 	StartProcess(t, dir, challsrv,
 		"-dnsserver", net.JoinHostPort(ip, strconv.Itoa(dnsPort)),
 		"-management", net.JoinHostPort(ip, strconv.Itoa(challMgmt)),
 		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "",
 		"-defaultIPv4", ip, "-defaultIPv6", "")
 
-	listen := net.JoinHostPort(ip, strconv.Itoa(free()))
-	mgmt := net.JoinHostPort(ip, strconv.Itoa(free()))
+	listen := net.JoinHostPort(ip, strconv.Itoa(FreePort(t, ip)))
+	mgmt := net.JoinHostPort(ip, strconv.Itoa(FreePort(t, ip)))
 	cfg := map[string]any{"pebble": map[string]any{
 		"listenAddress":                  listen,
 		"managementListenAddress":        mgmt,
 		"certificate":                    filepath.Join(certs, "cert.pem"),
 		"privateKey":                     filepath.Join(certs, "key.pem"),
-		"httpPort":                       free(),
-		"tlsPort":                        free(),
+		"httpPort":                       FreePort(t, ip),
+		"tlsPort":                        FreePort(t, ip),
 		"ocspResponderURL":               "",
 		"externalAccountBindingRequired": false,
 		"retryAfter":                     map[string]int{"authz": 0, "order": 0},

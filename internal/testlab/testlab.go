@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -75,13 +76,29 @@ func MustLoopback(t testing.TB, addr string) {
 func FreePort(t testing.TB, ip string) int {
 	t.Helper()
 	MustLoopback(t, ip)
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatalf("testlab: free port on %s: %v", ip, err)
+	for {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			t.Fatalf("testlab: free port on %s: %v", ip, err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		// A port handed out before may not be bound yet by the process it
+		// is for (servers start in the background): never hand it twice.
+		handedMu.Lock()
+		dup := handed[p]
+		handed[p] = true
+		handedMu.Unlock()
+		if !dup {
+			return p
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
+
+var (
+	handedMu sync.Mutex
+	handed   = map[int]bool{}
+)
 
 // WaitTCP waits until addr accepts TCP connections or the timeout passes.
 func WaitTCP(t testing.TB, addr string, timeout time.Duration) {
