@@ -97,16 +97,22 @@ longer followed; transient failures are retried at the next poll.`
 	return cmd
 }
 
+// registerLogFlags defines the flags naming CT logs, watched domains and
+// where a new log starts (ct sync, ct watch, enqueue ct-sync).
+func registerLogFlags(f *pflag.FlagSet, logs *ctlog.LogsConfig, watch *[]string, from *string) {
+	f.StringVar(&logs.LogList, "log-list", "", "Chrome log list v3 JSON file (logs and tiled_logs)")
+	f.StringSliceVar(&logs.States, "state", nil, "log list states to follow (default usable,qualified,readonly)")
+	f.StringArrayVar(&logs.URLs, "log", nil, "log URL: RFC 6962 base URL or static-ct-api monitoring prefix (repeatable)")
+	f.StringArrayVar(&logs.Keys, "log-key", nil, "public key of the n-th --log: a PEM/DER file or base64 DER (repeatable)")
+	f.StringArrayVar(&logs.Types, "log-type", nil, "type of the n-th --log: rfc6962 or static (one value applies to all)")
+	f.StringArrayVar(watch, "watch", nil, "watched domain: example.com (and subdomains) or .example.com (subdomains only) (repeatable)")
+	f.StringVar(from, "from", "end", "start position of a log without a stored one: start, end or an entry index")
+}
+
 // register defines the flags of keyaudit ct sync or ct watch (mode) on
 // f, bound to o.
 func (o *ctOptions) register(f *pflag.FlagSet, mode string) {
-	f.StringVar(&o.logs.LogList, "log-list", "", "Chrome log list v3 JSON file (logs and tiled_logs)")
-	f.StringSliceVar(&o.logs.States, "state", nil, "log list states to follow (default usable,qualified,readonly)")
-	f.StringArrayVar(&o.logs.URLs, "log", nil, "log URL: RFC 6962 base URL or static-ct-api monitoring prefix (repeatable)")
-	f.StringArrayVar(&o.logs.Keys, "log-key", nil, "public key of the n-th --log: a PEM/DER file or base64 DER (repeatable)")
-	f.StringArrayVar(&o.logs.Types, "log-type", nil, "type of the n-th --log: rfc6962 or static (one value applies to all)")
-	f.StringArrayVar(&o.watch, "watch", nil, "watched domain: example.com (and subdomains) or .example.com (subdomains only) (repeatable)")
-	f.StringVar(&o.from, "from", "end", "start position of a log without a stored one: start, end or an entry index")
+	registerLogFlags(f, &o.logs, &o.watch, &o.from)
 	defFormat := "table"
 	if mode == "watch" {
 		defFormat = "jsonl"

@@ -174,13 +174,7 @@ lock on the log while it syncs: one worker at a time advances a log.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.logs.LogList, "log-list", "", "Chrome log list v3 JSON file (logs and tiled_logs)")
-	f.StringSliceVar(&o.logs.States, "state", nil, "log list states to follow (default usable,qualified,readonly)")
-	f.StringArrayVar(&o.logs.URLs, "log", nil, "log URL: RFC 6962 base URL or static-ct-api monitoring prefix (repeatable)")
-	f.StringArrayVar(&o.logs.Keys, "log-key", nil, "public key of the n-th --log: a PEM/DER file or base64 DER (repeatable)")
-	f.StringArrayVar(&o.logs.Types, "log-type", nil, "type of the n-th --log: rfc6962 or static (one value applies to all)")
-	f.StringArrayVar(&o.watch, "watch", nil, "watched domain: example.com (and subdomains) or .example.com (subdomains only) (repeatable)")
-	f.StringVar(&o.job.From, "from", "end", "start position of a log without a stored one: start, end or an entry index")
+	registerLogFlags(f, &o.logs, &o.watch, &o.job.From)
 	f.IntVar(&o.job.BatchSize, "batch-size", 0, "entries per RFC 6962 get-entries request (default 256)")
 	f.IntVar(&o.job.Parallel, "parallel", 0, "requests in flight per log (default 4)")
 	f.IntVar(&o.job.CommitEvery, "commit-every", 0, "most entries verified between two commits of a log's position (default 16384)")
