@@ -208,12 +208,17 @@ func (s *Snapshot) endpointNamed(name string) *EndpointState {
 
 // CanonicalEndpoint reduces an endpoint name ("tls://host:443 (192.0.2.1)"
 // or "tls://192.0.2.1:443") to protocol://IP:port, so the same endpoint
-// reached by name and by address compares equal. Other names (CT log
-// entries, keys) are returned unchanged.
+// reached by name and by address compares equal; a name asked for by SNI
+// on an address ("tls://192.0.2.1:443 [www.example.com]") stays part of
+// it. Other names (CT log entries, keys) are returned unchanged.
 func CanonicalEndpoint(ep string) string {
 	proto, rest, ok := strings.Cut(ep, "://")
 	if !ok {
 		return ep
+	}
+	sni := ""
+	if i := strings.LastIndex(rest, " ["); i >= 0 && strings.HasSuffix(rest, "]") {
+		rest, sni = rest[:i], rest[i:]
 	}
 	target, ip := rest, ""
 	if i := strings.LastIndex(rest, " ("); i >= 0 && strings.HasSuffix(rest, ")") {
@@ -229,5 +234,5 @@ func CanonicalEndpoint(ep string) string {
 	if net.ParseIP(ip) == nil {
 		return ep
 	}
-	return proto + "://" + net.JoinHostPort(ip, port)
+	return proto + "://" + net.JoinHostPort(ip, port) + sni
 }

@@ -214,6 +214,9 @@ func endpointTarget(ep string) string {
 	if !ok {
 		return ""
 	}
+	if i := strings.LastIndex(rest, " ["); i >= 0 {
+		rest = rest[:i]
+	}
 	if i := strings.LastIndex(rest, " ("); i >= 0 {
 		rest = rest[:i]
 	}

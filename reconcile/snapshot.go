@@ -266,5 +266,8 @@ func EndpointName(o *records.Observation) string {
 	if o.IP != "" && o.Host != o.IP {
 		ep += " (" + o.IP + ")"
 	}
+	if sni := o.ExtraSNI(); sni != "" {
+		ep += " [" + sni + "]"
+	}
 	return ep
 }

@@ -10,6 +10,7 @@ import (
 	_ "github.com/keyaudit/keyaudit/reconcile/checks" // registers the checks
 	"github.com/keyaudit/keyaudit/reconcile/revoke"
 	"github.com/keyaudit/keyaudit/store"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // KindResolved is an item of a reconcile run: a finding it resolved, with
@@ -232,7 +233,7 @@ func writeReconcileItems(rec *store.Recorder, snap *reconcile.Snapshot, r Reconc
 		if l := o.Leaf(); l != nil {
 			spki, cert = l.SPKISHA256, l.SHA256
 		}
-		if err := add(store.KindObservation, o.Protocol+"|"+o.Target+"|"+o.IP, spki, cert, o); err != nil {
+		if err := add(store.KindObservation, records.ObservationKey(o), spki, cert, o); err != nil {
 			return err
 		}
 	}

@@ -124,3 +124,36 @@ func TestShardGroupAndReconcileRun(t *testing.T) {
 		t.Error("a read-only command changed the store file")
 	}
 }
+
+// TestSNIIsPartOfTheEndpoint: "IP, NAME" targets that differ only in the
+// name sent as SNI are distinct endpoints — in the store, in the estate,
+// and in the findings — not one overwriting the other.
+func TestSNIIsPartOfTheEndpoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: TLS server")
+	}
+	ctx := context.Background()
+	s, _ := tlsServer(t, "127.0.10.9:0", "sni.example.test")
+	host, port, _ := strings.Cut(s.Addr, ":")
+	path := filepath.Join(t.TempDir(), "k.db")
+	stdin := host + ", a.example.test\n" + host + ", b.example.test\n"
+	if r := runCLI(t, ctx, stdin, "--store", path, "scan", "--ports", port, "--scope", host+"/32", "--format", "jsonl", "-"); r.code != 0 {
+		t.Fatalf("scan: exit %d: %s", r.code, r.stderr)
+	}
+	st := openStore(t, path)
+	runs, err := st.Runs(ctx, store.RunFilter{Kind: "scan"})
+	if err != nil || len(runs) != 1 {
+		t.Fatal(runs, err)
+	}
+	if n, _ := st.Count(ctx, runs[0].ID, store.KindObservation); n != 2 {
+		t.Fatalf("%d observations stored, want 2 (one per SNI)", n)
+	}
+	r := runCLI(t, ctx, "", "--store", path, "reconcile", "--format", "jsonl", "--fail-on", "none", "--check", "unmanaged-key")
+	eps := map[string]bool{}
+	for _, f := range findingsOf(t, r.stdout) {
+		eps[f.Endpoint] = true
+	}
+	if len(eps) != 2 {
+		t.Errorf("unmanaged-key endpoints %v, want one per SNI", eps)
+	}
+}

@@ -10,7 +10,11 @@ import (
 // ObservationKey is the store key of an observation: one endpoint
 // (protocol, target, address) per run.
 func ObservationKey(o Observation) string {
-	return o.Protocol + "|" + o.Target + "|" + o.IP
+	k := o.Protocol + "|" + o.Target + "|" + o.IP
+	if sni := o.ExtraSNI(); sni != "" {
+		k += "|" + sni // the same address asked for another name
+	}
+	return k
 }
 
 // ObservationItems are the store items of a scan observation, as every

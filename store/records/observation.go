@@ -1,6 +1,8 @@
 package records
 
 import (
+	"net"
+	"strings"
 	"time"
 
 	"github.com/keyaudit/keyaudit/internal/certinfo"
@@ -58,4 +60,18 @@ func (o *Observation) Leaf() *certinfo.Cert {
 		return nil
 	}
 	return &o.Chain[0]
+}
+
+// ExtraSNI is the name sent as SNI when it is not the target's own host
+// (an "IP, NAME" target): part of the endpoint's identity. Empty
+// otherwise.
+func (o *Observation) ExtraSNI() string {
+	host := o.Target
+	if h, _, err := net.SplitHostPort(o.Target); err == nil {
+		host = h
+	}
+	if o.SNI == "" || strings.EqualFold(o.SNI, host) {
+		return ""
+	}
+	return o.SNI
 }
