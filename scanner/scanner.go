@@ -144,6 +144,7 @@ func (s *Scanner) Scan(ctx context.Context, specs iter.Seq[Spec], emit func(Obse
 
 	// Stage 1: expand specs; names go to the resolvers.
 	names := make(chan Spec, s.cfg.Concurrency)
+	seen := newSeenSet(maxSeenEndpoints)
 	var producers sync.WaitGroup
 	producers.Add(1)
 	g.Go(func() error {
@@ -158,7 +159,7 @@ func (s *Scanner) Scan(ctx context.Context, specs iter.Seq[Spec], emit func(Obse
 				}
 				continue
 			}
-			if !s.expand(gctx, sp, endpoints) {
+			if !s.expand(gctx, sp, endpoints, seen) {
 				return nil
 			}
 		}
@@ -170,7 +171,7 @@ func (s *Scanner) Scan(ctx context.Context, specs iter.Seq[Spec], emit func(Obse
 		g.Go(func() error {
 			defer producers.Done()
 			for sp := range names {
-				if !s.resolveAndExpand(gctx, sp, endpoints) {
+				if !s.resolveAndExpand(gctx, sp, endpoints, seen) {
 					return nil
 				}
 			}
@@ -252,10 +253,34 @@ func (s *Scanner) send(ctx context.Context, ep Endpoint, out chan<- Endpoint) bo
 	}
 }
 
+// sendOnce is send for the endpoints of explicitly listed targets: an
+// endpoint already queued in this scan (same protocol, IP, port and SNI)
+// is not queued again.
+func (s *Scanner) sendOnce(ctx context.Context, ep Endpoint, out chan<- Endpoint, seen *seenSet) bool {
+	if !s.cfg.Shard.Owns(ep) {
+		return true
+	}
+	if ep.err == nil && !seen.add(endpointKey{Protocol: ep.Protocol, IP: ep.IP, Port: ep.Port, SNI: ep.SNI}) {
+		return true
+	}
+	return s.send(ctx, ep, out)
+}
+
 // expand emits the endpoints of an IP or CIDR spec without building a
-// list: addresses are walked one by one.
-func (s *Scanner) expand(ctx context.Context, sp Spec, out chan<- Endpoint) bool {
-	if sp.IsCIDR() && !s.cfg.Scope.Overlaps(sp.Prefix) {
+// list: addresses are walked one by one. Repeats of a single IP are
+// skipped through seen; CIDR walks are not recorded there, so memory does
+// not grow with the size of a range.
+func (s *Scanner) expand(ctx context.Context, sp Spec, out chan<- Endpoint, seen *seenSet) bool {
+	if !sp.IsCIDR() {
+		for _, port := range s.ports(sp) {
+			ep := Endpoint{IP: sp.Addr, Port: port, Protocol: s.protocol(sp, port), SNI: sp.SNI}
+			if !s.sendOnce(ctx, ep, out, seen) {
+				return false
+			}
+		}
+		return true
+	}
+	if !s.cfg.Scope.Overlaps(sp.Prefix) {
 		// Refuse the whole range at once: nothing in it may be touched.
 		for _, port := range s.ports(sp) {
 			ep := Endpoint{Port: port, Protocol: s.protocol(sp, port), label: fmt.Sprintf("%s:%d", sp.Prefix, port),
@@ -266,18 +291,7 @@ func (s *Scanner) expand(ctx context.Context, sp Spec, out chan<- Endpoint) bool
 		}
 		return true
 	}
-	next := func(yield func(netip.Addr) bool) {
-		if !sp.IsCIDR() {
-			yield(sp.Addr)
-			return
-		}
-		for a := sp.Prefix.Addr(); a.IsValid() && sp.Prefix.Contains(a); a = a.Next() {
-			if !yield(a) {
-				return
-			}
-		}
-	}
-	for a := range next {
+	for a := sp.Prefix.Addr(); a.IsValid() && sp.Prefix.Contains(a); a = a.Next() {
 		for _, port := range s.ports(sp) {
 			ep := Endpoint{IP: a, Port: port, Protocol: s.protocol(sp, port), SNI: sp.SNI}
 			if !s.send(ctx, ep, out) {
@@ -288,7 +302,7 @@ func (s *Scanner) expand(ctx context.Context, sp Spec, out chan<- Endpoint) bool
 	return true
 }
 
-func (s *Scanner) resolveAndExpand(ctx context.Context, sp Spec, out chan<- Endpoint) bool {
+func (s *Scanner) resolveAndExpand(ctx context.Context, sp Spec, out chan<- Endpoint, seen *seenSet) bool {
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.DNSTimeout)
 	addrs, err := s.cfg.Resolver.Resolve(rctx, sp.Name)
 	cancel()
@@ -308,7 +322,7 @@ func (s *Scanner) resolveAndExpand(ctx context.Context, sp Spec, out chan<- Endp
 	for _, a := range addrs {
 		for _, port := range s.ports(sp) {
 			ep := Endpoint{Name: sp.Name, IP: a, Port: port, Protocol: s.protocol(sp, port), SNI: sp.Name}
-			if !s.send(ctx, ep, out) {
+			if !s.sendOnce(ctx, ep, out, seen) {
 				return false
 			}
 		}

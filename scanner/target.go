@@ -127,8 +127,10 @@ func ParseSpec(s string) (Spec, error) {
 	if i := strings.IndexByte(rest, ','); i >= 0 {
 		ipPart, name := strings.TrimSpace(rest[:i]), strings.TrimSpace(rest[i+1:])
 		name = strings.TrimSuffix(strings.ToLower(name), ".")
-		if name != "" && !validHostname(name) {
-			return bad(fmt.Sprintf("invalid name %q", name))
+		if name != "" {
+			if reason := hostnameProblem(name); reason != "" {
+				return bad(fmt.Sprintf("invalid name %q: %s", name, reason))
+			}
 		}
 		inner, err := ParseSpec(ipPart)
 		if err != nil {
@@ -203,8 +205,8 @@ func ParseSpec(s string) (Spec, error) {
 	}
 	if !sp.Addr.IsValid() {
 		name := strings.TrimSuffix(strings.ToLower(host), ".")
-		if !validHostname(name) {
-			return bad(fmt.Sprintf("invalid hostname %q", host))
+		if reason := hostnameProblem(name); reason != "" {
+			return bad(fmt.Sprintf("invalid hostname %q: %s", host, reason))
 		}
 		sp.Name = name
 	}
@@ -214,24 +216,43 @@ func ParseSpec(s string) (Spec, error) {
 	return sp, nil
 }
 
-// validHostname accepts LDH labels (and '_' as seen in service names),
-// 1–63 bytes each, 253 in all.
-func validHostname(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
+// hostnameProblem says why h (lower case, without a trailing dot) is not
+// a name worth resolving, or "" when it is: LDH labels (and '_' as seen
+// in service names), 1–63 bytes each, 253 in all. A name whose last label is
+// all digits, such as 300.1.1.1 or host.123, is refused: no top-level
+// domain is numeric, and a dotted quad that is not an IP is a typo.
+func hostnameProblem(h string) string {
+	if h == "" {
+		return "empty name"
 	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
+	if len(h) > 253 {
+		return fmt.Sprintf("name is %d bytes, over 253", len(h))
+	}
+	labels := strings.Split(h, ".")
+	for _, label := range labels {
+		if label == "" {
+			return "empty label"
+		}
+		if len(label) > 63 {
+			return fmt.Sprintf("label is %d bytes, over 63", len(label))
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Sprintf("label %q starts or ends with '-'", label)
 		}
 		for i := 0; i < len(label); i++ {
 			c := label[i]
 			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '*' && i == 0 && len(label) == 1) {
-				return false
+				return fmt.Sprintf("label %q has character %q", label, c)
 			}
 		}
 	}
-	return true
+	if tld := labels[len(labels)-1]; strings.Trim(tld, "0123456789") == "" {
+		if len(labels) == 4 {
+			return "not a valid IPv4 address"
+		}
+		return fmt.Sprintf("top-level label %q is all digits", tld)
+	}
+	return ""
 }
 
 // ParsePorts parses "443,8443,25-26".

@@ -157,3 +157,34 @@ func TestSNIIsPartOfTheEndpoint(t *testing.T) {
 		t.Errorf("unmanaged-key endpoints %v, want one per SNI", eps)
 	}
 }
+
+// TestStorePrecedence: --store beats $KEYAUDIT_STORE, which beats the
+// config's store:, and -v says which store is used.
+func TestStorePrecedence(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	fromEnv, fromFlag := filepath.Join(dir, "env.db"), filepath.Join(dir, "flag.db")
+	for _, p := range []string{fromEnv, fromFlag} {
+		st := openStore(t, p)
+		if _, err := st.BeginRun(ctx, store.RunSpec{Kind: filepath.Base(p)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(dir, "keyaudit.yaml")
+	if err := os.WriteFile(cfg, []byte("store: "+filepath.Join(dir, "config-missing.db")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KEYAUDIT_STORE", fromEnv)
+	r := runCLI(t, ctx, "", "--config", cfg, "-v", "runs", "--format", "csv")
+	if r.code != 0 || !strings.Contains(r.stdout, "env.db") || !strings.Contains(r.stderr, "env.db") {
+		t.Errorf("env over config: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, ctx, "", "--config", cfg, "--store", fromFlag, "runs", "--format", "csv")
+	if r.code != 0 || !strings.Contains(r.stdout, "flag.db") {
+		t.Errorf("flag over env: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	t.Setenv("KEYAUDIT_STORE", "")
+	if r = runCLI(t, ctx, "", "--config", cfg, "runs"); r.code != 2 || !strings.Contains(r.stderr, "config-missing.db") {
+		t.Errorf("config alone: exit %d %q", r.code, r.stderr)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -87,9 +88,14 @@ func (a *app) setup(cmd *cobra.Command) error {
 		return nil // it reports every problem itself
 	}
 	// Global keys apply to persistent flags, the command's section to
-	// its own flags. Flags given on the command line win.
+	// its own flags. Flags given on the command line win; for the store,
+	// then $KEYAUDIT_STORE, then the config.
+	envStore := !cmd.Root().PersistentFlags().Changed("store") && os.Getenv("KEYAUDIT_STORE") != ""
 	if err := a.configError(config.ApplyFlags(cmd.Root().PersistentFlags(), cfg, sectionNames)); err != nil {
 		return err
+	}
+	if envStore {
+		a.storeURL = ""
 	}
 	return a.applySection(cmd.Flags(), config.SectionName(cmd))
 }
@@ -138,6 +144,7 @@ func (a *app) open(ctx context.Context, readOnly bool) (store.Store, error) {
 	}
 	url, err := config.StoreURL(a.storeURL)
 	if err == nil {
+		a.log.Debug("store", "url", storeopen.Redact(url), "read_only", readOnly)
 		var s store.Store
 		if s, err = storeopen.Open(ctx, url, storeopen.Options{ReadOnly: readOnly, Notice: a.stderr}); err == nil {
 			return s, nil

@@ -55,7 +55,7 @@ func openURL(ctx context.Context, url string, o Options) (store.Store, error) {
 		case "file", "sqlite":
 			url = url[i+3:]
 		default:
-			return nil, fmt.Errorf("store %q: unsupported scheme %q", redact(url), url[:i])
+			return nil, fmt.Errorf("store %q: unsupported scheme %q", Redact(url), url[:i])
 		}
 	}
 	if o.ReadOnly {
@@ -71,8 +71,8 @@ func openURL(ctx context.Context, url string, o Options) (store.Store, error) {
 	return sqlite.Open(ctx, url)
 }
 
-// redact hides a password in a store URL.
-func redact(u string) string {
+// Redact hides a password in a store URL.
+func Redact(u string) string {
 	at := strings.LastIndex(u, "@")
 	s := strings.Index(u, "://")
 	if at < 0 || s < 0 || at < s {
