@@ -41,6 +41,9 @@ type AuditStep struct {
 type ReportSpec struct {
 	Format string
 	Path   string
+	// Configured reports (the config's audit.reports) may create their
+	// folder anywhere; others only inside the working directory.
+	Configured bool
 }
 
 // AuditPlan is what an audit does, in order: the input stages, the
@@ -192,10 +195,8 @@ func writeReport(ctx context.Context, st store.Store, auditRun int64, spec Repor
 			opts.BaseDir = dir
 		}
 	}
-	if dir := filepath.Dir(spec.Path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("report %s: %w", spec.Path, err)
-		}
+	if err := spec.prepareDir(); err != nil {
+		return err
 	}
 	return WriteFileAtomic(spec.Path, func(w io.Writer) error { return reports.Render(w, spec.Format, r, opts) })
 }
@@ -314,8 +315,38 @@ func SelectStages(configured map[string]bool, requested []string) (map[string]st
 	return skip, nil
 }
 
-// ParseReportSpecs parses --report values, FORMAT=PATH.
-func ParseReportSpecs(values []string) ([]ReportSpec, error) {
+// AuditSection is the config's "audit:" section.
+type AuditSection struct {
+	Reports []struct {
+		Format string `yaml:"format"`
+		Output string `yaml:"output"`
+	} `yaml:"reports"`
+	Stages []string `yaml:"stages"`
+}
+
+// ReportValues are the section's reports as FORMAT=PATH values.
+func (s AuditSection) ReportValues() []string {
+	out := make([]string, 0, len(s.Reports))
+	for _, r := range s.Reports {
+		out = append(out, r.Format+"="+r.Output)
+	}
+	return out
+}
+
+// AuditReports parses the config's audit.reports and the --report values
+// given (FORMAT=PATH each), in that order.
+func AuditReports(configured, given []string) ([]ReportSpec, error) {
+	c, err := ParseReportSpecs(configured, true)
+	if err != nil {
+		return nil, err
+	}
+	g, err := ParseReportSpecs(given, false)
+	return append(c, g...), err
+}
+
+// ParseReportSpecs parses --report values, FORMAT=PATH (configured: from
+// the config's audit.reports).
+func ParseReportSpecs(values []string, configured bool) ([]ReportSpec, error) {
 	var out []ReportSpec
 	for _, v := range values {
 		f, path, ok := strings.Cut(v, "=")
@@ -325,9 +356,51 @@ func ParseReportSpecs(values []string) ([]ReportSpec, error) {
 		if _, ok := reports.Renderers[f]; !ok {
 			return nil, fmt.Errorf("--report %q: unknown format (want one of %s)", v, strings.Join(reports.ReportFormats, ", "))
 		}
-		out = append(out, ReportSpec{Format: f, Path: path})
+		spec := ReportSpec{Format: f, Path: path, Configured: configured}
+		if _, err := spec.dir(); err != nil {
+			return nil, err
+		}
+		out = append(out, spec)
 	}
 	return out, nil
+}
+
+// dir returns the report's folder and whether keyaudit may create it: a
+// missing folder is created only inside the working directory; elsewhere
+// it must exist (a typo must not make directories across the system).
+func (s ReportSpec) dir() (create bool, err error) {
+	dir, err := filepath.Abs(filepath.Dir(s.Path))
+	if err != nil {
+		return false, fmt.Errorf("--report %s: %w", s.Path, err)
+	}
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return false, fmt.Errorf("--report %s: %s is not a directory", s.Path, dir)
+		}
+		return false, nil
+	}
+	if s.Configured {
+		return true, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return false, fmt.Errorf("--report %s: %w", s.Path, err)
+	}
+	if rel, err := filepath.Rel(wd, dir); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return false, fmt.Errorf("--report %s: directory %s does not exist (keyaudit creates report folders only inside the working directory)", s.Path, dir)
+	}
+	return true, nil
+}
+
+func (s ReportSpec) prepareDir() error {
+	create, err := s.dir()
+	if err != nil || !create {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(s.Path), 0o755); err != nil {
+		return fmt.Errorf("report %s: %w", s.Path, err)
+	}
+	return nil
 }
 
 // WriteTable prints the audit's verdict and a table of its stages.

@@ -2,6 +2,8 @@ package stage
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,12 +26,24 @@ func TestSelectStages(t *testing.T) {
 }
 
 func TestParseReportSpecs(t *testing.T) {
-	specs, err := ParseReportSpecs([]string{"html=out/a.html", "sarif=k.sarif"})
-	if err != nil || len(specs) != 2 || specs[0] != (ReportSpec{"html", "out/a.html"}) {
+	specs, err := ParseReportSpecs([]string{"html=out/a.html", "sarif=k.sarif"}, false)
+	if err != nil || len(specs) != 2 || specs[0] != (ReportSpec{Format: "html", Path: "out/a.html"}) {
 		t.Fatalf("%+v %v", specs, err)
 	}
+	// A folder outside the working directory is never created.
+	missing := filepath.Join(t.TempDir(), "no", "such", "dir", "a.html")
+	if _, err := ParseReportSpecs([]string{"html=" + missing}, false); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing folder outside the working directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); !os.IsNotExist(err) {
+		t.Errorf("folder created: %v", err)
+	}
+	// The config's reports folder is the operator's choice.
+	if specs, err := ParseReportSpecs([]string{"html=" + missing}, true); err != nil || !specs[0].Configured {
+		t.Errorf("configured report: %+v %v", specs, err)
+	}
 	for _, bad := range []string{"html", "=x", "pdf=a.pdf"} {
-		if _, err := ParseReportSpecs([]string{bad}); err == nil {
+		if _, err := ParseReportSpecs([]string{bad}, false); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}

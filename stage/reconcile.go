@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/keyaudit/keyaudit/reconcile"
@@ -281,4 +282,13 @@ func recordOf(t reconcile.Tracked, runID int64) (store.FindingRecord, error) {
 	}
 	return store.FindingRecord{Fingerprint: t.Finding.Fingerprint(), Check: t.Finding.Check, Severity: string(t.Finding.Severity), State: t.State,
 		FirstSeen: t.FirstSeen, LastSeen: t.LastSeen, Since: t.Since, RunID: runID, Data: data, Evidence: ev}, nil
+}
+
+// WriteSummary says on w which run the reconcile recorded and what it
+// resolved, with the evidence.
+func (r ReconcileResult) WriteSummary(w io.Writer) {
+	fmt.Fprintf(w, "keyaudit: reconcile run %d: %s\n", r.RunID, r.Note)
+	for _, t := range r.Resolved {
+		fmt.Fprintf(w, "keyaudit: resolved %s %s: %v\n", t.Finding.Check, t.Finding.Subject, t.Evidence["detail"])
+	}
 }

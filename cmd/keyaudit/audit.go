@@ -12,10 +12,11 @@ import (
 )
 
 type auditOptions struct {
-	failOn  string
-	reports []string // FORMAT=PATH
-	stages  []string
-	format  string
+	failOn        string
+	reports       []string // FORMAT=PATH, from --report
+	configReports []string // the config's audit.reports, FORMAT=PATH
+	stages        []string
+	format        string
 }
 
 func init() {
@@ -46,19 +47,11 @@ above it; 2 a stage failed or the audit could not run.`,
   keyaudit audit --config keyaudit.yaml --fail-on critical --report sarif=keyaudit.sarif`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var ac struct {
-				Reports []struct {
-					Format string `yaml:"format"`
-					Output string `yaml:"output"`
-				} `yaml:"reports"`
-				Stages []string `yaml:"stages"`
-			}
+			var ac stage.AuditSection
 			if err := a.section("audit", &ac); err != nil {
 				return err
 			}
-			for _, r := range ac.Reports {
-				o.reports = append(o.reports, r.Format+"="+r.Output)
-			}
+			o.configReports = ac.ReportValues()
 			if len(o.stages) == 0 {
 				o.stages = ac.Stages
 			}
@@ -161,7 +154,7 @@ func (a *app) auditPlan(o *auditOptions) (stage.AuditPlan, error) {
 	if p.Reconcile, err = a.reconcileParams(&reconcileOptions{}, cfg); err != nil {
 		return p, err
 	}
-	if p.Reports, err = stage.ParseReportSpecs(o.reports); err != nil {
+	if p.Reports, err = stage.AuditReports(o.configReports, o.reports); err != nil {
 		return p, withCode(exitError, err)
 	}
 	p.Tool = reports.Tool{Name: "keyaudit", Version: toolVersion()}

@@ -17,6 +17,13 @@ func TestAuditStagesAndExitCodes(t *testing.T) {
 	cfg := filepath.Join(dir, "keyaudit.yaml")
 	os.WriteFile(cfg, []byte("store: "+db+"\nscan:\n  timeout: 2s\n  targets: ["+s.Addr+"]\n"), 0o644)
 	html, sarif := filepath.Join(dir, "out", "audit.html"), filepath.Join(dir, "out", "audit.sarif")
+	// --report creates folders only inside the working directory.
+	if r := runCLI(t, context.Background(), "", "--config", cfg, "audit", "--report", "html="+html); r.code != 2 || !strings.Contains(r.stderr, "does not exist") {
+		t.Fatalf("--report into a missing folder elsewhere: exit %d %q", r.code, r.stderr)
+	}
+	if err := os.Mkdir(filepath.Dir(html), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	r := runCLI(t, context.Background(), "", "--config", cfg, "audit", "--report", "html="+html, "--report", "sarif="+sarif)
 	if r.code != 1 {
 		t.Fatalf("audit: exit %d, want 1 (unmanaged key is critical)\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)

@@ -113,10 +113,7 @@ func (a *app) runReconcile(ctx context.Context, o *reconcileOptions, cfg stage.R
 	if err := writeAll(out, res.Findings); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stderr, "keyaudit: reconcile run %d: %s\n", res.RunID, res.Note)
-	for _, t := range res.Resolved {
-		fmt.Fprintf(a.stderr, "keyaudit: resolved %s %s: %v\n", t.Finding.Check, t.Finding.Subject, t.Evidence["detail"])
-	}
+	res.WriteSummary(a.stderr)
 	return threshold.exit(res.Findings)
 }
 
