@@ -114,8 +114,8 @@ func FoldHistory(key string, h History, goneAfter int, baselineRun int64) Endpoi
 			e.FailRuns = nil
 			continue
 		}
-		if a.Obs.Error != nil && a.Obs.Error.Kind == records.ScanScope {
-			continue // never contacted: says nothing
+		if a.Obs.Error != nil && (a.Obs.Error.Kind == records.ScanScope || a.Obs.Error.Kind == records.ScanCancelled) {
+			continue // never contacted, or stopped by us: says nothing
 		}
 		if e.Served == nil && a.Obs.Error != nil && a.Obs.Error.Kind != records.ScanTimeout {
 			sawFailure = true

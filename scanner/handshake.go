@@ -275,11 +275,12 @@ func classify(ctx context.Context, err error, fallback ErrorKind) *ScanError {
 	msg := err.Error()
 	var ne net.Error
 	switch {
+	case errors.Is(err, context.Canceled), errors.Is(ctx.Err(), context.Canceled):
+		// Stopped by the user, not by the endpoint: not a timeout.
+		return &ScanError{Kind: KindCancelled, Message: "cancelled: " + trimMsg(msg)}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
 		errors.As(err, &ne) && ne.Timeout(), ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return &ScanError{Kind: KindTimeout, Message: trimMsg("deadline exceeded during " + stage(fallback) + ": " + msg)}
-	case errors.Is(err, context.Canceled):
-		return &ScanError{Kind: KindTimeout, Message: "cancelled: " + msg}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return &ScanError{Kind: KindRefused, Message: trimMsg(msg)}
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):

@@ -17,6 +17,7 @@ const (
 	KindSTARTTLS  = records.ScanSTARTTLS
 	KindDNS       = records.ScanDNS
 	KindScope     = records.ScanScope
+	KindCancelled = records.ScanCancelled
 )
 
 // ScanError is the error of one endpoint, as recorded.

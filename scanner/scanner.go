@@ -358,13 +358,13 @@ func (s *Scanner) scanOne(ctx context.Context, ep Endpoint) (obs Observation) {
 	}()
 	if s.limiter != nil {
 		if err := s.limiter.Wait(ctx); err != nil {
-			obs.Error = &ScanError{Kind: KindTimeout, Message: "cancelled before connecting: " + err.Error()}
+			obs.Error = &ScanError{Kind: KindCancelled, Message: "cancelled before connecting: " + err.Error()}
 			return obs
 		}
 	}
 	release, err := s.perIP.acquire(ctx, ep.IP)
 	if err != nil {
-		obs.Error = &ScanError{Kind: KindTimeout, Message: "cancelled before connecting: " + err.Error()}
+		obs.Error = &ScanError{Kind: KindCancelled, Message: "cancelled before connecting: " + err.Error()}
 		return obs
 	}
 	defer release()

@@ -239,6 +239,14 @@ func TestScanCancelledEndsInterruptedKeepingWhatItSaw(t *testing.T) {
 	if o, ok := obs[fast.Addr]; !ok || o.Leaf() == nil {
 		t.Errorf("stored %v; the endpoint scanned before the interrupt is missing", obs)
 	}
+	// The tarpit was cut short by the interrupt, not by its deadline: it is
+	// recorded as cancelled, never as a timeout.
+	if o, ok := obs[tarpit.Addr]; ok && (o.Error == nil || o.Error.Kind != scanner.KindCancelled) {
+		t.Errorf("interrupted endpoint recorded as %+v, want kind cancelled", o.Error)
+	}
+	if strings.Contains(out.Note, "timeout") {
+		t.Errorf("note %q counts the interrupted endpoint as a timeout", out.Note)
+	}
 }
 
 // failingWrites is a store whose item writes fail.

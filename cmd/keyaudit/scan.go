@@ -52,7 +52,8 @@ zgrab2-style "IP, NAME" pairs (the name is sent as SNI). Names resolve to
 every A and AAAA record; each address is scanned with the name as SNI.
 
 Every attempted endpoint yields exactly one record; failures carry
-error.kind: timeout, refused, reset, handshake, starttls, dns or scope.`,
+error.kind: timeout, refused, reset, handshake, starttls, dns, scope or
+cancelled (the scan was stopped first).`,
 		Example: `  keyaudit scan example.com
   keyaudit scan --ports 443,8443,25 --scope 10.0.0.0/16 10.0.0.0/24
   keyaudit scan --format jsonl --no-store smtp://mail.example.com imap://mail.example.com

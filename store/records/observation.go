@@ -20,6 +20,9 @@ const (
 	ScanSTARTTLS  ScanErrorKind = "starttls"  // the plaintext protocol did not upgrade
 	ScanDNS       ScanErrorKind = "dns"       // the name did not resolve
 	ScanScope     ScanErrorKind = "scope"     // outside --scope: never contacted
+	// ScanCancelled: the scan was stopped (Ctrl-C, SIGTERM) before the
+	// endpoint answered; says nothing about the endpoint.
+	ScanCancelled ScanErrorKind = "cancelled"
 )
 
 // ScanError is the error of one endpoint, as recorded.
