@@ -165,7 +165,8 @@ func (t *fileTee) AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, er
 
 // VerifyAuditFile checks the hash chain of a JSON lines audit file. When
 // s is not nil, every entry of the file must also be the store's entry of
-// the same ID, hash for hash. It returns the number of entries verified;
+// the same ID, hash for hash, and the file must end where the store
+// does (a removed last line is caught). It returns the number of entries verified;
 // a broken chain or a mismatch is an *AuditChainError naming the first
 // bad entry and its line.
 func VerifyAuditFile(ctx context.Context, path string, s Store) (n int, err error) {
@@ -180,6 +181,7 @@ func VerifyAuditFile(ctx context.Context, path string, s Store) (n int, err erro
 		hash string
 	}
 	seen := map[int64]pos{}
+	var last int64 // the file's head
 	r := bufio.NewReader(f)
 	for line := 1; ; line++ {
 		b, rerr := r.ReadBytes('\n')
@@ -196,6 +198,7 @@ func VerifyAuditFile(ctx context.Context, path string, s Store) (n int, err erro
 			}
 			if s != nil {
 				seen[e.ID] = pos{line, e.Hash}
+				last = max(last, e.ID)
 			}
 		}
 		if rerr == io.EOF {
@@ -209,9 +212,15 @@ func VerifyAuditFile(ctx context.Context, path string, s Store) (n int, err erro
 	if s == nil {
 		return n, nil
 	}
+	lines := n
 	err = s.Audit(ctx, func(e AuditEntry) error {
 		p, ok := seen[e.ID]
 		if !ok {
+			if e.ID > last {
+				// The heads differ: entries the file should end with are
+				// missing from it.
+				return &AuditChainError{Source: path, ID: e.ID, Line: lines + 1, Reason: fmt.Sprintf("the store's entry #%d is not in the file, which ends at #%d: the file's last lines were removed (or the entry was written without the file)", e.ID, last)}
+			}
 			return nil
 		}
 		delete(seen, e.ID)

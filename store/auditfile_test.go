@@ -101,4 +101,15 @@ func TestAuditFileMirrorsStore(t *testing.T) {
 	if _, err = store.VerifyAuditFile(ctx, path, nil); !errors.As(err, &ce) || ce.ID != 4 {
 		t.Fatalf("file with a line removed: %v", err)
 	}
+	// The last line removed: the file's own chain still holds, but it no
+	// longer ends where the store does.
+	if err := os.WriteFile(path, []byte(strings.Join(lines[:6], "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = store.VerifyAuditFile(ctx, path, nil); err != nil {
+		t.Fatalf("truncated file alone: %v (its own chain is intact)", err)
+	}
+	if _, err = store.VerifyAuditFile(ctx, path, s); !errors.As(err, &ce) || ce.ID != 7 || !strings.Contains(ce.Reason, "not in the file") {
+		t.Fatalf("file without its last line, against the store: %v", err)
+	}
 }
