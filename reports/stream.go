@@ -120,7 +120,7 @@ type csvStream[T any] struct {
 func (s *csvStream[T]) Write(v T) error {
 	row := make([]string, len(s.cols))
 	for i, c := range s.cols {
-		row[i] = CSVSafe(c.Value(v))
+		row[i] = sanitizeCell(CSVSafe(c.Value(v)))
 	}
 	if err := s.w.Write(row); err != nil {
 		return fmt.Errorf("reports: csv: %w", err)
@@ -190,7 +190,10 @@ func headers[T any](cols []Column[T]) []string {
 
 // RenderTable writes a plain-text table.
 func RenderTable(w io.Writer, header []string, rows [][]string) error {
-	t := tablewriter.NewTable(w,
+	// The table library does not return write errors: a table written to
+	// a full disk must not exit 0.
+	ew := &errWriter{w: w}
+	t := tablewriter.NewTable(ew,
 		tablewriter.WithHeaderAutoFormat(tw.Off),
 		tablewriter.WithRowAutoWrap(tw.WrapNone),
 	)
@@ -202,6 +205,9 @@ func RenderTable(w io.Writer, header []string, rows [][]string) error {
 	}
 	if err := t.Render(); err != nil {
 		return fmt.Errorf("reports: table: %w", err)
+	}
+	if ew.err != nil {
+		return fmt.Errorf("reports: table: %w", ew.err)
 	}
 	return nil
 }
