@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Limits on untrusted input.
@@ -479,11 +480,20 @@ func (u *URI) ReadPIN() (string, error) {
 	if err != nil || p == "" {
 		return "", err
 	}
-	f, err := os.Open(p)
+	// Only a regular file: opening a FIFO would block (and ignore
+	// signals) until something writes to it. Opened non-blocking, then
+	// checked on the descriptor itself, so a swap between the two cannot
+	// slip one in.
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrPINSource, err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return "", fmt.Errorf("%w: %s: %w", ErrPINSource, p, err)
+	} else if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%w: %s is not a regular file (%s)", ErrPINSource, p, fi.Mode().Type())
+	}
 	b, err := io.ReadAll(io.LimitReader(f, maxPINBytes+1))
 	if err != nil {
 		return "", fmt.Errorf("%w: read %s: %w", ErrPINSource, p, err)

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestParse(t *testing.T) {
@@ -213,4 +215,27 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("pin-value printed: %q", out)
 		}
 	})
+}
+
+// TestReadPINRefusesAFIFO: a FIFO as pin-source is refused at once, not
+// waited on forever (it would also ignore SIGTERM while blocked).
+func TestReadPINRefusesAFIFO(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "pin")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	u, err := Parse("pkcs11:token=t?pin-source=file:" + fifo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := u.ReadPIN(); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrPINSource) || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("ReadPIN(FIFO) = %v, want a refusal", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadPIN blocked on a FIFO")
+	}
 }
