@@ -31,12 +31,12 @@ func specs(t *testing.T, targets ...string) func(func(scanner.Spec) bool) {
 // ScanJobs splits one scan into shard jobs of one group, carrying the
 // scanner settings and the targets as written.
 func TestEnqueueScanJobsSplit(t *testing.T) {
-	scope, _ := scanner.ParseScope([]string{"10.0.0.5/16", "192.0.2.7"})
+	scope, _ := scanner.ParseScope([]string{"198.51.100.5/24", "192.0.2.7"})
 	cfg := scanner.Config{
-		Ports: []int{443, 8443}, Protocol: "smtp", Resolvers: []string{"10.0.0.53:53"}, Timeout: 3 * time.Second,
+		Ports: []int{443, 8443}, Protocol: "smtp", Resolvers: []string{"198.51.100.53:53"}, Timeout: 3 * time.Second,
 		DNSTimeout: time.Second, Concurrency: 7, Rate: 2.5, PerIP: 3, Scope: scope,
 	}
-	p := stage.ScanParams{Config: cfg, Targets: specs(t, "10.0.1.0/24", "imap://mail.example.com", "192.0.2.7, www.example.com"), Group: "nightly"}
+	p := stage.ScanParams{Config: cfg, Targets: specs(t, "203.0.113.0/24", "imap://mail.example.com", "192.0.2.7, www.example.com"), Group: "nightly"}
 	jobs, err := ScanJobs(p, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -48,10 +48,10 @@ func TestEnqueueScanJobsSplit(t *testing.T) {
 		if want := []string{"1/3", "2/3", "3/3"}[i]; j.Shard != want || j.Group != "nightly" {
 			t.Errorf("job %d: shard %q group %q, want %q nightly", i, j.Shard, j.Group, want)
 		}
-		if !slices.Equal(j.Targets, []string{"10.0.1.0/24", "imap://mail.example.com", "192.0.2.7, www.example.com"}) {
+		if !slices.Equal(j.Targets, []string{"203.0.113.0/24", "imap://mail.example.com", "192.0.2.7, www.example.com"}) {
 			t.Errorf("job %d targets %q", i, j.Targets)
 		}
-		if !slices.Equal(j.Scope, []string{"10.0.0.0/16", "192.0.2.7/32"}) {
+		if !slices.Equal(j.Scope, []string{"198.51.100.0/24", "192.0.2.7/32"}) {
 			t.Errorf("job %d scope %q", i, j.Scope)
 		}
 		got, err := j.scannerConfig()
@@ -64,7 +64,7 @@ func TestEnqueueScanJobsSplit(t *testing.T) {
 		}
 	}
 
-	one, err := ScanJobs(stage.ScanParams{Config: cfg, Targets: specs(t, "10.0.0.1")}, 1)
+	one, err := ScanJobs(stage.ScanParams{Config: cfg, Targets: specs(t, "203.0.113.1")}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func newBenchData(n int) *benchData {
 		c := certinfo.Cert{SHA256: fmt.Sprintf("c%063x", i), SPKISHA256: spki, Subject: "CN=" + name, Issuer: "CN=R11,O=Let's Encrypt,C=US",
 			Serial: fmt.Sprintf("%x", i), SANs: []string{name}, NotBefore: now.AddDate(0, -1, 0), NotAfter: now.AddDate(0, 2, 0),
 			KeyType: "ECDSA", KeyBits: 256, Curve: "P-256", SignatureAlgorithm: "ECDSA-SHA256"}
-		ip := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
+		ip := fmt.Sprintf("2001:db8::%x", i)
 		d.obs[i] = records.Observation{Target: name + ":443", Host: name, IP: ip, Port: 443, SNI: name, Protocol: "tls", TLSVersion: "TLS 1.3",
 			CipherSuite: "TLS_AES_128_GCM_SHA256", Group: "X25519MLKEM768", Time: now, Chain: []certinfo.Cert{c}}
 		d.prev[i] = d.obs[i]

@@ -27,7 +27,7 @@ func read(r io.Reader, name string) []string {
 
 func TestScanTargetLines(t *testing.T) {
 	long := strings.Repeat("a", MaxLineLen+1)
-	in := "# targets\n\n127.0.0.1\r\n  example.com:8443  \nnot a target!\n" + long + "\nsmtp://mail.example.com\n10.0.0.0/30"
+	in := "# targets\n\n127.0.0.1\r\n  example.com:8443  \nnot a target!\n" + long + "\nsmtp://mail.example.com\n192.0.2.0/30"
 	got := read(strings.NewReader(in), "list")
 	want := []string{
 		"127.0.0.1",
@@ -35,7 +35,7 @@ func TestScanTargetLines(t *testing.T) {
 		`error: list line 5: invalid target "not a target!": contains whitespace`,
 		fmt.Sprintf(`error: list line 6: invalid target "%s…": line longer than %d bytes`, long[:64], MaxLineLen),
 		"smtp://mail.example.com",
-		"10.0.0.0/30",
+		"192.0.2.0/30",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

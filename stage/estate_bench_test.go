@@ -42,7 +42,7 @@ func benchLoadEstate(b *testing.B, endpoints, runs int) {
 		items := make([]store.Item, 0, endpoints)
 		for i := 0; i < endpoints; i++ {
 			o := scanner.Observation{Target: fmt.Sprintf("h%d.example.test:443", i), Host: fmt.Sprintf("h%d.example.test", i),
-				IP: fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), Port: 443, Protocol: "tls", TLSVersion: "TLS 1.3",
+				IP: fmt.Sprintf("2001:db8::%x", i), Port: 443, Protocol: "tls", TLSVersion: "TLS 1.3",
 				Time:  t0.Add(time.Duration(r) * time.Minute),
 				Chain: []certinfo.Cert{{Subject: "CN=x", SHA256: fmt.Sprintf("c%063d", i), SPKISHA256: fmt.Sprintf("s%063d", i), KeyType: "ECDSA", Curve: "P-256"}}}
 			its, err := records.ObservationItems(o, nil)

@@ -98,7 +98,7 @@ func TestApplyFlags(t *testing.T) {
 		err        string
 	}{
 		{name: "scalars", yaml: "ports: 8443\nrate: 5\n", ports: "8443", rate: 5},
-		{name: "list to a slice flag", yaml: "scope: [10.0.0.0/8, 192.168.0.0/16]\n", ports: "443", scope: []string{"10.0.0.0/8", "192.168.0.0/16"}},
+		{name: "list to a slice flag", yaml: "scope: [192.0.2.0/24, 198.51.100.0/24]\n", ports: "443", scope: []string{"192.0.2.0/24", "198.51.100.0/24"}},
 		{name: "list to a plain flag is joined", yaml: "ports: [443, 8443]\n", ports: "443,8443"},
 		{name: "command line wins", yaml: "ports: 8443\nrate: 5\n", args: []string{"--ports", "25"}, ports: "25", rate: 5},
 		{name: "skipped structured key", yaml: "targets: [a, b]\nrate: 1\n", ports: "443", rate: 1},
@@ -287,8 +287,8 @@ func TestIgnoreFile(t *testing.T) {
 	}{
 		{name: "list", yaml: "# accepted\n- check: test-check\n  subject: CN=x\n  reason: lab\n  until: 2099-01-01T00:00:00Z\n",
 			want: []reconcile.Suppression{{Check: "test-check", Subject: "CN=x", Reason: "lab", Until: until, Source: path + ":2"}}},
-		{name: "suppressions key", yaml: "suppressions:\n  - check: test-check\n    endpoint: 10.0.0.1:443\n    reason: lab\n    until: 2099-01-01T00:00:00Z\n",
-			want: []reconcile.Suppression{{Check: "test-check", Endpoint: "10.0.0.1:443", Reason: "lab", Until: until, Source: path + ":2"}}},
+		{name: "suppressions key", yaml: "suppressions:\n  - check: test-check\n    endpoint: 192.0.2.1:443\n    reason: lab\n    until: 2099-01-01T00:00:00Z\n",
+			want: []reconcile.Suppression{{Check: "test-check", Endpoint: "192.0.2.1:443", Reason: "lab", Until: until, Source: path + ":2"}}},
 		{name: "empty", yaml: ""},
 		{name: "mapping without suppressions", yaml: "other: 1\n", err: "want a list of suppressions (or suppressions: [...])"},
 		{name: "scalar", yaml: "just text\n", err: path + ":1: want a list of suppressions"},
