@@ -55,22 +55,19 @@ type Options struct {
 	// Suppressions silence accepted findings (they are still reported,
 	// marked suppressed).
 	Suppressions []Suppression
-	// Previous are the findings of the previous reconcile, for drift:
-	// a finding already present keeps its first_seen.
-	Previous []Finding
 }
 
-// Result is the outcome of Run.
+// Result is the outcome of Run: the findings of this snapshot. Their
+// history across reconciles (first_seen, resolved, reopened) is the
+// lifecycle's (Advance).
 type Result struct {
 	Findings []Finding `json:"findings"`
-	// New are fingerprints absent from the previous run; Resolved are
-	// previous findings no longer present.
-	New      []string  `json:"new"`
-	Resolved []Finding `json:"resolved"`
 }
 
 // Run executes the registered checks over s. It is deterministic:
-// findings are sorted by severity, check, subject, endpoint.
+// findings are sorted by severity, check, subject, endpoint. Each
+// finding's FirstSeen is s.Now; Advance replaces it with the first
+// reconcile that reported it.
 func Run(s *Snapshot, o Options) Result {
 	if s.Now.IsZero() {
 		s.Now = time.Now()
@@ -80,10 +77,6 @@ func Run(s *Snapshot, o Options) Result {
 	want := map[string]bool{}
 	for _, id := range o.Checks {
 		want[id] = true
-	}
-	prev := map[string]Finding{}
-	for _, f := range o.Previous {
-		prev[f.Fingerprint()] = f
 	}
 	var res Result
 	seen := map[string]bool{}
@@ -104,12 +97,7 @@ func Run(s *Snapshot, o Options) Result {
 				continue // one finding per check and subject
 			}
 			seen[fp] = true
-			if p, ok := prev[fp]; ok && !p.FirstSeen.IsZero() {
-				f.FirstSeen = p.FirstSeen
-			} else {
-				f.FirstSeen = s.Now.UTC()
-				res.New = append(res.New, fp)
-			}
+			f.FirstSeen = s.Now.UTC()
 			for _, sup := range o.Suppressions {
 				if sup.matches(f, s.Now) {
 					f.Suppressed, f.SuppressedBy = true, sup.Reason
@@ -120,23 +108,7 @@ func Run(s *Snapshot, o Options) Result {
 		}
 	}
 	res.Findings = mergeEndpoints(res.Findings)
-	seen = make(map[string]bool, len(res.Findings))
-	for i := range res.Findings {
-		f := &res.Findings[i]
-		fp := f.Fingerprint()
-		seen[fp] = true
-		if p, ok := prev[fp]; ok && !p.FirstSeen.IsZero() {
-			f.FirstSeen = p.FirstSeen
-		}
-	}
-	for fp, f := range prev {
-		if !seen[fp] {
-			res.Resolved = append(res.Resolved, f)
-		}
-	}
 	Sort(res.Findings)
-	Sort(res.Resolved)
-	sort.Strings(res.New)
 	return res
 }
 

@@ -49,6 +49,8 @@ type estate struct {
 	// Departed says why a certificate left the view (expired, revoked).
 	departed map[string]string
 	asOf     map[string]int64 // kind → run, from o.Runs
+	// refreshed runs were looked up again while the view was read.
+	refreshed map[int64]bool
 }
 
 // LoadEstate builds the estate view: every endpoint's latest state, each
@@ -67,7 +69,7 @@ func LoadEstate(ctx context.Context, st store.Store, o EstateOptions) (*reconcil
 	if err != nil {
 		return nil, err
 	}
-	e := &estate{st: st, o: o, runs: make(map[int64]store.Run, len(all)), contrib: map[string]map[int64]bool{}, departed: map[string]string{}, asOf: map[string]int64{},
+	e := &estate{st: st, o: o, runs: make(map[int64]store.Run, len(all)), contrib: map[string]map[int64]bool{}, departed: map[string]string{}, asOf: map[string]int64{}, refreshed: map[int64]bool{},
 		snap: &reconcile.Snapshot{Now: o.Now, Policy: o.Policy}}
 	for _, r := range all {
 		e.runs[r.ID] = r
@@ -112,9 +114,12 @@ func LoadEstate(ctx context.Context, st store.Store, o EstateOptions) (*reconcil
 // status must be too).
 func (e *estate) run(ctx context.Context, id int64) store.Run {
 	r, ok := e.runs[id]
-	if ok && r.Status != store.StatusRunning && r.Status != store.StatusAbandoned {
+	if ok && (e.refreshed[id] || r.Status != store.StatusRunning && r.Status != store.StatusAbandoned) {
 		return r
 	}
+	// Once per run and view: a run still running (a CT sync writing
+	// sightings now) is not looked up again for each of its items.
+	e.refreshed[id] = true
 	if fresh, err := e.st.GetRun(ctx, id); err == nil {
 		e.runs[id] = fresh
 		return fresh

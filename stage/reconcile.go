@@ -77,20 +77,7 @@ func Reconcile(ctx context.Context, env Env, p ReconcileParams) (ReconcileResult
 	snap.Watched, snap.CAs = p.Watch, p.CAs
 	out.Snapshot = snap
 
-	stored := map[string]reconcile.Tracked{}
-	var previous []reconcile.Finding
-	if err := st.Findings(ctx, store.FindingFilter{}, func(r store.FindingRecord) error {
-		t, err := trackedOf(r)
-		if err != nil {
-			return err
-		}
-		stored[r.Fingerprint] = t
-		previous = append(previous, t.Finding)
-		return nil
-	}); err != nil {
-		return out, err
-	}
-	res := reconcile.Run(snap, reconcile.Options{Checks: p.Checks, Suppressions: p.Suppressions, Previous: previous})
+	res := reconcile.Run(snap, reconcile.Options{Checks: p.Checks, Suppressions: p.Suppressions})
 
 	meta := map[string]any{"inputs": snap.Sources, "checks": p.Checks, "now": now, "runs": p.Runs}
 	for k, v := range p.Meta {

@@ -376,29 +376,41 @@ func TestEveryCheckIsCitedAndTested(t *testing.T) {
 
 func TestDriftAndSuppression(t *testing.T) {
 	s := reconcile.Snapshot{Now: now, Observations: []records.Observation{obs("a:443", cert("a", "s1")), obs("b:443", cert("b", "s2"))}}
+	all := func(string) bool { return true }
 	first := reconcile.Run(&s, reconcile.Options{Checks: []string{"unmanaged-key"}})
-	if len(first.Findings) != 2 || len(first.New) != 2 {
-		t.Fatalf("first run: %+v", first)
+	tracked, events := reconcile.Advance(&s, first, all, nil)
+	if len(first.Findings) != 2 || len(events) != 2 {
+		t.Fatalf("first run: %+v, events %+v", first, events)
 	}
 	earlier := now.AddDate(0, 0, -10)
-	prev := []reconcile.Finding{first.Findings[0], {Check: "unmanaged-key", Subject: "CN=gone", SPKISHA256: "s0", FirstSeen: earlier}}
-	prev[0].FirstSeen = earlier
+	stored := map[string]reconcile.Tracked{}
+	for _, tr := range tracked {
+		tr.FirstSeen = earlier
+		stored[tr.Finding.Fingerprint()] = tr
+	}
+	gone := reconcile.Finding{Check: "unmanaged-key", Subject: "CN=gone", SPKISHA256: "s0"}
+	stored[gone.Fingerprint()] = reconcile.Tracked{Finding: gone, State: reconcile.StateOpen, FirstSeen: earlier, LastSeen: earlier, Since: earlier}
 	s2 := reconcile.Snapshot{Now: now, Observations: s.Observations}
-	second := reconcile.Run(&s2, reconcile.Options{Checks: []string{"unmanaged-key"}, Previous: prev,
+	second := reconcile.Run(&s2, reconcile.Options{Checks: []string{"unmanaged-key"},
 		Suppressions: []reconcile.Suppression{{Check: "unmanaged-key", Subject: "CN=b", Endpoint: "tls://b:*", Reason: "lab host, accepted until migration"}}})
-	if len(second.New) != 1 || len(second.Resolved) != 1 || second.Resolved[0].Subject != "CN=gone" {
-		t.Errorf("drift: new %v resolved %+v", second.New, second.Resolved)
+	tracked, events = reconcile.Advance(&s2, second, all, stored)
+	resolved := map[string]string{}
+	for _, e := range events {
+		if e.Event == reconcile.EventResolved {
+			resolved[e.Finding.Subject] = e.Evidence["reason"].(string)
+		}
+	}
+	if len(resolved) != 2 || resolved["CN=gone"] != "no-longer-reported" || resolved["CN=b"] != "suppressed" {
+		t.Errorf("resolved %v, want CN=gone (no longer reported) and CN=b (suppressed)", resolved)
+	}
+	for _, tr := range tracked {
+		if tr.Finding.Subject == "CN=a" && !tr.FirstSeen.Equal(earlier) {
+			t.Errorf("first_seen not carried over: %v", tr.FirstSeen)
+		}
 	}
 	for _, f := range second.Findings {
-		switch f.Subject {
-		case prev[0].Subject:
-			if !f.FirstSeen.Equal(earlier) {
-				t.Errorf("first_seen not carried over: %v", f.FirstSeen)
-			}
-		case "CN=b":
-			if !f.Suppressed || f.SuppressedBy == "" {
-				t.Errorf("suppression not applied: %+v", f)
-			}
+		if f.Subject == "CN=b" && (!f.Suppressed || f.SuppressedBy == "") {
+			t.Errorf("suppression not applied: %+v", f)
 		}
 	}
 	if w, ok := reconcile.Worst(second.Findings); !ok || w != reconcile.Critical {
