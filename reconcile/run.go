@@ -117,6 +117,18 @@ func Run(s *Snapshot, o Options) Result {
 // and port — into one finding naming the endpoint by name and listing
 // every form in evidence "endpoints".
 func mergeEndpoints(fs []Finding) []Finding {
+	// Only an endpoint found by address as well as by name can merge:
+	// collect the address forms first (usually few), and leave the rest
+	// alone without parsing every endpoint.
+	byAddress := map[string]bool{}
+	for _, f := range fs {
+		if f.Endpoint != "" && !strings.Contains(f.Endpoint, " (") {
+			byAddress[CanonicalEndpoint(f.Endpoint)] = true
+		}
+	}
+	if len(byAddress) == 0 {
+		return fs
+	}
 	type groupKey struct{ check, subject, spki, cert, endpoint string }
 	groups := map[groupKey][]int{}
 	var order []groupKey
@@ -124,11 +136,15 @@ func mergeEndpoints(fs []Finding) []Finding {
 		if f.Endpoint == "" {
 			continue
 		}
+		canon := CanonicalEndpoint(f.Endpoint)
+		if !byAddress[canon] {
+			continue
+		}
 		subject := f.Subject
 		if endpointTarget(f.Endpoint) == subject {
 			subject = "" // a subject that is the endpoint's own name
 		}
-		k := groupKey{f.Check, subject, f.SPKISHA256, f.CertSHA256, CanonicalEndpoint(f.Endpoint)}
+		k := groupKey{f.Check, subject, f.SPKISHA256, f.CertSHA256, canon}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
