@@ -51,10 +51,9 @@ type Cert struct {
 }
 
 // Hex256 returns the lower-case hex SHA-256 of b.
-func Hex256(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
+func Hex256(b []byte) string { return hexSum(sha256.Sum256(b)) }
+
+func hexSum(s [sha256.Size]byte) string { return hex.EncodeToString(s[:]) }
 
 // SPKISHA256 returns the spki_sha256 of a public key (any type accepted by
 // x509.MarshalPKIXPublicKey).
@@ -93,13 +92,20 @@ func DescribeKey(pub any) KeyInfo {
 // parser accepts der, the result carries the fingerprint and ParseError,
 // and the returned error says why.
 func Parse(der []byte) (Cert, error) {
-	c := Cert{SHA256: Hex256(der), SANs: []string{}, DER: der}
+	sum := sha256.Sum256(der)
+	if c, ok := cached(sum); ok && c.ParseError == "" {
+		c.DER = der
+		return c, nil
+	}
+	c := Cert{SHA256: hexSum(sum), SANs: []string{}, DER: der}
 	if x, err := x509.ParseCertificate(der); err == nil {
 		fillStd(&c, x)
+		remember(sum, c)
 		return c, nil
 	} else if z, zerr := zx509.ParseCertificate(der); zerr == nil {
 		fillZ(&c, z)
 		c.Lenient = true
+		remember(sum, c)
 		return c, nil
 	} else {
 		c.ParseError = err.Error()
@@ -108,11 +114,7 @@ func Parse(der []byte) (Cert, error) {
 }
 
 // ParseX509 summarises an already parsed certificate.
-func ParseX509(x *x509.Certificate) Cert {
-	c := Cert{SHA256: Hex256(x.Raw), SANs: []string{}, DER: x.Raw}
-	fillStd(&c, x)
-	return c
-}
+func ParseX509(x *x509.Certificate) Cert { return parseStdCached(x) }
 
 func fillStd(c *Cert, x *x509.Certificate) {
 	c.SPKISHA256 = Hex256(x.RawSubjectPublicKeyInfo)
