@@ -4,7 +4,7 @@ export KEYAUDIT_TOOLS ?= $(HOME)/.cache/keyaudit-tools
 export GOFLAGS ?= -buildvcs=false
 BIN := $(KEYAUDIT_TOOLS)/bin
 
-.PHONY: deps build demo test test-short lint bench bench-scale fuzz
+.PHONY: deps build demo test test-short lint bench bench-scale fuzz peers
 
 deps:
 	bash .ci/install.sh
@@ -26,6 +26,9 @@ test: deps lint
 
 test-short:
 	go test -short ./...
+
+peers:
+	bash scripts/build-peers.sh
 
 bench: build
 	bash scripts/bench-scan.sh
