@@ -198,7 +198,7 @@ func writeReport(ctx context.Context, st store.Store, auditRun int64, spec Repor
 	if err := spec.prepareDir(); err != nil {
 		return err
 	}
-	return WriteFileAtomic(spec.Path, func(w io.Writer) error { return reports.Render(w, spec.Format, r, opts) })
+	return WriteOutput(spec.Path, func(w io.Writer) error { return reports.Render(w, spec.Format, r, opts) })
 }
 
 // SeenNames are the DNS names under the watched domains that the given

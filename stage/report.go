@@ -6,40 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
+	"github.com/keyaudit/keyaudit/internal/outfile"
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/store"
 	"github.com/keyaudit/keyaudit/store/records"
 )
 
-// WriteFileAtomic writes a temporary file beside path and renames it over
-// path once fn succeeded: a failed report never leaves half a file where
-// a CI job or a reviewer expects a whole one.
-func WriteFileAtomic(path string, fn func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("-o %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := fn(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("-o %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("-o %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("-o %s: %w", path, err)
-	}
-	return nil
+// WriteOutput writes what fn writes to the file at path, as
+// outfile.Write does: a regular file is replaced only once the report is
+// complete; a device, a FIFO or /dev/stdout is written through, and a
+// failed write is an error.
+func WriteOutput(path string, fn func(io.Writer) error) error {
+	return outfile.Write(path, 0o644, fn)
 }
 
 // LoadReport reads a report's records from the store: the reconcile run

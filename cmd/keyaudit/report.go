@@ -131,8 +131,8 @@ func (a *app) runReport(ctx context.Context, o *reportOptions) error {
 		if err := reports.Render(a.stdout, o.format, r, opts); err != nil {
 			return withCode(exitError, err)
 		}
-	} else if err := stage.WriteFileAtomic(o.output, func(w io.Writer) error { return reports.Render(w, o.format, r, opts) }); err != nil {
-		return withCode(exitError, err)
+	} else if err := stage.WriteOutput(o.output, func(w io.Writer) error { return reports.Render(w, o.format, r, opts) }); err != nil {
+		return withCode(exitError, fmt.Errorf("-o: %w", err))
 	}
 	for _, f := range r.Findings {
 		if opts.Fails(f) {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -272,3 +273,32 @@ func TestReportErrors(t *testing.T) {
 }
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestReportOutputNotAFile: -o names a device (a private /dev/full) or a
+// link to one: the report is written through it, the write error is
+// exit 2, and neither the device nor the link is replaced by a file.
+func TestReportOutputNotAFile(t *testing.T) {
+	ctx := context.Background()
+	rs := newReportStore(t)
+	dir := t.TempDir()
+	full := filepath.Join(dir, "full")
+	if err := syscall.Mknod(full, syscall.S_IFCHR|0o666, 1<<8|7); err != nil {
+		t.Skipf("mknod (needs root): %v", err)
+	}
+	link := filepath.Join(dir, "report.html")
+	if err := os.Symlink(full, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{full, link} {
+		res := runCLI(t, ctx, "", "--store", rs.path, "report", "--format", "html", "-o", out, "--fail-on", "none")
+		if res.code != exitError || !strings.Contains(res.stderr, "no space left on device") {
+			t.Errorf("-o %s: exit %d, stderr %q", out, res.code, res.stderr)
+		}
+	}
+	if fi, err := os.Lstat(full); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		t.Errorf("the device was replaced: %v %v", fi.Mode(), err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced: %v %v", fi.Mode(), err)
+	}
+}

@@ -12,12 +12,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/keyaudit/keyaudit/internal/certinfo"
+	"github.com/keyaudit/keyaudit/internal/outfile"
 	"github.com/keyaudit/keyaudit/reconcile"
 )
 
@@ -469,29 +469,18 @@ func (p *Plan) Marshal() ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// WriteFile writes the plan to path (0644: a plan holds no secret).
+// WriteFile writes the plan to path (0644: a plan holds no secret), as
+// outfile.Write does: a regular file is replaced only once the whole plan
+// is written; a device, a FIFO or /dev/stdout is written through.
 func (p *Plan) WriteFile(path string) error {
 	b, err := p.Marshal()
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".plan-*.json")
-	if err != nil {
+	return outfile.Write(path, 0o644, func(w io.Writer) error {
+		_, err := w.Write(b)
 		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	})
 }
 
 // ReadPlan decodes a plan strictly: unknown fields are an error (a field

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -662,5 +663,42 @@ func TestSummary(t *testing.T) {
 	}
 	if got := Summary(store.AuditEntry{Detail: json.RawMessage(`[1]`)}); got != "[1]" {
 		t.Errorf("summary of a foreign detail: %q", got)
+	}
+}
+
+// TestPlanWriteFileNotAFile: a plan written to a link keeps the link (its
+// target gets the plan) and one written to a FIFO goes through it: -o
+// never replaces what is not a regular file.
+func TestPlanWriteFileNotAFile(t *testing.T) {
+	p := &Plan{ID: "plan-x", Source: "certificates"}
+	want, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "plans", "p1.json")
+	os.Mkdir(filepath.Dir(target), 0o755)
+	link := filepath.Join(dir, "current.json")
+	os.Symlink(target, link)
+	os.WriteFile(target, []byte("old"), 0o644)
+	if err := p.WriteFile(link); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced: %v", err)
+	}
+	if b, _ := os.ReadFile(target); !bytes.Equal(b, want) {
+		t.Errorf("target holds %q", b)
+	}
+
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	if err := p.WriteFile(fifo); err == nil {
+		t.Error("a FIFO nobody reads took the plan")
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("the FIFO was replaced: %v", err)
 	}
 }
