@@ -8,7 +8,10 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
+	"fmt"
 	"math/big"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -157,5 +160,55 @@ func TestRefs(t *testing.T) {
 	}
 	if r.Unique(a) != a || r.Unique(a) != a+"#2" {
 		t.Error("duplicates not numbered")
+	}
+}
+
+// TestPairManySharingOneKey: 20,000 objects of one token holding one key
+// under distinct CKA_IDs and labels. Each lists at most MaxPairedWith
+// others, notes how many there are, and is flagged as an ID mismatch with
+// a bounded number of notes; time and memory stay linear (each once
+// listed all 19,999 others: gigabytes).
+func TestPairManySharingOneKey(t *testing.T) {
+	const n = 20000
+	keys := make([]Key, n)
+	for i := range keys {
+		id := fmt.Sprintf("%04x", i)
+		keys[i] = key(ClassCertificate, id, "aa")
+	}
+	keys[0].Class = ClassPrivateKey
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	Pair(keys)
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 128<<20 {
+		t.Errorf("pairing %d keys allocated %d MB", n, alloc>>20)
+	}
+	for _, i := range []int{0, 1, n - 1} {
+		k := keys[i]
+		if len(k.PairedWith) != MaxPairedWith || !k.IDMismatch || len(k.Notes) > MaxPairedWith+1 {
+			t.Fatalf("key %d: %d paired, mismatch %v, %d notes", i, len(k.PairedWith), k.IDMismatch, len(k.Notes))
+		}
+		for _, p := range k.PairedWith {
+			if p.ID == k.ID {
+				t.Errorf("key %d lists itself", i)
+			}
+		}
+		if !strings.Contains(strings.Join(k.Notes, "\n"), fmt.Sprintf("%d other objects hold the same key", n-1)) {
+			t.Errorf("key %d notes %q", i, k.Notes)
+		}
+	}
+	if keys[1].PairedWith[0].Class != ClassPrivateKey {
+		t.Errorf("the private key is not listed first: %+v", keys[1].PairedWith[0])
+	}
+
+	// Identical copies (one file holding one certificate three times):
+	// each lists the copy once.
+	same := []Key{key(ClassCertificate, "", "bb"), key(ClassCertificate, "", "bb"), key(ClassCertificate, "", "bb")}
+	for i := range same {
+		same[i].Source = "pem"
+	}
+	Pair(same)
+	if len(same[0].PairedWith) != 1 || same[0].IDMismatch {
+		t.Errorf("copies: %+v", same[0])
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -285,4 +287,38 @@ func FuzzParse(f *testing.F) {
 		keys, _ = Parse("f", b, Options{})
 		checkKeys(t, keys)
 	})
+}
+
+// TestManyCopiesOfOneCertificate: a file of more than maxObjectsPerFile
+// copies of one certificate lists the first maxObjectsPerFile, each
+// paired with a bounded list, and marks the source partial naming
+// ErrTooManyObjects. Memory stays linear in the copies: the paired lists
+// of 10,000 copies once took gigabytes.
+func TestManyCopiesOfOneCertificate(t *testing.T) {
+	cert, err := os.ReadFile(filepath.Join(fixtures, "rsa2048-cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "copies.pem")
+	if err := os.WriteFile(p, []byte(strings.Repeat(string(cert), maxObjectsPerFile+5)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	keys, res := listAll(t, Config{Paths: []string{p}})
+	runtime.ReadMemStats(&after)
+	if len(keys) != maxObjectsPerFile || res.Status != inventory.StatusPartial {
+		t.Fatalf("%d keys, status %s; want %d, partial", len(keys), res.Status, maxObjectsPerFile)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], ErrTooManyObjects.Error()) {
+		t.Errorf("warnings %q", res.Warnings)
+	}
+	for _, k := range keys[:3] {
+		if len(k.PairedWith) != 1 || !strings.Contains(strings.Join(k.Notes, "\n"), fmt.Sprintf("%d other objects hold the same key", maxObjectsPerFile-1)) {
+			t.Errorf("paired with %d, notes %q", len(k.PairedWith), k.Notes)
+		}
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 256<<20 {
+		t.Errorf("listing %d copies allocated %d MB", len(keys), alloc>>20)
+	}
 }

@@ -73,7 +73,8 @@ func ParseJWKSet(data []byte) ([]inventory.Key, error) {
 	var keys []inventory.Key
 	var errs []error
 	for i, raw := range raws {
-		if i >= maxBlocksPerFile {
+		if i == maxObjectsPerFile {
+			errs = append(errs, ErrTooManyObjects)
 			break
 		}
 		var j jwk

@@ -18,13 +18,17 @@ import (
 
 // Limits on untrusted input.
 const (
-	maxFileBytes     = 16 << 20 // larger files are skipped with a warning
-	maxBlocksPerFile = 10000    // PEM blocks, JWKs or certificates read from one file
-	maxFiles         = 1 << 20  // files walked per source
+	maxFileBytes      = 16 << 20 // larger files are skipped with a warning
+	maxObjectsPerFile = 10000    // PEM blocks, JWKs or certificates read from one file
+	maxFiles          = 1 << 20  // files walked per source
 )
 
 // ErrNotKeyMaterial means a file holds nothing this package recognises.
 var ErrNotKeyMaterial = errors.New("files: no keys or certificates recognised")
+
+// ErrTooManyObjects means a file holds more than maxObjectsPerFile
+// objects: the first ones are listed and the source is partial.
+var ErrTooManyObjects = fmt.Errorf("files: more than %d objects in one file; the rest were not read", maxObjectsPerFile)
 
 // ErrPassword means a PKCS#12 file did not open with the password given.
 var ErrPassword = errors.New("files: PKCS#12 password incorrect or missing")
@@ -87,10 +91,14 @@ func ParsePEM(data []byte, label, kind string) ([]inventory.Key, error) {
 	var keys []inventory.Key
 	var errs []error
 	rest := data
-	for n := 0; n < maxBlocksPerFile; n++ {
+	for n := 0; ; n++ {
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
 		if b == nil {
+			break
+		}
+		if n == maxObjectsPerFile {
+			errs = append(errs, ErrTooManyObjects)
 			break
 		}
 		var k inventory.Key

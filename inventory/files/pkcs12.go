@@ -29,8 +29,8 @@ func ParsePKCS12(data []byte, password string) ([]inventory.Key, error) {
 		}
 		var keys []inventory.Key
 		for i, c := range certs {
-			if i >= maxBlocksPerFile {
-				break
+			if i == maxObjectsPerFile {
+				return keys, ErrTooManyObjects
 			}
 			k, err := certKey(c.Raw)
 			if err != nil {
@@ -59,9 +59,9 @@ func ParsePKCS12(data []byte, password string) ([]inventory.Key, error) {
 	}
 	pk.Source = "pkcs12"
 	keys = append([]inventory.Key{pk}, keys...)
-	for i, c := range cas {
-		if i >= maxBlocksPerFile {
-			break
+	for _, c := range cas {
+		if len(keys) == maxObjectsPerFile {
+			return keys, ErrTooManyObjects
 		}
 		k, err := certKey(c.Raw)
 		if err != nil {
