@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -128,9 +129,19 @@ const migrateLock int64 = 0x6b657961756469
 // layout.
 const versionTable = "keyaudit_schema_version"
 
+// defaultConnectTimeout is DefaultConnectTimeout; tests shorten it.
+var defaultConnectTimeout = DefaultConnectTimeout
+
 // maxRetries bounds how often a write that lost a deadlock or a
 // serialisation conflict against another writer is retried.
 const maxRetries = 5
+
+// DefaultConnectTimeout bounds connecting to the server (TCP, TLS and
+// the startup exchange, per host) when the URL sets no connect_timeout:
+// a server that accepts and never answers fails a scheduled job in
+// bounded time instead of hanging it. connect_timeout in the URL (or
+// $PGCONNECT_TIMEOUT) overrides it; connect_timeout=0 waits forever.
+const DefaultConnectTimeout = 10 * time.Second
 
 // Store is a store.Store on a PostgreSQL database.
 type Store struct {
@@ -154,12 +165,18 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "keyaudit"
 	}
+	if !strings.Contains(dsn, "connect_timeout") && os.Getenv("PGCONNECT_TIMEOUT") == "" {
+		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: store %s: %w", Redact(dsn), err)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
+		if t := cfg.ConnConfig.ConnectTimeout; t > 0 && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return nil, fmt.Errorf("postgres: store %s: no answer within the connect timeout (%s; set connect_timeout in the URL to change it): %w", Redact(dsn), t, err)
+		}
 		return nil, fmt.Errorf("postgres: store %s: %w", Redact(dsn), err)
 	}
 	s := &Store{pool: pool, now: time.Now}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -381,5 +382,82 @@ func TestWriterProcess(t *testing.T) {
 	}
 	if err := s.FinishRun(ctx, r.ID, store.StatusComplete, ""); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// silentServer is a fake for hostile behaviour no real PostgreSQL server
+// produces: a loopback TCP listener that accepts every connection and
+// never answers. It returns its address.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never read or written
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// TestOpenSilentServer: a server that accepts and never answers fails
+// Open in bounded time with an error saying so — by default (no
+// connect_timeout in the URL: DefaultConnectTimeout, shortened here), and
+// with the URL's connect_timeout, which overrides the default.
+func TestOpenSilentServer(t *testing.T) {
+	addr := silentServer(t)
+	saved := defaultConnectTimeout
+	t.Cleanup(func() { defaultConnectTimeout = saved })
+	for _, c := range []struct {
+		name     string
+		def      time.Duration
+		dsn      string
+		min, max time.Duration
+	}{
+		{"default", 500 * time.Millisecond, "postgres://keyaudit:pw@" + addr + "/keyaudit", 400 * time.Millisecond, 5 * time.Second},
+		{"connect_timeout in the URL", time.Hour, "postgres://keyaudit:pw@" + addr + "/keyaudit?sslmode=disable&connect_timeout=1", 900 * time.Millisecond, 5 * time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			defaultConnectTimeout = c.def
+			start := time.Now()
+			done := make(chan error, 1)
+			go func() {
+				st, err := Open(context.Background(), c.dsn)
+				if err == nil {
+					st.Close()
+				}
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				took := time.Since(start)
+				if err == nil || took < c.min || took > c.max {
+					t.Fatalf("Open took %s: %v", took, err)
+				}
+				if !strings.Contains(err.Error(), "no answer within the connect timeout") {
+					t.Errorf("error does not say what happened: %v", err)
+				}
+			case <-time.After(c.max + 5*time.Second):
+				t.Fatal("Open still waiting on a server that never answers")
+			}
+		})
 	}
 }
