@@ -28,6 +28,7 @@ var (
 	ErrNotOffered = errors.New("server does not offer STARTTLS")
 	ErrRejected   = errors.New("server rejected STARTTLS")
 	ErrProtocol   = errors.New("unexpected reply")
+	ErrTooLarge   = errors.New("reply too large")
 )
 
 // Error is a failed upgrade: which protocol, at which step, and what the

@@ -174,3 +174,44 @@ func TestXMPPFeaturesNamespace(t *testing.T) {
 		t.Errorf("XMPPFeatures = %v, %v", ok, err)
 	}
 }
+
+// endless is a fake for hostile behaviour: a server that sends prefix,
+// then fill for ever.
+type endless struct {
+	prefix *strings.Reader
+	fill   byte
+	out    bytes.Buffer
+}
+
+func (e *endless) Read(p []byte) (int, error) {
+	if e.prefix.Len() > 0 {
+		return e.prefix.Read(p)
+	}
+	for i := range p {
+		p[i] = e.fill
+	}
+	return len(p), nil
+}
+func (e *endless) Write(p []byte) (int, error) { return e.out.Write(p) }
+
+// TestXMPPEndlessReply: an XMPP server that never stops sending before
+// its stream features fails the upgrade as a reply too large, never as a
+// connection closed by the server (io.EOF) — the cap is not the server
+// hanging up.
+func TestXMPPEndlessReply(t *testing.T) {
+	const open = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+	for name, e := range map[string]*endless{
+		"text":                  {prefix: strings.NewReader(open), fill: 'x'},
+		"whitespace":            {prefix: strings.NewReader(open + "<stream:features>"), fill: ' '},
+		"one endless attribute": {prefix: strings.NewReader(open + "<stream:features a='"), fill: 'a'},
+	} {
+		err := Upgrade(e, "xmpp", "example.test")
+		if !errors.Is(err, ErrTooLarge) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("%s: %v; want ErrTooLarge and no EOF", name, err)
+			continue
+		}
+		if msg := err.Error(); !strings.Contains(msg, "reply too large") || !strings.Contains(msg, "stream features") {
+			t.Errorf("%s: message %q does not say what happened", name, msg)
+		}
+	}
+}

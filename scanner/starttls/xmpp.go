@@ -27,8 +27,7 @@ func xmpp(rw io.ReadWriter, host string) error {
 		return fail("stream", err)
 	}
 	// Byte-wise reads: nothing after <proceed/> may be consumed.
-	lr := &io.LimitedReader{R: rw, N: maxXMPPBytes}
-	d := xml.NewDecoder(newLineReader(lr).r)
+	d := xml.NewDecoder(newLineReader(&capReader{r: rw, n: maxXMPPBytes}).r)
 	offered, err := XMPPFeatures(d)
 	if err != nil {
 		return fail("features", err)
@@ -64,6 +63,9 @@ func XMPPFeatures(d *xml.Decoder) (bool, error) {
 	for range maxXMPPTokens {
 		tok, err := d.Token()
 		if err != nil {
+			if errors.Is(err, ErrTooLarge) {
+				return false, fmt.Errorf("%w: no end of the stream features in %d bytes", err, maxXMPPBytes)
+			}
 			if errors.Is(err, io.EOF) {
 				return false, io.ErrUnexpectedEOF
 			}
@@ -88,6 +90,26 @@ func XMPPFeatures(d *xml.Decoder) (bool, error) {
 		}
 	}
 	return false, fmt.Errorf("%w: no </stream:features> in %d tokens", ErrProtocol, maxXMPPTokens)
+}
+
+// capReader reads at most n bytes of r, then fails with ErrTooLarge:
+// unlike io.LimitedReader's io.EOF, which would read as the server
+// closing the connection, it says the server sent too much.
+type capReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		return 0, ErrTooLarge
+	}
+	if int64(len(p)) > c.n {
+		p = p[:c.n]
+	}
+	n, err := c.r.Read(p)
+	c.n -= int64(n)
+	return n, err
 }
 
 func xmlEscape(s string) string {
