@@ -12,7 +12,22 @@
 // (directly, or through a consistency proof to it), and each new head must
 // be consistent with the last verified one. A log that fails any of these
 // yields a *MisbehaviourError carrying both heads, and its position does
-// not move.
+// not move. Heads are also held against time and against each other: a
+// head dated beyond the allowed clock skew, a larger tree dated before
+// the verified one, a smaller tree signed after it, or a smaller head
+// whose log no longer serves the verified tree (a suspected rollback) is
+// misbehaviour; an older, smaller head that is still proven a prefix is a
+// stale cache, and is fine. A static log's checkpoint origin is bound
+// (configured, from the log list, or by the first verified checkpoint).
+//
+// A URL that never served a verifiable head (an HTML page, random bytes)
+// or whose checkpoints name another origin than the configured one is a
+// *ConfigError: the configuration is wrong, the log did not lie.
+//
+// Names are matched as clients read them: IDNA dot equivalents (U+3002,
+// U+FF0E, U+FF61) are full stops, and a SAN or CN holding a NUL is
+// matched by what precedes the NUL and reported in Sighting.NULNames
+// (the null-prefix attack).
 //
 // Positions are durable through a Sink: the monitor hands it the verified
 // state together with the sightings that state covers, and a Sink backed by

@@ -22,6 +22,19 @@ const (
 	// Malformed: a signed head, entry or tile that does not parse or has
 	// the wrong shape (wrong entry count, wrong leaf index).
 	Malformed MisbehaviourKind = "malformed-data"
+	// Rollback: the log's signed head moved backwards — it signed a
+	// smaller tree after the verified one, or went back to a smaller head
+	// and no longer serves what proves the verified tree (its tiles, or a
+	// consistency proof to it): a rollback, or a fork to a shorter
+	// history. Suspected, not proven: the evidence is both heads.
+	Rollback MisbehaviourKind = "suspected-rollback"
+	// BadTimestamp: a signed head whose timestamp is further in the
+	// future than the allowed clock skew, or older than the verified head
+	// although its tree is larger (timestamps and sizes move together).
+	BadTimestamp MisbehaviourKind = "bad-timestamp"
+	// OriginChanged: the log now signs checkpoints for another origin
+	// than the one of its verified head.
+	OriginChanged MisbehaviourKind = "origin-changed"
 )
 
 // MisbehaviourError reports a log serving something its signed
@@ -54,6 +67,32 @@ func (e *MisbehaviourError) Error() string {
 }
 
 func (e *MisbehaviourError) Unwrap() error { return e.Err }
+
+// ConfigError says what a log serves shows that the configuration does
+// not describe it: the URL answers, but not as a CT log (an HTML page or
+// random bytes where its signed head belongs) and no head of it was ever
+// verified, or its checkpoints are signed for another origin than the one
+// configured (--log-origin, the config, the log list). Nothing the log
+// signed was contradicted, so it is not misbehaviour: the log could not
+// be synced, and its position does not move.
+type ConfigError struct {
+	LogURL string
+	Detail string
+	// Served is the head the log served, when it verified (an origin
+	// mismatch); nil otherwise.
+	Served *Head
+	Err    error
+}
+
+func (e *ConfigError) Error() string {
+	s := fmt.Sprintf("ctlog: %s: %s", e.LogURL, e.Detail)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
 
 // FetchError is a request to a log that failed after retries.
 type FetchError struct {

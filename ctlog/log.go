@@ -47,8 +47,10 @@ type Log struct {
 	// ID is the RFC 6962 log ID: base64 of SHA-256 of KeyDER.
 	ID string `json:"log_id"`
 	// Origin, when set, is the checkpoint origin line a static log must
-	// sign; empty accepts the origin the checkpoint names (the key
-	// signature binds it either way).
+	// sign (--log-origin, the config, or the log list's submission_url):
+	// a checkpoint signed for another is a *ConfigError. Empty accepts the
+	// origin of the first checkpoint verified; either way a log whose
+	// checkpoints change origin after one verified misbehaves.
 	Origin string `json:"origin,omitempty"`
 	// State is the log list state (usable, qualified, readonly …); empty
 	// for configured logs.

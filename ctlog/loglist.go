@@ -170,6 +170,7 @@ func (ll *LogList) Logs(states ...string) ([]Log, error) {
 			if err != nil {
 				return nil, err
 			}
+			log.Origin = SubmissionOrigin(l.SubmissionURL)
 			out = append(out, log)
 		}
 	}
@@ -190,4 +191,33 @@ func listEntry(desc, id, key, url string, typ Type, st *LogState) (Log, error) {
 		l.FinalTreeSize = st.ReadOnly.FinalTreeHead.TreeSize
 	}
 	return l, nil
+}
+
+// SubmissionOrigin is the checkpoint origin c2sp.org/static-ct-api names
+// for a log with this submission prefix: the URL without its scheme and
+// trailing slashes ("" when there is none).
+func SubmissionOrigin(submissionURL string) string {
+	u := strings.TrimSpace(submissionURL)
+	if i := strings.Index(u, "://"); i >= 0 {
+		u = u[i+3:]
+	}
+	return strings.TrimRight(u, "/")
+}
+
+// origins maps the log ID of every tiled log of the list, in any state,
+// to its origin (SubmissionOrigin), the first entry's for a log listed
+// twice. Entries whose key does not parse are left out: Logs reports
+// them.
+func (ll *LogList) origins() map[string]string {
+	out := map[string]string{}
+	for _, op := range ll.Operators {
+		for _, l := range op.TiledLogs {
+			if _, der, err := ParsePublicKey(l.Key); err == nil && l.SubmissionURL != "" {
+				if id := LogID(der); out[id] == "" {
+					out[id] = SubmissionOrigin(l.SubmissionURL)
+				}
+			}
+		}
+	}
+	return out
 }

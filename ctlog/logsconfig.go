@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // LogsConfig says which logs to follow. Its YAML form is keyaudit's ct:
-// config section; URLs, Keys and Types are the logs given one by one on
-// the command line (--log, --log-key, --log-type), which have no YAML
-// form:
+// config section; URLs, Keys, Types and Origins are the logs given
+// one by one on the command line (--log, --log-key, --log-type,
+// --log-origin), which have no YAML form:
 //
 //	ct:
 //	  log-list: /etc/keyaudit/log_list.json
@@ -18,6 +19,7 @@ import (
 //	    - url: https://ct.example/logs/2026h1/
 //	      key: MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE…   # base64 DER, PEM or a file
 //	      type: static                               # or rfc6962
+//	      origin: ct.example/logs/2026h1             # static logs: the checkpoint origin
 //	      description: Example 2026h1
 //
 // Logs builds and validates the logs.
@@ -34,6 +36,10 @@ type LogsConfig struct {
 	URLs  []string `yaml:"-"`
 	Keys  []string `yaml:"-"`
 	Types []string `yaml:"-"`
+	// Origins are the checkpoint origins of the URLs' static logs, the
+	// n-th for the n-th URL; a missing or empty one is taken from the log
+	// list when the log is in it (Log.Origin).
+	Origins []string `yaml:"-"`
 }
 
 // LogConfig is one log of LogsConfig.Configured.
@@ -50,8 +56,8 @@ type LogConfig struct {
 }
 
 // Over returns c, as given on the command line, over base, a config's
-// ct: section: c's URLs, Keys and Types (base's have no YAML form and
-// are dropped), the Configured logs of both (c's first), and c's LogList
+// ct: section: c's URLs, Keys, Types and Origins (base's have no YAML
+// form and are dropped), the Configured logs of both (c's first), and c's LogList
 // and States where c sets them, else base's.
 func (c LogsConfig) Over(base LogsConfig) LogsConfig {
 	out := c
@@ -80,6 +86,9 @@ func (c LogsConfig) Logs() ([]Log, error) {
 	if len(c.Types) > 1 && len(c.Types) != len(c.URLs) {
 		return nil, fmt.Errorf("%d --log but %d --log-type: give one type, or one per log", len(c.URLs), len(c.Types))
 	}
+	if len(c.Origins) > len(c.URLs) {
+		return nil, fmt.Errorf("%d --log but %d --log-origin: give at most one origin per log", len(c.URLs), len(c.Origins))
+	}
 	var logs []Log
 	seen := map[string]bool{}
 	add := func(l Log) {
@@ -103,6 +112,11 @@ func (c LogsConfig) Logs() ([]Log, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--log %s: %w", u, err)
 		}
+		if i < len(c.Origins) {
+			if l.Origin, err = checkOrigin(l, c.Origins[i]); err != nil {
+				return nil, fmt.Errorf("--log %s: %w", u, err)
+			}
+		}
 		add(l)
 	}
 	for i, lc := range c.Configured {
@@ -114,7 +128,10 @@ func (c LogsConfig) Logs() ([]Log, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ct.logs[%d]: %w", i, err)
 		}
-		l.Description, l.Origin = lc.Description, lc.Origin
+		l.Description = lc.Description
+		if l.Origin, err = checkOrigin(l, lc.Origin); err != nil {
+			return nil, fmt.Errorf("ct.logs[%d]: %w", i, err)
+		}
 		add(l)
 	}
 	if c.LogList != "" {
@@ -129,9 +146,32 @@ func (c LogsConfig) Logs() ([]Log, error) {
 		for _, l := range ls {
 			add(l)
 		}
+		// A static log named on its own is bound to the origin the list
+		// gives it, whatever its state there.
+		origins := ll.origins()
+		for i := range logs {
+			if logs[i].Type == Static && logs[i].Origin == "" {
+				logs[i].Origin = origins[logs[i].ID]
+			}
+		}
 	}
 	if len(logs) == 0 {
 		return nil, ErrNoLogs
 	}
 	return logs, nil
+}
+
+// checkOrigin validates a configured checkpoint origin for l: only static
+// logs sign checkpoints, and an origin is one line of printable text.
+func checkOrigin(l Log, origin string) (string, error) {
+	origin = strings.TrimSpace(origin)
+	switch {
+	case origin == "":
+		return "", nil
+	case l.Type != Static:
+		return "", fmt.Errorf("origin %q given for an %s log: only static-ct-api logs sign checkpoints", origin, l.Type)
+	case !isPrintable([]byte(origin)) || strings.ContainsAny(origin, "\t+"):
+		return "", fmt.Errorf("origin %q: not a checkpoint origin line", origin)
+	}
+	return origin, nil
 }

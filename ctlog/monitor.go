@@ -61,6 +61,13 @@ type Config struct {
 	// FetchIssuers fetches and checks the issuer of each static-ct-api
 	// sighting (issuer/<sha256>).
 	FetchIssuers bool
+	// Now is the clock signed heads' timestamps are held against
+	// (default time.Now).
+	Now func() time.Time
+	// MaxClockSkew is how far ahead of Now a signed head's timestamp may
+	// be (default 5 minutes): a head signed further in the future is
+	// misbehaviour.
+	MaxClockSkew time.Duration
 	// Progress, when set, is called after each batch.
 	Progress func(Progress)
 	// Logger receives debug and warning lines (nil discards).
@@ -115,6 +122,12 @@ func New(cfg Config) (*Monitor, error) {
 	if cfg.DedupWindow == 0 {
 		cfg.DedupWindow = 4096
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxClockSkew == 0 {
+		cfg.MaxClockSkew = DefaultMaxClockSkew
+	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "keyaudit-ct-monitor (+https://github.com/keyaudit/keyaudit)"
 	}
@@ -131,6 +144,8 @@ func New(cfg Config) (*Monitor, error) {
 		return nil, errors.New("ctlog: min backoff above max backoff")
 	case cfg.DedupWindow < 1:
 		return nil, errors.New("ctlog: dedup window must be positive")
+	case cfg.MaxClockSkew < 0:
+		return nil, errors.New("ctlog: clock skew must not be negative")
 	}
 	lg := cfg.Logger
 	if lg == nil {
@@ -138,6 +153,10 @@ func New(cfg Config) (*Monitor, error) {
 	}
 	return &Monitor{cfg: cfg, log: lg}, nil
 }
+
+// DefaultMaxClockSkew is how far in the future a signed head may be
+// dated when Config.MaxClockSkew is not set.
+const DefaultMaxClockSkew = 5 * time.Minute
 
 // maxEntriesPerFetch caps one get-entries request.
 const maxEntriesPerFetch = 1024
@@ -192,7 +211,9 @@ type Sink interface {
 	Commit(ctx context.Context, log Log, state []byte, sightings []Sighting) error
 }
 
-// Result summarises one Sync.
+// Result summarises one Sync. Entries and Sightings count what was
+// committed: an interrupted Sync reports what its Sink holds, not what
+// was fetched and lost.
 type Result struct {
 	Log       Log           `json:"log"`
 	From      uint64        `json:"from"`
@@ -355,9 +376,15 @@ func (m *Monitor) sync(ctx context.Context, l Log, src source, sink Sink, from S
 
 	served, err := src.head(ctx)
 	if err != nil {
+		if trusted == nil {
+			err = notALog(l, err)
+		}
 		return res, withHeads(err, nil)
 	}
 	res.Head = served
+	if err := m.checkHead(l, trusted, served); err != nil {
+		return res, err
+	}
 
 	var rng *compact.Range
 	var target Head
@@ -409,9 +436,15 @@ func (m *Monitor) sync(ctx context.Context, l Log, src source, sink Sink, from S
 			target = served
 		default:
 			// An older head (a cache serving a stale checkpoint) is fine
-			// if it is a prefix of what was verified.
+			// if it is a prefix of what was verified. A log that cannot
+			// prove it any more — the verified tree's tiles or the
+			// consistency proof to it are refused, not merely failing —
+			// went back to a shorter history.
 			p, err := src.consistency(ctx, served.Size, old)
 			if err != nil {
+				if notServed(err) {
+					return res, mis(Rollback, -1, fmt.Sprintf("signed head went back from size %d to size %d, and the log no longer serves the verified tree", old.Size, served.Size), err, &served)
+				}
 				return res, withHeads(err, &served)
 			}
 			if err := verifyConsistency(served.Size, old.Size, p, served.Root, old.Root); err != nil {
@@ -567,8 +600,6 @@ func (m *Monitor) catchUp(ctx context.Context, l Log, src source, sink Sink, st 
 			// The log returned fewer entries than asked: fetch the rest.
 			entries, err = m.fetchEntries(ctx, src, next, b.end, target.Size)
 		}
-		res.Entries = next - res.From
-		res.To = next
 		if m.cfg.Progress != nil {
 			m.cfg.Progress(Progress{Log: l, Done: next, Target: target.Size, Started: res.From})
 		}
@@ -597,6 +628,7 @@ func (m *Monitor) catchUp(ctx context.Context, l Log, src source, sink Sink, st 
 		if err := m.commit(ctx, l, sink, st, pending); err != nil {
 			return *res, err
 		}
+		res.Entries, res.To = next-res.From, next
 		res.Sightings += len(pending)
 		pending = nil
 		lastCommit = next
@@ -638,4 +670,87 @@ func withServed(err error, trusted, served Head) error {
 		}
 	}
 	return err
+}
+
+// checkHead holds a verified head served against the clock, the
+// configured origin and the last verified head (trusted, nil on first
+// contact). Timestamps and sizes move together: a larger tree signed
+// before the verified one, or a smaller one signed after it, is
+// misbehaviour; an older, smaller head is a stale copy (a cache) and is
+// checked for consistency by the caller.
+func (m *Monitor) checkHead(l Log, trusted *Head, served Head) error {
+	mis := func(kind MisbehaviourKind, detail string) error {
+		return &MisbehaviourError{LogURL: l.URL, LogID: l.ID, Kind: kind, Index: -1, Detail: detail, Trusted: trusted.ptr(), Served: served.ptr()}
+	}
+	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+	if now := m.cfg.Now(); served.Timestamp.After(now.Add(m.cfg.MaxClockSkew)) {
+		return mis(BadTimestamp, fmt.Sprintf("signed head of size %d is dated %s, %s ahead of the clock (allowed skew %s)",
+			served.Size, ts(served.Timestamp), served.Timestamp.Sub(now).Round(time.Second), m.cfg.MaxClockSkew))
+	}
+	if l.Type == Static {
+		got := checkpointOrigin(served.Signed)
+		if trusted != nil {
+			if was := checkpointOrigin(trusted.Signed); was != "" && got != was {
+				return mis(OriginChanged, fmt.Sprintf("checkpoint signed for origin %q; the verified one was for %q", got, was))
+			}
+		}
+		if l.Origin != "" && got != l.Origin {
+			return &ConfigError{LogURL: l.URL, Served: served.ptr(),
+				Detail: fmt.Sprintf("checkpoint is signed for origin %q, not the configured %q (--log-origin, the config's origin, or the log list)", got, l.Origin)}
+		}
+	}
+	if trusted == nil {
+		return nil
+	}
+	switch {
+	case served.Size > trusted.Size && served.Timestamp.Before(trusted.Timestamp):
+		return mis(BadTimestamp, fmt.Sprintf("signed head of size %d is dated %s, before the verified head of size %d (%s)",
+			served.Size, ts(served.Timestamp), trusted.Size, ts(trusted.Timestamp)))
+	case served.Size < trusted.Size && served.Timestamp.After(trusted.Timestamp):
+		return mis(Rollback, fmt.Sprintf("signed head went back from size %d to size %d, signed later (%s) than the verified one (%s)",
+			trusted.Size, served.Size, ts(served.Timestamp), ts(trusted.Timestamp)))
+	}
+	return nil
+}
+
+// notALog turns the failure to read a first head into a *ConfigError
+// when the server answered with something that is not a signed head at
+// all: the URL does not name a CT log (or not one of this type).
+func notALog(l Log, err error) error {
+	var fe *FetchError
+	if errors.Is(err, errNotAHead) || (errors.As(err, &fe) && fe.Status == http.StatusOK) {
+		// The cause, not the misbehaviour it was first taken for.
+		var me *MisbehaviourError
+		if errors.As(err, &me) {
+			err = me.Err
+		}
+		return &ConfigError{LogURL: l.URL, Err: err,
+			Detail: fmt.Sprintf("does not serve a CT log's signed tree head (%s API): check the URL and the log type; no head of it was ever verified", l.Type)}
+	}
+	return err
+}
+
+// errNotAHead marks a head response that does not parse as a signed
+// tree head at all (nothing was signed).
+var errNotAHead = errors.New("not a signed tree head")
+
+// notServed reports whether err is the log refusing a request (404, or
+// another 4xx but 408 and 429), rather than failing to answer it.
+func notServed(err error) bool {
+	var fe *FetchError
+	if !errors.As(err, &fe) {
+		return false
+	}
+	s := fe.Status
+	return s >= 400 && s < 500 && s != http.StatusRequestTimeout && s != http.StatusTooManyRequests
+}
+
+// checkpointOrigin is the origin line of a checkpoint note ("" for
+// anything else, such as an RFC 6962 get-sth response).
+func checkpointOrigin(signed string) string {
+	origin, _, ok := strings.Cut(signed, "\n")
+	if !ok || strings.HasPrefix(origin, "{") {
+		return ""
+	}
+	return origin
 }

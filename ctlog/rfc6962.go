@@ -68,7 +68,7 @@ func (s *rfcSource) head(ctx context.Context) (Head, error) {
 		var rsp jsonclient.RspError
 		var syn *json.SyntaxError
 		if errors.As(err, &rsp) && rsp.StatusCode == http.StatusOK && (errors.As(err, &syn) || len(body) > 0) {
-			return Head{}, s.misbehaviour(Malformed, "get-sth response does not parse", err)
+			return Head{}, s.misbehaviour(Malformed, "get-sth response does not parse", fmt.Errorf("%w: %w", errNotAHead, err))
 		}
 		return Head{}, s.fetchErr(ct.GetSTHPath, err)
 	}

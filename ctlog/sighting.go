@@ -65,10 +65,20 @@ func (m *matcher) match(e *Entry, st *entryStats) *Sighting {
 		}
 	}
 	st.parsed++
-	names := dnsNames(dns, cns)
-	var matched []string
+	names, nul := dnsNames(dns, cns)
+	var matched, nulNames []string
 	for _, n := range names {
 		matched = append(matched, m.watch.Match(n)...)
+	}
+	// A name with a NUL in it is matched by what precedes the NUL: that
+	// is the name a client stopping there sees.
+	for _, n := range nul {
+		if p, ok := nulPrefix(n); ok {
+			if w := m.watch.Match(p); len(w) > 0 {
+				matched = append(matched, w...)
+				nulNames = append(nulNames, n)
+			}
+		}
 	}
 	if len(matched) == 0 {
 		return nil
@@ -78,6 +88,7 @@ func (m *matcher) match(e *Entry, st *entryStats) *Sighting {
 		Log: m.log.URL, LogID: m.log.ID, Index: e.Index,
 		Timestamp: unixMilli(int64(e.Timestamp)),
 		Names:     names, Matched: sortCompact(matched), Precert: e.Precert,
+		NULNames: sortCompact(nulNames),
 	}
 	der := e.Cert
 	if e.Precert {

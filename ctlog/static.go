@@ -59,17 +59,23 @@ func (s *staticSource) head(ctx context.Context) (Head, error) {
 
 // verifyCheckpoint verifies a static-ct-api checkpoint note against the
 // log's key (RFC 6962 TreeHeadSignature note signature) and parses it.
+// The origin is the one the note names; the monitor holds it against the
+// configured one (Monitor.checkHead). What does not even look like a
+// checkpoint (an HTML page, random bytes) wraps errNotAHead.
 func verifyCheckpoint(l Log, b []byte) (Head, error) {
 	mis := func(kind MisbehaviourKind, detail string, err error, served *Head) (Head, error) {
 		return Head{}, &MisbehaviourError{LogURL: l.URL, LogID: l.ID, Kind: kind, Detail: detail, Index: -1, Err: err, Served: served}
 	}
+	notAHead := func(err error) error {
+		if err == nil {
+			return errNotAHead
+		}
+		return fmt.Errorf("%w: %w", errNotAHead, err)
+	}
 	if len(b) > maxCheckpointBytes {
-		return mis(Malformed, "checkpoint too large", nil, nil)
+		return mis(Malformed, "checkpoint too large", notAHead(nil), nil)
 	}
 	origin, _, _ := strings.Cut(string(b), "\n")
-	if l.Origin != "" && origin != l.Origin {
-		return mis(Malformed, fmt.Sprintf("checkpoint origin %q, want %q", origin, l.Origin), nil, nil)
-	}
 	// The unverified body, so evidence shows what was served.
 	var served *Head
 	if body, _, ok := strings.Cut(string(b), "\n\n"); ok {
@@ -79,6 +85,9 @@ func verifyCheckpoint(l Log, b []byte) (Head, error) {
 	}
 	v, err := sunlight.NewRFC6962Verifier(origin, l.Key)
 	if err != nil {
+		if served == nil {
+			err = notAHead(err)
+		}
 		return mis(Malformed, "checkpoint origin is not a valid note name", err, served)
 	}
 	n, err := note.Open(b, note.VerifierList(v))
@@ -87,6 +96,9 @@ func verifyCheckpoint(l Log, b []byte) (Head, error) {
 		var invalid *note.InvalidSignatureError
 		if errors.As(err, &unverified) || errors.As(err, &invalid) {
 			return mis(BadSignature, "checkpoint signature does not verify under the log key", err, served)
+		}
+		if served == nil {
+			err = notAHead(err)
 		}
 		return mis(Malformed, "checkpoint note does not parse", err, served)
 	}

@@ -306,21 +306,36 @@ func nonEmpty(s string) []string {
 }
 
 // dnsNames merges and normalises SAN names and the CNs that look like DNS
-// names, sorted and without duplicates.
-func dnsNames(dns, cns []string) []string {
-	out := make([]string, 0, len(dns)+len(cns))
+// names (a dot, or an IDNA dot equivalent, once normalised), sorted and
+// without duplicates. Names holding a NUL byte are not DNS names; they
+// are returned apart, raw, in nul.
+func dnsNames(dns, cns []string) (names, nul []string) {
+	names = make([]string, 0, len(dns)+len(cns))
 	for _, n := range dns {
-		if d, ok := NormalizeName(n); ok {
-			out = append(out, d)
+		if strings.IndexByte(n, 0) >= 0 {
+			nul = append(nul, n)
+		} else if d, ok := NormalizeName(n); ok {
+			names = append(names, d)
 		}
 	}
 	for _, n := range cns {
-		if !strings.Contains(n, ".") {
-			continue
-		}
-		if d, ok := NormalizeName(n); ok {
-			out = append(out, d)
+		if strings.IndexByte(n, 0) >= 0 {
+			nul = append(nul, n)
+		} else if d, ok := NormalizeName(n); ok && strings.Contains(d, ".") {
+			names = append(names, d)
 		}
 	}
-	return sortCompact(out)
+	return sortCompact(names), nul
+}
+
+// nulPrefix is the DNS name a client that stops at the first NUL reads
+// in name (the null-prefix attack), normalised; ok is false when that
+// part is no DNS name.
+func nulPrefix(name string) (string, bool) {
+	i := strings.IndexByte(name, 0)
+	if i < 0 {
+		return "", false
+	}
+	d, ok := NormalizeName(name[:i])
+	return d, ok && strings.Contains(d, ".")
 }

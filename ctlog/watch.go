@@ -24,7 +24,7 @@ type Watchlist struct {
 func NewWatchlist(entries []string) (*Watchlist, error) {
 	w := &Watchlist{domains: map[string]bool{}}
 	for _, e := range entries {
-		e = strings.TrimSpace(e)
+		e = dotEquivalents.Replace(strings.TrimSpace(e))
 		if e == "" {
 			continue
 		}
@@ -109,6 +109,12 @@ func appendEntry(out []string, d string, self bool) []string {
 	}
 	return append(out, "."+d)
 }
+
+// dotEquivalents are the label separators IDNA2003 (RFC 3490 §3.1) reads
+// as a full stop: the ideographic, fullwidth and halfwidth ideographic
+// full stops. NormalizeName maps them through UTS 46; a watch entry needs
+// them mapped before its "*." or "." prefix is read.
+var dotEquivalents = strings.NewReplacer("\u3002", ".", "\uff0e", ".", "\uff61", ".")
 
 // idnaProfile maps Unicode names to A-labels leniently: certificates in the
 // wild carry names that strict registration rules reject, and the monitor

@@ -225,9 +225,19 @@ func CTSync(ctx context.Context, env Env, p CTParams, emit func(ctlog.Sighting) 
 		case r.Err != nil && ctx.Err() != nil:
 			// Interrupted: the log is neither fine nor unreachable.
 		case r.Err != nil:
+			// Unreachable, or not the log the configuration says
+			// (ctlog.ConfigError: not a CT log at all, another origin):
+			// either way it could not be synced, and it did not lie.
 			failures = append(failures, fmt.Sprintf("%s: %v", r.Log.Name(), r.Err))
 			r.Status = &records.LogStatus{Log: r.Log.URL, Status: records.LogUnreachable, Message: r.Err.Error(),
 				Detail: map[string]any{"log_id": r.Log.ID}, Time: env.now().UTC()}
+			var ce *ctlog.ConfigError
+			if errors.As(r.Err, &ce) {
+				r.Status.Kind = "config"
+				if ce.Served != nil {
+					r.Status.Detail["served_head"] = ce.Served
+				}
+			}
 			fmt.Fprintf(env.stderr(), "keyaudit: ct: %s: %v\n", r.Log.Name(), r.Err)
 		default:
 			res := r.Result

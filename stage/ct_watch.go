@@ -35,8 +35,10 @@ const DefaultCTWatchInterval = 30 * time.Second
 // interval (DefaultCTWatchInterval when not positive), each round a run
 // of its own (mode "watch" unless p.Mode is set), emit getting each
 // sighting once its position is committed. A log that misbehaves is no
-// longer followed; one that could not be read is tried again at the next
-// round. Without a store the positions are kept across rounds in
+// longer followed — a suspected rollback too (its head went back and it
+// no longer serves the verified tree): its status records both heads and
+// polling it again would only repeat that; one that could not be read is
+// tried again at the next round. Without a store the positions are kept across rounds in
 // p.Positions (a new Positions when nil). p.LogDone, when set, is called
 // for every log of every round.
 //

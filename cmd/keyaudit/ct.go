@@ -69,8 +69,8 @@ Watched domains: --watch example.com covers example.com and every subdomain;
 --watch .example.com covers subdomains only. Also the config's top-level
 watch: list. IDNs may be given in Unicode.
 
-Logs: --log URL --log-key KEY [--log-type rfc6962|static], repeatable (the
-n-th --log-key and --log-type go with the n-th --log; a single --log-type
+Logs: --log URL --log-key KEY [--log-type rfc6962|static] [--log-origin O],
+repeatable (the n-th --log-key, --log-type, --log-origin go with the n-th --log; one --log-type
 applies to all), a Chrome log list v3 (--log-list, both logs and tiled_logs,
 in the states of --state), or the config's ct: section.
 
@@ -105,6 +105,7 @@ func registerLogFlags(f *pflag.FlagSet, logs *ctlog.LogsConfig, watch *[]string,
 	f.StringArrayVar(&logs.URLs, "log", nil, "log URL: RFC 6962 base URL or static-ct-api monitoring prefix (repeatable)")
 	f.StringArrayVar(&logs.Keys, "log-key", nil, "public key of the n-th --log: a PEM/DER file or base64 DER (repeatable)")
 	f.StringArrayVar(&logs.Types, "log-type", nil, "type of the n-th --log: rfc6962 or static (one value applies to all)")
+	f.StringArrayVar(&logs.Origins, "log-origin", nil, "checkpoint origin the n-th --log (static) must sign (default: the log list's, else the first verified)")
 	f.StringArrayVar(watch, "watch", nil, "watched domain: example.com (and subdomains) or .example.com (subdomains only) (repeatable)")
 	f.StringVar(from, "from", "end", "start position of a log without a stored one: start, end or an entry index")
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -249,9 +251,9 @@ func TestCTLogList(t *testing.T) {
 	l, _ := ctlog.NewLog(f.URL, f.PublicKeyBase64(), ctlog.Static)
 	list := fmt.Sprintf(`{"version":"1","log_list_timestamp":"2026-01-01T00:00:00Z","operators":[{"name":"Fake","email":["x@example.org"],
  "logs":[],
- "tiled_logs":[{"description":"fake tiled","log_id":%q,"key":%q,"submission_url":"https://fake.example/","monitoring_url":%q,"mmd":60,"state":{"usable":{"timestamp":"2025-01-01T00:00:00Z"}}},
+ "tiled_logs":[{"description":"fake tiled","log_id":%q,"key":%q,"submission_url":%q,"monitoring_url":%q,"mmd":60,"state":{"usable":{"timestamp":"2025-01-01T00:00:00Z"}}},
                {"description":"retired","log_id":%q,"key":%q,"submission_url":"https://r.example/","monitoring_url":"http://127.0.0.1:1/","mmd":60,"state":{"retired":{"timestamp":"2025-01-01T00:00:00Z"}}}]}]}`,
-		l.ID, f.PublicKeyBase64(), f.URL, l.ID, f.PublicKeyBase64())
+		l.ID, f.PublicKeyBase64(), "https://"+f.Origin+"/", f.URL, l.ID, f.PublicKeyBase64())
 	p := filepath.Join(t.TempDir(), "list.json")
 	os.WriteFile(p, []byte(list), 0o644)
 	r := runCLI(t, context.Background(), "", "--no-store", "ct", "sync", "--log-list", p, "--watch", "example.com", "--from", "start", "--format", "jsonl")
@@ -525,4 +527,44 @@ func TestCTSightingColumns(t *testing.T) {
 	if b.String() != want {
 		t.Fatalf("csv\n%s\nwant\n%s", b.String(), want)
 	}
+}
+
+// TestCTNotALogOrWrongOriginExit2 (hardening 17, e): a URL that serves
+// no CT log (an HTML page) given as a static log, and a log whose
+// checkpoints name another origin than --log-origin, could not be synced:
+// exit 2, not the critical exit 1 of a log that misbehaved.
+func TestCTNotALogOrWrongOriginExit2(t *testing.T) {
+	f, _, _ := ctFake(t, 3)
+	page := startHTML(t)
+	cases := [][]string{
+		{"ct", "sync", "--log", page, "--log-key", f.PublicKeyBase64(), "--log-type", "static", "--watch", "example.com", "--from", "start"},
+		ctArgs(f, "static", "--log-origin", "another.example/log"),
+	}
+	for _, args := range cases {
+		r := runCLI(t, context.Background(), "", append([]string{"--no-store"}, args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, "could not be synced") || strings.Contains(r.stderr, "misbehaviour") {
+			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+	}
+	if r := runCLI(t, context.Background(), "", append([]string{"--no-store"}, ctArgs(f, "static", "--log-origin", f.Origin)...)...); r.code != 0 {
+		t.Errorf("matching --log-origin: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// startHTML serves a web page that is not a CT log on loopback and
+// returns its URL.
+func startHTML(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testlab.MustLoopback(t, ln.Addr().String())
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, "<!doctype html><title>Welcome</title><p>It works!\n")
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String() + "/"
 }

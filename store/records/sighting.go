@@ -23,7 +23,13 @@ type Sighting struct {
 	Names []string `json:"names"`
 	// Matched are the watch entries the names fell under.
 	Matched []string `json:"matched"`
-	Precert bool     `json:"precert"`
+	// NULNames are SAN or CN values holding a NUL byte, as found (they
+	// are not DNS names, so not in Names), whose part before the NUL is a
+	// watched name: what a client stopping at the NUL takes for that name
+	// (the null-prefix attack, CVE-2009-2408). Such a certificate is a
+	// finding whatever its key and issuer.
+	NULNames []string `json:"nul_names,omitempty"`
+	Precert  bool     `json:"precert"`
 	// TBSSHA256 is the dedup key: SHA-256 of the TBSCertificate without
 	// the poison and SCT list extensions, shared by a precertificate and
 	// its certificate.
