@@ -3,6 +3,7 @@ package scanner
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -218,3 +219,39 @@ func (t *Targets) skip(err error) {
 // Skipped returns how many bad lines and unopened sources All has left
 // out so far.
 func (t *Targets) Skipped() int { return int(t.skipped.Load()) }
+
+// untilDoneBuffer is how many targets UntilDone reads ahead.
+const untilDoneBuffer = 64
+
+// UntilDone yields the targets of seq until ctx ends. seq is iterated on
+// a goroutine of its own, so a read that blocks — stdin that stays open,
+// a FIFO — does not hold the scan once ctx ends: UntilDone returns at
+// once, and the goroutine stops at its next target, or when the blocked
+// read returns (for stdin, at the latest when the process exits).
+func UntilDone(ctx context.Context, seq iter.Seq[Spec]) iter.Seq[Spec] {
+	return func(yield func(Spec) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel() // the consumer stopped: so does the reader
+		ch := make(chan Spec, untilDoneBuffer)
+		go func() {
+			defer close(ch)
+			for sp := range seq {
+				select {
+				case ch <- sp:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		for {
+			select {
+			case sp, ok := <-ch:
+				if !ok || !yield(sp) {
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}

@@ -75,7 +75,9 @@ func Scan(ctx context.Context, env Env, p ScanParams, emit func(scanner.Observat
 	}
 
 	seen := map[string]bool{} // certificates already in the run
-	stats, scanErr := sc.Scan(ctx, p.Targets, func(o scanner.Observation) error {
+	// Targets read from stdin block until a line or EOF comes: an
+	// interrupt must not wait for either.
+	stats, scanErr := sc.Scan(ctx, scanner.UntilDone(ctx, p.Targets), func(o scanner.Observation) error {
 		if rec != nil {
 			items, err := records.ObservationItems(o, seen)
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -282,5 +283,54 @@ func TestScanBadConfigRecordsNothing(t *testing.T) {
 	}
 	if runs, _ := st.Runs(context.Background(), store.RunFilter{}); len(runs) != 0 {
 		t.Errorf("runs %+v recorded for a scan that could not start", runs)
+	}
+}
+
+// TestScanInterruptWhileReadingStdin: targets come from stdin, which
+// stays open after one line. An interrupt ends the scan at once — not
+// when stdin closes — and the run is recorded interrupted with the
+// endpoint read before it.
+func TestScanInterruptWhileReadingStdin(t *testing.T) {
+	target := closedPort(t, "127.0.61.7")
+	testlab.MustLoopback(t, target)
+	stdin, w := io.Pipe()
+	t.Cleanup(func() { w.Close() }) // lets the blocked reader go
+	go io.WriteString(w, target+"\n")
+	ts, err := scanner.ParseTargets([]string{"-"}, stdin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := tempStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		out Outcome
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := Scan(ctx, Env{Store: st}, ScanParams{Targets: ts.All(), BadLines: ts.Skipped},
+			func(o scanner.Observation) error {
+				if o.Target == target {
+					cancel() // Ctrl-C, stdin still open
+				}
+				return nil
+			})
+		done <- result{out, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(10 * time.Second):
+		w.Close()
+		<-done
+		t.Fatal("the interrupted scan waited for stdin to close")
+	}
+	if !errors.Is(r.err, context.Canceled) || r.out.Status != store.StatusInterrupted {
+		t.Errorf("outcome %+v, err %v; want interrupted", r.out, r.err)
+	}
+	run := finishedRun(t, st, r.out, store.StatusInterrupted)
+	if obs := storedObservations(t, st, run.ID); len(obs) != 1 || obs[target].Error == nil || obs[target].Error.Kind != scanner.KindRefused {
+		t.Errorf("stored %+v; want the refused endpoint read before the interrupt", obs)
 	}
 }
