@@ -12,7 +12,7 @@
 #
 # Knobs (environment):
 #   ENDPOINTS=2000       live endpoints in the farm
-#   ROUNDS=3             alternating rounds (medians over them)
+#   ROUNDS=5             alternating rounds (medians over them)
 #   CONC=200             concurrency of the comparison
 #   CONC_HIGH=1000       second concurrency for keyaudit and the bare loop (0: skip)
 #   GROWTH=10            target growth factor of the RSS check (1: skip)
@@ -35,7 +35,7 @@ bash scripts/build-peers.sh || echo "bench: no peer scanner could be built; comp
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 args=(run
-	-endpoints "${ENDPOINTS:-2000}" -rounds "${ROUNDS:-3}"
+	-endpoints "${ENDPOINTS:-2000}" -rounds "${ROUNDS:-5}"
 	-conc "${CONC:-200}" -conc-high "${CONC_HIGH:-1000}"
 	-growth "${GROWTH:-10}" -tarpit-percent "${TARPIT_PERCENT:-10}"
 	-timeout "${TIMEOUT:-10s}" -tarpit-timeout "${TARPIT_TIMEOUT:-2s}"

@@ -16,6 +16,21 @@ type reportInput struct {
 	farm                                         farmSummary
 	network                                      string
 	samples                                      []sample
+	loadBefore                                   string
+}
+
+// loadAvg is the first three fields of /proc/loadavg: other work on the
+// machine shows up in every number here.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // cpuModel is the first "model name" of /proc/cpuinfo.
@@ -155,19 +170,38 @@ func report(w io.Writer, in reportInput) {
 			}(), in.n, s.OK, s.Targets)
 	}
 
-	var tp []sample
-	for _, s := range in.samples {
-		if s.Kind == "tarpit" {
-			tp = append(tp, s)
+	var tp []*group
+	for _, kind := range []string{"tarpit", "tarpit-control"} {
+		for _, tool := range []string{"keyaudit", "bare"} {
+			g := &group{tool: tool}
+			for _, s := range in.samples {
+				if s.Kind == kind && s.Tool == tool {
+					g.samples = append(g.samples, s)
+					g.conc = s.Conc
+				}
+			}
+			if len(g.samples) > 0 {
+				tp = append(tp, g)
+			}
 		}
 	}
 	if len(tp) > 0 {
-		fmt.Fprintf(w, "\ntarpit: %d targets, %d%% of them accept TCP and never answer; timeout %s, concurrency %d\n\n",
-			tp[0].Targets, in.tarpitPct, in.tarpitTimeout, tp[0].Conc)
-		fmt.Fprintln(w, "| tool | live endpoints | live handshakes ok | live lost | wall s | client CPU s | peak RSS MiB |")
-		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
-		for _, s := range tp {
-			fmt.Fprintf(w, "| %s | %d | %d | %d | %.2f | %.2f | %.1f |\n", s.Tool, s.Live, s.OK, s.Live-s.OK, s.Wall, s.cpu(), s.RSSMiB)
+		first := tp[0].samples[0]
+		fmt.Fprintf(w, "\ntarpit: %d targets, %d%% of them accept TCP and never answer, timeout %s, concurrency %d, %d rounds; control: the same %d live endpoints without the tarpits\n\n",
+			first.Targets, in.tarpitPct, in.tarpitTimeout, first.Conc, len(tp[0].samples), first.Live)
+		fmt.Fprintln(w, "| tool | targets | live endpoints | live handshakes ok | live lost | wall s | client CPU s | peak RSS MiB |")
+		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
+		for _, g := range tp {
+			s0 := g.samples[0]
+			what := "with tarpits"
+			if s0.Kind == "tarpit-control" {
+				what = "control, no tarpits"
+			}
+			fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %.2f | %.2f | %.1f |\n", g.tool, what, s0.Live,
+				g.spread(func(s sample) float64 { return float64(s.OK) }, "%.0f"),
+				g.spread(func(s sample) float64 { return float64(s.Live - s.OK) }, "%.0f"),
+				g.med(func(s sample) float64 { return s.Wall }), g.med(sample.cpu), g.med(func(s sample) float64 { return s.RSSMiB }))
 		}
 	}
+	fmt.Fprintf(w, "\nload average (1, 5, 15 min) before: %s; after: %s\n", in.loadBefore, loadAvg())
 }

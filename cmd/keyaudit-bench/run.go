@@ -25,6 +25,10 @@ import (
 // process may hold only so many descriptors (listeners plus connections).
 const growthChunk = 5000
 
+// tarpitRounds caps the rounds of the tarpit runs (each pays the
+// timeout at least once).
+const tarpitRounds = 3
+
 // maxOutputLine bounds one line of a tool's JSON output.
 const maxOutputLine = 4 << 20
 
@@ -32,7 +36,7 @@ const maxOutputLine = 4 << 20
 type sample struct {
 	Tool    string  `json:"tool"`
 	Conc    int     `json:"concurrency"`
-	Kind    string  `json:"kind"` // main, growth, tarpit
+	Kind    string  `json:"kind"` // main, growth, tarpit, tarpit-control
 	Round   int     `json:"round"`
 	Targets int     `json:"targets"`
 	Live    int     `json:"live"` // targets that can complete a handshake
@@ -118,6 +122,7 @@ func runCmd(args []string) error {
 	defer stop()
 	defer b.stopFarms()
 
+	loadBefore := loadAvg()
 	isolation := netIsolation()
 	fmt.Fprintf(os.Stderr, "bench: network: %s\n", isolation)
 
@@ -209,7 +214,10 @@ func runCmd(args []string) error {
 	}
 
 	if *tarpitPct > 0 && tarpits > 0 {
-		tp, liveN, err := b.tarpitList(targets, *n, *tarpitPct)
+		// The tarpit mix, and as a control the same live endpoints
+		// without the tarpits at the same concurrency and timeout: on a
+		// saturated farm a short timeout loses live endpoints by itself.
+		mix, control, liveN, err := b.tarpitLists(targets, *n, *tarpitPct)
 		if err != nil {
 			return err
 		}
@@ -217,15 +225,24 @@ func runCmd(args []string) error {
 		if tc == 0 {
 			tc = *conc
 		}
-		s1, err := b.keyauditRun(ctx, tp, tc, liveN, "tarpit", 1, *tarpitTimeout)
-		if err != nil {
-			return err
+		for r := 1; r <= min(*rounds, tarpitRounds); r++ {
+			for _, run := range []struct{ tool, list, kind string }{
+				{"keyaudit", mix, "tarpit"}, {"bare", mix, "tarpit"},
+				{"keyaudit", control, "tarpit-control"}, {"bare", control, "tarpit-control"},
+			} {
+				var s sample
+				var err error
+				if run.tool == "keyaudit" {
+					s, err = b.keyauditRun(ctx, run.list, tc, liveN, run.kind, r, *tarpitTimeout)
+				} else {
+					s, err = b.bare(ctx, run.list, tc, liveN, run.kind, r, *tarpitTimeout)
+				}
+				if err != nil {
+					return err
+				}
+				samples = append(samples, s)
+			}
 		}
-		s2, err := b.bare(ctx, tp, tc, liveN, "tarpit", 1, *tarpitTimeout)
-		if err != nil {
-			return err
-		}
-		samples = append(samples, s1, s2)
 	}
 
 	if *jsonOut != "" {
@@ -237,7 +254,7 @@ func runCmd(args []string) error {
 	report(os.Stdout, reportInput{
 		n: *n, rounds: *rounds, conc: *conc, concHigh: *concHigh, growth: *growth,
 		tarpitPct: *tarpitPct, tarpitTimeout: *tarpitTimeout, timeout: *timeout,
-		farm: mainFarm, network: isolation, samples: samples,
+		farm: mainFarm, network: isolation, samples: samples, loadBefore: loadBefore,
 	})
 	return nil
 }
@@ -529,31 +546,35 @@ func (b *bench) tlsxRun(ctx context.Context, targets string, n, conc, round int)
 	return s, err
 }
 
-// tarpitList writes n targets of which pct percent (spread evenly) are
-// tarpits, the rest live endpoints; it returns the path and the number
-// of live targets.
-func (b *bench) tarpitList(liveFile string, n, pct int) (string, int, error) {
-	live, err := readTargets(liveFile)
+// tarpitLists writes n targets of which pct percent (spread evenly) are
+// tarpits and the rest live endpoints, and the control: the same live
+// endpoints alone. It returns both paths and the number of live targets.
+func (b *bench) tarpitLists(liveFile string, n, pct int) (mix, control string, live int, err error) {
+	lives, err := readTargets(liveFile)
 	if err != nil {
-		return "", 0, err
+		return "", "", 0, err
 	}
 	tar, err := readTargets(filepath.Join(b.work, "tarpits.txt"))
 	if err != nil {
-		return "", 0, err
+		return "", "", 0, err
 	}
-	var lines []string
-	li, ti := 0, 0
+	var lines, ctl []string
+	ti := 0
 	for i := range n {
 		if (i+1)*pct/100 > i*pct/100 && ti < len(tar) {
 			lines = append(lines, tar[ti])
 			ti++
-		} else if li < len(live) {
-			lines = append(lines, live[li])
-			li++
+		} else if len(ctl) < len(lives) {
+			lines = append(lines, lives[len(ctl)])
+			ctl = append(ctl, lives[len(ctl)])
 		}
 	}
-	p := filepath.Join(b.work, "tarpit-mix.txt")
-	return p, li, os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	mix = filepath.Join(b.work, "tarpit-mix.txt")
+	control = filepath.Join(b.work, "tarpit-control.txt")
+	if err := os.WriteFile(mix, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		return "", "", 0, err
+	}
+	return mix, control, len(ctl), os.WriteFile(control, []byte(strings.Join(ctl, "\n")+"\n"), 0o644)
 }
 
 func concatFiles(dst string, srcs []string) error {
