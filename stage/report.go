@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/keyaudit/keyaudit/internal/outfile"
 	"github.com/keyaudit/keyaudit/reconcile"
@@ -13,6 +16,47 @@ import (
 	"github.com/keyaudit/keyaudit/store"
 	"github.com/keyaudit/keyaudit/store/records"
 )
+
+// ReportRequest is what keyaudit report is asked for, as its flags or the
+// config's report section give it.
+type ReportRequest struct {
+	// Run is a reconcile or audit run ID; "" the latest reconcile.
+	Run string
+	// Format is one of reports.ReportFormats.
+	Format string
+	// Records is what a csv report holds: findings (""), keys or
+	// endpoints.
+	Records string
+	// Now is the report's date, RFC 3339; "" now.
+	Now string
+}
+
+// Parse validates r and returns the run it names (0: the latest
+// reconcile) and the report's date. Its errors name the flag.
+func (r ReportRequest) Parse() (runID int64, now time.Time, err error) {
+	if _, ok := reports.Renderers[r.Format]; !ok {
+		return 0, now, fmt.Errorf("--format %q: want one of %s", r.Format, strings.Join(reports.ReportFormats, ", "))
+	}
+	switch r.Records {
+	case "", reports.RecordsFindings, reports.RecordsKeys, reports.RecordsEndpoints:
+	default:
+		return 0, now, fmt.Errorf("--records %q: want findings, keys or endpoints", r.Records)
+	}
+	now = time.Now().UTC()
+	if r.Now != "" {
+		t, err := time.Parse(time.RFC3339, r.Now)
+		if err != nil {
+			return 0, now, fmt.Errorf("--now: %w", err)
+		}
+		now = t.UTC()
+	}
+	if r.Run != "" {
+		if runID, err = strconv.ParseInt(r.Run, 10, 64); err != nil || runID <= 0 {
+			return 0, now, fmt.Errorf("--run %q: not a run ID", r.Run)
+		}
+	}
+	return runID, now, nil
+}
 
 // WriteOutput writes what fn writes to the file at path, as
 // outfile.Write does: a regular file is replaced only once the report is

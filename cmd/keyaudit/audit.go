@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -163,9 +162,6 @@ func (a *app) auditPlan(o *auditOptions) (stage.AuditPlan, error) {
 }
 
 func (a *app) runAudit(ctx context.Context, o *auditOptions) error {
-	if a.noStore {
-		return withCode(exitError, errors.New("audit records every stage in the store: --no-store cannot be used"))
-	}
 	threshold, err := parseFailOn(o.failOn)
 	if err != nil {
 		return err
@@ -179,7 +175,7 @@ func (a *app) runAudit(ctx context.Context, o *auditOptions) error {
 	if err != nil {
 		return withCode(exitError, err)
 	}
-	st, err := a.openStore(ctx)
+	st, err := a.needStore(ctx, "audit records every stage in the store", false)
 	if err != nil {
 		return err
 	}

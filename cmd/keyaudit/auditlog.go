@@ -2,10 +2,10 @@ package main
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyaudit/keyaudit/stage"
 	"github.com/keyaudit/keyaudit/store"
 )
 
@@ -39,42 +39,17 @@ Exit codes: 0 the chain holds; 1 it is broken (the first bad entry is named);
 2 could not run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if a.noStore {
-				return withCode(exitError, errors.New("audit-log verify checks the store's audit log: --no-store cannot be used"))
-			}
-			st, err := a.openStoreRO(ctx)
+			st, err := a.needStore(cmd.Context(), "audit-log verify checks the store's audit log", true)
 			if err != nil {
-				return withCode(exitError, err)
+				return err
 			}
 			defer st.Close()
-			broken := func(err error) error {
-				var ce *store.AuditChainError
-				if errors.As(err, &ce) {
-					return withCode(exitFindings, err)
-				}
+			var ce *store.AuditChainError
+			if err := stage.VerifyAuditLog(cmd.Context(), st, file, a.stdout); errors.As(err, &ce) {
+				return withCode(exitFindings, err)
+			} else if err != nil {
 				return withCode(exitError, err)
 			}
-			v := &store.AuditVerifier{Source: "store"}
-			if err := store.VerifyAuditWith(ctx, st, v); err != nil {
-				return broken(err)
-			}
-			fmt.Fprintf(a.stdout, "store: %d entries verified", v.Chained+v.Unchained)
-			if v.Unchained > 0 {
-				fmt.Fprintf(a.stdout, " (%d written before the chain existed, unchained)", v.Unchained)
-			}
-			if v.LastHash != "" {
-				fmt.Fprintf(a.stdout, "; last entry #%d hash %s", v.LastID, v.LastHash)
-			}
-			fmt.Fprintln(a.stdout)
-			if file == "" {
-				return nil
-			}
-			n, err := store.VerifyAuditFile(ctx, file, st)
-			if err != nil {
-				return broken(err)
-			}
-			fmt.Fprintf(a.stdout, "file %s: %d entries verified, each matching the store\n", file, n)
 			return nil
 		},
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -60,10 +59,7 @@ func (a *app) runFindings(ctx context.Context, state, check, format string, hist
 	if err != nil {
 		return withCode(exitError, err)
 	}
-	if a.noStore {
-		return withCode(exitError, errors.New("findings reads the store: it cannot run with --no-store"))
-	}
-	st, err := a.openStoreRO(ctx)
+	st, err := a.needStore(ctx, "findings reads the store", true)
 	if err != nil {
 		return err
 	}

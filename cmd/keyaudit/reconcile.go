@@ -87,9 +87,6 @@ func (a *app) runReconcile(ctx context.Context, o *reconcileOptions, cfg stage.R
 	if err != nil {
 		return err
 	}
-	if a.noStore {
-		return withCode(exitError, errors.New("reconcile reads its inputs from the store: --no-store cannot be used"))
-	}
 	params, err := a.reconcileParams(o, cfg)
 	if err != nil {
 		return err
@@ -98,7 +95,7 @@ func (a *app) runReconcile(ctx context.Context, o *reconcileOptions, cfg stage.R
 	if err != nil {
 		return withCode(exitError, err)
 	}
-	st, err := a.openStore(ctx)
+	st, err := a.needStore(ctx, "reconcile reads its inputs from the store", false)
 	if err != nil {
 		return err
 	}

@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,12 +15,9 @@ import (
 )
 
 type reportOptions struct {
-	run     string
-	format  string
-	output  string
-	failOn  string
-	records string
-	now     string
+	req    stage.ReportRequest
+	output string
+	failOn string
 }
 
 func init() {
@@ -68,50 +61,27 @@ Exit codes: 0 nothing unsuppressed at or above --fail-on; 1 something is;
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.run, "run", "", "reconcile or audit run ID to report (default: the latest reconcile)")
-	f.StringVar(&o.format, "format", "table", "output format: "+strings.Join(reports.ReportFormats, ", "))
+	f.StringVar(&o.req.Run, "run", "", "reconcile or audit run ID to report (default: the latest reconcile)")
+	f.StringVar(&o.req.Format, "format", "table", "output format: "+strings.Join(reports.ReportFormats, ", "))
 	f.StringVarP(&o.output, "output", "o", "", "write to this file instead of stdout (replaced only once the report is complete)")
 	f.StringVar(&o.failOn, "fail-on", "high", "exit 1 when an unsuppressed finding is at or above this severity (critical, high, medium, low, info, none)")
-	f.StringVar(&o.records, "records", "", "csv only: findings (default), keys or endpoints")
-	f.StringVar(&o.now, "now", "", "report date, RFC 3339 (default: now); fixes the output for reproducible reports")
+	f.StringVar(&o.req.Records, "records", "", "csv only: findings (default), keys or endpoints")
+	f.StringVar(&o.req.Now, "now", "", "report date, RFC 3339 (default: now); fixes the output for reproducible reports")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(reports.ReportFormats, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
 func (a *app) runReport(ctx context.Context, o *reportOptions) error {
-	if _, ok := reports.Renderers[o.format]; !ok {
-		return withCode(exitError, fmt.Errorf("--format %q: want one of %s", o.format, strings.Join(reports.ReportFormats, ", ")))
-	}
 	threshold, err := parseFailOn(o.failOn)
 	if err != nil {
 		return err
 	}
-	opts := reports.Options{FailOn: threshold.Severity(), Records: o.records}
-	switch o.records {
-	case "", reports.RecordsFindings, reports.RecordsKeys, reports.RecordsEndpoints:
-	default:
-		return withCode(exitError, fmt.Errorf("--records %q: want findings, keys or endpoints", o.records))
+	runID, now, err := o.req.Parse()
+	if err != nil {
+		return withCode(exitError, err)
 	}
-	now := time.Now().UTC()
-	if o.now != "" {
-		t, err := time.Parse(time.RFC3339, o.now)
-		if err != nil {
-			return withCode(exitError, fmt.Errorf("--now: %w", err))
-		}
-		now = t.UTC()
-	}
-	var runID int64
-	if o.run != "" {
-		id, err := strconv.ParseInt(o.run, 10, 64)
-		if err != nil || id <= 0 {
-			return withCode(exitError, fmt.Errorf("--run %q: not a run ID", o.run))
-		}
-		runID = id
-	}
-	if a.noStore {
-		return withCode(exitError, errors.New("report reads its run from the store: --no-store cannot be used"))
-	}
-	st, err := a.openStoreRO(ctx)
+	opts := reports.Options{FailOn: threshold.Severity(), Records: o.req.Records}
+	st, err := a.needStore(ctx, "report reads its run from the store", true)
 	if err != nil {
 		return err
 	}
@@ -128,10 +98,10 @@ func (a *app) runReport(ctx context.Context, o *reportOptions) error {
 	}
 
 	if o.output == "" || o.output == "-" {
-		if err := reports.Render(a.stdout, o.format, r, opts); err != nil {
+		if err := reports.Render(a.stdout, o.req.Format, r, opts); err != nil {
 			return withCode(exitError, err)
 		}
-	} else if err := stage.WriteOutput(o.output, func(w io.Writer) error { return reports.Render(w, o.format, r, opts) }); err != nil {
+	} else if err := stage.WriteOutput(o.output, func(w io.Writer) error { return reports.Render(w, o.req.Format, r, opts) }); err != nil {
 		return withCode(exitError, fmt.Errorf("-o: %w", err))
 	}
 	for _, f := range r.Findings {
@@ -140,14 +110,4 @@ func (a *app) runReport(ctx context.Context, o *reportOptions) error {
 		}
 	}
 	return nil
-}
-
-func toolVersion() string {
-	if version != "dev" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return version
 }

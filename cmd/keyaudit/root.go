@@ -138,6 +138,15 @@ func (a *app) openStoreRO(ctx context.Context) (store.Store, error) {
 	return a.open(ctx, true)
 }
 
+// needStore opens the store, read-only when readOnly, for a command that
+// cannot run without one: with --no-store it is exit 2, what saying why.
+func (a *app) needStore(ctx context.Context, what string, readOnly bool) (store.Store, error) {
+	if a.noStore {
+		return nil, withCode(exitError, fmt.Errorf("%s: it cannot run with --no-store", what))
+	}
+	return a.open(ctx, readOnly)
+}
+
 func (a *app) open(ctx context.Context, readOnly bool) (store.Store, error) {
 	if a.noStore {
 		return nil, nil

@@ -64,10 +64,7 @@ func (a *app) runRuns(ctx context.Context, o *runsOptions) error {
 	if err != nil {
 		return withCode(exitError, err)
 	}
-	if a.noStore {
-		return withCode(exitError, errors.New("runs lists the store: it cannot run with --no-store"))
-	}
-	st, err := a.openStoreRO(ctx)
+	st, err := a.needStore(ctx, "runs lists the store", true)
 	if err != nil {
 		return err
 	}

@@ -18,13 +18,21 @@ func init() {
 			Short: "Print keyaudit's version",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				v := version
-				if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-					v = bi.Main.Version
-				}
-				fmt.Fprintf(a.stdout, "keyaudit %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+				fmt.Fprintf(a.stdout, "keyaudit %s %s %s/%s\n", toolVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 				return nil
 			},
 		}
 	})
+}
+
+// toolVersion is the version keyaudit reports: the -ldflags one, else
+// the module version it was built at.
+func toolVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
 }
