@@ -52,23 +52,28 @@ type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 // the server does (TLS alerts, DHE or export suites, a certificate Go
 // cannot parse such as a negative serial, small RSA keys). Network
 // outcomes (timeout, refused, reset, closed, not TLS) are final at once.
-func probe(ctx context.Context, dial Dialer, ep Endpoint, obs *Observation) {
-	if probeStd(ctx, dial, ep, obs) {
-		return
+//
+// It returns how long the TCP connect took (of the last attempt).
+func probe(ctx context.Context, dial Dialer, ep Endpoint, obs *Observation) (rtt time.Duration) {
+	if probeStd(ctx, dial, ep, obs, &rtt) {
+		return rtt
 	}
 	std := *obs.Error
 	*obs = Observation{Target: obs.Target, Host: obs.Host, IP: obs.IP, Port: obs.Port, SNI: obs.SNI,
 		Protocol: obs.Protocol, Time: obs.Time, Chain: []certinfo.Cert{}}
-	probeZ(ctx, dial, ep, obs)
+	probeZ(ctx, dial, ep, obs, &rtt)
 	if obs.Error != nil && obs.Error.Kind == KindHandshake && !strings.Contains(obs.Error.Message, std.Message) {
 		obs.Error.Message = trimMsg(obs.Error.Message + " (crypto/tls: " + std.Message + ")")
 	}
+	return rtt
 }
 
 // connect dials ep and runs its STARTTLS exchange. The returned cleanup
-// closes the connection.
-func connect(ctx context.Context, dial Dialer, ep Endpoint) (net.Conn, func(), *ScanError) {
+// closes the connection; *rtt is set to the TCP connect's duration.
+func connect(ctx context.Context, dial Dialer, ep Endpoint, rtt *time.Duration) (net.Conn, func(), *ScanError) {
+	start := time.Now()
 	conn, err := dial(ctx, "tcp", ep.Addr())
+	*rtt = time.Since(start)
 	if err != nil {
 		return nil, nil, classify(ctx, err, KindRefused)
 	}
@@ -106,8 +111,8 @@ var stdCipherSuites = func() []uint16 {
 
 // probeStd handshakes with crypto/tls. It reports whether the outcome is
 // final; false means zcrypto should try.
-func probeStd(ctx context.Context, dial Dialer, ep Endpoint, obs *Observation) bool {
-	conn, cleanup, serr := connect(ctx, dial, ep)
+func probeStd(ctx context.Context, dial Dialer, ep Endpoint, obs *Observation, rtt *time.Duration) bool {
+	conn, cleanup, serr := connect(ctx, dial, ep, rtt)
 	if serr != nil {
 		obs.Error = serr
 		return true
@@ -147,8 +152,8 @@ func probeStd(ctx context.Context, dial Dialer, ep Endpoint, obs *Observation) b
 }
 
 // probeZ handshakes with zcrypto's TLS, which accepts what Go refuses.
-func probeZ(ctx context.Context, dial Dialer, ep Endpoint, obs *Observation) {
-	conn, cleanup, serr := connect(ctx, dial, ep)
+func probeZ(ctx context.Context, dial Dialer, ep Endpoint, obs *Observation, rtt *time.Duration) {
+	conn, cleanup, serr := connect(ctx, dial, ep, rtt)
 	if serr != nil {
 		obs.Error = serr
 		return

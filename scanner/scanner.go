@@ -38,8 +38,14 @@ type Config struct {
 	Timeout time.Duration
 	// DNSTimeout bounds resolving one name. Default: Timeout.
 	DNSTimeout time.Duration
-	// Concurrency is the number of endpoints in flight. Default 100.
+	// Concurrency is the most endpoints in flight. Default 100. The
+	// scanner starts below it and adapts (see window.go): handshakes
+	// whose latency climbs because CPUs are starved shrink the number in
+	// flight instead of timing out.
 	Concurrency int
+	// FixedConcurrency turns the adaptation off: Concurrency endpoints
+	// are in flight whenever there is work.
+	FixedConcurrency bool
 	// Rate limits new connections per second across the scan; 0 is
 	// unlimited.
 	Rate float64
@@ -125,6 +131,8 @@ type Stats struct {
 	Endpoints int
 	OK        int
 	Errors    map[ErrorKind]int
+	// Window is how the adaptive concurrency moved; zero when fixed.
+	Window WindowStats
 }
 
 // Scan expands specs lazily, scans every endpoint this shard owns, and
@@ -137,6 +145,10 @@ func (s *Scanner) Scan(ctx context.Context, specs iter.Seq[Spec], emit func(Obse
 	if s.cfg.Resolver == nil {
 		// Resolve lazily: a scan of IPs only needs no resolver at all.
 		s.cfg.Resolver = &lazyResolver{servers: s.cfg.Resolvers}
+	}
+	var win *window
+	if !s.cfg.FixedConcurrency {
+		win = newWindow(s.cfg.Concurrency, s.cfg.Timeout)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	endpoints := make(chan Endpoint, s.cfg.Concurrency)
@@ -187,7 +199,7 @@ func (s *Scanner) Scan(ctx context.Context, specs iter.Seq[Spec], emit func(Obse
 		g.Go(func() error {
 			defer workers.Done()
 			for ep := range endpoints {
-				obs := s.scanOne(gctx, ep)
+				obs := s.scanOne(gctx, ep, win)
 				select {
 				case results <- obs:
 				case <-gctx.Done():
@@ -217,6 +229,9 @@ func (s *Scanner) Scan(ctx context.Context, specs iter.Seq[Spec], emit func(Obse
 		}
 	}
 	_ = g.Wait()
+	if win != nil {
+		stats.Window = win.stats()
+	}
 	if emitErr != nil {
 		return stats, emitErr
 	}
@@ -332,7 +347,7 @@ func (s *Scanner) resolveAndExpand(ctx context.Context, sp Spec, out chan<- Endp
 
 // scanOne yields the observation of one endpoint. A panic in the
 // handshake code becomes this endpoint's error, not a crashed scan.
-func (s *Scanner) scanOne(ctx context.Context, ep Endpoint) (obs Observation) {
+func (s *Scanner) scanOne(ctx context.Context, ep Endpoint, win *window) (obs Observation) {
 	obs = Observation{Target: ep.Target(), Host: ep.Name, Port: ep.Port, SNI: ep.SNI, Protocol: ep.Protocol, Chain: []certinfo.Cert{}}
 	if ep.IP.IsValid() {
 		obs.IP = ep.IP.String()
@@ -368,11 +383,21 @@ func (s *Scanner) scanOne(ctx context.Context, ep Endpoint) (obs Observation) {
 		return obs
 	}
 	defer release()
+	var sl *slot
+	if win != nil {
+		if sl, err = win.acquire(ctx); err != nil {
+			obs.Error = &ScanError{Kind: KindCancelled, Message: "cancelled before connecting: " + err.Error()}
+			return obs
+		}
+	}
 	start := time.Now()
 	obs.Time = s.cfg.Now().UTC()
 	ectx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	probe(ectx, s.cfg.Dial, ep, &obs)
+	rtt := probe(ectx, s.cfg.Dial, ep, &obs)
+	if sl != nil {
+		sl.done(obs.Error == nil, rtt)
+	}
 	obs.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 	s.cfg.Logger.Debug("endpoint", "target", obs.Target, "ip", obs.IP, "ms", obs.DurationMS, "error", obs.Error)
 	return obs

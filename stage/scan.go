@@ -92,6 +92,10 @@ func Scan(ctx context.Context, env Env, p ScanParams, emit func(scanner.Observat
 		}
 		return nil
 	})
+	if w := stats.Window; w.Ceiling > 0 {
+		env.logger().Info("scan concurrency adapted to handshake latency",
+			"ceiling", w.Ceiling, "lowest", w.Lowest, "highest", w.Highest, "final", w.Final)
+	}
 
 	bad := 0
 	if p.BadLines != nil {
