@@ -78,7 +78,7 @@ func (o *scanOptions) register(f *pflag.FlagSet) {
 	f.StringArrayVar(&o.resolvers, "resolver", nil, "DNS resolver ip[:port] (repeatable; default: the system's)")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Second, "one deadline per endpoint covering connect, STARTTLS and handshake")
 	f.DurationVar(&o.dnsTimeout, "dns-timeout", 0, "deadline for resolving one name (default: --timeout)")
-	f.IntVar(&o.concurrency, "concurrency", 100, "endpoints scanned at once")
+	f.IntVar(&o.concurrency, "concurrency", 100, "most endpoints in flight; fewer while handshake latency shows starved CPUs")
 	f.Float64Var(&o.rate, "rate", 0, "new connections per second (0: unlimited)")
 	f.IntVar(&o.perIP, "per-ip", 8, "concurrent connections to one IP")
 	f.StringArrayVar(&o.scope, "scope", nil, "CIDR the scan may contact (repeatable); anything outside is refused with error kind scope and never contacted")
