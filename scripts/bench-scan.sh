@@ -19,6 +19,8 @@
 #   TARPIT_PERCENT=10    share of tarpits in the tarpit run (0: skip)
 #   TIMEOUT=10s          per-endpoint timeout (the tarpit run uses TARPIT_TIMEOUT=2s)
 #   BENCH_JSON=FILE      also write every sample as JSON
+#   KEYAUDIT_REF=REF     measure keyaudit as committed at REF (e.g. HEAD) instead of the working tree
+#   KEYAUDIT_BIN=PATH    measure this keyaudit binary
 #   REQUIRE_NETNS=1      fail instead of running without a network namespace
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +28,28 @@ cd "$(dirname "$0")/.."
 TOOLS=${KEYAUDIT_TOOLS:-$HOME/.cache/keyaudit-tools}
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
 
-go build -o bin/keyaudit ./cmd/keyaudit
+# Which keyaudit is measured: the working tree (default), a commit
+# (KEYAUDIT_REF=HEAD, built from `git archive`, so uncommitted work in
+# the tree is left out), or a binary built elsewhere (KEYAUDIT_BIN).
+if [ -n "${KEYAUDIT_BIN:-}" ]; then
+	keyaudit=$KEYAUDIT_BIN
+	label="$KEYAUDIT_BIN"
+elif [ -n "${KEYAUDIT_REF:-}" ]; then
+	rev=$(git rev-parse --short "$KEYAUDIT_REF^{commit}")
+	src=$(mktemp -d "${TMPDIR:-/tmp}/keyaudit-ref.XXXXXX")
+	trap 'rm -rf "$src"' EXIT
+	git archive "$rev" | tar -x -C "$src"
+	(cd "$src" && go build -o "$OLDPWD/bin/keyaudit-$rev" ./cmd/keyaudit)
+	keyaudit=bin/keyaudit-$rev
+	label="commit $rev"
+else
+	go build -o bin/keyaudit ./cmd/keyaudit
+	keyaudit=bin/keyaudit
+	label="working tree at $(git rev-parse --short HEAD)"
+	if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+		label="$label + uncommitted changes"
+	fi
+fi
 go build -o bin/keyaudit-bench ./cmd/keyaudit-bench
 bash scripts/build-peers.sh || echo "bench: no peer scanner could be built; comparing keyaudit with the bare loop only" >&2
 
@@ -39,7 +62,7 @@ args=(run
 	-conc "${CONC:-200}" -conc-high "${CONC_HIGH:-1000}"
 	-growth "${GROWTH:-10}" -tarpit-percent "${TARPIT_PERCENT:-10}"
 	-timeout "${TIMEOUT:-10s}" -tarpit-timeout "${TARPIT_TIMEOUT:-2s}"
-	-keyaudit bin/keyaudit -peers "$TOOLS/peers" -pki "$TOOLS/bench-pki")
+	-keyaudit "$keyaudit" -keyaudit-label "$label" -peers "$TOOLS/peers" -pki "$TOOLS/bench-pki")
 if [ -n "${BENCH_JSON:-}" ]; then
 	args+=(-json "$BENCH_JSON")
 fi
@@ -48,7 +71,8 @@ fi
 # can leave the machine, and the farm's addresses collide with nobody's.
 if netns_err=$(unshare -n sh -c 'ip link set lo up' 2>&1); then
 	echo "bench: running in a new network namespace (unshare -n, lo only)" >&2
-	exec unshare -n sh -c 'ip link set lo up && exec "$@"' sh bin/keyaudit-bench "${args[@]}"
+	unshare -n sh -c 'ip link set lo up && exec "$@"' sh bin/keyaudit-bench "${args[@]}"
+	exit
 fi
 echo "bench: cannot create a network namespace (unshare -n: ${netns_err:-failed})." >&2
 if [ "${REQUIRE_NETNS:-0}" = 1 ]; then
@@ -56,4 +80,4 @@ if [ "${REQUIRE_NETNS:-0}" = 1 ]; then
 	exit 2
 fi
 echo "bench: running in this network namespace instead; every target is still checked to be loopback (127.0.0.0/8)" >&2
-exec bin/keyaudit-bench "${args[@]}"
+bin/keyaudit-bench "${args[@]}"

@@ -16,7 +16,7 @@ type reportInput struct {
 	farm                                         farmSummary
 	network                                      string
 	samples                                      []sample
-	loadBefore                                   string
+	loadBefore, keyauditLabel                    string
 }
 
 // loadAvg is the first three fields of /proc/loadavg: other work on the
@@ -105,6 +105,9 @@ func report(w io.Writer, in reportInput) {
 	}
 
 	fmt.Fprintf(w, "machine: %d cores (%s), %s/%s; %s\n", runtime.NumCPU(), cpuModel(), runtime.GOOS, runtime.GOARCH, in.network)
+	if in.keyauditLabel != "" {
+		fmt.Fprintf(w, "keyaudit: %s\n", in.keyauditLabel)
+	}
 	fmt.Fprintf(w, "farm: %d TLS endpoints, %d addresses from 127.0.%d.1 × ports %v, Go crypto/tls servers in one process on the same cores as the client\n",
 		in.farm.Live, (in.farm.Live+len(farmPorts)-1)/len(farmPorts), liveNet, farmPorts)
 	fmt.Fprintf(w, "farm mix: %s\n", describeMix(in.farm))

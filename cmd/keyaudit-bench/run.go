@@ -78,6 +78,7 @@ func runCmd(args []string) error {
 	tarpitTimeout := fs.Duration("tarpit-timeout", 2*time.Second, "per-endpoint timeout of the tarpit run")
 	timeout := fs.Duration("timeout", 10*time.Second, "per-endpoint timeout of the other runs")
 	keyaudit := fs.String("keyaudit", "bin/keyaudit", "keyaudit binary")
+	label := fs.String("keyaudit-label", "", "what the keyaudit binary was built from, for the report")
 	peers := fs.String("peers", "", "folder with the zgrab2 and tlsx binaries (missing ones are skipped)")
 	pkiDir := fs.String("pki", "", "folder caching the farm's PKI (default: the work folder)")
 	work := fs.String("work", "", "work folder (default: a temp folder, removed afterwards)")
@@ -255,6 +256,7 @@ func runCmd(args []string) error {
 		n: *n, rounds: *rounds, conc: *conc, concHigh: *concHigh, growth: *growth,
 		tarpitPct: *tarpitPct, tarpitTimeout: *tarpitTimeout, timeout: *timeout,
 		farm: mainFarm, network: isolation, samples: samples, loadBefore: loadBefore,
+		keyauditLabel: *label,
 	})
 	return nil
 }
