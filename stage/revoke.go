@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyaudit/keyaudit/internal/secretfile"
 	invp11 "github.com/keyaudit/keyaudit/inventory/pkcs11"
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reconcile/revoke"
@@ -365,6 +366,10 @@ type RevokeExecuteParams struct {
 
 	// Getenv reads the account key and PIN variables (nil: os.Getenv).
 	Getenv func(string) string
+	// Secrets says what to do with a key or PIN file its group or others
+	// may read: refuse it (strict) or warn (a nil Warn writes the
+	// warning to the Env's stderr).
+	Secrets secretfile.Policy
 }
 
 // RevokeExecute carries out an approved plan with the executors its
@@ -387,6 +392,9 @@ func RevokeExecute(ctx context.Context, env Env, p RevokeExecuteParams, emit fun
 		p.Getenv = os.Getenv
 	}
 	p.AccountKeyEnv = cmp.Or(p.AccountKeyEnv, DefaultAccountKeyEnv)
+	if p.Secrets.Warn == nil {
+		p.Secrets.Warn = func(err error) { fmt.Fprintf(env.stderr(), "keyaudit: warning: %v\n", err) }
+	}
 	executors := map[string]revoke.Executor{}
 	uses := map[string]bool{}
 	for _, act := range plan.Actions {
@@ -398,7 +406,7 @@ func RevokeExecute(ctx context.Context, env Env, p RevokeExecuteParams, emit fun
 			return nil, err
 		}
 		for _, uri := range p.CertKeyPKCS11 {
-			tok, err := revoke.OpenPKCS11(uri, p.Getenv)
+			tok, err := revoke.OpenPKCS11(uri, p.Getenv, p.Secrets)
 			if err != nil {
 				return nil, fmt.Errorf("--cert-key-pkcs11: %w", err)
 			}
@@ -423,6 +431,24 @@ func RevokeExecute(ctx context.Context, env Env, p RevokeExecuteParams, emit fun
 	return rep, err
 }
 
+// readKeyFile reads a private key file; one its group or others may read
+// is warned about or refused as secrets says.
+func readKeyFile(what, path string, secrets secretfile.Policy) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := secrets.Check(what, path, fi.Mode()); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(f)
+}
+
 // acmeExecutor reads the ACME keys and CA file p names; the directory is
 // p's, else planDir.
 func acmeExecutor(env Env, p RevokeExecuteParams, planDir string) (*revoke.ACMEExecutor, error) {
@@ -430,14 +456,11 @@ func acmeExecutor(env Env, p RevokeExecuteParams, planDir string) (*revoke.ACMEE
 	var keyPEM []byte
 	switch {
 	case p.AccountKeyFile != "":
-		b, err := os.ReadFile(p.AccountKeyFile)
+		b, err := readKeyFile("account key file", p.AccountKeyFile, p.Secrets)
 		if err != nil {
 			return nil, fmt.Errorf("account key: %w", err)
 		}
 		keyPEM = b
-		if fi, err := os.Stat(p.AccountKeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			fmt.Fprintf(env.stderr(), "keyaudit: warning: account key file %s is readable by others (mode %v)\n", p.AccountKeyFile, fi.Mode().Perm())
-		}
 	case p.Getenv(p.AccountKeyEnv) != "":
 		keyPEM = []byte(p.Getenv(p.AccountKeyEnv))
 	}
@@ -453,7 +476,7 @@ func acmeExecutor(env Env, p RevokeExecuteParams, planDir string) (*revoke.ACMEE
 		x.AccountKey = k
 	}
 	for _, f := range p.CertKeyFiles {
-		b, err := os.ReadFile(f)
+		b, err := readKeyFile("certificate key file", f, p.Secrets)
 		if err != nil {
 			return nil, fmt.Errorf("--cert-key-file: %w", err)
 		}

@@ -452,3 +452,26 @@ func TestReadCertificatesCAControlChars(t *testing.T) {
 	}
 	assertPrintable(t, "stderr", out)
 }
+
+// TestACMEKeyFileModes: an account key or certificate key file its group
+// or others may read is warned about on the Env's stderr, and refused
+// when strict.
+func TestACMEKeyFileModes(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	keyFile := filepath.Join(t.TempDir(), "acct.pem")
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o644)
+	os.Chmod(keyFile, 0o644)
+	for _, p := range []RevokeExecuteParams{{AccountKeyFile: keyFile}, {CertKeyFiles: []string{keyFile}}} {
+		var stderr strings.Builder
+		p.Getenv = func(string) string { return "" }
+		p.Secrets.Warn = func(err error) { stderr.WriteString(err.Error()) }
+		if _, err := acmeExecutor(Env{Stderr: &stderr}, p, "https://acme.example/dir"); err != nil || !strings.Contains(stderr.String(), keyFile+" is readable by group or others") {
+			t.Errorf("%+v: %v, stderr %q", p, err, stderr.String())
+		}
+		p.Secrets.Strict = true
+		if _, err := acmeExecutor(Env{}, p, "https://acme.example/dir"); err == nil || !strings.Contains(err.Error(), "is readable by group or others") {
+			t.Errorf("strict: %v", err)
+		}
+	}
+}

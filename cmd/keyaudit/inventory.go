@@ -158,7 +158,7 @@ func (a *app) inventoryParams(ctx context.Context, o *inventoryOptions) (stage.I
 	if cfg.Section, err = a.readInventorySection(); err != nil {
 		return stage.InventoryParams{}, none, withCode(exitError, err)
 	}
-	cfg.Log = a.log
+	cfg.Log, cfg.Secrets = a.log, a.secrets()
 	pl, err := plan.New(cfg)
 	if err != nil {
 		return stage.InventoryParams{}, none, withCode(exitError, err)

@@ -367,3 +367,27 @@ func TestInventoryParamsFromConfig(t *testing.T) {
 		t.Error("a missing path was accepted")
 	}
 }
+
+// TestInventoryCLIOpenPINFile: a pin-source file its group or others may
+// read is warned about on stderr (the inventory still runs), and refused
+// with --strict (or strict: true in the config) before the token is
+// opened.
+func TestInventoryCLIOpenPINFile(t *testing.T) {
+	c := newCLIHSM(t)
+	ctx := context.Background()
+	pin := filepath.Join(t.TempDir(), "pin")
+	os.WriteFile(pin, []byte(cliPIN+"\n"), 0o644)
+	os.Chmod(pin, 0o644)
+	r := runCLI(t, ctx, "", "inventory", "--no-store", "--format", "jsonl", "--pkcs11", c.uri("cli", pin))
+	if r.code != 0 || !strings.Contains(r.stderr, "keyaudit: warning: pin-source file "+pin+" is readable by group or others") || r.stdout == "" {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	noPIN(t, r)
+	r = runCLI(t, ctx, "", "--strict", "inventory", "--no-store", "--pkcs11", c.uri("cli", pin))
+	oneLine(t, r, "pin-source file "+pin+" is readable by group or others (mode -rw-r--r--)")
+	noPIN(t, r)
+	cfg := filepath.Join(t.TempDir(), "k.yaml")
+	os.WriteFile(cfg, []byte("strict: true\n"), 0o600)
+	r = runCLI(t, ctx, "", "--config", cfg, "inventory", "--no-store", "--pkcs11", c.uri("cli", pin))
+	oneLine(t, r, "is readable by group or others")
+}

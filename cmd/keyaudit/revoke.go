@@ -225,7 +225,7 @@ revocation failed (see keyaudit revoke log); 2 refused or could not run.`,
 			p.Apply, p.Plan = p.Apply || apply, args[0]
 			p.ACMEDirectory, p.ACMECAFile = cmp.Or(p.ACMEDirectory, cfg.ACMEDirectory), cmp.Or(p.ACMECAFile, cfg.ACMECAFile)
 			p.AccountKeyFile, p.AccountKeyEnv = cmp.Or(p.AccountKeyFile, cfg.AccountKeyFile), cmp.Or(p.AccountKeyEnv, cfg.AccountKeyEnv)
-			p.HookCommand, p.HookTimeout, p.UserAgent = cfg.Hook.Command, cmp.Or(p.HookTimeout, cfg.Hook.Timeout), "keyaudit/"+version
+			p.HookCommand, p.HookTimeout, p.UserAgent, p.Secrets = cfg.Hook.Command, cmp.Or(p.HookTimeout, cfg.Hook.Timeout), "keyaudit/"+version, a.secrets()
 			out, err := reports.NewStream(a.stdout, format, stage.RevokeActionColumns)
 			if err != nil {
 				return withCode(exitError, err)

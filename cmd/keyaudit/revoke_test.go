@@ -21,6 +21,7 @@ import (
 
 	"github.com/keyaudit/keyaudit/internal/certinfo"
 	"github.com/keyaudit/keyaudit/internal/estate"
+	"github.com/keyaudit/keyaudit/internal/secretfile"
 	"github.com/keyaudit/keyaudit/internal/testlab"
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reconcile/revoke"
@@ -461,7 +462,7 @@ func TestRevokeCLIHSMKeyAndAuditLog(t *testing.T) {
 	}
 	uri := "pkcs11:token=revoker;object=leaf-key?module-path=" + h.Module + "&pin-source=file:" + pinFile
 
-	tok, err := revoke.OpenPKCS11(uri, func(string) string { return "" })
+	tok, err := revoke.OpenPKCS11(uri, func(string) string { return "" }, secretfile.Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyaudit/keyaudit/internal/config"
+	"github.com/keyaudit/keyaudit/internal/secretfile"
 	"github.com/keyaudit/keyaudit/internal/storeopen"
 	"github.com/keyaudit/keyaudit/store"
 )
@@ -23,6 +24,7 @@ type app struct {
 	storeURL   string
 	noStore    bool
 	verbose    bool
+	strict     bool
 
 	// config is the parsed --config file (nil without one).
 	config config.File
@@ -59,6 +61,7 @@ findings at or above it; 2 could not run.`,
 	pf.StringVar(&a.storeURL, "store", "", "store: a SQLite file path (default $XDG_STATE_HOME/keyaudit/keyaudit.db) or postgres://… (a password belongs in $KEYAUDIT_STORE, not argv)")
 	pf.BoolVar(&a.noStore, "no-store", false, "run without reading or writing the store")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log progress details to stderr")
+	pf.BoolVar(&a.strict, "strict", false, "refuse a PIN, password or key file its group or others may read (default: warn)")
 	for _, mk := range subcommands {
 		root.AddCommand(mk(a))
 	}
@@ -131,11 +134,10 @@ func (a *app) openStore(ctx context.Context) (store.Store, error) {
 	return a.open(ctx, false)
 }
 
-// openStoreRO opens the configured store for a command that only reads:
-// it never creates one (a missing path is exit 2) and opens a read-only
-// file or mount read-only.
-func (a *app) openStoreRO(ctx context.Context) (store.Store, error) {
-	return a.open(ctx, true)
+// secrets is what to do with a secret file others may read: warn on
+// stderr, or refuse it with --strict.
+func (a *app) secrets() secretfile.Policy {
+	return secretfile.Policy{Strict: a.strict, Warn: func(err error) { fmt.Fprintf(a.stderr, "keyaudit: warning: %v\n", err) }}
 }
 
 // needStore opens the store, read-only when readOnly, for a command that

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/keyaudit/keyaudit/internal/secretfile"
 )
 
 // Limits on untrusted input.
@@ -474,8 +476,10 @@ func (u *URI) PINFile() (string, error) {
 }
 
 // ReadPIN reads the PIN named by pin-source: the file's content without a
-// trailing newline. The error names the file, never its content.
-func (u *URI) ReadPIN() (string, error) {
+// trailing newline. A file its group or others may read is refused or
+// warned about as secrets says (secretfile.Policy). The error names the
+// file, never its content.
+func (u *URI) ReadPIN(secrets secretfile.Policy) (string, error) {
 	p, err := u.PINFile()
 	if err != nil || p == "" {
 		return "", err
@@ -493,6 +497,8 @@ func (u *URI) ReadPIN() (string, error) {
 		return "", fmt.Errorf("%w: %s: %w", ErrPINSource, p, err)
 	} else if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("%w: %s is not a regular file (%s)", ErrPINSource, p, fi.Mode().Type())
+	} else if err := secrets.Check("pin-source file", p, fi.Mode()); err != nil {
+		return "", err // a *secretfile.ModeError: it names pin-source
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxPINBytes+1))
 	if err != nil {

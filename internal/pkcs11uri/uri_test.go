@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyaudit/keyaudit/internal/secretfile"
 )
 
 func TestParse(t *testing.T) {
@@ -164,7 +166,7 @@ func TestReadPIN(t *testing.T) {
 	}
 	for _, src := range []string{"file:" + f, "file://" + f, f} {
 		u := &URI{PINSource: src}
-		pin, err := u.ReadPIN()
+		pin, err := u.ReadPIN(secretfile.Policy{})
 		if err != nil || pin != "1234" {
 			t.Errorf("ReadPIN(%s) = %q, %v", src, pin, err)
 		}
@@ -175,11 +177,11 @@ func TestReadPIN(t *testing.T) {
 	os.WriteFile(big, bytes.Repeat([]byte("1"), maxPINBytes+1), 0o600)
 	for _, src := range []string{"file:" + filepath.Join(dir, "missing"), "file:" + empty, "file:" + big, "https://x/pin", "file://host/pin"} {
 		u := &URI{PINSource: src}
-		if _, err := u.ReadPIN(); !errors.Is(err, ErrPINSource) {
+		if _, err := u.ReadPIN(secretfile.Policy{}); !errors.Is(err, ErrPINSource) {
 			t.Errorf("ReadPIN(%s) err = %v, want ErrPINSource", src, err)
 		}
 	}
-	if pin, err := (&URI{}).ReadPIN(); pin != "" || err != nil {
+	if pin, err := (&URI{}).ReadPIN(secretfile.Policy{}); pin != "" || err != nil {
 		t.Errorf("no pin-source: %q, %v", pin, err)
 	}
 }
@@ -229,7 +231,7 @@ func TestReadPINRefusesAFIFO(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { _, err := u.ReadPIN(); done <- err }()
+	go func() { _, err := u.ReadPIN(secretfile.Policy{}); done <- err }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, ErrPINSource) || !strings.Contains(err.Error(), "not a regular file") {

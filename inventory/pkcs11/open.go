@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/pkcs11"
 
 	"github.com/keyaudit/keyaudit/internal/pkcs11uri"
+	"github.com/keyaudit/keyaudit/internal/secretfile"
 	"github.com/keyaudit/keyaudit/inventory"
 )
 
@@ -35,16 +36,29 @@ type Config struct {
 	wrap func(p11) p11
 }
 
-// ResolvePIN returns the PIN for u: the content of its pin-source file,
-// else the value of $KEYAUDIT_PKCS11_PIN (looked up with getenv), else "".
-// A URI carrying pin-value is refused: a PIN in a URI ends up in argv,
-// shell history and process listings.
-func ResolvePIN(u *pkcs11uri.URI, getenv func(string) string) (string, error) {
+// ErrPINValue refuses a URI that carries its PIN (pin-value): a PIN in a
+// URI ends up in argv, shell history and process listings.
+var ErrPINValue = errors.New("pkcs11: pin-value is not accepted in a URI (it would show in argv and shell history): use pin-source=file:PATH or $" + PINEnv)
+
+// CheckURI refuses what ResolvePIN refuses before any file is read: a
+// URI carrying pin-value (ErrPINValue).
+func CheckURI(u *pkcs11uri.URI) error {
 	if u.PINValue != "" {
-		return "", inventory.Input(errors.New("pkcs11: pin-value is not accepted in a URI (it would show in argv and shell history): use pin-source=file:PATH or $" + PINEnv))
+		return inventory.Input(ErrPINValue)
+	}
+	return nil
+}
+
+// ResolvePIN returns the PIN for u: the content of its pin-source file
+// (one its group or others may read is warned about or refused as
+// secrets says), else the value of $KEYAUDIT_PKCS11_PIN (looked up with
+// getenv), else "". A URI carrying pin-value is refused (CheckURI).
+func ResolvePIN(u *pkcs11uri.URI, getenv func(string) string, secrets secretfile.Policy) (string, error) {
+	if err := CheckURI(u); err != nil {
+		return "", err
 	}
 	if u.PINSource != "" {
-		pin, err := u.ReadPIN()
+		pin, err := u.ReadPIN(secrets)
 		if err != nil {
 			return "", inventory.Input(err)
 		}

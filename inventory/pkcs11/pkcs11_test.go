@@ -23,6 +23,7 @@ import (
 	"github.com/miekg/pkcs11"
 
 	"github.com/keyaudit/keyaudit/internal/pkcs11uri"
+	"github.com/keyaudit/keyaudit/internal/secretfile"
 	"github.com/keyaudit/keyaudit/internal/testlab"
 	"github.com/keyaudit/keyaudit/inventory"
 )
@@ -497,7 +498,7 @@ func TestBadInput(t *testing.T) {
 	})
 	t.Run("pin-value", func(t *testing.T) {
 		u, _ := pkcs11uri.Parse("pkcs11:token=alpha?pin-value=" + wrongPIN)
-		_, err := ResolvePIN(u, nil)
+		_, err := ResolvePIN(u, nil, secretfile.Policy{})
 		if !errors.Is(err, inventory.ErrInput) || strings.Contains(err.Error(), wrongPIN) {
 			t.Fatalf("err = %v", err)
 		}
@@ -506,12 +507,12 @@ func TestBadInput(t *testing.T) {
 		f := filepath.Join(t.TempDir(), "pin")
 		os.WriteFile(f, []byte(tk.PIN+"\n"), 0o600)
 		u, _ := pkcs11uri.Parse("pkcs11:token=alpha?pin-source=file:" + f)
-		pin, err := ResolvePIN(u, func(string) string { return "from-env" })
+		pin, err := ResolvePIN(u, func(string) string { return "from-env" }, secretfile.Policy{})
 		if err != nil || pin != tk.PIN {
 			t.Fatalf("pin-source: %v", err)
 		}
 		u, _ = pkcs11uri.Parse("pkcs11:token=alpha")
-		if pin, _ := ResolvePIN(u, func(k string) string { return map[string]string{PINEnv: "env-pin"}[k] }); pin != "env-pin" {
+		if pin, _ := ResolvePIN(u, func(k string) string { return map[string]string{PINEnv: "env-pin"}[k] }, secretfile.Policy{}); pin != "env-pin" {
 			t.Errorf("env PIN = %q", pin)
 		}
 	})

@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/keyaudit/keyaudit/internal/pkcs11uri"
+	"github.com/keyaudit/keyaudit/internal/secretfile"
 	"github.com/keyaudit/keyaudit/inventory"
 	"github.com/keyaudit/keyaudit/inventory/files"
 	"github.com/keyaudit/keyaudit/inventory/pkcs11"
@@ -54,6 +55,9 @@ type Config struct {
 	Section Section
 	// Getenv looks up environment variables (nil: os.Getenv).
 	Getenv func(string) string
+	// Secrets says what to do with a PIN or password file its group or
+	// others may read: warn (Secrets.Warn) or, strict, refuse it.
+	Secrets secretfile.Policy
 	// Log receives the sources' debug events (never a secret); nil
 	// discards.
 	Log *slog.Logger
@@ -76,10 +80,47 @@ type planned struct {
 	defaults inventory.Defaults
 }
 
+// Check checks what New checks before it reads anything: the metadata
+// rules, the URIs (one carrying pin-value is refused) and the section's
+// sources. It reads no file and no environment variable, and accepts a
+// Config naming no source (the command line may add them): keyaudit
+// config check runs it on the config file's inventory section.
+func (c Config) Check() error {
+	if _, err := c.Section.Metadata.Compile(); err != nil {
+		return fmt.Errorf("inventory.%w", err)
+	}
+	checkURI := func(raw string) error {
+		u, err := pkcs11uri.Parse(raw)
+		if err != nil {
+			return err
+		}
+		return pkcs11.CheckURI(u)
+	}
+	for _, raw := range c.PKCS11 {
+		if err := checkURI(raw); err != nil {
+			return fmt.Errorf("--pkcs11: %w", err)
+		}
+	}
+	for i, sc := range c.Section.Sources {
+		err := sc.check()
+		if err == nil && sc.PKCS11 != "" {
+			err = checkURI(sc.PKCS11)
+		}
+		if err != nil {
+			return fmt.Errorf("inventory.sources[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
 // New plans the sources of c: its PKCS11 URIs, then its Paths, then the
-// section's sources, in that order. It reads the PINs and passwords they
-// need, and fails when c names no source at all.
+// section's sources, in that order. It checks c (Check), reads the PINs
+// and passwords the sources need, and fails when c names no source at
+// all.
 func New(c Config) (*Plan, error) {
+	if err := c.Check(); err != nil {
+		return nil, err
+	}
 	getenv := c.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
@@ -94,7 +135,7 @@ func New(c Config) (*Plan, error) {
 	}
 	defaultPassword := getenv(PasswordEnv)
 	if c.PasswordFile != "" {
-		if defaultPassword, err = readSecretFile(c.PasswordFile); err != nil {
+		if defaultPassword, err = readSecretFile(c.PasswordFile, c.Secrets); err != nil {
 			return nil, fmt.Errorf("--pkcs12-password-file: %w", err)
 		}
 	}
@@ -106,7 +147,7 @@ func New(c Config) (*Plan, error) {
 		if err != nil {
 			return err
 		}
-		pin, err := pkcs11.ResolvePIN(u, getenv)
+		pin, err := pkcs11.ResolvePIN(u, getenv, c.Secrets)
 		if err != nil {
 			return err
 		}
@@ -146,7 +187,7 @@ func New(c Config) (*Plan, error) {
 			err = addPKCS11(sc.PKCS11, sc.Module, sc.Defaults)
 		default:
 			var pw string
-			if pw, err = sc.password(defaultPassword, getenv); err == nil {
+			if pw, err = sc.password(defaultPassword, getenv, c.Secrets); err == nil {
 				addFiles(sc.paths(), pw, sc.Kind, sc.Defaults)
 			}
 		}
@@ -182,15 +223,23 @@ func (p *Plan) Open(ctx context.Context) ([]inventory.Opened, error) {
 const maxSecretFile = 4096
 
 // readSecretFile reads a password file (first line, trailing newline cut).
-// Errors name the file, never its content.
+// A file its group or others may read is warned about or refused as
+// secrets says. Errors name the file, never its content.
 // At most maxSecretFile+1 bytes are read, so an endless source
 // (/dev/zero, a pipe whose writer never stops) is refused, not drained.
-func readSecretFile(path string) (string, error) {
+func readSecretFile(path string, secrets secretfile.Policy) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return "", err
+	} else if fi.Mode().IsRegular() {
+		if err := secrets.Check("password file", path, fi.Mode()); err != nil {
+			return "", err
+		}
+	}
 	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", path, err)

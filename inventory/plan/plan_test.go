@@ -2,6 +2,7 @@ package plan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/keyaudit/keyaudit/internal/secretfile"
 	"github.com/keyaudit/keyaudit/internal/testlab"
 	"github.com/keyaudit/keyaudit/inventory"
 )
@@ -291,13 +293,13 @@ func TestPlanPKCS11(t *testing.T) {
 // file, /dev/zero or a pipe whose writer never stops is refused quickly
 // instead of read to the end.
 func TestReadSecretFile(t *testing.T) {
-	if got, err := readSecretFile(writeFile(t, "ok", "s3cret\r\n")); err != nil || got != "s3cret" {
+	if got, err := readSecretFile(writeFile(t, "ok", "s3cret\r\n"), secretfile.Policy{}); err != nil || got != "s3cret" {
 		t.Errorf("readSecretFile(ok) = %q, %v", got, err)
 	}
-	if got, err := readSecretFile(writeFile(t, "max", strings.Repeat("x", 4096))); err != nil || len(got) != 4096 {
+	if got, err := readSecretFile(writeFile(t, "max", strings.Repeat("x", 4096)), secretfile.Policy{}); err != nil || len(got) != 4096 {
 		t.Errorf("readSecretFile(4096 bytes) = %d bytes, %v", len(got), err)
 	}
-	if _, err := readSecretFile(writeFile(t, "over", strings.Repeat("x", 4097))); err == nil || !strings.Contains(err.Error(), "larger than 4096") {
+	if _, err := readSecretFile(writeFile(t, "over", strings.Repeat("x", 4097)), secretfile.Policy{}); err == nil || !strings.Contains(err.Error(), "larger than 4096") {
 		t.Errorf("readSecretFile(4097 bytes) = %v", err)
 	}
 
@@ -312,7 +314,7 @@ func TestReadSecretFile(t *testing.T) {
 		t.Skipf("sparse file: %v", err)
 	}
 	f.Close()
-	if _, err := readSecretFile(big); err == nil || !strings.Contains(err.Error(), "larger than 4096") {
+	if _, err := readSecretFile(big, secretfile.Policy{}); err == nil || !strings.Contains(err.Error(), "larger than 4096") {
 		t.Errorf("readSecretFile(8 GiB) = %v", err)
 	}
 
@@ -335,7 +337,49 @@ func TestReadSecretFile(t *testing.T) {
 	if _, err := os.Stat(fd); err != nil {
 		t.Skipf("no %s: %v", fd, err)
 	}
-	if _, err := readSecretFile(fd); err == nil || !strings.Contains(err.Error(), "larger than 4096") {
+	if _, err := readSecretFile(fd, secretfile.Policy{}); err == nil || !strings.Contains(err.Error(), "larger than 4096") {
 		t.Errorf("readSecretFile(endless pipe) = %v", err)
+	}
+}
+
+// TestSecretFileModes: a pin-source file or a PKCS#12 password file its
+// group or others may read is warned about (the secret still read), and
+// refused with Secrets.Strict; one only its owner reads is accepted
+// silently. (Such files were once accepted without a word.)
+func TestSecretFileModes(t *testing.T) {
+	open := writeFile(t, "pin", "1234\n")
+	os.Chmod(open, 0o644)
+	private := writeFile(t, "pin-private", "1234\n")
+	openPW := writeFile(t, "p12-password", "pw\n")
+	os.Chmod(openPW, 0o640)
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		file string
+	}{
+		{"pin-source", Config{PKCS11: []string{"pkcs11:token=t?module-path=/nonexistent.so&pin-source=file:" + open}}, open},
+		{"section pin-source", Config{Section: Section{Sources: []SourceConfig{{PKCS11: "pkcs11:token=t?pin-source=file:" + open, Module: "/nonexistent.so"}}}}, open},
+		{"password file", Config{Paths: []string{t.TempDir()}, PasswordFile: openPW}, openPW},
+		{"section password file", Config{Section: Section{Sources: []SourceConfig{{Path: t.TempDir(), PasswordFile: openPW}}}}, openPW},
+	} {
+		var warned []error
+		c.cfg.Getenv = env(nil)
+		c.cfg.Secrets.Warn = func(err error) { warned = append(warned, err) }
+		if _, err := New(c.cfg); err != nil || len(warned) != 1 || !strings.Contains(warned[0].Error(), c.file+" is readable by group or others") {
+			t.Errorf("%s: New: %v, warnings %v", c.name, err, warned)
+		}
+		warned = nil
+		c.cfg.Secrets.Strict = true
+		_, err := New(c.cfg)
+		var me *secretfile.ModeError
+		if !errors.As(err, &me) || me.Path != c.file || len(warned) != 0 {
+			t.Errorf("%s: strict New: %v, warnings %v", c.name, err, warned)
+		}
+	}
+	var warned []error
+	cfg := Config{PKCS11: []string{"pkcs11:token=t?module-path=/nonexistent.so&pin-source=file:" + private}, Getenv: env(nil),
+		Secrets: secretfile.Policy{Strict: true, Warn: func(err error) { warned = append(warned, err) }}}
+	if _, err := New(cfg); err != nil || len(warned) != 0 {
+		t.Errorf("owner-only pin file: %v, warnings %v", err, warned)
 	}
 }

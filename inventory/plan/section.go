@@ -6,6 +6,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/keyaudit/keyaudit/internal/secretfile"
 	"github.com/keyaudit/keyaudit/inventory"
 )
 
@@ -100,10 +101,10 @@ func (sc SourceConfig) check() error {
 
 // password is the PKCS#12 password of a file source: its password-file,
 // else its password-env, else def.
-func (sc SourceConfig) password(def string, getenv func(string) string) (string, error) {
+func (sc SourceConfig) password(def string, getenv func(string) string, secrets secretfile.Policy) (string, error) {
 	switch {
 	case sc.PasswordFile != "":
-		pw, err := readSecretFile(sc.PasswordFile)
+		pw, err := readSecretFile(sc.PasswordFile, secrets)
 		if err != nil {
 			return "", fmt.Errorf("inventory source password-file: %w", err)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/miekg/pkcs11"
 
 	"github.com/keyaudit/keyaudit/internal/pkcs11uri"
+	"github.com/keyaudit/keyaudit/internal/secretfile"
 	"github.com/keyaudit/keyaudit/inventory"
 	invp11 "github.com/keyaudit/keyaudit/inventory/pkcs11"
 )
@@ -54,18 +55,19 @@ var _ crypto.Signer = (*PKCS11Signer)(nil)
 // OpenPKCS11 opens the one token the URI selects, as inventory/pkcs11's
 // OpenToken does — module from module-path or module-name, token by all
 // its path attributes, logged in once with the PIN from the URI's
-// pin-source file or from $KEYAUDIT_PKCS11_PIN (getenv; a pin-value in
-// the URI is refused) — and finds the selected private keys and their
+// pin-source file (refused or warned about, as secrets says, when its
+// group or others may read it) or from $KEYAUDIT_PKCS11_PIN (getenv; a
+// pin-value in the URI is refused) — and finds the selected private keys and their
 // public keys (from the public key object of the same CKA_ID, else the
 // private object's public attributes). No secret attribute is ever read.
 // Errors match inventory/pkcs11's (ErrNoPIN, ErrPINIncorrect, …) with
 // errors.Is, and never contain the PIN.
-func OpenPKCS11(uri string, getenv func(string) string) (*PKCS11Token, error) {
+func OpenPKCS11(uri string, getenv func(string) string, secrets secretfile.Policy) (*PKCS11Token, error) {
 	u, err := pkcs11uri.Parse(uri)
 	if err != nil {
 		return nil, err
 	}
-	pin, err := invp11.ResolvePIN(u, getenv)
+	pin, err := invp11.ResolvePIN(u, getenv, secrets)
 	if err != nil {
 		return nil, err
 	}

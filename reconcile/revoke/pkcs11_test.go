@@ -17,6 +17,7 @@ import (
 	"github.com/miekg/pkcs11"
 
 	"github.com/keyaudit/keyaudit/internal/pkcs11uri"
+	"github.com/keyaudit/keyaudit/internal/secretfile"
 	"github.com/keyaudit/keyaudit/internal/testlab"
 	"github.com/keyaudit/keyaudit/inventory"
 	invp11 "github.com/keyaudit/keyaudit/inventory/pkcs11"
@@ -35,7 +36,7 @@ func TestPKCS11SignerSignsInToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	// No pin-source: the PIN from the variable.
-	if _, err := OpenPKCS11("pkcs11:token=signer?module-path="+h.Module, func(string) string { return "" }); err == nil {
+	if _, err := OpenPKCS11("pkcs11:token=signer?module-path="+h.Module, func(string) string { return "" }, secretfile.Policy{}); err == nil {
 		t.Fatal("opened without a PIN")
 	}
 	tok, err := OpenPKCS11("pkcs11:token=signer?module-path="+h.Module, func(k string) string {
@@ -43,7 +44,7 @@ func TestPKCS11SignerSignsInToken(t *testing.T) {
 			return tk.PIN
 		}
 		return ""
-	})
+	}, secretfile.Policy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,12 +74,12 @@ func TestPKCS11SignerSignsInToken(t *testing.T) {
 	// object= selects one key; a wrong PIN is refused without the PIN in
 	// the message.
 	tok.Close()
-	one, err := OpenPKCS11("pkcs11:token=signer;object=rsa?module-path="+h.Module+"&pin-source=file:"+pin, nil)
+	one, err := OpenPKCS11("pkcs11:token=signer;object=rsa?module-path="+h.Module+"&pin-source=file:"+pin, nil, secretfile.Policy{})
 	if err != nil || len(one.Signers()) != 1 {
 		t.Fatalf("object=rsa: %v", err)
 	}
 	one.Close()
-	_, err = OpenPKCS11("pkcs11:token=signer?module-path="+h.Module, func(string) string { return "97531" })
+	_, err = OpenPKCS11("pkcs11:token=signer?module-path="+h.Module, func(string) string { return "97531" }, secretfile.Policy{})
 	if err == nil {
 		t.Fatal("wrong PIN accepted")
 	}
@@ -148,7 +149,7 @@ func TestPKCS11SharedWithInventory(t *testing.T) {
 		}
 		openRevoke := func() {
 			var err error
-			if tok, err = OpenPKCS11(uri, pinEnv(tk.PIN)); err != nil {
+			if tok, err = OpenPKCS11(uri, pinEnv(tk.PIN), secretfile.Policy{}); err != nil {
 				t.Fatalf("revoke open: %v", err)
 			}
 			t.Cleanup(func() { tok.Close() })
@@ -220,12 +221,12 @@ func TestOpenPKCS11TokenAttributes(t *testing.T) {
 		"token=signer;slot-manufacturer=nobody",
 		"token=signer;library-manufacturer=nobody",
 	} {
-		_, err := OpenPKCS11("pkcs11:"+path+mod, env)
+		_, err := OpenPKCS11("pkcs11:"+path+mod, env, secretfile.Policy{})
 		if !errors.Is(err, invp11.ErrTokenNotFound) {
 			t.Errorf("%s: err = %v, want ErrTokenNotFound", path, err)
 		}
 	}
-	tok, err := OpenPKCS11("pkcs11:slot-description="+url.PathEscape(slotDesc)+mod, env)
+	tok, err := OpenPKCS11("pkcs11:slot-description="+url.PathEscape(slotDesc)+mod, env, secretfile.Policy{})
 	if err != nil {
 		t.Fatalf("slot-description=%q: %v", slotDesc, err)
 	}
@@ -234,18 +235,18 @@ func TestOpenPKCS11TokenAttributes(t *testing.T) {
 	}
 	tok.Close()
 
-	if _, err := OpenPKCS11("pkcs11:"+mod, env); !errors.Is(err, invp11.ErrTokenAmbiguous) {
+	if _, err := OpenPKCS11("pkcs11:"+mod, env, secretfile.Policy{}); !errors.Is(err, invp11.ErrTokenAmbiguous) {
 		t.Errorf("two tokens: err = %v, want ErrTokenAmbiguous", err)
 	}
-	if _, err := OpenPKCS11("pkcs11:token=signer"+mod, pinEnv("")); !errors.Is(err, invp11.ErrNoPIN) {
+	if _, err := OpenPKCS11("pkcs11:token=signer"+mod, pinEnv(""), secretfile.Policy{}); !errors.Is(err, invp11.ErrNoPIN) {
 		t.Errorf("no PIN: err = %v, want ErrNoPIN", err)
 	}
-	if _, err := OpenPKCS11("pkcs11:token=signer"+mod, pinEnv("97531")); !errors.Is(err, invp11.ErrPINIncorrect) {
+	if _, err := OpenPKCS11("pkcs11:token=signer"+mod, pinEnv("97531"), secretfile.Policy{}); !errors.Is(err, invp11.ErrPINIncorrect) {
 		t.Errorf("wrong PIN: err = %v, want ErrPINIncorrect", err)
 	}
 	// module-name finds the library in the usual directories.
 	name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(h.Module), "lib"), ".so")
-	tok, err = OpenPKCS11("pkcs11:token=signer?module-name="+name, env)
+	tok, err = OpenPKCS11("pkcs11:token=signer?module-name="+name, env, secretfile.Policy{})
 	switch {
 	case errors.Is(err, invp11.ErrModule):
 		t.Logf("module-name=%s: %v (SoftHSM outside the searched directories)", name, err)
