@@ -74,7 +74,7 @@ func Scan(ctx context.Context, env Env, p ScanParams, emit func(scanner.Observat
 		defer rec.Close()
 	}
 
-	seen := map[string]bool{} // certificates already in the run
+	seen := records.NewCertSet() // certificates already in the run (recent ones)
 	// Targets read from stdin block until a line or EOF comes: an
 	// interrupt must not wait for either.
 	stats, scanErr := sc.Scan(ctx, scanner.UntilDone(ctx, p.Targets), func(o scanner.Observation) error {

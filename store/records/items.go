@@ -24,7 +24,7 @@ func ObservationKey(o Observation) string {
 // served certificate not yet in seen, so a run holds each certificate
 // once (revocation plans read them). seen may be nil: then every
 // certificate of the chain is included.
-func ObservationItems(o Observation, seen map[string]bool) ([]store.Item, error) {
+func ObservationItems(o Observation, seen *CertSet) ([]store.Item, error) {
 	it := store.Item{Kind: store.KindObservation, Key: ObservationKey(o)}
 	if l := o.Leaf(); l != nil {
 		it.SPKISHA256, it.CertSHA256 = l.SPKISHA256, l.SHA256
@@ -36,11 +36,8 @@ func ObservationItems(o Observation, seen map[string]bool) ([]store.Item, error)
 	it.Data = b
 	items := []store.Item{it}
 	for _, c := range o.Chain {
-		if len(c.DER) == 0 || seen[c.SHA256] {
+		if len(c.DER) == 0 || (seen != nil && !seen.Add(c.SHA256)) {
 			continue
-		}
-		if seen != nil {
-			seen[c.SHA256] = true
 		}
 		ci, err := certificateItem(c.DER, c.SHA256, c.SPKISHA256)
 		if err != nil {

@@ -2,6 +2,7 @@ package records
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/keyaudit/keyaudit/internal/certinfo"
@@ -14,7 +15,8 @@ func TestObservationItemsRoundTrip(t *testing.T) {
 		{SHA256: "l", SPKISHA256: "lk", DER: leaf},
 		{SHA256: "i", SPKISHA256: "ik", DER: inter},
 	}}
-	seen := map[string]bool{"i": true}
+	seen := NewCertSet()
+	seen.Add("i")
 	items, err := ObservationItems(o, seen)
 	if err != nil {
 		t.Fatal(err)
@@ -23,7 +25,7 @@ func TestObservationItemsRoundTrip(t *testing.T) {
 		items[0].SPKISHA256 != "lk" || items[0].CertSHA256 != "l" {
 		t.Fatalf("items %+v: want the observation, then the one certificate not yet seen", items)
 	}
-	if !seen["l"] {
+	if seen.Add("l") {
 		t.Error("the stored certificate was not marked seen")
 	}
 	got, err := DecodeObservation(items[0])
@@ -57,5 +59,26 @@ func TestSightingItemsRoundTrip(t *testing.T) {
 	}
 	if der, err := DecodeCertificateDER(items[1]); err != nil || string(der) != "DER" {
 		t.Errorf("DecodeCertificateDER: %q, %v", der, err)
+	}
+}
+
+// TestCertSetBounded: a run over many distinct leaves keeps a bounded
+// set, and a certificate that keeps coming back (an intermediate) is
+// never written twice however many leaves pass between its repeats.
+func TestCertSetBounded(t *testing.T) {
+	s := newCertSet(100)
+	if !s.Add("intermediate") {
+		t.Fatal("first sight not new")
+	}
+	for i := range 10_000 {
+		if !s.Add(fmt.Sprintf("leaf-%d", i)) {
+			t.Fatalf("leaf %d reported seen", i)
+		}
+		if i%50 == 0 && s.Add("intermediate") {
+			t.Fatalf("intermediate forgotten after %d leaves", i)
+		}
+		if s.Len() > 200 {
+			t.Fatalf("set holds %d, bound 200", s.Len())
+		}
 	}
 }
