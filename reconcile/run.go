@@ -1,8 +1,10 @@
 package reconcile
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -78,13 +80,31 @@ func Run(s *Snapshot, o Options) Result {
 	for _, id := range o.Checks {
 		want[id] = true
 	}
-	var res Result
-	seen := map[string]bool{}
+	// Each check's findings first, then one slice of the right size: a
+	// million findings grown by append would be copied a dozen times.
+	type checkOut struct {
+		c  *Check
+		fs []Finding
+	}
+	var outs []checkOut
+	total := 0
 	for _, c := range Checks() {
 		if len(want) > 0 && !want[c.ID] {
 			continue
 		}
-		for _, f := range c.Run(s) {
+		fs := c.Run(s)
+		total += len(fs)
+		outs = append(outs, checkOut{c, fs})
+	}
+	var res Result
+	res.Findings = make([]Finding, 0, total)
+	seen := make(map[[16]byte]struct{}, total)
+	var fp fingerprinter
+	for oi := range outs {
+		co := &outs[oi]
+		c := co.c
+		for i := range co.fs {
+			f := &co.fs[i]
 			f.Check = c.ID
 			if f.Severity == "" {
 				f.Severity = c.Severity
@@ -92,21 +112,23 @@ func Run(s *Snapshot, o Options) Result {
 			if f.Controls == nil {
 				f.Controls = c.Controls
 			}
-			fp := f.Fingerprint()
-			if seen[fp] {
+			k := fp.sum(f)
+			if _, dup := seen[k]; dup {
 				continue // one finding per check and subject
 			}
-			seen[fp] = true
+			seen[k] = struct{}{}
 			f.FirstSeen = s.Now.UTC()
 			for _, sup := range o.Suppressions {
-				if sup.matches(f, s.Now) {
+				if sup.matches(*f, s.Now) {
 					f.Suppressed, f.SuppressedBy = true, sup.Reason
 					break
 				}
 			}
-			res.Findings = append(res.Findings, f)
+			res.Findings = append(res.Findings, *f)
 		}
+		co.fs = nil
 	}
+	outs = nil
 	res.Findings = mergeEndpoints(res.Findings)
 	Sort(res.Findings)
 	return res
@@ -222,24 +244,49 @@ func otherThan(names []string, x string) []string {
 }
 
 // Sort orders findings by severity (most severe first), check, subject,
-// endpoint, certificate.
+// endpoint, certificate; equal findings keep their order. It sorts
+// indexes and then moves each finding once: findings are large, and a
+// sort that swaps them moves every one of them log n times.
 func Sort(fs []Finding) {
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := fs[i], fs[j]
-		if a.Severity.Rank() != b.Severity.Rank() {
-			return a.Severity.Rank() > b.Severity.Rank()
+	idx := make([]int32, len(fs))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortStableFunc(idx, func(i, j int32) int {
+		a, b := &fs[i], &fs[j]
+		if ra, rb := a.Severity.Rank(), b.Severity.Rank(); ra != rb {
+			return rb - ra
 		}
-		if a.Check != b.Check {
-			return a.Check < b.Check
+		if c := strings.Compare(a.Check, b.Check); c != 0 {
+			return c
 		}
-		if a.Subject != b.Subject {
-			return a.Subject < b.Subject
+		if c := strings.Compare(a.Subject, b.Subject); c != 0 {
+			return c
 		}
-		if a.Endpoint != b.Endpoint {
-			return a.Endpoint < b.Endpoint
+		if c := strings.Compare(a.Endpoint, b.Endpoint); c != 0 {
+			return c
 		}
-		return a.CertSHA256 < b.CertSHA256
+		return strings.Compare(a.CertSHA256, b.CertSHA256)
 	})
+	// Apply the permutation in place, cycle by cycle: position i receives
+	// the finding at idx[i].
+	for i := range idx {
+		if idx[i] < 0 {
+			continue
+		}
+		tmp := fs[i]
+		j := i
+		for {
+			k := int(idx[j])
+			idx[j] = -1
+			if k == i {
+				fs[j] = tmp
+				break
+			}
+			fs[j] = fs[k]
+			j = k
+		}
+	}
 }
 
 // Worst returns the highest severity among unsuppressed findings, and
@@ -255,4 +302,20 @@ func Worst(fs []Finding) (Severity, bool) {
 		}
 	}
 	return best, found
+}
+
+// fingerprinter computes Finding.Fingerprint's digest without the
+// allocations of building its string, for deduplicating many findings.
+type fingerprinter struct{ buf []byte }
+
+func (p *fingerprinter) sum(f *Finding) [16]byte {
+	p.buf = p.buf[:0]
+	for i, part := range [...]string{f.Check, f.Subject, f.SPKISHA256, f.CertSHA256, f.Endpoint} {
+		if i > 0 {
+			p.buf = append(p.buf, 0)
+		}
+		p.buf = append(p.buf, part...)
+	}
+	h := sha256.Sum256(p.buf)
+	return [16]byte(h[:16])
 }

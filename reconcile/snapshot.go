@@ -97,11 +97,21 @@ func (s *Snapshot) index() *index {
 	}
 	ix := &index{keysBySPKI: make(map[string][]*records.Key, len(s.Keys)), seenSPKI: make(map[string]bool, len(s.Observations)+len(s.Sightings)),
 		caaByName: map[string]*records.CAAResult{}, revokedCerts: map[string]*Revocation{}}
+	// One backing array for the usual one key per SPKI; only a key held
+	// twice (two tokens, a certificate object beside its key) grows its
+	// own slice.
+	flat := make([]*records.Key, len(s.Keys))
 	for i := range s.Keys {
 		k := &s.Keys[i]
-		if k.SPKISHA256 != "" {
-			ix.keysBySPKI[k.SPKISHA256] = append(ix.keysBySPKI[k.SPKISHA256], k)
+		if k.SPKISHA256 == "" {
+			continue
 		}
+		if prev, ok := ix.keysBySPKI[k.SPKISHA256]; ok {
+			ix.keysBySPKI[k.SPKISHA256] = append(prev, k)
+			continue
+		}
+		flat[i] = k
+		ix.keysBySPKI[k.SPKISHA256] = flat[i : i+1 : i+1]
 	}
 	for _, o := range s.Observations {
 		for _, c := range o.Chain {
@@ -213,8 +223,8 @@ type DisappearedKey struct {
 
 // Deployed is a leaf certificate seen on one or more endpoints.
 type Deployed struct {
-	Cert      certinfo.Cert
-	Endpoints []string // protocol://target (ip)
+	Cert      *certinfo.Cert // the observation's own leaf: shared, do not modify
+	Endpoints []string       // protocol://target (ip)
 	Obs       []*records.Observation
 }
 
@@ -248,7 +258,7 @@ func (s *Snapshot) deployedLeaves() []*Deployed {
 		names[i], obs[i] = EndpointName(o), o
 		d, ok := byCert[l.SHA256]
 		if !ok {
-			slab = append(slab, Deployed{Cert: *l, Endpoints: names[i : i+1 : i+1], Obs: obs[i : i+1 : i+1]})
+			slab = append(slab, Deployed{Cert: l, Endpoints: names[i : i+1 : i+1], Obs: obs[i : i+1 : i+1]})
 			d = &slab[len(slab)-1]
 			byCert[l.SHA256] = d
 			out = append(out, d)

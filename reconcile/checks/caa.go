@@ -86,7 +86,7 @@ func init() {
 				if d.Cert.SelfSigned {
 					continue
 				}
-				if v, forbidden := caaForbids(s, d.Cert.Issuer, leafNames(d.Cert)); forbidden {
+				if v, forbidden := caaForbids(s, d.Cert.Issuer, leafNames(*d.Cert)); forbidden {
 					for _, ep := range d.Endpoints {
 						out = append(out, reconcile.Finding{Subject: d.Cert.Subject, SPKISHA256: d.Cert.SPKISHA256, CertSHA256: d.Cert.SHA256,
 							Endpoint: ep, Message: "deployed certificate " + v.describe(d.Cert.Issuer), Evidence: v.evidence()})

@@ -81,7 +81,7 @@ func init() {
 				if !inCT[d.Cert.SHA256] || d.Cert.SelfSigned {
 					continue
 				}
-				if f, bad := lifetimeFinding(d.Cert); bad {
+				if f, bad := lifetimeFinding(*d.Cert); bad {
 					f.Endpoint = d.Endpoints[0]
 					out = append(out, f)
 				}

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/store/records"
@@ -21,7 +22,13 @@ func init() {
 			if !s.HasSource("scan") || !s.SourceComplete("scan") || !s.SourceComplete("ct") {
 				return nil
 			}
-			var out []reconcile.Finding
+			// The orphans first, then their findings in a slice of the right
+			// size (a million keys would otherwise be copied growing).
+			type orphan struct {
+				k   *records.Key
+				age time.Duration // -1: unknown
+			}
+			var orphans []orphan
 			done := map[string]bool{}
 			for i := range s.Keys {
 				k := &s.Keys[i]
@@ -33,17 +40,25 @@ func init() {
 					continue
 				}
 				done[k.SPKISHA256] = true
-				age := "of unknown age"
-				ev := map[string]any{"source": k.Source, "token": k.Token, "label": k.Label, "id": k.ID, "class": k.Class}
+				age := time.Duration(-1)
 				if k.StartDate != nil {
-					a := s.Now.Sub(*k.StartDate)
-					if a < s.Policy.OrphanMinAge {
+					age = s.Now.Sub(*k.StartDate)
+					if age < s.Policy.OrphanMinAge {
 						continue
 					}
-					age = fmt.Sprintf("%d days old", days(a))
-					ev["age_days"] = days(a)
 				} else if s.Policy.OrphanMinAge > 0 {
 					continue // cannot tell its age: do not call it orphaned yet
+				}
+				orphans = append(orphans, orphan{k, age})
+			}
+			out := make([]reconcile.Finding, 0, len(orphans))
+			for _, o := range orphans {
+				k := o.k
+				age := "of unknown age"
+				ev := map[string]any{"source": k.Source, "token": k.Token, "label": k.Label, "id": k.ID, "class": k.Class}
+				if o.age >= 0 {
+					age = fmt.Sprintf("%d days old", days(o.age))
+					ev["age_days"] = days(o.age)
 				}
 				out = append(out, reconcile.Finding{Subject: k.Name(), SPKISHA256: k.SPKISHA256,
 					Message:  fmt.Sprintf("%s %s key %s is served on no endpoint and in no CT certificate (%s): a candidate for destruction", k.KeyType, k.Class, k.Name(), age),

@@ -21,7 +21,7 @@ func init() {
 		Run: func(s *reconcile.Snapshot) []reconcile.Finding {
 			var out []reconcile.Finding
 			for _, d := range s.DeployedLeaves() {
-				if why := certKeyWeakness(s, d.Cert); why != "" {
+				if why := certKeyWeakness(s, *d.Cert); why != "" {
 					for _, ep := range d.Endpoints {
 						sev := reconcile.High
 						if d.Cert.KeyWeakness != "" {
