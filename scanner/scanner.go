@@ -43,9 +43,6 @@ type Config struct {
 	// whose latency climbs because CPUs are starved shrink the number in
 	// flight instead of timing out.
 	Concurrency int
-	// FixedConcurrency turns the adaptation off: Concurrency endpoints
-	// are in flight whenever there is work.
-	FixedConcurrency bool
 	// Rate limits new connections per second across the scan; 0 is
 	// unlimited.
 	Rate float64
@@ -131,7 +128,7 @@ type Stats struct {
 	Endpoints int
 	OK        int
 	Errors    map[ErrorKind]int
-	// Window is how the adaptive concurrency moved; zero when fixed.
+	// Window is how the adaptive concurrency moved.
 	Window WindowStats
 }
 
@@ -146,10 +143,7 @@ func (s *Scanner) Scan(ctx context.Context, specs iter.Seq[Spec], emit func(Obse
 		// Resolve lazily: a scan of IPs only needs no resolver at all.
 		s.cfg.Resolver = &lazyResolver{servers: s.cfg.Resolvers}
 	}
-	var win *window
-	if !s.cfg.FixedConcurrency {
-		win = newWindow(s.cfg.Concurrency, s.cfg.Timeout)
-	}
+	win := newWindow(s.cfg.Concurrency, s.cfg.Timeout)
 	g, gctx := errgroup.WithContext(ctx)
 	endpoints := make(chan Endpoint, s.cfg.Concurrency)
 	results := make(chan Observation, s.cfg.Concurrency)
