@@ -62,14 +62,26 @@ func NewCTParams(cfg ctlog.Config, lc ctlog.LogsConfig, watch []string, from str
 	if cfg.Watch.Len() == 0 {
 		return CTParams{}, errors.New("no watched domains: give --watch or a watch: list in the config")
 	}
-	start, err := ctlog.ParseStart(from)
-	if err != nil {
+	if err := CheckCTSettings(cfg, watch, from); err != nil {
 		return CTParams{}, err
 	}
-	if _, err := ctlog.New(cfg); err != nil {
-		return CTParams{}, err
-	}
+	start, _ := ctlog.ParseStart(from)
 	return CTParams{Config: cfg, Logs: logs, From: start}, nil
+}
+
+// CheckCTSettings checks what NewCTParams checks without reading a log
+// list or key file and without requiring a watched domain: the watched
+// domains, the start position and the monitor's settings. keyaudit
+// config check runs it on the ct-sync and ct-watch sections.
+func CheckCTSettings(cfg ctlog.Config, watch []string, from string) error {
+	if _, err := ctlog.NewWatchlist(watch); err != nil {
+		return err
+	}
+	if _, err := ctlog.ParseStart(from); err != nil {
+		return err
+	}
+	_, err := ctlog.New(cfg)
+	return err
 }
 
 // CTLogResult is how one log ended in a sync.

@@ -635,3 +635,22 @@ type RevokeConfig struct {
 		Timeout time.Duration `yaml:"timeout"`
 	} `yaml:"hook"`
 }
+
+// Plan returns o with what the flags left unset taken from c: the
+// executor, the authorisation and the revocable checks.
+func (c RevokeConfig) Plan(o revoke.PlanOptions) revoke.PlanOptions {
+	o.Executor, o.Auth = cmp.Or(o.Executor, c.Executor), cmp.Or(o.Auth, c.Auth)
+	if len(o.Checks) == 0 {
+		o.Checks = c.Checks
+	}
+	return o
+}
+
+// Execute returns p with what the flags left unset taken from c: the
+// ACME directory, CA file and account key, and the hook.
+func (c RevokeConfig) Execute(p RevokeExecuteParams) RevokeExecuteParams {
+	p.ACMEDirectory, p.ACMECAFile = cmp.Or(p.ACMEDirectory, c.ACMEDirectory), cmp.Or(p.ACMECAFile, c.ACMECAFile)
+	p.AccountKeyFile, p.AccountKeyEnv = cmp.Or(p.AccountKeyFile, c.AccountKeyFile), cmp.Or(p.AccountKeyEnv, c.AccountKeyEnv)
+	p.HookCommand, p.HookTimeout = c.Hook.Command, cmp.Or(p.HookTimeout, c.Hook.Timeout)
+	return p
+}

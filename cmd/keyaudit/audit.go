@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -45,7 +46,7 @@ above it; 2 a stage failed or the audit could not run.`,
 		Example: `  keyaudit audit --config keyaudit.yaml
   keyaudit audit --config keyaudit.yaml --fail-on critical --report sarif=keyaudit.sarif`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		PreRunE: func(*cobra.Command, []string) error {
 			var ac stage.AuditSection
 			if err := a.section("audit", &ac); err != nil {
 				return err
@@ -54,6 +55,13 @@ above it; 2 a stage failed or the audit could not run.`,
 			if len(o.stages) == 0 {
 				o.stages = ac.Stages
 			}
+			_, err := stage.SelectStages(nil, o.stages)
+			if err == nil {
+				_, err = stage.AuditReports(o.configReports, o.reports)
+			}
+			return cmp.Or(checkFailOn(o.failOn), invalid(err), checkFormat(o.format))
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runAudit(cmd.Context(), o)
 		},
 	}
@@ -194,8 +202,8 @@ func (a *app) runAudit(ctx context.Context, o *auditOptions) error {
 			return withCode(exitError, err)
 		}
 	}
-	if err := out.Close(); err != nil {
-		return withCode(exitError, err)
+	if err := invalid(out.Close()); err != nil {
+		return err
 	}
 	for _, w := range res.Written {
 		fmt.Fprintf(a.stderr, "keyaudit: audit: wrote %s\n", w)

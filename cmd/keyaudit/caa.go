@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -78,6 +79,7 @@ could not run.`,
   keyaudit caa --format jsonl --no-store --resolver 127.0.0.1:5301 --ca letsencrypt.org --ca ca.example www.example.com
   keyaudit caa --ca letsencrypt.org --validation-method dns-01 --account-uri https://acme-v02.api.letsencrypt.org/acme/acct/1 example.com
   keyaudit caa --list-cas`,
+		PreRunE: func(*cobra.Command, []string) error { return a.checkCAA(o) },
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cc, watch, err := a.caaConfig()
 			if err != nil {
@@ -130,6 +132,16 @@ func (a *app) runCAA(ctx context.Context, o *caaOptions, cc caaConfig, rawNames 
 		_, err := stage.CAA(ctx, env, p, emit)
 		return err
 	})
+}
+
+// checkCAA validates o, the config's caa section and its watch list as
+// caaParams does, names not required (they may come as arguments).
+func (a *app) checkCAA(o *caaOptions) error {
+	_, watch, err := a.caaConfig()
+	if err == nil {
+		err = invalid(caa.Query{Names: watch, CAs: o.p.CAs, Config: o.p.Config}.CheckSettings())
+	}
+	return cmp.Or(err, checkFormat(o.format))
 }
 
 // caaParams validates o, the config's caa section cc and the names

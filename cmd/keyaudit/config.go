@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyaudit/keyaudit/internal/config"
 	"github.com/keyaudit/keyaudit/reconcile"
+	"github.com/keyaudit/keyaudit/stage"
 )
 
 func init() {
@@ -23,15 +24,17 @@ func newConfigCmd(a *app) *cobra.Command {
 		Use:   "check",
 		Short: "Validate every section of --config against the commands it configures",
 		Long: `Check that every key of the --config file is a flag of the command whose
-section it is in (or a documented structured setting), that every value parses,
-and that the policy and suppressions are well formed — without running
-anything. A scheduled job should run it once when its config changes.`,
+section it is in (or a documented structured setting), that every value passes
+the checks its command runs before it starts (files it names, such as PIN files
+and log lists, are not read), and that the policy and suppressions are well
+formed — without running anything. Run it once when the config changes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if a.configPath == "" {
 				return withCode(exitError, errors.New("config check: no --config given"))
 			}
-			errs := a.config.Check(configSchema())
+			fresh := &app{stdin: bytes.NewReader(nil), stdout: io.Discard, stderr: io.Discard, config: a.config, configPath: a.configPath, log: a.log}
+			errs := a.config.Check(configSchema(newRoot(fresh)))
 			for _, err := range errs {
 				fmt.Fprintf(a.stderr, "keyaudit: config %s: %v\n", a.configPath, err)
 			}
@@ -45,20 +48,14 @@ anything. A scheduled job should run it once when its config changes.`,
 	return cmd
 }
 
-// configSchema describes a config file by a fresh command tree: its
-// global flags, a section per command and the structured settings.
-func configSchema() config.Schema {
-	fresh := newRoot(bytes.NewReader(nil), io.Discard, io.Discard)
-	return config.Schema{
-		Settings: map[string]func(yaml.Node) error{
-			"policy":       config.Strict[reconcile.Policy],
-			"suppressions": config.CheckSuppressions,
-			"watch":        config.Strict[[]string],
-			"ct":           config.Strict[ctConfig],
-		},
-		Globals:    fresh.PersistentFlags(),
-		Commands:   config.CommandFlags(fresh),
-		Structured: knownSections,
-		Sections:   sectionNames,
-	}
+// configSchema describes the config file of the command tree root, each
+// command section checked by its command's PreRunE.
+func configSchema(root *cobra.Command) config.Schema {
+	return config.SchemaOf(root, map[string]func(yaml.Node) error{
+		"policy":       config.Strict[reconcile.Policy],
+		"suppressions": config.CheckSuppressions,
+		"watch":        config.Strict[[]string],
+		"ct":           config.Strict[ctConfig],
+		"revoke":       config.Strict[stage.RevokeConfig],
+	}, knownSections)
 }

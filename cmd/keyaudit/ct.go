@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -89,6 +90,7 @@ commit, until interrupted (Ctrl-C). A log that misbehaves is reported and no
 longer followed; transient failures are retried at the next poll.`
 		cmd.Example = `  keyaudit ct watch --log-list log_list.json --watch example.com --format jsonl`
 	}
+	cmd.PreRunE = func(*cobra.Command, []string) error { return a.checkCT(o) }
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		return a.runCT(cmd.Context(), mode, o)
 	}
@@ -154,6 +156,16 @@ func (a *app) ctSections(o *ctOptions) (cc ctConfig, watch []string, err error) 
 		err = a.section("ct", &cc)
 	}
 	return cc, append(watch, o.watch...), err
+}
+
+// checkCT validates o, the config's ct: section and watch list as ctParams
+// does, reading no log list or key file.
+func (a *app) checkCT(o *ctOptions) error {
+	_, watch, err := a.ctSections(o)
+	if err == nil {
+		err = invalid(stage.CheckCTSettings(o.cfg, watch, o.from))
+	}
+	return cmp.Or(err, checkFailOn(o.failOn), checkFormat(o.format))
 }
 
 // ctParams validates o, the ct: section cc and the watched domains and

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -33,6 +34,15 @@ It only reads the store: a missing store is an error.`,
   keyaudit findings --state resolved --format jsonl --history
   keyaudit findings --check unauthorized-issuance`,
 		Args: cobra.NoArgs,
+		PreRunE: func(*cobra.Command, []string) error {
+			_, err := stage.FindingState(state)
+			if err != nil {
+				err = fmt.Errorf("--state %w", err)
+			} else if check != "" {
+				err = reconcile.UnknownCheck(check)
+			}
+			return cmp.Or(invalid(err), checkFormat(format))
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runFindings(cmd.Context(), state, check, format, history)
 		},
@@ -46,15 +56,7 @@ It only reads the store: a missing store is an error.`,
 }
 
 func (a *app) runFindings(ctx context.Context, state, check, format string, history bool) error {
-	fstate, err := stage.FindingState(state)
-	if err != nil {
-		return withCode(exitError, fmt.Errorf("--state %w", err))
-	}
-	if check != "" {
-		if err := reconcile.UnknownCheck(check); err != nil {
-			return err
-		}
-	}
+	fstate, _ := stage.FindingState(state) // checked before it runs
 	out, err := reports.NewStream(a.stdout, format, reports.FindingRowColumns, reports.SortRows)
 	if err != nil {
 		return withCode(exitError, err)

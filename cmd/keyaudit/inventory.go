@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -67,7 +68,8 @@ Config (section inventory:):
 		Example: `  keyaudit inventory --pkcs11 'pkcs11:token=hsm1?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/hsm1.pin'
   keyaudit inventory --format jsonl --no-store --path ./kms-exports --path bundle.p12
   keyaudit inventory --config keyaudit.yaml --format csv > inventory.csv`,
-		Args: cobra.NoArgs,
+		Args:    cobra.NoArgs,
+		PreRunE: func(*cobra.Command, []string) error { return a.checkInventory(o) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runInventory(cmd.Context(), o)
 		},
@@ -99,6 +101,17 @@ func (a *app) readInventorySection() (plan.Section, error) {
 		return sec, fmt.Errorf("config %s: %w", a.configPath, err)
 	}
 	return sec, nil
+}
+
+// checkInventory validates o and the config's inventory section as
+// inventoryParams does before it reads a secret or opens a source.
+func (a *app) checkInventory(o *inventoryOptions) error {
+	cfg := o.Config
+	sec, err := a.readInventorySection()
+	if cfg.Section = sec; err == nil {
+		err = cfg.Check()
+	}
+	return cmp.Or(invalid(err), checkFormat(o.format))
 }
 
 // runInventory lists the keys of the sources of o and the config.

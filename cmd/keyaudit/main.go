@@ -47,7 +47,7 @@ func withCode(code int, err error) error { return &exitCodeError{code: code, err
 
 // run is main without os.Exit, so tests drive the whole CLI in process.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRoot(stdin, stdout, stderr)
+	root := newRoot(&app{stdin: stdin, stdout: stdout, stderr: stderr})
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -13,14 +13,10 @@ import (
 
 	"github.com/keyaudit/keyaudit/queue"
 	"github.com/keyaudit/keyaudit/reports"
-	"github.com/keyaudit/keyaudit/scanner"
 	"github.com/keyaudit/keyaudit/store/postgres"
 )
 
 func init() {
-	for _, s := range []string{"enqueue-scan", "enqueue-ct-sync", "worker"} {
-		sectionNames[s] = true
-	}
 	knownSections["enqueue-scan"] = map[string]bool{"targets": true}
 	subcommands = append(subcommands, newEnqueueCmd, newWorkerCmd)
 }
@@ -63,10 +59,15 @@ and --per-ip apply per job, and a worker's --scope bounds a job's further.
 ` + queueHelp,
 		Example: `  keyaudit enqueue scan --shards 8 --run-group nightly-$(date +%F) --ports 443,8443 10.0.0.0/16
   keyaudit worker --until-empty`,
+		PreRunE: func(*cobra.Command, []string) error {
+			if o.shards < 1 || o.shards > queue.MaxShards {
+				return withCode(exitError, fmt.Errorf("--shards must be between 1 and %d", queue.MaxShards))
+			}
+			_, err := a.scanConfig(&o.scanOptions)
+			return cmp.Or(err, checkFormat(o.format))
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.section("enqueue-scan", &struct {
-				Targets *[]string `yaml:"targets"`
-			}{&o.targets}); err != nil {
+			if err := a.scanTargets("enqueue-scan", &o.scanOptions); err != nil {
 				return err
 			}
 			// The scan: section configures queued scans too (what its own
@@ -78,7 +79,7 @@ and --per-ip apply per job, and a worker's --scope bounds a job's further.
 			}
 			o.shard = ""
 			if len(o.targets) == 0 {
-				if err := a.scanTargets(&o.scanOptions); err != nil {
+				if err := a.scanTargets("scan", &o.scanOptions); err != nil {
 					return err
 				}
 			}
@@ -99,9 +100,6 @@ and --per-ip apply per job, and a worker's --scope bounds a job's further.
 }
 
 func (a *app) runEnqueueScan(ctx context.Context, o *enqueueScanOptions, args []string) error {
-	if o.shards < 1 || o.shards > queue.MaxShards {
-		return withCode(exitError, fmt.Errorf("--shards must be between 1 and %d", queue.MaxShards))
-	}
 	p, err := a.scanParams(&o.scanOptions, args)
 	if err != nil {
 		return err
@@ -131,10 +129,7 @@ func (a *app) enqueue(ctx context.Context, format string, insert func(*queue.Enq
 	if err == nil {
 		err = queue.WriteEnqueued(out, res)
 	}
-	if err != nil {
-		return withCode(exitError, err)
-	}
-	return nil
+	return invalid(err)
 }
 
 // enqueueCTOptions are the logs and watched domains of ct sync (ctOptions)
@@ -205,13 +200,10 @@ func (a *app) runEnqueueCT(ctx context.Context, o *enqueueCTOptions, cc ctConfig
 	})
 }
 
-// workerOptions are the worker's settings (cfg) and the flags that map
-// onto them.
+// workerOptions are the worker's settings and how long it runs.
 type workerOptions struct {
-	cfg                    queue.Config
-	scanWorkers, ctWorkers int
-	untilEmpty             bool
-	scope                  []string
+	queue.WorkerSettings
+	untilEmpty bool
 }
 
 func newWorkerCmd(a *app) *cobra.Command {
@@ -232,35 +224,33 @@ job this worker runs (a job can only narrow it).
 		Example: `  KEYAUDIT_STORE=postgres://keyaudit@db/keyaudit keyaudit worker --scope 10.0.0.0/8
   keyaudit worker --scan-workers 0 --ct-workers 8 --until-empty`,
 		Args: cobra.NoArgs,
+		PreRunE: func(*cobra.Command, []string) error {
+			_, err := o.Config()
+			return invalid(err)
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runWorker(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&o.scanWorkers, "scan-workers", queue.DefaultScanWorkers, "scan jobs worked at once (0: none)")
-	f.IntVar(&o.ctWorkers, "ct-workers", queue.DefaultCTWorkers, "CT-sync jobs worked at once (0: none)")
-	f.DurationVar(&o.cfg.JobTimeout, "job-timeout", queue.DefaultJobTimeout, "longest one job may run")
-	f.DurationVar(&o.cfg.RescueAfter, "rescue-after", 0, "retry a job still running after this long: its worker died (default: --job-timeout + 1m)")
-	f.DurationVar(&o.cfg.Snooze, "snooze", queue.DefaultSnooze, "wait before retrying a CT log another worker is syncing")
-	f.DurationVar(&o.cfg.PollInterval, "poll", time.Second, "how often to look for jobs when none is announced")
+	f.IntVar(&o.ScanWorkers, "scan-workers", queue.DefaultScanWorkers, "scan jobs worked at once (0: none)")
+	f.IntVar(&o.CTWorkers, "ct-workers", queue.DefaultCTWorkers, "CT-sync jobs worked at once (0: none)")
+	f.DurationVar(&o.Worker.JobTimeout, "job-timeout", queue.DefaultJobTimeout, "longest one job may run")
+	f.DurationVar(&o.Worker.RescueAfter, "rescue-after", 0, "retry a job still running after this long: its worker died (default: --job-timeout + 1m)")
+	f.DurationVar(&o.Worker.Snooze, "snooze", queue.DefaultSnooze, "wait before retrying a CT log another worker is syncing")
+	f.DurationVar(&o.Worker.PollInterval, "poll", time.Second, "how often to look for jobs when none is announced")
 	f.BoolVar(&o.untilEmpty, "until-empty", false, "exit once no job is queued, running or waiting for a retry")
-	f.StringArrayVar(&o.scope, "scope", nil, "CIDR every scan job is confined to (repeatable)")
-	f.StringVar(&o.cfg.Name, "name", "", "worker name recorded with its runs (default host:pid)")
+	f.StringArrayVar(&o.Scope, "scope", nil, "CIDR every scan job is confined to (repeatable)")
+	f.StringVar(&o.Worker.Name, "name", "", "worker name recorded with its runs (default host:pid)")
 	return cmd
 }
 
 func (a *app) runWorker(ctx context.Context, o *workerOptions) error {
-	scope, err := scanner.ParseScope(o.scope)
+	cfg, err := o.Config()
 	if err != nil {
-		return withCode(exitError, fmt.Errorf("--scope: %w", err))
+		return invalid(err)
 	}
-	if o.scanWorkers < 0 || o.ctWorkers < 0 || o.scanWorkers+o.ctWorkers == 0 {
-		return withCode(exitError, errors.New("--scan-workers and --ct-workers must not be negative, and one must be positive"))
-	}
-	cfg := o.cfg
-	// The CLI's 0 workers is "none", the queue's negative.
-	cfg.ScanWorkers, cfg.CTWorkers = cmp.Or(o.scanWorkers, -1), cmp.Or(o.ctWorkers, -1)
-	cfg.Scope, cfg.Logger = scope, a.log
+	cfg.Logger = a.log
 	st, _, err := a.openQueue(ctx, queue.PoolSize(cfg))
 	if err != nil {
 		return err
@@ -272,10 +262,7 @@ func (a *app) runWorker(ctx context.Context, o *workerOptions) error {
 	} else if err == nil {
 		err = w.Run(ctx)
 	}
-	if err != nil {
-		return withCode(exitError, err)
-	}
-	return nil
+	return invalid(err)
 }
 
 // openQueue opens the queue on the PostgreSQL store (--store or

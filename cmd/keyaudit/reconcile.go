@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,10 +24,10 @@ type reconcileOptions struct {
 	checks []string
 	now    string
 	ignore string
+	params stage.ReconcileParams // checked, from the flags and the config
 }
 
 func init() {
-	sectionNames["suppressions"] = true
 	subcommands = append(subcommands, newReconcileCmd, newChecksCmd)
 }
 
@@ -48,12 +49,15 @@ keeps its first_seen date.
 Exit codes: 0 nothing unsuppressed at or above --fail-on; 1 something is;
 2 could not run.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		PreRunE: func(*cobra.Command, []string) error {
 			cfg, err := a.reconcileConfig()
-			if err != nil {
-				return err
+			if err == nil {
+				o.params, err = a.reconcileParams(o, cfg)
 			}
-			return a.runReconcile(cmd.Context(), o, cfg)
+			return cmp.Or(err, checkFailOn(o.failOn), checkFormat(o.format))
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runReconcile(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
@@ -82,12 +86,8 @@ func (a *app) reconcileConfig() (stage.ReconcileParams, error) {
 	return p, err
 }
 
-func (a *app) runReconcile(ctx context.Context, o *reconcileOptions, cfg stage.ReconcileParams) error {
+func (a *app) runReconcile(ctx context.Context, o *reconcileOptions) error {
 	threshold, err := parseFailOn(o.failOn)
-	if err != nil {
-		return err
-	}
-	params, err := a.reconcileParams(o, cfg)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func (a *app) runReconcile(ctx context.Context, o *reconcileOptions, cfg stage.R
 		return err
 	}
 	defer st.Close()
-	res, err := stage.Reconcile(ctx, a.stageEnv(st), params)
+	res, err := stage.Reconcile(ctx, a.stageEnv(st), o.params)
 	if errors.Is(err, stage.ErrEmptyEstate) {
 		return withCode(exitError, err)
 	}

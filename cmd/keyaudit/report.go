@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -56,6 +57,10 @@ Exit codes: 0 nothing unsuppressed at or above --fail-on; 1 something is;
   keyaudit report --format sarif -o keyaudit.sarif --fail-on critical
   keyaudit report --run 42 --format csv --records keys`,
 		Args: cobra.NoArgs,
+		PreRunE: func(*cobra.Command, []string) error {
+			_, _, err := o.req.Parse()
+			return cmp.Or(checkFailOn(o.failOn), invalid(err))
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runReport(cmd.Context(), o)
 		},

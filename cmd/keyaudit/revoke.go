@@ -82,10 +82,7 @@ func (a *app) inRevokeStore(cmd *cobra.Command, fn func(stage.Env) error) error 
 		return withCode(exitError, err)
 	}
 	defer st.Close()
-	if err := fn(a.stageEnv(st)); err != nil {
-		return withCode(exitError, err)
-	}
-	return nil
+	return invalid(fn(a.stageEnv(st)))
 }
 
 func newRevokePlanCmd(a *app) *cobra.Command {
@@ -120,10 +117,7 @@ approver must quote, go to stderr (stdout with -o).`,
 			if p.Options.Reason, err = revoke.ParseReason(reason); err != nil {
 				return withCode(exitError, fmt.Errorf("--reason: %w", err))
 			}
-			p.Options.Executor, p.Options.Auth = cmp.Or(p.Options.Executor, cfg.Executor), cmp.Or(p.Options.Auth, cfg.Auth)
-			if len(p.Options.Checks) == 0 {
-				p.Options.Checks = cfg.Checks
-			}
+			p.Options = cfg.Plan(p.Options)
 			if p.Certs, err = stage.ReadCertificates(stage.Env{Stderr: a.stderr}, certs); err == nil {
 				err = p.Validate()
 			}
@@ -222,10 +216,8 @@ revocation failed (see keyaudit revoke log); 2 refused or could not run.`,
 			if apply && !approve {
 				return withCode(exitError, errors.New("revoke apply revokes for real: confirm with --approve (the plan must still carry a recorded approval of its exact hash: keyaudit revoke approve)"))
 			}
-			p.Apply, p.Plan = p.Apply || apply, args[0]
-			p.ACMEDirectory, p.ACMECAFile = cmp.Or(p.ACMEDirectory, cfg.ACMEDirectory), cmp.Or(p.ACMECAFile, cfg.ACMECAFile)
-			p.AccountKeyFile, p.AccountKeyEnv = cmp.Or(p.AccountKeyFile, cfg.AccountKeyFile), cmp.Or(p.AccountKeyEnv, cfg.AccountKeyEnv)
-			p.HookCommand, p.HookTimeout, p.UserAgent, p.Secrets = cfg.Hook.Command, cmp.Or(p.HookTimeout, cfg.Hook.Timeout), "keyaudit/"+version, a.secrets()
+			p.Apply, p.Plan, p.UserAgent, p.Secrets = p.Apply || apply, args[0], "keyaudit/"+version, a.secrets()
+			p = cfg.Execute(p)
 			out, err := reports.NewStream(a.stdout, format, stage.RevokeActionColumns)
 			if err != nil {
 				return withCode(exitError, err)

@@ -28,15 +28,17 @@ type app struct {
 
 	// config is the parsed --config file (nil without one).
 	config config.File
-	log    *slog.Logger
+	// sections are the config's top-level keys that are no global flags.
+	sections map[string]bool
+	log      *slog.Logger
 }
 
 // subcommands registers constructors of top-level commands; each
 // command file appends to it from init().
 var subcommands []func(*app) *cobra.Command
 
-func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+// newRoot builds the command tree of a's commands.
+func newRoot(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "keyaudit",
 		Short: "Audit cryptographic keys and certificates across their lifecycle",
@@ -53,9 +55,9 @@ findings at or above it; 2 could not run.`,
 			return a.setup(cmd)
 		},
 	}
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.configPath, "config", "", "YAML config file; its keys mirror the flags (top level: global flags; one section per command)")
 	pf.StringVar(&a.storeURL, "store", "", "store: a SQLite file path (default $XDG_STATE_HOME/keyaudit/keyaudit.db) or postgres://… (a password belongs in $KEYAUDIT_STORE, not argv)")
@@ -69,16 +71,19 @@ findings at or above it; 2 could not run.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return withCode(exitError, fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
 	})
+	a.sections = configSchema(root).Sections()
 	return root
 }
 
 // setup loads the config and applies it to flags the user did not set.
 func (a *app) setup(cmd *cobra.Command) error {
-	level := slog.LevelWarn
-	if a.verbose {
-		level = slog.LevelDebug
-	}
-	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	defer func() { // once the config is applied: its verbose: counts too
+		level := slog.LevelWarn
+		if a.verbose {
+			level = slog.LevelDebug
+		}
+		a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	}()
 	if a.configPath == "" {
 		return nil
 	}
@@ -94,7 +99,7 @@ func (a *app) setup(cmd *cobra.Command) error {
 	// its own flags. Flags given on the command line win; for the store,
 	// then $KEYAUDIT_STORE, then the config.
 	envStore := !cmd.Root().PersistentFlags().Changed("store") && os.Getenv("KEYAUDIT_STORE") != ""
-	if err := a.configError(config.ApplyFlags(cmd.Root().PersistentFlags(), cfg, sectionNames)); err != nil {
+	if err := a.configError(config.ApplyFlags(cmd.Root().PersistentFlags(), cfg, a.sections)); err != nil {
 		return err
 	}
 	if envStore {
@@ -114,13 +119,6 @@ func (a *app) configError(err error) error {
 // knownSections lists, per command section, config keys that are not
 // flags but structured settings the command decodes itself.
 var knownSections = map[string]map[string]bool{}
-
-// sectionNames are top-level config keys that belong to commands or to
-// structured settings, not to global flags.
-var sectionNames = map[string]bool{
-	"scan": true, "inventory": true, "caa": true, "ct-sync": true, "ct-watch": true, "ct": true,
-	"reconcile": true, "report": true, "audit": true, "policy": true, "watch": true, "revoke": true,
-}
 
 // section decodes a top-level config section (nil config: no-op).
 func (a *app) section(name string, v any) error {

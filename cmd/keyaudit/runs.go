@@ -36,7 +36,8 @@ as reconcile read the union of the group.`,
 		Example: `  keyaudit runs
   keyaudit runs --kind scan --group nightly-2026-11-25 --format jsonl
   KEYAUDIT_STORE=postgres://keyaudit@db.internal/keyaudit keyaudit runs --status failed,interrupted`,
-		Args: cobra.NoArgs,
+		Args:    cobra.NoArgs,
+		PreRunE: func(*cobra.Command, []string) error { return o.check() },
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runRuns(cmd.Context(), o)
 		},
@@ -51,15 +52,19 @@ as reconcile read the union of the group.`,
 	return cmd
 }
 
-func (a *app) runRuns(ctx context.Context, o *runsOptions) error {
+// check validates o and sets its filter's statuses (exit 2 when invalid).
+func (o *runsOptions) check() error {
 	if o.filter.Limit < 0 {
 		return withCode(exitError, errors.New("--limit must not be negative"))
 	}
-	statuses, err := stage.RunStatuses(o.status)
-	if err != nil {
+	var err error
+	if o.filter.Status, err = stage.RunStatuses(o.status); err != nil {
 		return withCode(exitError, fmt.Errorf("--status %w", err))
 	}
-	o.filter.Status = statuses
+	return checkFormat(o.format)
+}
+
+func (a *app) runRuns(ctx context.Context, o *runsOptions) error {
 	out, err := reports.NewStream(a.stdout, o.format, reports.RunColumns)
 	if err != nil {
 		return withCode(exitError, err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -58,10 +59,8 @@ cancelled (the scan was stopped first).`,
   keyaudit scan --ports 443,8443,25 --scope 10.0.0.0/16 10.0.0.0/24
   keyaudit scan --format jsonl --no-store smtp://mail.example.com imap://mail.example.com
   cat targets.txt | keyaudit scan --shard 1/4 -`,
+		PreRunE: func(*cobra.Command, []string) error { return a.checkScan(o) },
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.scanTargets(o); err != nil {
-				return err
-			}
 			return a.runScan(cmd.Context(), o, args)
 		},
 	}
@@ -122,13 +121,7 @@ func runStage[T any](ctx context.Context, a *app, label string, out reports.Stre
 	})
 	prog.Done()
 	closeErr := out.Close()
-	if runErr != nil {
-		return withCode(exitError, runErr)
-	}
-	if closeErr != nil {
-		return withCode(exitError, closeErr)
-	}
-	return nil
+	return invalid(cmp.Or(runErr, closeErr))
 }
 
 // writeAll writes rows to out and closes it; a failure is exit 2.
@@ -138,10 +131,7 @@ func writeAll[T any](out reports.Stream[T], rows []T) error {
 			return withCode(exitError, err)
 		}
 	}
-	if err := out.Close(); err != nil {
-		return withCode(exitError, err)
-	}
-	return nil
+	return invalid(out.Close())
 }
 
 // stageEnv is the environment the stages run with from the CLI.
@@ -160,6 +150,19 @@ func (a *app) scanConfig(o *scanOptions) (scanner.Config, error) {
 	}
 	cfg.Logger = a.log
 	return cfg, nil
+}
+
+// checkScan validates o and the config's scan.targets (read into o) as
+// scanParams does, reading nothing from stdin or a targets file.
+func (a *app) checkScan(o *scanOptions) error {
+	_, err := a.scanConfig(o)
+	if err == nil {
+		err = a.scanTargets("scan", o)
+	}
+	if err == nil && len(o.targets) > 0 {
+		_, err = scanner.ParseTargets(o.targets, nil, "")
+	}
+	return cmp.Or(invalid(err), checkFormat(o.format))
 }
 
 // scanParams validates o and the targets — o.targets (the config's
@@ -200,12 +203,13 @@ func (a *app) scanOptionsFromConfig() (*scanOptions, error) {
 	if err := a.applySection(fs, "scan"); err != nil {
 		return nil, err
 	}
-	return o, a.scanTargets(o)
+	return o, a.scanTargets("scan", o)
 }
 
-// scanTargets reads the config's scan.targets into o.targets.
-func (a *app) scanTargets(o *scanOptions) error {
-	return a.section("scan", &struct {
+// scanTargets reads the targets of the config's section (scan,
+// enqueue-scan) into o.targets.
+func (a *app) scanTargets(section string, o *scanOptions) error {
+	return a.section(section, &struct {
 		Targets *[]string `yaml:"targets"`
 	}{&o.targets})
 }
@@ -214,5 +218,5 @@ func (a *app) scanTargets(o *scanOptions) error {
 // set left alone: what setup does for the command being run, for a
 // command's options read from the config alone.
 func (a *app) applySection(fs *pflag.FlagSet, name string) error {
-	return a.configError(a.config.ApplySection(fs, name, knownSections[name], sectionNames))
+	return a.configError(a.config.ApplySection(fs, name, knownSections[name], a.sections))
 }

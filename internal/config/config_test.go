@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -172,22 +173,22 @@ func schema() config.Schema {
 	root := &cobra.Command{Use: "keyaudit"}
 	root.PersistentFlags().String("store", "", "")
 	scan := &cobra.Command{Use: "scan"}
-	scan.Flags().String("ports", "", "")
+	ports := scan.Flags().String("ports", "", "")
+	scan.PreRunE = func(*cobra.Command, []string) error { // the command's own check
+		if *ports == "0" {
+			return errors.New("port 0 refused")
+		}
+		return nil
+	}
 	ct := &cobra.Command{Use: "ct"}
 	sync := &cobra.Command{Use: "sync"}
 	sync.Flags().Int("batch", 0, "")
 	ct.AddCommand(sync)
 	root.AddCommand(scan, ct)
-	return config.Schema{
-		Settings: map[string]func(yaml.Node) error{
-			"policy":       config.Strict[reconcile.Policy],
-			"suppressions": config.CheckSuppressions,
-		},
-		Globals:    root.PersistentFlags(),
-		Commands:   config.CommandFlags(root),
-		Structured: map[string]map[string]bool{"scan": {"targets": true}},
-		Sections:   map[string]bool{"scan": true, "policy": true},
-	}
+	return config.SchemaOf(root, map[string]func(yaml.Node) error{
+		"policy":       config.Strict[reconcile.Policy],
+		"suppressions": config.CheckSuppressions,
+	}, map[string]map[string]bool{"scan": {"targets": true}})
 }
 
 func TestCheck(t *testing.T) {
@@ -196,6 +197,8 @@ func TestCheck(t *testing.T) {
 		want       []string // one per problem, in order
 	}{
 		{name: "ok", yaml: "store: /tmp/k.db\nscan:\n  ports: 443\n  targets: [a]\nct-sync:\n  batch: 10\npolicy:\n  min_rsa_bits: 3072\n"},
+		{name: "the command's check", yaml: "scan:\n  ports: 0\n", want: []string{"scan: port 0 refused"}},
+		{name: "parents' persistent flags", yaml: "ct-sync:\n  store: /tmp/k.db\n"},
 		{name: "every problem", yaml: `scan:
   portz: 443
 policy:

@@ -28,6 +28,25 @@ type Query struct {
 // CAs as ParseIssuers return them. An empty list of names, an unset
 // limit and a Config New refuses are errors too.
 func (q Query) Check() (Query, error) {
+	out, err := q.check()
+	if err == nil && len(out.Names) == 0 {
+		err = errors.New("no names: give NAME arguments or a watch: list in the config")
+	}
+	if err != nil {
+		return Query{}, err
+	}
+	return out, nil
+}
+
+// CheckSettings validates q as Check does, but accepts a Query without
+// names (they are given later, as arguments): keyaudit config check runs
+// it on the caa section.
+func (q Query) CheckSettings() error {
+	_, err := q.check()
+	return err
+}
+
+func (q Query) check() (Query, error) {
 	cas, err := ParseIssuers(q.CAs)
 	if err != nil {
 		return Query{}, fmt.Errorf("--ca %w", err)
@@ -35,9 +54,6 @@ func (q Query) Check() (Query, error) {
 	names, err := LookupNames(q.Names)
 	if err != nil {
 		return Query{}, err
-	}
-	if len(names) == 0 {
-		return Query{}, errors.New("no names: give NAME arguments or a watch: list in the config")
 	}
 	c := q.Config
 	if c.Concurrency < 1 || c.Attempts < 1 || c.Timeout <= 0 {
