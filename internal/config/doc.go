@@ -8,7 +8,10 @@
 // flags. ApplyFlags sets flags from such keys, leaving flags given on the
 // command line alone and refusing unknown keys, so a typo never passes
 // silently; Check reports every problem of a File against a Schema
-// without running anything.
+// without running anything. SchemaOf builds the Schema of a command tree:
+// each command's flags (its parents' persistent ones included) are the
+// keys of its section, and its PreRunE checks the section's values as the
+// command checks them before it runs.
 //
 // LoadIgnoreFile reads the ignore file: a list of suppressions, each
 // naming a check, what it is about, a reason and an expiry date, with the
