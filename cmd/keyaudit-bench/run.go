@@ -293,6 +293,8 @@ func (b *bench) spawnFarm(ctx context.Context, offset, n, tarpits int, pki, out,
 	}
 	cmd := exec.Command(b.self, args...)
 	cmd.Stderr = os.Stderr
+	// A farm outlives nothing: if this process dies, the farm stops too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	stdout, err := cmd.StdoutPipe()
 	if err == nil {
 		err = cmd.Start()
