@@ -110,6 +110,11 @@ var migrations = []string{
 		evidence    TEXT NOT NULL DEFAULT '{}'
 	);
 	CREATE INDEX finding_events_fp ON finding_events (fingerprint, id);`,
+	// 4: no query looks items up by SPKI or certificate hash (reads go by
+	// run and kind, or kind and key); the two indexes only made every
+	// write update two more B-trees keyed by random hashes.
+	`DROP INDEX items_spki;
+	DROP INDEX items_cert;`,
 }
 
 // auditLock is the advisory lock key that serialises audit appenders
