@@ -1,6 +1,7 @@
 package scanner
 
 import (
+	"hash/maphash"
 	"net/netip"
 	"sync"
 )
@@ -20,20 +21,27 @@ type endpointKey struct {
 
 // seenSet remembers the most recent endpoints of explicitly listed
 // targets (single IPs and names, never CIDR walks), up to a fixed size.
+// It keeps two independent 64-bit hashes of each endpoint, not the
+// endpoint (16 bytes instead of its strings): two endpoints are taken for
+// one only if both hashes collide, about 2⁻¹²⁸ per pair.
 type seenSet struct {
-	mu   sync.Mutex
-	max  int
-	keys map[endpointKey]struct{}
-	ring []endpointKey // insertion order, for eviction
-	next int           // oldest entry in ring once full
+	mu    sync.Mutex
+	max   int
+	seeds [2]maphash.Seed
+	keys  map[seenKey]struct{}
+	ring  []seenKey // insertion order, for eviction
+	next  int       // oldest entry in ring once full
 }
+
+type seenKey [2]uint64
 
 func newSeenSet(max int) *seenSet {
-	return &seenSet{max: max, keys: map[endpointKey]struct{}{}}
+	return &seenSet{max: max, keys: map[seenKey]struct{}{}, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 }
 
-// add records k and reports whether it was new.
-func (s *seenSet) add(k endpointKey) bool {
+// add records e and reports whether it was new.
+func (s *seenSet) add(e endpointKey) bool {
+	k := seenKey{maphash.Comparable(s.seeds[0], e), maphash.Comparable(s.seeds[1], e)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.keys[k]; ok {
