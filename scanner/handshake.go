@@ -21,6 +21,9 @@ import (
 // maxChainCerts caps how many certificates of one chain are recorded.
 const maxChainCerts = 16
 
+// maxStapleBytes caps the stapled OCSP response an observation records.
+const maxStapleBytes = 64 << 10
+
 // curvePreferences asks for the hybrid post-quantum group first, so the
 // observation shows whether the server negotiates it.
 var curvePreferences = []ztls.CurveID{ztls.X25519MLKEM768, ztls.X25519, ztls.CurveP256, ztls.CurveP384, ztls.CurveP521}
@@ -147,6 +150,7 @@ func probeStd(ctx context.Context, dial Dialer, ep Endpoint, obs *Observation, r
 		obs.Chain = append(obs.Chain, certinfo.ParseX509(c))
 	}
 	obs.OCSPStapled = len(st.OCSPResponse) > 0
+	obs.OCSPResponse = staple(st.OCSPResponse)
 	obs.SCTs = len(st.SignedCertificateTimestamps)
 	return true
 }
@@ -221,8 +225,19 @@ func record(obs *Observation, tc *ztls.Conn, log *ztls.ServerHandshake, complete
 	if complete {
 		st := tc.ConnectionState()
 		obs.OCSPStapled = len(st.OCSPResponse) > 0
+		obs.OCSPResponse = staple(st.OCSPResponse)
 		obs.SCTs = len(st.SignedCertificateTimestamps)
 	}
+}
+
+// staple is a copy of a stapled OCSP response to record, nil when none
+// was stapled or it exceeds maxStapleBytes (it is then only counted as
+// stapled).
+func staple(b []byte) []byte {
+	if len(b) == 0 || len(b) > maxStapleBytes {
+		return nil
+	}
+	return append([]byte(nil), b...)
 }
 
 // groupName renders a TLS supported group by its IANA registry name.

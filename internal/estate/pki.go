@@ -124,6 +124,71 @@ func (ca *CA) Intermediate(cn string, kt KeyType) (*CA, error) {
 	return &CA{Cert: cert, Key: key, Chain: append([][]byte{der}, ca.Chain...)}, nil
 }
 
+// IntermediateBetween issues a subordinate CA valid from notBefore to
+// notAfter (in the past for an expired intermediate).
+func (ca *CA) IntermediateBetween(cn string, kt KeyType, notBefore, notAfter time.Time) (*CA, error) {
+	key, err := NewKey(kt)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          randSerial(),
+		Subject:               pkix.Name{CommonName: cn, Organization: ca.Cert.Subject.Organization},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("estate: create intermediate: %w", err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &CA{Cert: cert, Key: key, Chain: append([][]byte{der}, ca.Chain...)}, nil
+}
+
+// OCSPSigner issues a delegated OCSP responder certificate (RFC 6960
+// §4.2.2.2: id-kp-OCSPSigning, issued by the CA) and returns it with its
+// key. ocspSigning false leaves the EKU out: an unauthorised responder.
+func (ca *CA) OCSPSigner(cn string, ocspSigning bool) (*x509.Certificate, crypto.Signer, error) {
+	key, err := NewKey(ECDSA256)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: randSerial(),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(0, 0, 30),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+	}
+	if ocspSigning {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("estate: create OCSP signer: %w", err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return cert, key, nil
+}
+
+// CRL issues the CA's CRL listing revoked, valid for next.
+func (ca *CA) CRL(revoked []x509.RevocationListEntry, next time.Duration) ([]byte, error) {
+	now := time.Now()
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number: big.NewInt(now.UnixNano()), ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(next),
+		RevokedCertificateEntries: revoked,
+	}, ca.Cert, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("estate: create CRL: %w", err)
+	}
+	return der, nil
+}
+
 // Leaf describes a server certificate to issue.
 type Leaf struct {
 	CN        string
@@ -140,7 +205,19 @@ type Leaf struct {
 	// Signer, when set, is the key to certify instead of a new one
 	// (a key held elsewhere, an HSM's public half).
 	Signer crypto.Signer
+	// OCSP, CRL and CAIssuers are the leaf's AIA OCSP URLs, CRL
+	// distribution points and AIA caIssuers URLs.
+	OCSP, CRL, CAIssuers []string
+	// MustStaple adds the RFC 7633 TLS feature status_request.
+	MustStaple bool
 }
+
+// oidTLSFeature is the RFC 7633 TLS feature extension; mustStapleValue
+// its DER value SEQUENCE { INTEGER 5 } (status_request).
+var (
+	oidTLSFeature   = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 24}
+	mustStapleValue = []byte{0x30, 0x03, 0x02, 0x01, 0x05}
+)
 
 // Issue creates a certificate and returns it as a tls.Certificate whose
 // chain is the leaf followed by the CA's chain.
@@ -172,6 +249,13 @@ func (ca *CA) Issue(l Leaf) (tls.Certificate, error) {
 		IPAddresses:  l.IPs,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+
+		OCSPServer:            l.OCSP,
+		CRLDistributionPoints: l.CRL,
+		IssuingCertificateURL: l.CAIssuers,
+	}
+	if l.MustStaple {
+		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, pkix.Extension{Id: oidTLSFeature, Value: mustStapleValue})
 	}
 	if _, isRSA := key.(*rsa.PrivateKey); isRSA {
 		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment

@@ -51,10 +51,13 @@ type Observation struct {
 	Chain       []certinfo.Cert `json:"chain"`
 	// ChainTruncated is set when the server sent more than the scanner's
 	// chain limit.
-	ChainTruncated bool       `json:"chain_truncated,omitempty"`
-	OCSPStapled    bool       `json:"ocsp_stapled"`
-	SCTs           int        `json:"scts"`
-	Error          *ScanError `json:"error"`
+	ChainTruncated bool `json:"chain_truncated,omitempty"`
+	OCSPStapled    bool `json:"ocsp_stapled"`
+	// OCSPResponse is the stapled OCSP response as served (DER), for the
+	// validity stage to verify; absent when none was stapled.
+	OCSPResponse []byte     `json:"ocsp_response,omitempty"`
+	SCTs         int        `json:"scts"`
+	Error        *ScanError `json:"error"`
 }
 
 // Leaf returns the first certificate of the chain, if any.
