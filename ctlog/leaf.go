@@ -122,6 +122,12 @@ func leafHash(leaf []byte) [32]byte {
 // is computed over the tile bytes without copying them. h is a reusable
 // SHA-256.
 func parseTileLeaf(tile []byte, e *Entry, h hash.Hash) (rest []byte, err error) {
+	return parseTileLeafInto(tile, e, h, nil)
+}
+
+// parseTileLeafInto is parseTileLeaf appending the chain fingerprints to
+// *chains (when not nil), one backing array for a whole tile's entries.
+func parseTileLeafInto(tile []byte, e *Entry, h hash.Hash, chains *[][32]byte) (rest []byte, err error) {
 	s := cryptobyte.String(tile)
 	var entryType uint16
 	var exts, fps cryptobyte.String
@@ -161,10 +167,20 @@ func parseTileLeaf(tile []byte, e *Entry, h hash.Hash) (rest []byte, err error) 
 	if !s.ReadUint16LengthPrefixed(&fps) || len(fps)%32 != 0 {
 		return nil, fmt.Errorf("%w: chain fingerprints", errTile)
 	}
-	for !fps.Empty() && len(e.Chain) < maxChainCerts {
-		var fp [32]byte
-		fps.CopyBytes(fp[:])
-		e.Chain = append(e.Chain, fp)
+	n := min(len(fps)/32, maxChainCerts)
+	if chains != nil && cap(*chains)-len(*chains) >= n {
+		start := len(*chains)
+		for range n {
+			var fp [32]byte
+			fps.CopyBytes(fp[:])
+			*chains = append(*chains, fp)
+		}
+		e.Chain = (*chains)[start : start+n : start+n]
+	} else if n > 0 {
+		e.Chain = make([][32]byte, n)
+		for i := range e.Chain {
+			fps.CopyBytes(e.Chain[i][:])
+		}
 	}
 	if e.Index != idx {
 		return nil, fmt.Errorf("%w: entry at position %d says leaf_index %d", errTile, e.Index, idx)
@@ -191,10 +207,12 @@ func parseDataTile(tile []byte, first uint64, count int) ([]Entry, error) {
 	out := make([]Entry, count)
 	h := sha256.New()
 	rest := tile
+	// Most entries carry an issuer and a root.
+	chains := make([][32]byte, 0, 2*count)
 	for i := range out {
 		out[i].Index = first + uint64(i)
 		var err error
-		if rest, err = parseTileLeaf(rest, &out[i], h); err != nil {
+		if rest, err = parseTileLeafInto(rest, &out[i], h, &chains); err != nil {
 			return nil, fmt.Errorf("entry %d: %w", first+uint64(i), err)
 		}
 	}

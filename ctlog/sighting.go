@@ -18,10 +18,12 @@ type Sighting = records.Sighting
 
 func unixMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
-// matcher turns entries into sightings.
+// matcher turns entries into sightings. It is used by one goroutine.
 type matcher struct {
 	watch *Watchlist
 	log   Log
+	names map[string]string // issuer Name DER → string (issuerName)
+	exts  []extension       // parseTBSInto's buffer
 }
 
 // entryStats counts what happened to entries.
@@ -30,8 +32,9 @@ type entryStats struct {
 }
 
 // match returns the sighting for e, or nil when e names no watched
-// domain. It parses only the names first; the full summary is built for
-// matches alone.
+// domain. It walks the TBSCertificate once for the names; the rest of the
+// sighting is read from that walk for matches alone. Certificates the
+// walk refuses go to the lenient parsers.
 func (m *matcher) match(e *Entry, st *entryStats) *Sighting {
 	if len(e.Cert) == 0 {
 		st.unparsed++
@@ -47,11 +50,21 @@ func (m *matcher) match(e *Entry, st *entryStats) *Sighting {
 		}
 	}
 	var dns, cns []string
+	var f tbsFields
 	var err error
+	fast := false
 	if tbs != nil {
-		dns, cns, err = tbsNames(tbs)
+		if f, err = parseTBSInto(tbs, m.exts); err == nil {
+			m.exts = f.exts[:0]
+			if !f.mayMatch(m.watch) {
+				st.parsed++
+				return nil
+			}
+			dns, cns, err = f.names()
+			fast = err == nil
+		}
 	}
-	if tbs == nil || err != nil {
+	if !fast {
 		der := e.Cert
 		if e.Precert {
 			if der, err = wrapTBS(e.Cert); err != nil {
@@ -90,26 +103,43 @@ func (m *matcher) match(e *Entry, st *entryStats) *Sighting {
 		Names:     names, Matched: sortCompact(matched), Precert: e.Precert,
 		NULNames: sortCompact(nulNames),
 	}
-	der := e.Cert
-	if e.Precert {
-		der, _ = wrapTBS(e.Cert)
+	var sum certSummary
+	ok := false
+	if fast {
+		sum, ok = m.summary(&f)
 	}
-	ci, _ := certinfo.Parse(der)
-	s.SPKISHA256, s.Issuer, s.Subject, s.Serial = ci.SPKISHA256, ci.Issuer, ci.Subject, ci.Serial
-	s.NotBefore, s.NotAfter, s.Lenient = ci.NotBefore, ci.NotAfter, ci.Lenient
+	if ok {
+		s.SPKISHA256, s.Issuer, s.Subject, s.Serial = sum.spkiSHA256, sum.issuer, sum.subject, sum.serial
+		s.NotBefore, s.NotAfter = sum.notBefore, sum.notAfter
+	} else {
+		der := e.Cert
+		if e.Precert {
+			der, _ = wrapTBS(e.Cert)
+		}
+		ci, _ := certinfo.Parse(der)
+		s.SPKISHA256, s.Issuer, s.Subject, s.Serial = ci.SPKISHA256, ci.Issuer, ci.Subject, ci.Serial
+		s.NotBefore, s.NotAfter, s.Lenient = ci.NotBefore, ci.NotAfter, ci.Lenient
+	}
+	var dedup []byte
+	if fast {
+		dedup, err = buildTBS(f, notCTExtension)
+	} else {
+		dedup, err = dedupTBS(tbsOr(tbs, e.Cert))
+	}
+	if err != nil {
+		dedup = nil
+		s.TBSSHA256 = hex256(e.Cert)
+	} else {
+		s.TBSSHA256 = hex256(dedup)
+	}
 	if e.Precert {
-		s.CertSHA256 = precertHash(e, ci)
+		s.CertSHA256 = precertHash(e, dedup, s.SPKISHA256, s.Serial)
 		if s.CertSHA256 != "" && s.CertSHA256 == hex256(e.PreCert) {
 			s.DER = bytes.Clone(e.PreCert)
 		}
 	} else {
 		s.CertSHA256 = hex256(e.Cert)
 		s.DER = bytes.Clone(e.Cert)
-	}
-	if d, err := dedupTBS(tbsOr(tbs, e.Cert)); err == nil {
-		s.TBSSHA256 = hex256(d)
-	} else {
-		s.TBSSHA256 = hex256(e.Cert)
 	}
 	if len(e.Chain) > 0 {
 		s.IssuerSHA256 = hex.EncodeToString(e.Chain[0][:])
@@ -126,10 +156,11 @@ func tbsOr(tbs, cert []byte) []byte {
 
 // precertHash returns the precertificate's hash when the precertificate
 // the log attached (outside the signed leaf) is the one the signed TBS
-// describes: same TBS once poison is removed, or — for precertificates
-// from a precertificate signing certificate, whose issuer the log
-// rewrote — the same key and serial.
-func precertHash(e *Entry, leaf certinfo.Cert) string {
+// describes: the same TBS once poison is removed (leafDedup is the signed
+// TBS's dedupTBS, nil when it has none), or — for precertificates from a
+// precertificate signing certificate, whose issuer the log rewrote — the
+// same key and serial.
+func precertHash(e *Entry, leafDedup []byte, leafSPKI, leafSerial string) string {
 	if len(e.PreCert) == 0 {
 		return ""
 	}
@@ -137,13 +168,11 @@ func precertHash(e *Entry, leaf certinfo.Cert) string {
 	if err != nil {
 		return ""
 	}
-	a, err1 := dedupTBS(pt)
-	b, err2 := dedupTBS(e.Cert)
-	if err1 == nil && err2 == nil && bytes.Equal(a, b) {
+	if a, err := dedupTBS(pt); err == nil && leafDedup != nil && bytes.Equal(a, leafDedup) {
 		return hex256(e.PreCert)
 	}
 	pc, err := certinfo.Parse(e.PreCert)
-	if err == nil && pc.SPKISHA256 == leaf.SPKISHA256 && pc.Serial == leaf.Serial && leaf.SPKISHA256 != "" {
+	if err == nil && pc.SPKISHA256 == leafSPKI && pc.Serial == leafSerial && leafSPKI != "" {
 		return pc.SHA256
 	}
 	return ""
@@ -159,15 +188,16 @@ func sortCompact(s []string) []string {
 	return slices.Compact(s)
 }
 
-// dedupSet remembers the latest dedup keys, oldest evicted first.
+// dedupSet remembers the latest dedup keys, oldest evicted first. The
+// keys live in a ring, so adding one costs the same however full it is.
 type dedupSet struct {
-	max   int
-	order []string
-	seen  map[string]bool
+	ring []string // insertion order, oldest at next once full
+	next int
+	seen map[string]bool
 }
 
 func newDedupSet(max int, keys []string) *dedupSet {
-	d := &dedupSet{max: max, seen: make(map[string]bool, len(keys))}
+	d := &dedupSet{ring: make([]string, 0, max), seen: make(map[string]bool, max)}
 	for _, k := range keys {
 		d.add(k)
 	}
@@ -186,11 +216,16 @@ func (d *dedupSet) add(k string) {
 		return
 	}
 	d.seen[k] = true
-	d.order = append(d.order, k)
-	if len(d.order) > d.max {
-		delete(d.seen, d.order[0])
-		d.order = slices.Delete(d.order, 0, 1)
+	if len(d.ring) < cap(d.ring) {
+		d.ring = append(d.ring, k)
+		return
 	}
+	delete(d.seen, d.ring[d.next])
+	d.ring[d.next] = k
+	d.next = (d.next + 1) % len(d.ring)
 }
 
-func (d *dedupSet) keys() []string { return slices.Clone(d.order) }
+// keys returns the keys, oldest first.
+func (d *dedupSet) keys() []string {
+	return append(slices.Clone(d.ring[d.next:]), d.ring[:d.next]...)
+}

@@ -28,8 +28,13 @@ var errTBS = errors.New("ctlog: malformed TBSCertificate")
 // point into the input.
 type tbsFields struct {
 	prefix  []byte // everything before the extensions, as encoded
+	serial  []byte // INTEGER contents
 	sigAlg  []byte // the signature AlgorithmIdentifier element
+	issuer  []byte // Name element
+	valid   []byte // Validity contents
 	subject []byte // Name contents
+	subjEl  []byte // Name element
+	spki    []byte // SubjectPublicKeyInfo element
 	exts    []extension
 }
 
@@ -42,7 +47,13 @@ type extension struct {
 // parseTBS splits a DER TBSCertificate. It is lenient about what it does
 // not need (serial encoding, validity, key) and strict about structure.
 func parseTBS(tbs []byte) (tbsFields, error) {
-	var f tbsFields
+	return parseTBSInto(tbs, nil)
+}
+
+// parseTBSInto is parseTBS appending the extensions to exts (a buffer the
+// caller reuses from one certificate to the next).
+func parseTBSInto(tbs []byte, buf []extension) (tbsFields, error) {
+	f := tbsFields{exts: buf[:0]}
 	in := cryptobyte.String(tbs)
 	var body cryptobyte.String
 	if !in.ReadASN1(&body, cbasn1.SEQUENCE) || !in.Empty() {
@@ -62,8 +73,22 @@ func parseTBS(tbs []byte) (tbsFields, error) {
 			return f, errTBS
 		}
 		switch i {
+		case 0:
+			contents = el
+			if tag != cbasn1.INTEGER || !contents.ReadASN1(&contents, cbasn1.INTEGER) {
+				return f, errTBS
+			}
+			f.serial = contents
 		case 1:
 			f.sigAlg = el
+		case 2:
+			f.issuer = el
+		case 3:
+			contents = el
+			if tag != cbasn1.SEQUENCE || !contents.ReadASN1(&contents, cbasn1.SEQUENCE) {
+				return f, errTBS
+			}
+			f.valid = contents
 		case 4:
 			if tag != cbasn1.SEQUENCE {
 				return f, errTBS
@@ -72,7 +97,9 @@ func parseTBS(tbs []byte) (tbsFields, error) {
 			if !contents.ReadASN1(&contents, cbasn1.SEQUENCE) {
 				return f, errTBS
 			}
-			f.subject = contents
+			f.subject, f.subjEl = contents, el
+		case 5:
+			f.spki = el
 		}
 	}
 	// issuerUniqueID [1], subjectUniqueID [2]
@@ -132,10 +159,14 @@ func dedupTBS(tbs []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return buildTBS(f, func(e extension) bool {
-		o := string(e.oid)
-		return o != oidPoisonBytes && o != oidSCTListBytes
-	})
+	return buildTBS(f, notCTExtension)
+}
+
+// notCTExtension keeps what a precertificate and its certificate share:
+// every extension but the CT poison and the SCT list.
+func notCTExtension(e extension) bool {
+	o := string(e.oid)
+	return o != oidPoisonBytes && o != oidSCTListBytes
 }
 
 func buildTBS(f tbsFields, keep func(extension) bool) ([]byte, error) {
@@ -210,6 +241,58 @@ func tbsNames(tbs []byte) (dns []string, cns []string, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	return f.names()
+}
+
+// mayMatch reports whether a name of f may fall under w (Watchlist.mayCover
+// of each dNSName SAN and CN), without allocating; anything it cannot
+// read plainly (a malformed SAN, a CN in another string type) is a maybe.
+func (f *tbsFields) mayMatch(w *Watchlist) bool {
+	for _, e := range f.exts {
+		if string(e.oid) != oidSANBytes {
+			continue
+		}
+		v := e.value
+		var seq cryptobyte.String
+		if !v.ReadASN1(&seq, cbasn1.SEQUENCE) || !v.Empty() {
+			return true
+		}
+		for !seq.Empty() {
+			var gn cryptobyte.String
+			var tag cbasn1.Tag
+			if !seq.ReadAnyASN1(&gn, &tag) {
+				return true
+			}
+			if tag == cbasn1.Tag(2).ContextSpecific() && w.mayCover(gn) {
+				return true
+			}
+		}
+	}
+	subj := cryptobyte.String(f.subject)
+	for !subj.Empty() {
+		var set cryptobyte.String
+		if !subj.ReadASN1(&set, cbasn1.SET) {
+			return true
+		}
+		for !set.Empty() {
+			var atv, oid, val cryptobyte.String
+			var tag cbasn1.Tag
+			if !set.ReadASN1(&atv, cbasn1.SEQUENCE) || !atv.ReadASN1(&oid, cbasn1.OBJECT_IDENTIFIER) || !atv.ReadAnyASN1(&val, &tag) {
+				return true
+			}
+			if string(oid) != oidCNBytes {
+				continue
+			}
+			if (tag != cbasn1.UTF8String && tag != cbasn1.PrintableString && tag != cbasn1.IA5String) || w.mayCover(val) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// names is tbsNames of parsed fields.
+func (f *tbsFields) names() (dns []string, cns []string, err error) {
 	for _, e := range f.exts {
 		if string(e.oid) != oidSANBytes {
 			continue

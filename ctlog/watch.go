@@ -1,6 +1,7 @@
 package ctlog
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -101,6 +102,48 @@ func (w *Watchlist) Match(name string) []string {
 		out = slices.Compact(out)
 	}
 	return out
+}
+
+// mayCover reports whether name, a raw DNS name from a certificate, may
+// fall under a watch entry, without allocating: false only when it
+// certainly does not (a plain lower-case ASCII name none of whose
+// suffixes is watched); Match decides the rest. It keeps the cost of an
+// entry that names nothing watched — nearly all of them — to a few map
+// lookups.
+func (w *Watchlist) mayCover(name []byte) bool {
+	if w == nil || len(w.domains) == 0 {
+		return false
+	}
+	for len(name) > 0 && name[len(name)-1] == '.' {
+		name = name[:len(name)-1]
+	}
+	for _, c := range name {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '.' && c != '_' && c != '*' {
+			return true // upper case, Unicode, a NUL …: normalise first
+		}
+	}
+	wild := len(name) > 2 && name[0] == '*' && name[1] == '.'
+	if wild {
+		name = name[2:]
+	}
+	for s := name; len(s) > 0; {
+		if _, ok := w.domains[string(s)]; ok {
+			return true
+		}
+		i := bytes.IndexByte(s, '.')
+		if i < 0 {
+			break
+		}
+		s = s[i+1:]
+	}
+	if wild {
+		for d, self := range w.domains {
+			if self && len(d) > len(name) && d[len(d)-len(name)-1] == '.' && d[len(d)-len(name):] == string(name) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func appendEntry(out []string, d string, self bool) []string {

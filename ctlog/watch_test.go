@@ -149,3 +149,42 @@ func TestParseStart(t *testing.T) {
 		t.Error("-1 accepted")
 	}
 }
+
+// TestMayCoverNeverMissesAMatch: the allocation-free pre-check says "no"
+// only for names Match does not cover.
+func TestMayCoverNeverMissesAMatch(t *testing.T) {
+	w, err := NewWatchlist([]string{"example.com", ".corp.example.org", "*.wild.test", "Bücher.example", "exact.test", "a-b.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"example.com", "www.example.com", "*.example.com", "WWW.Example.COM", "example.com.", "notexample.com",
+		"mail.corp.example.org", "corp.example.org", "x.wild.test", "*.test", "*.com", "*.org", "xn--bcher-kva.example",
+		"www.bücher.example", "www.example\u3002com", "www.example.com\x00.evil.test", "sub.exact.test", "a-b.test", "other.test", ""}
+	for _, n := range names {
+		checkMayCover(t, w, n)
+	}
+}
+
+func checkMayCover(t *testing.T, w *Watchlist, raw string) {
+	t.Helper()
+	if w.mayCover([]byte(raw)) {
+		return
+	}
+	if n, ok := NormalizeName(raw); ok && len(w.Match(n)) > 0 {
+		t.Errorf("mayCover(%q) = false, but Match(%q) = %v", raw, n, w.Match(n))
+	}
+	if p, ok := nulPrefix(raw); ok && len(w.Match(p)) > 0 {
+		t.Errorf("mayCover(%q) = false, but its NUL prefix %q matches", raw, p)
+	}
+}
+
+func FuzzMayCover(f *testing.F) {
+	for _, s := range []string{"www.example.com", "*.com", "a.corp.example.org", "exact.test", "EXAMPLE.com"} {
+		f.Add(s)
+	}
+	w, err := NewWatchlist([]string{"example.com", ".corp.example.org", "exact.test"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw string) { checkMayCover(t, w, raw) })
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -378,6 +379,7 @@ func (s *ctSink) Commit(ctx context.Context, l ctlog.Log, state []byte, ss []ctl
 	} else {
 		items, err := records.SightingItems(ss)
 		if err == nil {
+			sortCertificateItems(items)
 			err = s.st.Advance(ctx, s.runID, CTCursor(l.ID), state, items...)
 		}
 		if err != nil {
@@ -420,4 +422,26 @@ func (s *ctSink) sightings() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.count
+}
+
+// sortCertificateItems puts the certificate items of items in key order,
+// in the places they had; every other item stays where it was. They are
+// keyed by a hash: in key order their index entries go into the store's
+// B-trees in one ordered pass instead of at random places, which makes a
+// commit of a broad watch (every entry a sighting) markedly cheaper.
+func sortCertificateItems(items []store.Item) {
+	var at []int
+	for i := range items {
+		if items[i].Kind == store.KindCertificate {
+			at = append(at, i)
+		}
+	}
+	certs := make([]store.Item, len(at))
+	for j, i := range at {
+		certs[j] = items[i]
+	}
+	slices.SortFunc(certs, func(a, b store.Item) int { return strings.Compare(a.Key, b.Key) })
+	for j, i := range at {
+		items[i] = certs[j]
+	}
 }

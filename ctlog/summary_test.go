@@ -1,0 +1,133 @@
+package ctlog
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/keyaudit/keyaudit/internal/certinfo"
+)
+
+// summaryCerts are certificates whose subjects, issuers, serials and
+// validities exercise the summary's decoders: string types, multi-valued
+// RDNs, unknown attributes, zero and high-bit serials, GeneralizedTime.
+func summaryCerts(t testing.TB) [][]byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(serial *big.Int, subj pkix.Name, rawSubj []byte, nb, na time.Time) []byte {
+		tmpl := &x509.Certificate{SerialNumber: serial, Subject: subj, RawSubject: rawSubj, NotBefore: nb, NotAfter: na, DNSNames: []string{"a.example.com"}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	raw := func(rdns pkix.RDNSequence) []byte {
+		b, err := asn1.Marshal(rdns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	out := [][]byte{
+		mk(big.NewInt(0), pkix.Name{CommonName: "zero.example.com"}, nil, now, now.AddDate(0, 3, 0)),
+		mk(new(big.Int).SetBytes([]byte{0x80, 1, 2}), pkix.Name{CommonName: "high bit", Organization: []string{"Ex, Inc.", "Second"}, Country: []string{"DE"},
+			StreetAddress: []string{"Main St 1"}, PostalCode: []string{"10115"}, SerialNumber: "42", OrganizationalUnit: []string{"IT"}}, nil, now, now.AddDate(60, 0, 0)),
+		mk(big.NewInt(7), pkix.Name{}, raw(pkix.RDNSequence{
+			{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "multi"}, {Type: asn1.ObjectIdentifier{2, 5, 4, 10}, Value: "valued"}},
+			{{Type: asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}, Value: "hostmaster@example.com"}},
+			{{Type: asn1.ObjectIdentifier{2, 5, 4, 97}, Value: "VATDE-123"}},
+			{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "Bücher, \"quoted\" + more"}},
+		}), now.AddDate(-40, 0, 0), now),
+	}
+	for _, name := range []string{"cert.pem", "cn-only.pem", "final.pem", "idn-cn.pem", "root.pem", "precert.pem"} {
+		out = append(out, readCert(t, name))
+	}
+	return out
+}
+
+// TestSummaryMatchesCertinfo: what a sighting records of a certificate is
+// the same whether read from the monitor's TBS walk or by certinfo's full
+// parse.
+func TestSummaryMatchesCertinfo(t *testing.T) {
+	m := &matcher{}
+	for i, der := range summaryCerts(t) {
+		checkSummary(t, m, der, i)
+	}
+	// Negative serials are left to certinfo (crypto/x509 refuses them).
+	tbs, _ := certTBS(readCert(t, "negative-serial.pem"))
+	f, err := parseTBS(tbs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.summary(&f); ok {
+		t.Error("negative serial summarised")
+	}
+}
+
+func checkSummary(t *testing.T, m *matcher, der []byte, i int) {
+	t.Helper()
+	ci, err := certinfo.Parse(der)
+	if err != nil || ci.Lenient {
+		return // only what crypto/x509 reads is compared
+	}
+	tbs, err := certTBS(der)
+	if err != nil {
+		t.Fatalf("cert %d: %v", i, err)
+	}
+	f, err := parseTBS(tbs)
+	if err != nil {
+		t.Fatalf("cert %d: %v", i, err)
+	}
+	s, ok := m.summary(&f)
+	if !ok {
+		t.Logf("cert %d: left to certinfo", i)
+		return
+	}
+	if s.spkiSHA256 != ci.SPKISHA256 || s.issuer != ci.Issuer || s.subject != ci.Subject || s.serial != ci.Serial ||
+		!s.notBefore.Equal(ci.NotBefore) || !s.notAfter.Equal(ci.NotAfter) || s.notBefore.Location() != time.UTC {
+		t.Errorf("cert %d: summary %+v\ncertinfo %+v", i, s, ci)
+	}
+}
+
+// FuzzSummary: for any certificate crypto/x509 accepts, the summary (when
+// the fast path takes it) says what certinfo says.
+func FuzzSummary(f *testing.F) {
+	for _, c := range summaryCerts(f) {
+		f.Add(c)
+	}
+	f.Fuzz(func(t *testing.T, der []byte) {
+		checkSummary(t, &matcher{}, der, 0)
+	})
+}
+
+// TestDedupSetWindow: the dedup window keeps the latest keys, drops the
+// oldest first, and hands them back oldest first (the stored state).
+func TestDedupSetWindow(t *testing.T) {
+	d := newDedupSet(4, []string{"k0", "k1"})
+	for i := 2; i < 10; i++ {
+		d.add("k" + string(rune('0'+i)))
+	}
+	d.add("k9") // already there: no change
+	if got := d.keys(); len(got) != 4 || got[0] != "k6" || got[3] != "k9" {
+		t.Fatalf("keys %v, want k6..k9", got)
+	}
+	if d.has("k5") || !d.has("k6") || !d.has("k9") {
+		t.Fatal("window membership")
+	}
+	again := newDedupSet(4, d.keys())
+	again.add("kx")
+	if got := again.keys(); got[0] != "k7" || got[3] != "kx" || again.has("k6") {
+		t.Fatalf("restored window %v", got)
+	}
+}
