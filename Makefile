@@ -4,7 +4,7 @@ export KEYAUDIT_TOOLS ?= $(HOME)/.cache/keyaudit-tools
 export GOFLAGS ?= -buildvcs=false
 BIN := $(KEYAUDIT_TOOLS)/bin
 
-.PHONY: deps build demo test test-short lint bench bench-scale fuzz peers
+.PHONY: deps build demo test test-short lint bench bench-ct bench-scale fuzz peers
 
 deps:
 	bash .ci/install.sh
@@ -36,6 +36,11 @@ bench:
 
 bench-scale:
 	bash scripts/bench-scale.sh
+
+# CT ingest in entries per CPU-second on a generated log served on loopback,
+# beside certspotter when `make peers` built it.
+bench-ct:
+	bash scripts/bench-ct.sh
 
 fuzz:
 	bash scripts/fuzz.sh
