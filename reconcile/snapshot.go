@@ -72,6 +72,10 @@ type Snapshot struct {
 	// Departed says why a certificate left the view (expired, revoked),
 	// by certificate sha256, for the evidence of resolved findings.
 	Departed map[string]string
+	// Validity holds each endpoint's latest validity result (chain
+	// trust, hostname, revocation); ValidityOf matches it to what the
+	// endpoint serves now.
+	Validity []records.Validity
 
 	idx *index
 }
@@ -85,6 +89,8 @@ type index struct {
 	// endpointByName maps endpoint names (and their canonical form) to
 	// their state, built on first use.
 	endpointByName map[string]*EndpointState
+	// validity maps endpoint|cert to its validity result, built on first use.
+	validity map[string]*records.Validity
 }
 
 // Reindex drops the indexes built so far: call it after changing the

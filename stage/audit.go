@@ -291,7 +291,7 @@ func auditNote(stages []Outcome, fs []reconcile.Finding) string {
 }
 
 // AuditStages are an audit's input stages, in the order they run.
-var AuditStages = []string{"inventory", "scan", "ct", "caa"}
+var AuditStages = []string{"inventory", "scan", "ct", "caa", "validity"}
 
 // SelectStages says why each input stage does not run ("" when it runs):
 // without requested, the configured stages run; with it, exactly those.

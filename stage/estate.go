@@ -20,7 +20,7 @@ import (
 )
 
 // InputKinds are the run kinds the estate view is made of.
-var InputKinds = []string{"scan", "inventory", "caa", "ct"}
+var InputKinds = []string{"scan", "inventory", "caa", "ct", "validity"}
 
 // EstateOptions tune LoadEstate.
 type EstateOptions struct {
@@ -80,7 +80,7 @@ func LoadEstate(ctx context.Context, st store.Store, o EstateOptions) (*reconcil
 			return nil, fmt.Errorf("run %d: %w", id, store.ErrNotFound)
 		}
 		if !slices.Contains(InputKinds, r.Kind) {
-			return nil, fmt.Errorf("run %d is a %s run: reconcile reads scan, inventory, caa and ct runs", id, r.Kind)
+			return nil, fmt.Errorf("run %d is a %s run: reconcile reads scan, inventory, caa, ct and validity runs", id, r.Kind)
 		}
 		if r.Status == store.StatusRunning || r.Status == store.StatusAbandoned {
 			return nil, fmt.Errorf("run %d is %s: only a finished run can be reconciled", id, r.Status)
@@ -95,7 +95,7 @@ func LoadEstate(ctx context.Context, st store.Store, o EstateOptions) (*reconcil
 			return nil, fmt.Errorf("revocations: %w", err)
 		}
 	}
-	for _, step := range []func(context.Context) error{e.endpoints, e.inventory, e.sightings, e.logs, e.caa, e.certDER} {
+	for _, step := range []func(context.Context) error{e.endpoints, e.inventory, e.validity, e.sightings, e.logs, e.caa, e.certDER} {
 		if err := step(ctx); err != nil {
 			return nil, err
 		}

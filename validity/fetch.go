@@ -303,3 +303,35 @@ func (f *Fetcher) Do(ctx context.Context, r Request) (*Response, error) {
 	out.Body = b
 	return out, nil
 }
+
+// DNSResolver resolves through the DNS servers given (ip or ip:port, port
+// 53 by default) instead of the system's.
+func DNSResolver(servers []string) (Resolver, error) {
+	addrs := make([]string, 0, len(servers))
+	for _, s := range servers {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			s = net.JoinHostPort(s, "53")
+		}
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return nil, fmt.Errorf("resolver %q: want ip[:port]: %w", s, err)
+		}
+		addrs = append(addrs, ap.String())
+	}
+	if len(addrs) == 0 {
+		return nil, nil
+	}
+	var next int
+	var mu sync.Mutex
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		mu.Lock()
+		a := addrs[next%len(addrs)]
+		next++
+		mu.Unlock()
+		var d net.Dialer
+		return d.DialContext(ctx, network, a)
+	}}
+	return func(ctx context.Context, host string) ([]netip.Addr, error) {
+		return r.LookupNetIP(ctx, "ip", host)
+	}, nil
+}

@@ -75,6 +75,33 @@ type Checker struct {
 	now   func() time.Time
 	log   *slog.Logger
 	cfg   Config
+
+	// chains memoises chain building by the served chain: endpoints that
+	// serve the same chain are judged (and fetched for) once.
+	mu     sync.Mutex
+	chains map[string]chainResult
+}
+
+// chainOnce is checkChain, once per distinct served chain.
+func (c *Checker) chainOnce(ctx context.Context, served []*x509.Certificate, now time.Time) chainResult {
+	key := ""
+	for _, s := range served {
+		key += certSHA(s)
+	}
+	c.mu.Lock()
+	r, ok := c.chains[key]
+	c.mu.Unlock()
+	if ok {
+		return r
+	}
+	r = c.checkChain(ctx, served, now)
+	c.mu.Lock()
+	if c.chains == nil {
+		c.chains = map[string]chainResult{}
+	}
+	c.chains[key] = r
+	c.mu.Unlock()
+	return r
 }
 
 // New validates cfg and returns a Checker.
@@ -199,7 +226,7 @@ func (c *Checker) Check(ctx context.Context, t Target) records.Validity {
 	v := records.Validity{Endpoint: records.ObservationKey(o), Target: o.Target, IP: o.IP, SNI: o.SNI, Protocol: o.Protocol,
 		Name: NameOf(o), ScanRun: t.ScanRun, Time: now.UTC(), Revocation: []records.RevocationStatus{}}
 	if l := o.Leaf(); l != nil {
-		v.CertSHA256, v.SPKISHA256, v.Subject = l.SHA256, l.SPKISHA256, l.Subject
+		v.CertSHA256, v.SPKISHA256, v.Subject, v.Serial = l.SHA256, l.SPKISHA256, l.Subject, l.Serial
 	}
 	var served []*x509.Certificate
 	for i, der := range t.DER {
@@ -218,7 +245,7 @@ func (c *Checker) Check(ctx context.Context, t Target) records.Validity {
 		return v
 	}
 	leaf := served[0]
-	cr := c.checkChain(ctx, served, now)
+	cr := c.chainOnce(ctx, served, now)
 	v.Chain = cr.status
 	v.HostnameOK = leaf.VerifyHostname(trimZone(v.Name)) == nil
 	v.MustStaple = mustStaple(leaf)

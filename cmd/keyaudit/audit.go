@@ -31,7 +31,7 @@ func newAuditCmd(a *app) *cobra.Command {
 		Short: "Run the whole audit: inventory, scan, CT sync, CAA, reconcile, reports",
 		Long: `Run every configured stage in order — inventory, scan, ct sync (bounded
 catch-up), caa (for the watched domains and every watched name a certificate
-was seen for), reconcile — then write the configured reports, and exit per
+was seen for), validity (validity: or trust: in the config), reconcile — then write the configured reports, and exit per
 --fail-on. Each stage runs exactly as its keyaudit command would with the
 same config (the same stage functions); a stage runs when its config section exists (inventory:, scan:
 with targets, caa: or watch:, ct:). Each stage's outcome (complete, partial,
@@ -68,7 +68,7 @@ above it; 2 a stage failed or the audit could not run.`,
 	f := cmd.Flags()
 	f.StringVar(&o.failOn, "fail-on", "high", "exit 1 when an unsuppressed finding is at or above this severity (critical, high, medium, low, info, none)")
 	f.StringArrayVar(&o.reports, "report", nil, "write a report: FORMAT=PATH (repeatable; formats of keyaudit report)")
-	f.StringSliceVar(&o.stages, "stages", nil, "run only these stages (inventory, scan, caa, ct)")
+	f.StringSliceVar(&o.stages, "stages", nil, "run only these stages (inventory, scan, ct, caa, validity)")
 	f.StringVar(&o.format, "format", "table", "format of the findings printed at the end: table, jsonl, json, csv")
 	return cmd
 }
@@ -77,7 +77,8 @@ above it; 2 a stage failed or the audit could not run.`,
 func (a *app) auditPlan(o *auditOptions) (stage.AuditPlan, error) {
 	var p stage.AuditPlan
 	has := func(k string) bool { _, ok := a.config[k]; return ok }
-	skips, err := stage.SelectStages(map[string]bool{"inventory": has("inventory"), "scan": has("scan"), "ct": has("ct"), "caa": has("caa") || has("watch")}, o.stages)
+	skips, err := stage.SelectStages(map[string]bool{"inventory": has("inventory"), "scan": has("scan"), "ct": has("ct"), "caa": has("caa") || has("watch"),
+		"validity": has("validity") || has("trust")}, o.stages)
 	if err != nil {
 		return p, withCode(exitError, err)
 	}
@@ -152,7 +153,17 @@ func (a *app) auditPlan(o *auditOptions) (stage.AuditPlan, error) {
 			return stage.CAA(ctx, env, cp, nil)
 		}
 	}
-	p.Steps = append(p.Steps, cs)
+	vs := stage.AuditStep{Name: "validity", Skip: skip("validity")}
+	if vs.Skip == "" {
+		vp, err := a.validityFromConfig()
+		if err != nil {
+			return p, err
+		}
+		vs.Run = func(ctx context.Context, env stage.Env, _ []stage.Outcome) (stage.Outcome, error) {
+			return stage.Validity(ctx, env, vp, nil)
+		}
+	}
+	p.Steps = append(p.Steps, cs, vs)
 
 	cfg, err := a.reconcileConfig()
 	if err != nil {

@@ -44,8 +44,8 @@ func TestAuditStagesAndExitCodes(t *testing.T) {
 	if err != nil || run.Status != store.StatusComplete || !strings.Contains(run.Note, "critical") {
 		t.Errorf("audit run %+v %v", run, err)
 	}
-	if n, _ := st.Count(context.Background(), run.ID, "stage"); n != 5 {
-		t.Errorf("%d stages recorded, want 5", n)
+	if n, _ := st.Count(context.Background(), run.ID, "stage"); n != 6 {
+		t.Errorf("%d stages recorded, want 6 (inventory, scan, ct, caa, validity, reconcile)", n)
 	}
 	st.Close()
 

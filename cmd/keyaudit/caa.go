@@ -39,42 +39,7 @@ func newCAACmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "caa [flags] NAME...",
 		Short: "Find each name's relevant CAA records and decide which CAs may issue for it",
-		Long: `Look up the relevant CAA RRset of each NAME (RFC 8659): the CAA records at the
-name, following CNAMEs, or else at the closest parent that has some. When an
-alias target has no CAA, the search continues from the parent of the name
-asked for, not of the target. A NAME may be a wildcard (*.example.com):
-issuewild then governs when present, issue otherwise. Names also come from the
-config's top-level watch: list.
-
-With --ca, one record per (name, CA): whether CAA allows that CA (an
-issuer-domain-name such as letsencrypt.org) to issue, where the records were
-found, the records, iodef URLs and the RFC 8657 parameters (accounturi,
-validationmethods) of the properties naming the CA. Without --ca, one record
-per name with the CAs it permits for the name and for a wildcard at it.
-
-A lookup that fails (SERVFAIL, timeout, REFUSED, malformed answer) is an error
-for that name (error.kind), never "no CAA". An unknown property with the
-critical flag forbids all issuance; flag value 1 is read as critical too.
-
-Queries go to the --resolver addresses (default: the system's resolvers) via
-dnsx; --dnssec sends them with the AD and DO bits through miekg/dns and
-records whether the resolver authenticated every answer.
-
-The issuer → CAA identifier table (--list-cas) maps a certificate's issuer
-organisation to the identifiers its CA recognises, from CCADB's published CAA
-identifiers; extend it in the config:
-
-  watch: [example.com, "*.example.com"]
-  caa:
-    ca: [letsencrypt.org]
-    resolver: [10.0.0.53]
-    cas:
-      - name: Corp Issuing CA
-        organizations: [Example Corp]
-        identifiers: [pki.example.com]
-
-Exit codes: 0 ran (per-name failures are in the output); 2 bad input or
-could not run.`,
+		Long:  help("caa"),
 		Example: `  keyaudit caa example.com '*.example.com'
   keyaudit caa --format jsonl --no-store --resolver 127.0.0.1:5301 --ca letsencrypt.org --ca ca.example www.example.com
   keyaudit caa --ca letsencrypt.org --validation-method dns-01 --account-uri https://acme-v02.api.letsencrypt.org/acme/acct/1 example.com

@@ -57,5 +57,6 @@ func configSchema(root *cobra.Command) config.Schema {
 		"watch":        config.Strict[[]string],
 		"ct":           config.Strict[ctConfig],
 		"revoke":       config.Strict[stage.RevokeConfig],
+		"trust":        config.Strict[stage.TrustSection],
 	}, knownSections)
 }

@@ -34,37 +34,7 @@ func newInventoryCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inventory [flags]",
 		Short: "List the keys and certificates of HSMs (PKCS#11), files and cloud-KMS exports",
-		Long: `List what the organisation says it has: every key and certificate object of
-PKCS#11 tokens, and the keys in files (PEM, DER, PKCS#12, JWK sets) and in
-cloud-KMS exports (aws kms get-public-key JSON, az keyvault key show JSON,
-gcloud kms keys versions get-public-key PEM or JSON). Each key is identified
-by spki_sha256, the SHA-256 of its SubjectPublicKeyInfo, derived from private
-key attributes when the token holds no public object.
-
-Tokens are named by RFC 7512 URIs:
-  pkcs11:token=NAME?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/path/pin
-The PIN comes from the URI's pin-source file or $KEYAUDIT_PKCS11_PIN, never
-from the command line, and is tried once: a wrong PIN is not retried. Sessions
-are read-only; key values are never read.
-
-The run is recorded in the store (kind "inventory"). A source that fails part
-way makes the run partial and the exit code 2; bad input (unknown token,
-missing module, wrong PIN, missing path) exits 2 before anything is recorded.
-
-Config (section inventory:):
-  inventory:
-    sources:
-      - pkcs11: "pkcs11:token=hsm1?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/keyaudit/pin"
-        owner: pki-team
-      - path: /etc/keyaudit/kms-exports
-        password-file: /etc/keyaudit/p12-password
-    metadata:
-      - uri: "pkcs11:token=hsm1;object=web-*"
-        owner: web-team
-        purpose: tls
-        cryptoperiod: 2y
-      - label: "backup-*"
-        purpose: backup-encryption`,
+		Long:  help("inventory"),
 		Example: `  keyaudit inventory --pkcs11 'pkcs11:token=hsm1?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/hsm1.pin'
   keyaudit inventory --format jsonl --no-store --path ./kms-exports --path bundle.p12
   keyaudit inventory --config keyaudit.yaml --format csv > inventory.csv`,

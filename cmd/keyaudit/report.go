@@ -30,28 +30,7 @@ func newReportCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "report",
 		Short: "Render the findings, inventory and observations of a reconcile run",
-		Long: `Render a reconcile run from the store: its findings, and the inventory, scan,
-CAA and CT runs it reconciled (the inputs it recorded; without them, the
-latest finished run of each kind). --run names a reconcile run, or an audit
-run (whose stages are then shown); the default is the latest reconcile.
-
-Formats:
-  table     terminal: verdict, stages, findings by severity, inventory, endpoints
-  json      one document: schema, run, summary, rules, findings, keys,
-            observations, caa, sightings (schema keyaudit-report/1)
-  jsonl     one record per line, each with "record": report, finding, key,
-            observation, caa or sighting
-  csv       one table: --records findings (default), keys or endpoints;
-            cells a spreadsheet would run as formulas are escaped
-  sarif     SARIF 2.1.0 for GitHub code scanning (rules from the check registry)
-  junit     JUnit XML: a test case per check and subject, failing at --fail-on
-  markdown  for pull requests and tickets
-  html      one self-contained page for reviewers: charts, compliance mapping
-            (PCI DSS 4.0, NIST SP 800-57, HIPAA §164.312, GDPR Art. 32)
-  cbom      CycloneDX 1.6 cryptography bill of materials
-
-Exit codes: 0 nothing unsuppressed at or above --fail-on; 1 something is;
-2 could not run (no such run, unreadable store, bad flags, unwritable -o).`,
+		Long:  help("report"),
 		Example: `  keyaudit report
   keyaudit report --format html -o audit.html
   keyaudit report --format sarif -o keyaudit.sarif --fail-on critical

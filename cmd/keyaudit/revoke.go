@@ -36,30 +36,7 @@ func newRevokeCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "revoke",
 		Short: "Plan, approve and execute certificate revocations, with an audit trail",
-		Long: `Revocation is guarded: a plan lists exactly which certificates to revoke, why
-(RFC 5280 reason, the findings that justify it) and through what (ACME
-revokeCert or a hook); an approver approves that plan's exact hash; only then
-does execute send anything, and only with --apply. Every step — plan created,
-approved, approval refused, execution refused, attempted, revoked, already
-revoked, failed — is appended to the store's audit log (keyaudit revoke log).
-
-  keyaudit revoke plan --cert leaf.pem --reason keyCompromise -o plan.json
-  keyaudit revoke plan --from-findings latest --cert rogue.pem --reason keyCompromise -o plan.json
-  keyaudit revoke approve plan.json --approver alice --hash HASH
-  keyaudit revoke execute plan.json --acme-directory URL --account-key-file acct.pem          # dry run
-  keyaudit revoke execute plan.json --acme-directory URL --account-key-file acct.pem --apply  # revokes
-  keyaudit revoke apply plan.json --approve --acme-directory URL --account-key-file acct.pem  # the same
-  keyaudit revoke execute plan.json --apply --cert-key-pkcs11 'pkcs11:token=T;object=K?module-path=LIB&pin-source=file:PIN'
-
-Every audit entry is hash-chained to the one before it (keyaudit audit-log
-verify checks the chain); --audit-log-file (or revoke.audit_log_file) also
-appends each entry as one JSON line to that file, synced after each line.
-
-Config section "revoke:" — acme_directory, account_key_file, account_key_env,
-acme_ca_file, executor, auth, checks, audit_log_file,
-hook: {command: [prog, args…], timeout}.
-The account key is read from a file or an environment variable, never from
-the command line, and never written to any output or log.`,
+		Long:  help("revoke"),
 	}
 	cmd.PersistentFlags().String("audit-log-file", "", "also append every audit entry, hash-chained, to this JSON lines file (default revoke.audit_log_file)")
 	cmd.AddCommand(newRevokePlanCmd(a), newRevokeApproveCmd(a), newRevokeExecuteCmd(a, false), newRevokeExecuteCmd(a, true), newRevokeLogCmd(a))
@@ -152,12 +129,8 @@ func newRevokeApproveCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "approve PLAN --approver NAME --hash SHA256",
 		Short: "Approve a revocation plan: the approver's identity bound to the plan's exact hash",
-		Long: `Approve the plan in file PLAN (or recorded in the store under that plan ID).
---hash is the plan hash the approver reviewed (printed by keyaudit revoke plan);
-the approval is refused — and the refusal recorded — when it is not the hash of
-PLAN's content, when PLAN changed since it was recorded, or when the store never
-recorded it. There is no way to approve without naming the hash.`,
-		Args: cobra.ExactArgs(1),
+		Long:  help("revoke-approve"),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Plan = args[0]
 			if err := p.Validate(); err != nil {
@@ -270,10 +243,8 @@ func newRevokeLogCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "log",
 		Short: "Print the revocation audit log (oldest first)",
-		Long: `Print the audit log's revocation entries (revoke.*), oldest first: plans
-created, approvals and refusals, intents, outcomes. --plan limits it to one
-plan's entries; --all prints every entry of the audit log.`,
-		Args: cobra.NoArgs,
+		Long:  help("revoke-log"),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out, err := reports.NewStream(a.stdout, format, stage.AuditEntryColumns)
 			if err != nil {

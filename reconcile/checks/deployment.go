@@ -11,9 +11,9 @@ func init() {
 	reconcile.Register(&reconcile.Check{
 		ID:          "revoked-but-deployed",
 		Severity:    reconcile.Critical,
-		Description: "An endpoint still serves a certificate that has been revoked.",
+		Description: "An endpoint still serves a certificate that has been revoked (keyaudit revoke, or a verified OCSP answer, stapled response or CRL from the validity stage).",
 		Help:        "Deploy the replacement certificate; clients checking revocation will fail, and the key may be compromised.",
-		Citations:   []string{"RFC 5280 §5.3.1", "PCI DSS 4.0 3.7.6 (replacement of compromised keys)"},
+		Citations:   []string{"RFC 5280 §5.3.1", "RFC 6960 §2.2", "PCI DSS 4.0 3.7.6 (replacement of compromised keys)"},
 		Controls:    []string{pciKeyLifecycle, pciStrongCrypto},
 		Run: func(s *reconcile.Snapshot) []reconcile.Finding {
 			var out []reconcile.Finding
@@ -25,7 +25,7 @@ func init() {
 				for _, ep := range d.Endpoints {
 					out = append(out, reconcile.Finding{Subject: d.Cert.Subject, SPKISHA256: d.Cert.SPKISHA256, CertSHA256: d.Cert.SHA256, Endpoint: ep,
 						Message:  fmt.Sprintf("certificate revoked on %s (%s, via %s) is still served", r.RevokedAt.Format(time.DateOnly), r.Reason, r.Source),
-						Evidence: map[string]any{"serial": r.Serial, "reason": r.Reason, "revoked_at": r.RevokedAt}})
+						Evidence: map[string]any{"serial": r.Serial, "reason": r.Reason, "revoked_at": r.RevokedAt, "source": r.Source}})
 				}
 			}
 			return out

@@ -33,6 +33,7 @@ type Validity struct {
 	CertSHA256 string    `json:"cert_sha256"`
 	SPKISHA256 string    `json:"spki_sha256"`
 	Subject    string    `json:"subject"`
+	Serial     string    `json:"serial,omitempty"`
 	ScanRun    int64     `json:"scan_run"`
 	Time       time.Time `json:"time"`
 

@@ -1,0 +1,23 @@
+package reconcile
+
+import "github.com/keyaudit/keyaudit/store/records"
+
+// ValidityOf returns the latest validity result of the endpoint o for the
+// leaf it serves now: a result about a certificate the endpoint no longer
+// serves is not returned.
+func (s *Snapshot) ValidityOf(o *records.Observation) (*records.Validity, bool) {
+	l := o.Leaf()
+	if l == nil {
+		return nil, false
+	}
+	ix := s.index()
+	if ix.validity == nil {
+		ix.validity = make(map[string]*records.Validity, len(s.Validity))
+		for i := range s.Validity {
+			v := &s.Validity[i]
+			ix.validity[v.Endpoint+"|"+v.CertSHA256] = v
+		}
+	}
+	v, ok := ix.validity[records.ObservationKey(*o)+"|"+l.SHA256]
+	return v, ok
+}

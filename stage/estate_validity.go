@@ -1,0 +1,57 @@
+package stage
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/keyaudit/keyaudit/reconcile"
+	"github.com/keyaudit/keyaudit/store"
+	"github.com/keyaudit/keyaudit/store/records"
+)
+
+// validity keeps each endpoint's latest validity result, and turns the
+// revocations it proved (OCSP, CRL, staple: verified answers only) into
+// the snapshot's revocations, which revoked-but-deployed reads and which
+// make a revoked certificate leave the CT view.
+func (e *estate) validity(ctx context.Context) error {
+	n := 0
+	err := e.latest(ctx, "validity", records.KindValidity, store.Finished, 1, func(runID, _ int64, it store.Item) error {
+		if e.run(ctx, runID).Kind != "validity" || !e.visible("validity", runID) {
+			return nil
+		}
+		v, err := records.DecodeValidity(it)
+		if err != nil {
+			return fmt.Errorf("run %d: %w", runID, err)
+		}
+		n++
+		if len(e.snap.Validity) > 0 && e.snap.Validity[len(e.snap.Validity)-1].Endpoint == v.Endpoint {
+			e.snap.Validity[len(e.snap.Validity)-1] = v // a later run of the same endpoint
+		} else {
+			e.snap.Validity = append(e.snap.Validity, v)
+		}
+		e.addContrib("validity", runID)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("estate: validity: %w", err)
+	}
+	for _, v := range e.snap.Validity {
+		for _, r := range v.Revocation {
+			if r.Status != records.RevRevoked {
+				continue
+			}
+			src := r.Source
+			if r.URL != "" {
+				src += " " + r.URL
+			}
+			e.snap.Revocations = append(e.snap.Revocations, reconcile.Revocation{CertSHA256: v.CertSHA256, Serial: v.Serial,
+				RevokedAt: r.RevokedAt, Reason: r.Reason, Source: src})
+			break
+		}
+	}
+	if n > 0 {
+		e.snap.Sources = append(e.snap.Sources, reconcile.SourceStatus{Kind: "validity", Status: string(store.StatusComplete),
+			Note: fmt.Sprintf("estate: %d validity results from %d runs", len(e.snap.Validity), len(e.contrib["validity"]))})
+	}
+	return nil
+}
