@@ -159,7 +159,7 @@ func Validity(ctx context.Context, env Env, p ValidityParams, emit func(records.
 		out.Status, out.Note = store.StatusInterrupted, "interrupted: "+out.Note
 	case runErr != nil:
 		out.Status, out.Note = store.StatusFailed, runErr.Error()
-	case sum.errors > 0:
+	case sum.noDER > 0:
 		out.Status = store.StatusPartial
 	}
 	err = finish(ctx, env, rec, &out, start)
@@ -169,13 +169,16 @@ func Validity(ctx context.Context, env Env, p ValidityParams, emit func(records.
 	return out, err
 }
 
+// noDERPrefix starts the error of an endpoint whose leaf DER is missing.
+const noDERPrefix = "not checked"
+
 func noDER(t validity.Target, now time.Time) records.Validity {
 	o := t.Obs
 	l := o.Leaf()
 	return records.Validity{Endpoint: records.ObservationKey(o), Target: o.Target, IP: o.IP, SNI: o.SNI, Protocol: o.Protocol,
 		Name: validity.NameOf(o), CertSHA256: l.SHA256, SPKISHA256: l.SPKISHA256, Subject: l.Subject, Serial: l.Serial, ScanRun: t.ScanRun,
 		Time: now.UTC(), Revocation: []records.RevocationStatus{}, HostnameOK: true,
-		Error: fmt.Sprintf("scan run %d recorded no DER for the leaf", t.ScanRun)}
+		Error: fmt.Sprintf("%s: scan run %d recorded no DER for the leaf", noDERPrefix, t.ScanRun)}
 }
 
 // chainDER reads the DER of every certificate the targets serve from the
@@ -213,12 +216,20 @@ func chainDER(ctx context.Context, st store.Store, runs map[int64]bool, targets 
 }
 
 type validitySummary struct {
-	trusted, incomplete, untrusted, mismatch, revoked, unknown, errors int
+	trusted, incomplete, untrusted, mismatch, revoked, unknown int
+	// noDER counts endpoints whose leaf DER the store lacks (the run is
+	// partial); unparsed those whose leaf Go's parser refuses (data: the
+	// scan and zlint report them).
+	noDER, unparsed int
 }
 
 func (s *validitySummary) add(v records.Validity) {
-	if v.Error != "" {
-		s.errors++
+	switch {
+	case v.Error != "" && strings.HasPrefix(v.Error, noDERPrefix):
+		s.noDER++
+		return
+	case v.Error != "":
+		s.unparsed++
 		return
 	}
 	switch v.Chain.Status {
@@ -255,8 +266,11 @@ func (s validitySummary) note(n int) string {
 	if s.unknown > 0 {
 		parts = append(parts, fmt.Sprintf("%d revocation status unknown", s.unknown))
 	}
-	if s.errors > 0 {
-		parts = append(parts, fmt.Sprintf("%d not checked", s.errors))
+	if s.unparsed > 0 {
+		parts = append(parts, fmt.Sprintf("%d leaves that do not parse", s.unparsed))
+	}
+	if s.noDER > 0 {
+		parts = append(parts, fmt.Sprintf("%d without a recorded leaf", s.noDER))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -61,6 +61,19 @@ func (c *Checker) checkChain(ctx context.Context, served []*x509.Certificate, no
 		}
 		chains, err = verify(at)
 	}
+	if err != nil && len(served) > 1 && (now.After(leaf.NotAfter) || now.Before(leaf.NotBefore)) {
+		// The leaf is outside its validity (the expiry checks' finding):
+		// the chain is trusted if the leaf's issuer builds to a root now
+		// and signed the leaf.
+		if issuer := findIssuer(leaf, served[1:]); issuer != nil {
+			up, uerr := issuer.Verify(x509.VerifyOptions{Roots: c.roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+			if uerr == nil {
+				st.Status, st.Reason = records.ChainTrusted, "the leaf is outside its validity period; the chain above it is trusted"
+				st.Root = up[0][len(up[0])-1].Subject.String()
+				return chainResult{status: st, issuer: issuer}
+			}
+		}
+	}
 	var unknown x509.UnknownAuthorityError
 	if err != nil && errors.As(err, &unknown) {
 		if fetched := c.fetchIssuers(ctx, served[len(served)-1], inter); len(fetched) > 0 {

@@ -109,6 +109,7 @@ func TestChainTrust(t *testing.T) {
 	foreign, _ := issue(t, other, estate.Leaf{CN: "foreign.valid.test"})
 	old, _ := issue(t, expired, estate.Leaf{CN: "old.valid.test", NotBefore: now.Add(-45 * time.Minute), NotAfter: now.Add(-20 * time.Minute)})
 	oldValidLeaf, _ := issue(t, expired, estate.Leaf{CN: "old2.valid.test", NotBefore: now.Add(-45 * time.Minute)})
+	longExpired, _ := issue(t, p.inter, estate.Leaf{CN: "gone.valid.test", NotBefore: now.AddDate(0, -4, 0), NotAfter: now.AddDate(0, 0, -3)})
 	ipLeaf, _ := issue(t, p.inter, estate.Leaf{CN: "ip", IPs: []net.IP{net.ParseIP("127.0.0.1")}})
 	c := checker(t, p, "127.0.70.0/24", nil)
 	ctx := context.Background()
@@ -129,6 +130,7 @@ func TestChainTrust(t *testing.T) {
 		{"unknown root", target("foreign.valid.test", "", foreign.Certificate), records.ChainUntrusted, true, 0, 0},
 		{"expired intermediate and leaf", target("old.valid.test", "", old.Certificate), records.ChainTrusted, true, 1, 0},
 		{"expired intermediate", target("old2.valid.test", "", oldValidLeaf.Certificate), records.ChainTrusted, true, 1, 0},
+		{"expired leaf older than its CA", target("gone.valid.test", "", longExpired.Certificate), records.ChainTrusted, true, 0, 0},
 		{"IP target, IP SAN", target("127.0.0.1", "", ipLeaf.Certificate), records.ChainTrusted, true, 0, 0},
 		{"IP target, no IP SAN", target("127.0.0.1", "", full.Certificate), records.ChainTrusted, false, 0, 0},
 	} {

@@ -62,6 +62,7 @@ func TestAuditDemoEstate(t *testing.T) {
 	}
 	got := map[string]map[string]bool{} // check → subjects
 	suppressed := 0
+	named := map[string]bool{} // checks with a high finding for mismatch.example.test
 	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 		var f reconcile.Finding
 		if err := json.Unmarshal([]byte(line), &f); err != nil {
@@ -74,6 +75,9 @@ func TestAuditDemoEstate(t *testing.T) {
 				t.Errorf("not suppressed: %s %s", f.Check, f.Endpoint)
 			}
 			suppressed++
+		}
+		if strings.Contains(f.Endpoint, "mismatch.example.test") && f.Severity == reconcile.High {
+			named[f.Check] = true
 		}
 		if got[f.Check] == nil {
 			got[f.Check] = map[string]bool{}
@@ -92,7 +96,9 @@ func TestAuditDemoEstate(t *testing.T) {
 		// Served keys the token does not hold (rsa, ecdsa, www, legacy and
 		// both mail keys are in it).
 		"unmanaged-key": {"CN=default.example.test", "CN=ed25519.example.test", "CN=expired.example.test", "CN=huge.example.test",
-			"CN=negative.example.test", "CN=self.example.test", "CN=v6.example.test", "CN=weak.example.test"},
+			"CN=negative.example.test", "CN=self.example.test", "CN=v6.example.test", "CN=weak.example.test",
+			"CN=aia.example.test", "CN=elsewhere.example.test", "CN=oldca.example.test", "CN=private.example.test",
+			"CN=revoked.example.test", "CN=staple.example.test", "CN=unknown.example.test"},
 		"unauthorized-issuance": {"shop.example.test"},
 		"certificate-expired":   {"CN=expired.example.test"},
 		"weak-key":              {"CN=weak.example.test"},
@@ -100,11 +106,22 @@ func TestAuditDemoEstate(t *testing.T) {
 		"key-extractable":       {"demo/legacy.example.test"},
 		// Deployed (legacy: CAA allows only letsencrypt.org) and in CT (the
 		// rogue CA is not in example.test's CAA).
-		"caa-forbids-issuer":      {"CN=legacy.example.test", "shop.example.test"},
+		"caa-forbids-issuer":      {"CN=legacy.example.test", "CN=private.example.test", "shop.example.test"},
 		"self-signed-certificate": {"CN=self.example.test"},
 		// One finding for the endpoint reached by name and by address.
 		"weak-tls-version": {"legacy.example.test:8443"},
 		"key-reuse":        {"demo/kek", "demo/legacy.example.test", "demo/mail.example.test", "demo/rsa.example.test"},
+		// The validity stage's cases (.18-.26, revocation server on .30).
+		"incomplete-chain":        {"CN=aia.example.test"},
+		"revoked-but-deployed":    {"CN=revoked.example.test"},
+		"must-staple-not-stapled": {"CN=staple.example.test"},
+		"expired-intermediate":    {"CN=oldca.example.test"},
+		// The huge chain is recorded truncated (16 of 25 certificates).
+		"untrusted-chain":           {"CN=huge.example.test", "CN=private.example.test"},
+		"revocation-status-unknown": {"CN=unknown.example.test"},
+	}
+	if !named["hostname-mismatch"] {
+		t.Error("no high hostname-mismatch finding for mismatch.example.test")
 	}
 	if suppressed == 0 {
 		t.Error("the configured suppression matched nothing")
@@ -116,7 +133,7 @@ func TestAuditDemoEstate(t *testing.T) {
 		}
 	}
 	// False alarms: nothing in the estate warrants these.
-	for _, check := range []string{"certificate-expiring", "weak-signature", "revoked-but-deployed", "ct-log-misbehaviour",
+	for _, check := range []string{"certificate-expiring", "weak-signature", "ct-log-misbehaviour",
 		"incomplete-input", "caa-lookup-failed", "caa-missing", "cryptoperiod-exceeded", "endpoint-gone", "suppression-expired"} {
 		if len(got[check]) > 0 {
 			t.Errorf("false alarm: %s %v", check, subjects(check))

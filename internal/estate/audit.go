@@ -123,6 +123,23 @@ ct-sync:
 		}
 	}
 
+	var validityBlock, validityTarget string
+	if d.Revocation != nil {
+		rootFile := filepath.Join(o.Dir, "demo-root.pem")
+		if err := os.WriteFile(rootFile, d.RootPEM, 0o644); err != nil {
+			return nil, err
+		}
+		validityTarget = "\n    - mismatch.example.test"
+		validityBlock = fmt.Sprintf(`
+# Validity: the demo root is a private trust anchor; certificate URLs are
+# fetched only inside the estate's /27 (its OCSP responder and CRL).
+trust:
+  bundles: [%s]
+validity:
+  fetch-scope: [%s]
+`, rootFile, d.ValidityScope())
+	}
+
 	cfg := fmt.Sprintf(`# keyaudit config for the demo estate, written by keyaudit-demo.
 store: %[1]s/keyaudit.db
 
@@ -150,7 +167,7 @@ scan:
     - legacy.example.test:8443
     - "[::1]:%[8]d"
     - mysql://%[7]s.10:3306
-    - xmpp://%[7]s.10:5222
+    - xmpp://%[7]s.10:5222%[9]s
   ports: 443,8443,25,143,110,21,5432,389
   resolver: [%[3]s]
   timeout: 3s
@@ -161,7 +178,7 @@ caa:
     - name: keyaudit demo CA
       organizations: [keyaudit demo]
       identifiers: [%[4]s]
-%[5]s
+%[5]s%[10]s
 policy:
   allowed_cas: [%[4]s]
   min_rsa_bits: 2048
@@ -181,7 +198,7 @@ audit:
     - {format: markdown, output: %[6]s/audit.md}
     - {format: json, output: %[6]s/audit.json}
     - {format: prometheus, output: %[6]s/keyaudit.prom}
-`, o.Dir, hsm.URI(), d.DNSAddr, DemoCAAIdentifier, ctBlock, o.ReportsDir, d.Net, d.V6Port)
+`, o.Dir, hsm.URI(), d.DNSAddr, DemoCAAIdentifier, ctBlock, o.ReportsDir, d.Net, d.V6Port, validityTarget, validityBlock)
 	a.Config = filepath.Join(o.Dir, "keyaudit.yaml")
 	if err := os.WriteFile(a.Config, []byte(cfg), 0o644); err != nil {
 		return nil, err

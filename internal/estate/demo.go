@@ -60,14 +60,20 @@ type Demo struct {
 	// parts of the demo.
 	Leaves map[string]tls.Certificate
 	// Net and V6Port are where the estate lives (see DemoOptions).
-	Net       string
-	V6Port    int
-	servers   []*Server
-	processes []*Process
+	Net    string
+	V6Port int
+	// Revocation serves the intermediate's OCSP, CRL and certificate for
+	// the validity cases (nil without openssl).
+	Revocation *RevocationServer
+	servers    []*Server
+	processes  []*Process
 }
 
 // Close stops every server of the estate.
 func (d *Demo) Close() error {
+	if d.Revocation != nil {
+		d.Revocation.Close()
+	}
 	for _, s := range d.servers {
 		s.Close()
 	}
@@ -94,6 +100,11 @@ func leafIDs(c tls.Certificate) (spki, sha string) {
 //	.14:443 reset                               .15:443 slow drip .16:443 huge chain
 //	.17:443 closes at once                      .20:25 Postfix   .21:143/110 Dovecot (Real)
 //	[::1]:9443 ECDSA P-384; [::1]:443 the SNI-dependent server
+//	validity cases (with openssl): .18:443 intermediate omitted (AIA)
+//	.19:443 revoked (OCSP, CRL)  .22:443 must-staple, no staple
+//	.23:443 expired intermediate .24:443 unknown private root
+//	.25:443 OCSP URL outside the fetch scope  .26:443 mismatch.example.test
+//	.30:80 OCSP responder (openssl), CRL and caIssuers of the intermediate
 //
 // Every other port of the /27 is closed (refused).
 func StartDemo(ctx context.Context, o DemoOptions) (d *Demo, err error) {
@@ -256,6 +267,10 @@ func StartDemo(ctx context.Context, o DemoOptions) (d *Demo, err error) {
 		return nil, err
 	}
 	if err := addTLS(at(16, 443), huge, Expect{Note: "huge chain (25 certificates, recorded truncated)"}); err != nil {
+		return nil, err
+	}
+
+	if err := d.startValidity(o, ip, addTLS); err != nil {
 		return nil, err
 	}
 

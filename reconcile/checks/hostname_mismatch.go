@@ -14,7 +14,7 @@ func init() {
 		ID:       "hostname-mismatch",
 		Severity: reconcile.High,
 		Description: "The leaf an endpoint serves does not cover the name it was reached by (the SNI, else the scanned host; " +
-			"for an IP target, an IP address SAN).",
+			"for an IP target, an IP address SAN; medium then, since most clients use a name).",
 		Help: "Issue a certificate whose subjectAltName covers every name (and address) clients use for the endpoint.",
 		Citations: []string{"RFC 9525 §6 (service identity verification)", "RFC 5280 §4.2.1.6 (subjectAltName)",
 			"CA/B Forum BR 7.1.4.2.1 (subjectAltName)", "PCI DSS 4.0 4.2.1 (certificates are confirmed valid)"},
@@ -24,13 +24,16 @@ func init() {
 				if v.HostnameOK {
 					return nil
 				}
-				kind := "name"
-				if net.ParseIP(v.Name) != nil {
-					kind = "IP address"
-				}
 				sans := o.Leaf().SANs
-				return &reconcile.Finding{Message: fmt.Sprintf("certificate does not cover the %s %s (SANs: %s)", kind, v.Name, strings.Join(sans, ", ")),
+				f := &reconcile.Finding{Message: fmt.Sprintf("certificate does not cover the name %s (SANs: %s)", v.Name, strings.Join(sans, ", ")),
 					Evidence: map[string]any{"name": v.Name, "sans": sans, "validity_time": v.Time}}
+				if net.ParseIP(v.Name) != nil {
+					// Reached by address without SNI (a sweep): clients that
+					// connect by address fail, most clients use a name.
+					f.Severity = reconcile.Medium
+					f.Message = fmt.Sprintf("certificate has no IP address SAN for %s, the address it was reached by without SNI (SANs: %s)", v.Name, strings.Join(sans, ", "))
+				}
+				return f
 			})
 		},
 	})
