@@ -23,6 +23,8 @@ import (
 // is told apart from a failed request.
 type rfcSource struct {
 	log      Log
+	hc       *http.Client
+	ua       string
 	lc       *client.LogClient
 	verifier *ct.SignatureVerifier
 	batch    int
@@ -37,7 +39,7 @@ func newRFCSource(l Log, hc *http.Client, ua string, batch int, logger *slog.Log
 	if err != nil {
 		return nil, fmt.Errorf("ctlog: %s: key: %w", l.URL, err)
 	}
-	return &rfcSource{log: l, lc: lc, verifier: v, batch: batch}, nil
+	return &rfcSource{log: l, hc: hc, ua: ua, lc: lc, verifier: v, batch: batch}, nil
 }
 
 type slogPrintf struct{ l *slog.Logger }
@@ -92,17 +94,17 @@ var errNoEntries = errors.New("no entries")
 // entries returns entries from [start, end), at least one; logs may
 // return fewer than asked.
 func (s *rfcSource) entries(ctx context.Context, start, end, _ uint64) ([]Entry, error) {
-	resp, err := s.lc.GetRawEntries(ctx, int64(start), int64(end-1))
+	body, err := get(ctx, s.hc, s.ua, fmt.Sprintf("%sct/v1/get-entries?start=%d&end=%d", s.log.baseURL(), start, end-1))
 	if err != nil {
-		var rsp jsonclient.RspError
-		if errors.As(err, &rsp) && rsp.StatusCode == http.StatusOK {
-			m := s.misbehaviour(Malformed, "get-entries response does not parse", err)
-			m.Index = int64(start)
-			return nil, m
-		}
-		return nil, s.fetchErr(ct.GetEntriesPath, err)
+		return nil, err
 	}
-	if len(resp.Entries) == 0 {
+	entries, err := decodeGetEntries(body)
+	if err != nil {
+		m := s.misbehaviour(Malformed, "get-entries response does not parse", err)
+		m.Index = int64(start)
+		return nil, m
+	}
+	if len(entries) == 0 {
 		// The log signed a tree holding these entries: an empty answer
 		// is a log that cannot back its own head (or a lagging replica:
 		// the caller retries before calling it misbehaviour).
@@ -110,11 +112,11 @@ func (s *rfcSource) entries(ctx context.Context, start, end, _ uint64) ([]Entry,
 		m.Index = int64(start)
 		return nil, m
 	}
-	n := min(uint64(len(resp.Entries)), end-start)
+	n := min(uint64(len(entries)), end-start)
 	out := make([]Entry, n)
 	for i := range out {
 		out[i].Index = start + uint64(i)
-		le := &resp.Entries[i]
+		le := &entries[i]
 		if err := parseMerkleTreeLeaf(le.LeafInput, le.ExtraData, &out[i]); err != nil {
 			if out[i].LeafHash == ([32]byte{}) {
 				out[i].LeafHash = leafHash(le.LeafInput)
