@@ -249,8 +249,8 @@ func (c *Checker) Check(ctx context.Context, t Target) records.Validity {
 	v.Chain = cr.status
 	v.HostnameOK = leaf.VerifyHostname(trimZone(v.Name)) == nil
 	v.MustStaple = mustStaple(leaf)
-	v.Stapled = len(o.OCSPResponse) > 0
-	if v.Stapled {
+	v.Stapled = o.OCSPStapled || len(o.OCSPResponse) > 0 // observations from before the bytes were recorded say only this
+	if len(o.OCSPResponse) > 0 {
 		v.Revocation = append(v.Revocation, checkStaple(o.OCSPResponse, leaf, cr.issuer, now))
 	}
 	if !c.cfg.NoRevocation {

@@ -189,6 +189,28 @@ func TestFetchScope(t *testing.T) {
 	if !errors.Is(err, validity.ErrOutOfScope) {
 		t.Errorf("ftp URL: %v, want refused", err)
 	}
+	// A redirect from inside the scope to outside it is refused before it
+	// connects, by address or by a name resolving outside.
+	inside := testlab.ServeFiles(t, "127.0.71.1")
+	outside.Set("/int.der", p.inter.Cert.Raw)
+	inside.Redirect("/hop", outside.URL+"/int.der")
+	inside.Redirect("/named", "http://crl.outside.test"+port+"/int.der")
+	inside.Redirect("/ftp", "ftp://127.0.71.1/x")
+	f, err = validity.NewFetcher(validity.FetchConfig{Scope: mustScope(t, "127.0.71.1/32"), Resolver: loopbackResolver(t, names)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/hop", "/named", "/ftp"} {
+		if _, err := f.Do(context.Background(), validity.Request{URL: inside.URL + path}); !errors.Is(err, validity.ErrOutOfScope) {
+			t.Errorf("redirect %s: %v, want refused as out of scope", path, err)
+		}
+		if inside.Requests(path) != 1 {
+			t.Errorf("redirect %s: %d requests inside, want 1", path, inside.Requests(path))
+		}
+	}
+	if n := outside.Requests("/int.der"); n != 0 {
+		t.Errorf("a redirect reached the out-of-scope server %d times", n)
+	}
 }
 
 func mustScope(t *testing.T, s ...string) validity.Scope {
@@ -219,6 +241,25 @@ func TestScope(t *testing.T) {
 	}
 	if _, err := validity.ParseScope([]string{"nonsense"}); err == nil {
 		t.Error("nonsense scope accepted")
+	}
+}
+
+// TestFetchHostRate: fetches to one host wait for its rate.
+func TestFetchHostRate(t *testing.T) {
+	files := testlab.ServeFiles(t, "127.0.72.2")
+	files.Set("/x", []byte("x"))
+	f, err := validity.NewFetcher(validity.FetchConfig{Scope: mustScope(t, "127.0.72.2/32"), HostRate: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for range 8 { // a burst of 4, then 4 at 4 a second
+		if _, err := f.Do(context.Background(), validity.Request{URL: files.URL + "/x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if took := time.Since(start); took < 750*time.Millisecond {
+		t.Errorf("8 fetches at 4/s (burst 4) took %s", took)
 	}
 }
 

@@ -32,6 +32,8 @@ type FileServer struct {
 	n   map[string]int
 	// Status, when set for a path, is answered instead of the file.
 	status map[string]int
+	// redirect maps a path to the URL it redirects to.
+	redirect map[string]string
 }
 
 type servedFile struct {
@@ -42,13 +44,18 @@ type servedFile struct {
 // ServeFiles starts a FileServer on ip (a loopback address).
 func ServeFiles(t testing.TB, ip string) *FileServer {
 	t.Helper()
-	fs := &FileServer{f: map[string]servedFile{}, n: map[string]int{}, status: map[string]int{}}
+	fs := &FileServer{f: map[string]servedFile{}, n: map[string]int{}, status: map[string]int{}, redirect: map[string]string{}}
 	fs.URL = serveHTTP(t, ip, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fs.mu.Lock()
 		fs.n[r.URL.Path]++
 		f, ok := fs.f[r.URL.Path]
 		st := fs.status[r.URL.Path]
+		to := fs.redirect[r.URL.Path]
 		fs.mu.Unlock()
+		if to != "" {
+			http.Redirect(w, r, to, http.StatusFound)
+			return
+		}
 		if st != 0 {
 			w.WriteHeader(st)
 			return
@@ -76,6 +83,13 @@ func (fs *FileServer) SetStatus(path string, status int) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	fs.status[path] = status
+}
+
+// Redirect answers every request of path with a 302 to url.
+func (fs *FileServer) Redirect(path, url string) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.redirect[path] = url
 }
 
 // Requests returns how many requests path received.
