@@ -1,6 +1,8 @@
 package stage
 
 import (
+	"crypto/x509"
+	"fmt"
 	"time"
 
 	"github.com/keyaudit/keyaudit/validity"
@@ -20,6 +22,18 @@ type ValiditySettings struct {
 	HostRate     float64
 	NoRevocation bool
 	Group        string
+	// ACME is the config's acme: section (renewalInfo, RFC 9773).
+	ACME ACMESection
+}
+
+// ACMESection is the config's top-level "acme:" section.
+type ACMESection struct {
+	// Directories map issuers to the ACME directories asked for their
+	// certificates' renewal windows.
+	Directories []validity.ACMEDirectory `yaml:"directories"`
+	// CAFile holds PEM CA certificates to trust, beside the system roots,
+	// for the directories' HTTPS (a private ACME CA).
+	CAFile string `yaml:"ca_file"`
 }
 
 // TrustSection is the config's top-level "trust:" section.
@@ -37,6 +51,11 @@ func (s ValiditySettings) Check() error {
 	if _, err := validity.DNSResolver(s.Resolvers); err != nil {
 		return err
 	}
+	for _, d := range s.ACME.Directories {
+		if err := d.Check(); err != nil {
+			return fmt.Errorf("config acme.directories: %w", err)
+		}
+	}
 	return validity.FetchConfig{Timeout: s.Timeout, MaxCRLBytes: s.MaxCRLBytes, HostRate: s.HostRate}.Check()
 }
 
@@ -51,7 +70,20 @@ func (s ValiditySettings) Params() (ValidityParams, error) {
 	if err != nil {
 		return ValidityParams{}, err
 	}
+	var rootCAs *x509.CertPool
+	if s.ACME.CAFile != "" {
+		cas, err := validity.LoadBundles([]string{s.ACME.CAFile})
+		if err != nil {
+			return ValidityParams{}, fmt.Errorf("config acme.ca_file: %w", err)
+		}
+		if rootCAs, err = x509.SystemCertPool(); err != nil || rootCAs == nil {
+			rootCAs = x509.NewCertPool()
+		}
+		for _, c := range cas {
+			rootCAs.AddCert(c)
+		}
+	}
 	return ValidityParams{Group: s.Group, Meta: map[string]any{"trust_bundles": s.TrustBundles},
-		Config: validity.Config{Anchors: anchors, NoRevocation: s.NoRevocation,
-			Fetch: validity.FetchConfig{Scope: scope, Resolver: resolver, Timeout: s.Timeout, MaxCRLBytes: s.MaxCRLBytes, HostRate: s.HostRate}}}, nil
+		Config: validity.Config{Anchors: anchors, NoRevocation: s.NoRevocation, ACME: s.ACME.Directories,
+			Fetch: validity.FetchConfig{Scope: scope, Resolver: resolver, Timeout: s.Timeout, MaxCRLBytes: s.MaxCRLBytes, HostRate: s.HostRate, RootCAs: rootCAs}}}, nil
 }

@@ -3,6 +3,8 @@ package validity
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -74,7 +76,10 @@ type FetchConfig struct {
 	// HostRate is the fetches per second allowed to one host (0:
 	// DefaultHostRate).
 	HostRate float64
-	Logger   *slog.Logger
+	// RootCAs verify HTTPS fetches (nil: the system roots); a private
+	// ACME CA's HTTPS certificate is trusted by adding its CA here.
+	RootCAs *x509.CertPool
+	Logger  *slog.Logger
 }
 
 // Check rejects nonsense settings.
@@ -124,6 +129,7 @@ func NewFetcher(cfg FetchConfig) (*Fetcher, error) {
 	tr := &http.Transport{
 		Proxy:                 nil, // a proxy would connect on our behalf, past the scope
 		DialContext:           f.dial,
+		TLSClientConfig:       &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout:   cfg.Timeout,
 		ResponseHeaderTimeout: cfg.Timeout,
 		MaxIdleConnsPerHost:   2,

@@ -60,6 +60,9 @@ type Config struct {
 	Fetch   FetchConfig
 	// NoRevocation skips OCSP and CRL fetches (staples are still read).
 	NoRevocation bool
+	// ACME maps issuers to ACME directories asked for renewalInfo (RFC
+	// 9773, config acme.directories).
+	ACME []ACMEDirectory
 	// Cache keeps OCSP answers and CRLs until their nextUpdate (nil: in
 	// memory for this Checker).
 	Cache  Cache
@@ -80,6 +83,8 @@ type Checker struct {
 	// serve the same chain are judged (and fetched for) once.
 	mu     sync.Mutex
 	chains map[string]chainResult
+	// ariBase holds each ACME directory's renewalInfo URL.
+	ariBase map[string]string
 }
 
 // chainOnce is checkChain, once per distinct served chain.
@@ -125,6 +130,11 @@ func New(cfg Config) (*Checker, error) {
 	}
 	for _, a := range cfg.Anchors {
 		c.roots.AddCert(a)
+	}
+	for _, d := range cfg.ACME {
+		if err := d.Check(); err != nil {
+			return nil, fmt.Errorf("validity: %w", err)
+		}
 	}
 	cfg.Fetch.Logger = c.log
 	f, err := NewFetcher(cfg.Fetch)
@@ -253,6 +263,7 @@ func (c *Checker) Check(ctx context.Context, t Target) records.Validity {
 	if len(o.OCSPResponse) > 0 {
 		v.Revocation = append(v.Revocation, checkStaple(o.OCSPResponse, leaf, cr.issuer, now))
 	}
+	v.Renewal = c.renewalInfo(ctx, leaf)
 	if !c.cfg.NoRevocation {
 		if rs := c.checkOCSP(ctx, leaf, cr.issuer, now); rs != nil {
 			v.Revocation = append(v.Revocation, *rs)

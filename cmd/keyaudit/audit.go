@@ -78,7 +78,7 @@ func (a *app) auditPlan(o *auditOptions) (stage.AuditPlan, error) {
 	var p stage.AuditPlan
 	has := func(k string) bool { _, ok := a.config[k]; return ok }
 	skips, err := stage.SelectStages(map[string]bool{"inventory": has("inventory"), "scan": has("scan"), "ct": has("ct"), "caa": has("caa") || has("watch"),
-		"validity": has("validity") || has("trust")}, o.stages)
+		"validity": has("validity") || has("trust") || has("acme")}, o.stages)
 	if err != nil {
 		return p, withCode(exitError, err)
 	}

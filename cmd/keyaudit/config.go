@@ -58,5 +58,6 @@ func configSchema(root *cobra.Command) config.Schema {
 		"ct":           config.Strict[ctConfig],
 		"revoke":       config.Strict[stage.RevokeConfig],
 		"trust":        config.Strict[stage.TrustSection],
+		"acme":         config.Strict[stage.ACMESection],
 	}, knownSections)
 }

@@ -70,10 +70,10 @@ func (a *app) validityFromConfig() (stage.ValidityParams, error) {
 }
 
 // validityParams validates s with the config's trust.bundles before its
-// own and, when load is set, reads the bundles into the stage's params.
+// own and its acme: section, and, when load is set, reads the bundles into the stage's params.
 func (a *app) validityParams(s stage.ValiditySettings, load bool) (stage.ValidityParams, error) {
 	var ts stage.TrustSection
-	if err := a.section("trust", &ts); err != nil {
+	if err := cmp.Or(a.section("trust", &ts), a.section("acme", &s.ACME)); err != nil {
 		return stage.ValidityParams{}, err
 	}
 	s.TrustBundles = append(append([]string{}, ts.Bundles...), s.TrustBundles...)

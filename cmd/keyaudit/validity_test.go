@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/acme"
+
 	"github.com/keyaudit/keyaudit/internal/estate"
 	"github.com/keyaudit/keyaudit/internal/testlab"
 	"github.com/keyaudit/keyaudit/reconcile"
@@ -132,5 +134,66 @@ func TestValidityCLI(t *testing.T) {
 	run, err := store.Latest(ctx, st, "validity")
 	if err != nil || run.Status != store.StatusComplete {
 		t.Errorf("latest validity run %+v %v", run, err)
+	}
+}
+
+// TestValidityARICLI: a certificate from Pebble served on loopback;
+// keyaudit validity asks Pebble's renewalInfo (config acme.directories);
+// after the certificate is revoked in Pebble its window is in the past and
+// reconcile reports renewal-due.
+func TestValidityARICLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: Pebble")
+	}
+	p := testlab.StartPebble(t)
+	client, _ := p.NewAccount(t)
+	leaf, chain, key := p.Issue(t, client, "ari.cli.test")
+	s, err := estate.ServeTLS("127.0.83.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: chain, PrivateKey: key}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	dir := t.TempDir()
+	db, roots, cfg := filepath.Join(dir, "k.db"), filepath.Join(dir, "pebble-root.pem"), filepath.Join(dir, "keyaudit.yaml")
+	if err := os.WriteFile(roots, p.Roots(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	body := "store: " + db + "\ntrust:\n  bundles: [" + roots + "]\nvalidity:\n  fetch-scope: [127.0.0.0/8]\n  no-revocation: true\n" +
+		"acme:\n  ca_file: " + p.CAFile + "\n  directories:\n    - url: " + p.DirectoryURL + "\n      issuers: [\"" + leaf.Issuer.CommonName + "\"]\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if r := runCLI(t, ctx, "", "--config", cfg, "scan", s.Addr+", ari.cli.test"); r.code != 0 {
+		t.Fatalf("scan: exit %d %s", r.code, r.stderr)
+	}
+	due := func() []reconcile.Finding {
+		t.Helper()
+		if r := runCLI(t, ctx, "", "--config", cfg, "validity"); r.code != 0 {
+			t.Fatalf("validity: exit %d %s", r.code, r.stderr)
+		}
+		r := runCLI(t, ctx, "", "--config", cfg, "reconcile", "--format", "jsonl", "--check", "renewal-due", "--fail-on", "none")
+		if r.code != 0 {
+			t.Fatalf("reconcile: exit %d %s", r.code, r.stderr)
+		}
+		var out []reconcile.Finding
+		for _, f := range lines[reconcile.Finding](t, r.stdout) {
+			if !f.Suppressed {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	if fs := due(); len(fs) != 0 {
+		t.Fatalf("fresh certificate: %+v, want no renewal-due", fs)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := client.RevokeCert(rctx, nil, leaf.Raw, acme.CRLReasonKeyCompromise); err != nil {
+		t.Fatal(err)
+	}
+	fs := due()
+	if len(fs) != 1 || fs[0].Severity != reconcile.High || !strings.Contains(fs[0].Endpoint, "ari.cli.test") {
+		t.Fatalf("after revocation in Pebble: %+v, want one high renewal-due", fs)
 	}
 }
