@@ -3,6 +3,7 @@ package stage
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/store"
@@ -52,6 +53,18 @@ func (e *estate) validity(ctx context.Context) error {
 	if n > 0 {
 		e.snap.Sources = append(e.snap.Sources, reconcile.SourceStatus{Kind: "validity", Status: string(store.StatusComplete),
 			Note: fmt.Sprintf("estate: %d validity results from %d runs", len(e.snap.Validity), len(e.contrib["validity"]))})
+	}
+	// A contributing run that did not complete (endpoints it could not
+	// check) is said so: its absence of findings proves nothing.
+	ids := make([]int64, 0, len(e.contrib["validity"]))
+	for id := range e.contrib["validity"] {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if r := e.runs[id]; r.Status != store.StatusComplete {
+			e.snap.Sources = append(e.snap.Sources, reconcile.SourceStatus{Kind: "validity", RunID: id, Status: string(r.Status), Note: r.Note})
+		}
 	}
 	return nil
 }
