@@ -32,14 +32,18 @@ func init() {
 			done := map[string]bool{}
 			for i := range s.Keys {
 				k := &s.Keys[i]
-				if k.SPKISHA256 == "" || k.Class == records.ClassSecretKey || done[k.SPKISHA256] || s.Seen(k.SPKISHA256) {
+				if k.SPKISHA256 == "" || k.Class == records.ClassSecretKey || s.Seen(k.SPKISHA256) {
 					continue
 				}
-				// One finding per key pair, on its private half when there is one.
-				if k.Class != records.ClassPrivateKey && hasPrivate(s, k.SPKISHA256) {
-					continue
+				// One finding per key pair, on its private half when there is
+				// one; only a key held more than once needs remembering.
+				group := s.KeysBySPKI(k.SPKISHA256)
+				if len(group) > 1 {
+					if done[k.SPKISHA256] || k.Class != records.ClassPrivateKey && hasPrivate(s, k.SPKISHA256) {
+						continue
+					}
+					done[k.SPKISHA256] = true
 				}
-				done[k.SPKISHA256] = true
 				age := time.Duration(-1)
 				if k.StartDate != nil {
 					age = s.Now.Sub(*k.StartDate)
