@@ -53,6 +53,8 @@ leafbytes=$(field leaf_bytes)
 
 server="" spotter=""
 cleanup() {
+	# $spotter is GNU time: certspotter is its child.
+	[ -n "$spotter" ] && kill $(pgrep -P "$spotter") 2>/dev/null
 	for p in $spotter $server; do
 		kill "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
