@@ -3,7 +3,9 @@ package validity
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,7 +83,8 @@ func (c *Checker) checkCRL(ctx context.Context, leaf, issuer *x509.Certificate, 
 	if issuer == nil {
 		return fail(errors.New("the leaf's issuer is unknown: the CRL cannot be verified"))
 	}
-	key := "validity/crl/" + url
+	sum := sha256.Sum256([]byte(url)) // the URL is the certificate's: any length
+	key := "validity/crl/" + hex.EncodeToString(sum[:16])
 	var cached *crlCacheEntry
 	if b, err := c.cache.Get(ctx, key); err == nil && b != nil {
 		var e crlCacheEntry
