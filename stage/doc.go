@@ -1,5 +1,5 @@
 // Package stage is keyaudit's application layer: one function per stage
-// (inventory, scan, ct, caa, reconcile, report), each recording its run
+// (inventory, scan, ct, caa, validity, reconcile, report), each recording its run
 // through a store.Recorder. The CLI commands, `keyaudit audit` and the
 // queue workers all call these functions directly, so a stage does the
 // same thing whoever runs it.
