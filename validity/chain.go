@@ -152,13 +152,17 @@ func (c *Checker) fetchIssuers(ctx context.Context, top *x509.Certificate, inter
 	return out
 }
 
-// parseCerts reads a caIssuers body: DER, or PEM certificates.
+// parseCerts reads a caIssuers body: a DER certificate, a certs-only
+// PKCS#7 (.p7c), or PEM certificates.
 func parseCerts(b []byte) []*x509.Certificate {
 	if c, err := x509.ParseCertificate(b); err == nil {
 		return []*x509.Certificate{c}
 	}
+	if cs := parsePKCS7Certs(b); len(cs) > 0 {
+		return cs
+	}
 	var out []*x509.Certificate
-	for len(out) < 8 {
+	for len(out) < maxBundleCerts {
 		var blk *pem.Block
 		blk, b = pem.Decode(b)
 		if blk == nil {

@@ -9,6 +9,9 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -445,5 +448,31 @@ func TestCRL(t *testing.T) {
 	small := checker(t, p, "127.0.76.0/24", nil, func(cfg *validity.Config) { cfg.Fetch.MaxCRLBytes = 64 })
 	if r := small.Check(ctx, target("bad.valid.test", "", bad.Certificate)).Revocation[0]; r.Status != records.RevUnknown || !strings.Contains(r.Problem, "too large") {
 		t.Errorf("capped CRL: %+v", r)
+	}
+}
+
+// TestAIAPKCS7: a caIssuers URL serving a certs-only PKCS#7 (.p7c, as
+// openssl crl2pkcs7 makes it) completes the chain like a DER certificate.
+func TestAIAPKCS7(t *testing.T) {
+	bin := testlab.Need(t, "openssl")
+	p := newPKI(t)
+	dir := t.TempDir()
+	pemPath, p7c := filepath.Join(dir, "int.pem"), filepath.Join(dir, "int.p7c")
+	if err := os.WriteFile(pemPath, testlab.PEMCert(p.inter.Cert.Raw), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "crl2pkcs7", "-nocrl", "-certfile", pemPath, "-outform", "DER", "-out", p7c).CombinedOutput(); err != nil {
+		t.Fatalf("openssl crl2pkcs7: %v: %s", err, out)
+	}
+	b, err := os.ReadFile(p7c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := testlab.ServeFiles(t, "127.0.77.1")
+	files.Set("/int.p7c", b)
+	leaf, _ := issue(t, p.inter, estate.Leaf{CN: "p7c.valid.test", CAIssuers: []string{files.URL + "/int.p7c"}})
+	v := checker(t, p, "127.0.77.0/24", nil).Check(context.Background(), target("p7c.valid.test", "", leaf.Certificate[:1]))
+	if v.Chain.Status != records.ChainIncomplete || len(v.Chain.Fetched) != 1 {
+		t.Errorf("chain %+v, want incomplete, completed from the .p7c", v.Chain)
 	}
 }
