@@ -476,3 +476,30 @@ func TestAIAPKCS7(t *testing.T) {
 		t.Errorf("chain %+v, want incomplete, completed from the .p7c", v.Chain)
 	}
 }
+
+// TestOCSPResponderAuthorisation: the CA itself may sign (RFC 6960
+// §4.2.2.2); a responder certificate with id-kp-OCSPSigning from another
+// CA may not.
+func TestOCSPResponderAuthorisation(t *testing.T) {
+	p := newPKI(t)
+	caSigned := testlab.StartOCSP(t, "127.0.78.1", testlab.PEMCert(p.inter.Cert.Raw), testlab.PEMCert(p.inter.Cert.Raw), testlab.PEMKey(t, p.inter.Key), 10*time.Minute)
+	other := newPKI(t)
+	foreignSigner, foreignKey, err := other.inter.OCSPSigner("someone else's responder", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := testlab.StartOCSP(t, "127.0.78.2", testlab.PEMCert(p.inter.Cert.Raw), testlab.PEMCert(foreignSigner.Raw), testlab.PEMKey(t, foreignKey), 10*time.Minute)
+	c := checker(t, p, "127.0.78.0/24", nil)
+	for _, tc := range []struct {
+		r      *testlab.OCSPResponder
+		status string
+	}{{caSigned, records.RevGood}, {foreign, records.RevUnknown}} {
+		leaf, x := issue(t, p.inter, estate.Leaf{CN: "auth.valid.test", OCSP: []string{tc.r.URL}})
+		tc.r.Good(x)
+		if r := c.Check(context.Background(), target("auth.valid.test", "", leaf.Certificate)).Revocation[0]; r.Status != tc.status {
+			t.Errorf("%s: %+v, want %s", tc.r.URL, r, tc.status)
+		} else if tc.status == records.RevUnknown && !strings.Contains(r.Problem, "unauthorised responder") {
+			t.Errorf("%s: problem %q, want an unauthorised responder", tc.r.URL, r.Problem)
+		}
+	}
+}
