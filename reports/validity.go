@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"net"
 	"strings"
 
 	"github.com/keyaudit/keyaudit/store/records"
@@ -8,7 +9,17 @@ import (
 
 // ValidityColumns are the table and CSV columns of keyaudit validity.
 var ValidityColumns = []Column[records.Validity]{
-	{Header: "ENDPOINT", Value: func(v records.Validity) string { return v.Protocol + "://" + v.Target + " (" + v.IP + ")" }},
+	{Header: "ENDPOINT", Value: func(v records.Validity) string {
+		ep := v.Protocol + "://" + v.Target
+		host, _, err := net.SplitHostPort(v.Target)
+		if err != nil {
+			host = v.Target
+		}
+		if v.IP != "" && host != v.IP {
+			ep += " (" + v.IP + ")"
+		}
+		return ep
+	}},
 	{Header: "NAME", Value: func(v records.Validity) string { return v.Name }},
 	{Header: "CHAIN", Value: func(v records.Validity) string {
 		s := v.Chain.Status
