@@ -480,9 +480,21 @@ func (e *estate) logs(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("estate: ct logs: %w", err)
 	}
+	var unread []string
 	for _, k := range order {
 		ls := latest[k]
 		if ls.Status == records.LogOK {
+			continue
+		}
+		if ls.Status != records.LogMisbehaviour {
+			// A log that could not be read (down, not a log at all, the
+			// wrong origin) broke no promise: it is a gap in the CT input,
+			// reported as such, not a critical finding against the log.
+			why := ls.Message
+			if ls.Kind != "" {
+				why = ls.Kind + ": " + why
+			}
+			unread = append(unread, fmt.Sprintf("%s (%s)", ls.Log, why))
 			continue
 		}
 		kind := ls.Kind
@@ -497,8 +509,13 @@ func (e *estate) logs(ctx context.Context) error {
 		e.snap.LogIssues = append(e.snap.LogIssues, reconcile.LogIssue{Log: ls.Log, Kind: kind, Message: ls.Message, Detail: d})
 	}
 	if len(order) > 0 || len(e.snap.Sightings) > 0 {
-		e.snap.Sources = append(e.snap.Sources, reconcile.SourceStatus{Kind: "ct", Status: string(store.StatusComplete),
-			Note: fmt.Sprintf("estate: %d live sightings, %d logs (%d with issues)", len(e.snap.Sightings), len(order), len(e.snap.LogIssues))})
+		st := reconcile.SourceStatus{Kind: "ct", Status: string(store.StatusComplete),
+			Note: fmt.Sprintf("estate: %d live sightings, %d logs (%d misbehaving)", len(e.snap.Sightings), len(order), len(e.snap.LogIssues))}
+		if len(unread) > 0 {
+			st.Status = string(store.StatusPartial)
+			st.Note += fmt.Sprintf("; %d not read at their latest sync: %s", len(unread), strings.Join(unread, "; "))
+		}
+		e.snap.Sources = append(e.snap.Sources, st)
 	}
 	return nil
 }

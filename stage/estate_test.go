@@ -137,3 +137,41 @@ func TestEstateEmpty(t *testing.T) {
 		t.Fatalf("err = %v, want ErrEmptyEstate", err)
 	}
 }
+
+// TestEstateUnreadLogIsAGapNotMisbehaviour: a log that could not be read
+// (down, not a CT log, the wrong origin) makes the CT input partial and
+// raises incomplete-input; only a log that broke a promise is a critical
+// ct-log-misbehaviour.
+func TestEstateUnreadLogIsAGapNotMisbehaviour(t *testing.T) {
+	now := time.Now()
+	st := func(log, status, kind, msg string) store.Item {
+		return item(t, store.KindLogStatus, log, records.LogStatus{Log: log, Status: status, Kind: kind, Message: msg})
+	}
+	s := estateOf(t, now,
+		fakeRun{"ct", store.StatusComplete, []store.Item{
+			st("https://notalog.example/", records.LogUnreachable, "config", "no checkpoint: not a CT log"),
+			st("https://lying.example/", records.LogMisbehaviour, "suspected-rollback", "head moved backwards"),
+			st("https://fine.example/", records.LogOK, "", ""),
+		}},
+	)
+	if len(s.LogIssues) != 1 || s.LogIssues[0].Log != "https://lying.example/" {
+		t.Fatalf("log issues %+v: want only the lying log", s.LogIssues)
+	}
+	var ct *reconcile.SourceStatus
+	for i := range s.Sources {
+		if s.Sources[i].Kind == "ct" {
+			ct = &s.Sources[i]
+		}
+	}
+	if ct == nil || ct.Status != "partial" || !strings.Contains(ct.Note, "https://notalog.example/ (config: no checkpoint") {
+		t.Fatalf("ct source %+v: want partial, naming the unread log and why", ct)
+	}
+	res := reconcile.Run(s, reconcile.Options{Checks: []string{"ct-log-misbehaviour", "incomplete-input"}})
+	got := map[string][]string{}
+	for _, f := range res.Findings {
+		got[f.Check] = append(got[f.Check], f.Subject)
+	}
+	if len(got["ct-log-misbehaviour"]) != 1 || got["ct-log-misbehaviour"][0] != "https://lying.example/" || len(got["incomplete-input"]) != 1 {
+		t.Fatalf("findings %v", got)
+	}
+}
