@@ -4,9 +4,12 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"path"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -87,24 +90,23 @@ func Run(s *Snapshot, o Options) Result {
 		fs []Finding
 	}
 	var outs []checkOut
-	total := 0
 	for _, c := range Checks() {
 		if len(want) > 0 && !want[c.ID] {
 			continue
 		}
-		fs := c.Run(s)
-		total += len(fs)
-		outs = append(outs, checkOut{c, fs})
+		outs = append(outs, checkOut{c: c})
 	}
-	var res Result
-	res.Findings = make([]Finding, 0, total)
-	seen := make(map[[16]byte]struct{}, total)
-	var fp fingerprinter
-	for oi := range outs {
-		co := &outs[oi]
+	now := s.Now.UTC()
+	runChecks(s, outs, func(co *checkOut) {
 		c := co.c
-		for i := range co.fs {
-			f := &co.fs[i]
+		fs := c.Run(s)
+		// A fingerprint names its check, so duplicates can only come from
+		// one check: each is deduplicated where it ran.
+		seen := make(map[[16]byte]struct{}, len(fs))
+		var fp fingerprinter
+		kept := fs[:0]
+		for i := range fs {
+			f := &fs[i]
 			f.Check = c.ID
 			if f.Severity == "" {
 				f.Severity = c.Severity
@@ -117,21 +119,59 @@ func Run(s *Snapshot, o Options) Result {
 				continue // one finding per check and subject
 			}
 			seen[k] = struct{}{}
-			f.FirstSeen = s.Now.UTC()
+			f.FirstSeen = now
 			for _, sup := range o.Suppressions {
 				if sup.matches(*f, s.Now) {
 					f.Suppressed, f.SuppressedBy = true, sup.Reason
 					break
 				}
 			}
-			res.Findings = append(res.Findings, *f)
+			kept = append(kept, *f)
 		}
-		co.fs = nil
+		co.fs = kept
+	})
+	total := 0
+	for _, co := range outs {
+		total += len(co.fs)
+	}
+	var res Result
+	res.Findings = make([]Finding, 0, total)
+	for oi := range outs {
+		res.Findings = append(res.Findings, outs[oi].fs...)
+		outs[oi].fs = nil
 	}
 	outs = nil
 	res.Findings = mergeEndpoints(res.Findings)
 	Sort(res.Findings)
 	return res
+}
+
+// runChecks runs each check's fn, on every processor: checks are pure
+// functions of the snapshot, so they run at once once the snapshot's
+// shared indexes are built (prepare); results keep the registry's order.
+func runChecks[T any](s *Snapshot, outs []T, fn func(*T)) {
+	workers := min(runtime.GOMAXPROCS(0), len(outs))
+	if workers <= 1 {
+		for i := range outs {
+			fn(&outs[i])
+		}
+		return
+	}
+	s.prepare()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(outs) {
+					return
+				}
+				fn(&outs[i])
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // mergeEndpoints folds the findings that differ only in how their

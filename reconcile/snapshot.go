@@ -93,6 +93,14 @@ type index struct {
 	validity map[string]*records.Validity
 }
 
+// prepare builds every index the checks share, so that checks can run
+// concurrently over a snapshot they only read.
+func (s *Snapshot) prepare() {
+	s.DeployedLeaves() // builds the index too
+	s.CATable()
+	s.validityIndex()
+}
+
 // Reindex drops the indexes built so far: call it after changing the
 // snapshot's inputs.
 func (s *Snapshot) Reindex() { s.idx = nil }

@@ -10,6 +10,11 @@ func (s *Snapshot) ValidityOf(o *records.Observation) (*records.Validity, bool) 
 	if l == nil {
 		return nil, false
 	}
+	v, ok := s.validityIndex()[records.ObservationKey(*o)+"|"+l.SHA256]
+	return v, ok
+}
+
+func (s *Snapshot) validityIndex() map[string]*records.Validity {
 	ix := s.index()
 	if ix.validity == nil {
 		ix.validity = make(map[string]*records.Validity, len(s.Validity))
@@ -18,6 +23,5 @@ func (s *Snapshot) ValidityOf(o *records.Observation) (*records.Validity, bool) 
 			ix.validity[v.Endpoint+"|"+v.CertSHA256] = v
 		}
 	}
-	v, ok := ix.validity[records.ObservationKey(*o)+"|"+l.SHA256]
-	return v, ok
+	return ix.validity
 }
