@@ -25,3 +25,10 @@ func (s *Snapshot) validityIndex() map[string]*records.Validity {
 	}
 	return ix.validity
 }
+
+// CTValidityOf returns the latest validity result of a certificate seen
+// in CT (records.CTValidityKey), by its sha256.
+func (s *Snapshot) CTValidityOf(certSHA256 string) (*records.Validity, bool) {
+	v, ok := s.validityIndex()[records.CTValidityKey(certSHA256)+"|"+certSHA256]
+	return v, ok
+}

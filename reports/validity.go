@@ -26,12 +26,18 @@ var ValidityColumns = []Column[records.Validity]{
 		if len(v.Chain.ExpiredIntermediates) > 0 {
 			s += ", expired intermediate"
 		}
+		if v.CT != nil { // a CT certificate: revocation only
+			s = "-"
+		}
 		if v.Error != "" {
 			s = "error: " + v.Error
 		}
 		return s
 	}},
 	{Header: "HOSTNAME", Value: func(v records.Validity) string {
+		if v.CT != nil {
+			return "-"
+		}
 		if v.HostnameOK {
 			return "ok"
 		}

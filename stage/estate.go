@@ -51,6 +51,10 @@ type estate struct {
 	asOf     map[string]int64 // kind → run, from o.Runs
 	// refreshed runs were looked up again while the view was read.
 	refreshed map[int64]bool
+	// own are the revocations keyaudit recorded (keyaudit revoke), the
+	// first of the snapshot's: they take a certificate out of the CT
+	// view; a revocation the validity stage learnt from the CA does not.
+	own int
 }
 
 // LoadEstate builds the estate view: every endpoint's latest state, each
@@ -94,6 +98,7 @@ func LoadEstate(ctx context.Context, st store.Store, o EstateOptions) (*reconcil
 		if e.snap.Revocations, err = o.Revocations(ctx, st); err != nil {
 			return nil, fmt.Errorf("revocations: %w", err)
 		}
+		e.own = len(e.snap.Revocations)
 	}
 	for _, step := range []func(context.Context) error{e.endpoints, e.inventory, e.validity, e.sightings, e.logs, e.caa, e.certDER} {
 		if err := step(ctx); err != nil {
@@ -426,9 +431,16 @@ func (e *estate) inventory(ctx context.Context) error {
 
 // sightings accumulates every CT sighting ever committed — a sighting is
 // committed with the log position past it, so even a run that died kept
-// it — until its certificate expires or is revoked.
+// it — until its certificate expires or keyaudit revokes it. One its CA
+// revoked otherwise (a verified OCSP answer or CRL) stays: a rogue
+// certificate is still an issuance to answer for, and its findings say
+// it is revoked.
 func (e *estate) sightings(ctx context.Context) error {
 	all := append(append([]store.RunStatus{}, store.Finished...), store.StatusRunning, store.StatusAbandoned)
+	own := make(map[string]*reconcile.Revocation, e.own)
+	for i := range e.snap.Revocations[:e.own] {
+		own[e.snap.Revocations[i].CertSHA256] = &e.snap.Revocations[i]
+	}
 	last := ""
 	err := e.latest(ctx, "ct", store.KindSighting, all, 1, func(runID, _ int64, it store.Item) error {
 		if it.Key == last || e.run(ctx, runID).Kind != "ct" || !e.visible("ct", runID) {
@@ -443,7 +455,7 @@ func (e *estate) sightings(ctx context.Context) error {
 			e.departed[sg.CertSHA256] = "certificate expired " + sg.NotAfter.UTC().Format(time.RFC3339)
 			return nil
 		}
-		if rv, ok := e.snap.Revoked(sg.CertSHA256); ok {
+		if rv, ok := own[sg.CertSHA256]; ok {
 			e.departed[sg.CertSHA256] = fmt.Sprintf("certificate revoked %s (%s)", rv.RevokedAt.UTC().Format(time.RFC3339), rv.Source)
 			return nil
 		}

@@ -10,10 +10,11 @@ import (
 	"github.com/keyaudit/keyaudit/store/records"
 )
 
-// validity keeps each endpoint's latest validity result, and turns the
-// revocations it proved (OCSP, CRL, staple: verified answers only) into
-// the snapshot's revocations, which revoked-but-deployed reads and which
-// make a revoked certificate leave the CT view.
+// validity keeps each endpoint's and each CT certificate's latest
+// validity result, and turns the revocations it proved (OCSP, CRL,
+// staple: verified answers only) into the snapshot's revocations, which
+// revoked-but-deployed reads and unauthorized-issuance reports (a CT
+// certificate its CA revoked stays in the view).
 func (e *estate) validity(ctx context.Context) error {
 	n := 0
 	err := e.latest(ctx, "validity", records.KindValidity, store.Finished, 1, func(runID, _ int64, it store.Item) error {

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/store"
 	"github.com/keyaudit/keyaudit/store/records"
 	"github.com/keyaudit/keyaudit/validity"
@@ -52,12 +53,17 @@ func (c storeCache) Put(ctx context.Context, key string, v []byte) error {
 
 // Validity checks every endpoint of the estate view that serves a chain
 // (its effective observation: what it serves now): chain trust, hostname,
-// must-staple and revocation (staple, OCSP, CRL). It records a run of
-// kind "validity" holding one records.Validity per endpoint, keyed like
-// the observation, which the estate view reads for the reconcile; emit,
-// when not nil, gets each result in endpoint order. The run is partial
-// when some endpoint could not be checked (no DER recorded); revocation
-// answers that could not be had are data (status unknown), not failures.
+// must-staple and revocation (staple, OCSP, CRL). It also checks the
+// revocation (OCSP, CRL) of every certificate of the view's live CT
+// sightings whose DER the store holds, its issuer taken from the store or
+// fetched through AIA caIssuers within the fetch scope. It records a run
+// of kind "validity" holding one records.Validity per endpoint, keyed
+// like the observation, and one per CT certificate, keyed by
+// records.CTValidityKey, which the estate view reads for the reconcile;
+// emit, when not nil, gets each result, endpoints first. The run is
+// partial when some endpoint could not be checked (no DER recorded);
+// revocation answers that could not be had are data (status unknown),
+// not failures.
 func Validity(ctx context.Context, env Env, p ValidityParams, emit func(records.Validity) error) (Outcome, error) {
 	start := time.Now()
 	out := Outcome{Stage: "validity"}
@@ -81,9 +87,26 @@ func Validity(ctx context.Context, env Env, p ValidityParams, emit func(records.
 			runs[run] = true
 		}
 	}
-	ders, err := chainDER(ctx, env.Store, runs, targets)
+	cts, ctNoDER := ctTargets(snap)
+	want := map[string]bool{}
+	for _, t := range targets {
+		for _, c := range t.Obs.Chain {
+			want[c.SHA256] = true
+		}
+	}
+	for _, t := range cts {
+		if t.sg.IssuerSHA256 != "" {
+			want[t.sg.IssuerSHA256] = true
+		}
+	}
+	ders, err := chainDER(ctx, env.Store, runs, want)
 	if err != nil {
 		return out, fmt.Errorf("validity: %w", err)
+	}
+	for i := range cts {
+		if d, ok := ders[cts[i].sg.IssuerSHA256]; ok {
+			cts[i].Issuers = [][]byte{d}
+		}
 	}
 	for i := range targets {
 		for _, c := range targets[i].Obs.Chain {
@@ -104,6 +127,7 @@ func Validity(ctx context.Context, env Env, p ValidityParams, emit func(records.
 	}
 	rec, err := begin(ctx, env, &out, p.Group, p.Meta, map[string]any{
 		"fetch_scope": cfg.Fetch.Scope.String(), "trust_anchors": len(cfg.Anchors), "revocation": !cfg.NoRevocation, "endpoints": len(targets),
+		"ct_certificates": len(cts),
 	})
 	if err != nil {
 		return out, err
@@ -119,7 +143,7 @@ func Validity(ctx context.Context, env Env, p ValidityParams, emit func(records.
 		return out, err
 	}
 
-	results := make([]records.Validity, len(targets))
+	results := make([]records.Validity, len(targets)+len(cts))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(validityConcurrency)
 	for i := range targets {
@@ -135,8 +159,17 @@ func Validity(ctx context.Context, env Env, p ValidityParams, emit func(records.
 			return nil
 		})
 	}
+	for i := range cts {
+		g.Go(func() error {
+			if gctx.Err() != nil {
+				return gctx.Err()
+			}
+			results[len(targets)+i] = cts[i].check(gctx, checker)
+			return nil
+		})
+	}
 	runErr := g.Wait()
-	var sum validitySummary
+	sum := validitySummary{ctNoDER: ctNoDER}
 	if runErr == nil {
 		for _, v := range results {
 			sum.add(v)
@@ -153,7 +186,7 @@ func Validity(ctx context.Context, env Env, p ValidityParams, emit func(records.
 			}
 		}
 	}
-	out.Status, out.Note = store.StatusComplete, sum.note(len(targets))
+	out.Status, out.Note = store.StatusComplete, sum.note(len(targets), len(cts))
 	switch {
 	case runErr != nil && ctx.Err() != nil:
 		out.Status, out.Note = store.StatusInterrupted, "interrupted: "+out.Note
@@ -181,15 +214,9 @@ func noDER(t validity.Target, now time.Time) records.Validity {
 		Error: fmt.Sprintf("%s: scan run %d recorded no DER for the leaf", noDERPrefix, t.ScanRun)}
 }
 
-// chainDER reads the DER of every certificate the targets serve from the
-// scan runs that saw them.
-func chainDER(ctx context.Context, st store.Store, runs map[int64]bool, targets []validity.Target) (map[string][]byte, error) {
-	want := map[string]bool{}
-	for _, t := range targets {
-		for _, c := range t.Obs.Chain {
-			want[c.SHA256] = true
-		}
-	}
+// chainDER reads the DER of the certificates wanted (those the targets
+// serve, the issuers CT entries name) from the scan runs given.
+func chainDER(ctx context.Context, st store.Store, runs map[int64]bool, want map[string]bool) (map[string][]byte, error) {
 	out := make(map[string][]byte, len(want))
 	ids := make([]int64, 0, len(runs))
 	for id := range runs {
@@ -215,8 +242,63 @@ func chainDER(ctx context.Context, st store.Store, runs map[int64]bool, targets 
 	return out, nil
 }
 
+// ctTarget is a certificate seen in CT, to check: the first live
+// sighting of it in the estate view, and its DER and stored issuer.
+type ctTarget struct {
+	validity.CertTarget
+	sg records.Sighting
+}
+
+// ctTargets are the certificates of the view's live CT sightings whose DER
+// the store holds (the estate read it, CertDER), one per certificate
+// however many logs hold it; noDER counts the others (a precertificate
+// the log gave without a matching DER, say).
+func ctTargets(snap *reconcile.Snapshot) (out []ctTarget, noDER int) {
+	if snap == nil {
+		return nil, 0
+	}
+	seen := map[string]bool{}
+	for _, sg := range snap.Sightings {
+		if sg.CertSHA256 == "" || seen[sg.CertSHA256] {
+			continue
+		}
+		seen[sg.CertSHA256] = true
+		der, ok := snap.CertDER[sg.CertSHA256]
+		if !ok {
+			noDER++
+			continue
+		}
+		out = append(out, ctTarget{CertTarget: validity.CertTarget{DER: der}, sg: sg})
+	}
+	return out, noDER
+}
+
+// check checks the certificate and keys the result by its hash.
+func (t ctTarget) check(ctx context.Context, c *validity.Checker) records.Validity {
+	v := c.CheckCert(ctx, t.CertTarget)
+	sg := t.sg
+	v.Endpoint, v.Protocol, v.Target, v.Name = records.CTValidityKey(sg.CertSHA256), "ct", ctName(sg), strings.Join(sg.Names, ", ")
+	v.CT.Log, v.CT.Index, v.CT.Names, v.CT.Precert = sg.Log, sg.Index, sg.Names, sg.Precert
+	if v.CertSHA256 == "" { // unparsed: name it as the log did
+		v.CertSHA256, v.SPKISHA256, v.Subject, v.Serial = sg.CertSHA256, sg.SPKISHA256, sg.Subject, sg.Serial
+	}
+	return v
+}
+
+// ctName names a log entry as the CT findings do ("<log>#<index>").
+func ctName(sg records.Sighting) string {
+	l := sg.Log
+	if i := strings.Index(l, "://"); i >= 0 {
+		l = l[i+3:]
+	}
+	return fmt.Sprintf("%s#%d", strings.TrimSuffix(l, "/"), sg.Index)
+}
+
 type validitySummary struct {
 	trusted, incomplete, untrusted, mismatch, revoked, unknown int
+	// ct counts CT certificates checked, ctRevoked and ctUnknown those
+	// revoked or of unknown status, ctNoDER those not checked.
+	ct, ctRevoked, ctUnknown, ctNoDER int
 	// noDER counts endpoints whose leaf DER the store lacks (the run is
 	// partial); unparsed those whose leaf Go's parser refuses (data: the
 	// scan and zlint report them).
@@ -224,6 +306,16 @@ type validitySummary struct {
 }
 
 func (s *validitySummary) add(v records.Validity) {
+	if v.CT != nil {
+		s.ct++
+		switch revocationOf(v) {
+		case records.RevRevoked:
+			s.ctRevoked++
+		case records.RevUnknown:
+			s.ctUnknown++
+		}
+		return
+	}
 	switch {
 	case v.Error != "" && strings.HasPrefix(v.Error, noDERPrefix):
 		s.noDER++
@@ -243,19 +335,30 @@ func (s *validitySummary) add(v records.Validity) {
 	if !v.HostnameOK {
 		s.mismatch++
 	}
-	rev, unk := false, false
-	for _, r := range v.Revocation {
-		rev = rev || r.Status == records.RevRevoked
-		unk = unk || r.Status == records.RevUnknown
-	}
-	if rev {
+	switch revocationOf(v) {
+	case records.RevRevoked:
 		s.revoked++
-	} else if unk {
+	case records.RevUnknown:
 		s.unknown++
 	}
 }
 
-func (s validitySummary) note(n int) string {
+// revocationOf sums up v's sources: revoked if one says so, else unknown
+// if one could not say, else good ("" without sources).
+func revocationOf(v records.Validity) string {
+	out := ""
+	for _, r := range v.Revocation {
+		switch {
+		case r.Status == records.RevRevoked:
+			return r.Status
+		case r.Status == records.RevUnknown || out == "":
+			out = r.Status
+		}
+	}
+	return out
+}
+
+func (s validitySummary) note(n, ct int) string {
 	parts := []string{fmt.Sprintf("%d endpoints: %d trusted, %d incomplete, %d untrusted", n, s.trusted, s.incomplete, s.untrusted)}
 	if s.mismatch > 0 {
 		parts = append(parts, fmt.Sprintf("%d hostname mismatches", s.mismatch))
@@ -271,6 +374,13 @@ func (s validitySummary) note(n int) string {
 	}
 	if s.noDER > 0 {
 		parts = append(parts, fmt.Sprintf("%d without a recorded leaf", s.noDER))
+	}
+	if ct > 0 || s.ctNoDER > 0 {
+		p := fmt.Sprintf("%d CT certificates: %d revoked, %d revocation status unknown", ct, s.ctRevoked, s.ctUnknown)
+		if s.ctNoDER > 0 {
+			p += fmt.Sprintf(", %d more without a stored DER", s.ctNoDER)
+		}
+		parts = append(parts, p)
 	}
 	return strings.Join(parts, ", ")
 }

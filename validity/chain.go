@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/keyaudit/keyaudit/store/records"
@@ -125,31 +126,40 @@ func (c *Checker) fetchIssuers(ctx context.Context, top *x509.Certificate, inter
 		if bytes.Equal(top.RawIssuer, top.RawSubject) || len(top.IssuingCertificateURL) == 0 {
 			return out
 		}
-		var next *x509.Certificate
-		for _, u := range top.IssuingCertificateURL {
-			resp, err := c.fetch.Do(ctx, Request{URL: u, Max: maxCertBytes})
-			if err != nil {
-				c.log.Debug("validity: caIssuers", "url", u, "err", err)
-				continue
-			}
-			for _, cand := range parseCerts(resp.Body) {
-				if top.CheckSignatureFrom(cand) == nil {
-					next = cand
-					out = append(out, records.FetchedCert{URL: u, Subject: cand.Subject.String(), SHA256: certSHA(cand)})
-					break
-				}
-			}
-			if next != nil {
-				break
-			}
-		}
-		if next == nil {
+		next, from, err := c.fetchIssuer(ctx, top)
+		if err != nil {
 			return out
 		}
+		out = append(out, from)
 		inter.AddCert(next)
 		top = next
 	}
 	return out
+}
+
+// fetchIssuer fetches, within scope, the certificate that signed c from
+// the URLs c names in AIA caIssuers, trying each in turn. The error says
+// why none was had.
+func (c *Checker) fetchIssuer(ctx context.Context, cert *x509.Certificate) (*x509.Certificate, records.FetchedCert, error) {
+	if len(cert.IssuingCertificateURL) == 0 {
+		return nil, records.FetchedCert{}, errors.New("no AIA caIssuers URL")
+	}
+	var problems []string
+	for _, u := range cert.IssuingCertificateURL {
+		resp, err := c.fetch.Do(ctx, Request{URL: u, Max: maxCertBytes})
+		if err != nil {
+			c.log.Debug("validity: caIssuers", "url", u, "err", err)
+			problems = append(problems, err.Error())
+			continue
+		}
+		for _, cand := range parseCerts(resp.Body) {
+			if cert.CheckSignatureFrom(cand) == nil {
+				return cand, records.FetchedCert{URL: u, Subject: cand.Subject.String(), SHA256: certSHA(cand)}, nil
+			}
+		}
+		problems = append(problems, fmt.Sprintf("caIssuers %s: no certificate there signed it", u))
+	}
+	return nil, records.FetchedCert{}, errors.New(strings.Join(problems, "; "))
 }
 
 // parseCerts reads a caIssuers body: a DER certificate, a certs-only

@@ -2,7 +2,8 @@
 // accepted by a client today: the chain built to a trusted root (system
 // roots plus private trust anchors), the leaf covering the scanned name,
 // and the leaf's revocation status from its stapled OCSP response, its
-// OCSP responder (RFC 6960) and its CRL (RFC 5280).
+// OCSP responder (RFC 6960) and its CRL (RFC 5280). Certificates seen only
+// in CT get the revocation part alone (CheckCert).
 //
 // URLs inside certificates (AIA caIssuers and OCSP, CRL distribution
 // points) are chosen by whoever issued the certificate, so every fetch

@@ -85,6 +85,8 @@ type Checker struct {
 	chains map[string]chainResult
 	// ariBase holds each ACME directory's renewalInfo URL.
 	ariBase map[string]string
+	// issuers memoises caIssuers fetches for CheckCert, by the URLs.
+	issuers map[string]issuerFetch
 }
 
 // chainOnce is checkChain, once per distinct served chain.

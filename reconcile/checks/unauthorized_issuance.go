@@ -3,8 +3,10 @@ package checks
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/keyaudit/keyaudit/reconcile"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 func init() {
@@ -46,10 +48,12 @@ func init() {
 				if sg.Precert {
 					kind = "precertificate"
 				}
+				msg := fmt.Sprintf("%s logged in %s at index %d: %s", kind, sg.Log, sg.Index, strings.Join(reasons, "; "))
+				msg += ctRevocation(s, sg.CertSHA256, ev)
 				out = append(out, reconcile.Finding{
 					Subject: strings.Join(sg.Names, ", "), SPKISHA256: sg.SPKISHA256, CertSHA256: sg.CertSHA256,
 					Endpoint: ctEndpoint(sg.Log, sg.Index),
-					Message:  fmt.Sprintf("%s logged in %s at index %d: %s", kind, sg.Log, sg.Index, strings.Join(reasons, "; ")),
+					Message:  msg,
 					Evidence: ev,
 					Source:   fmt.Sprintf("%s#%d", sg.Log, sg.Index),
 				})
@@ -57,4 +61,31 @@ func init() {
 			return out
 		},
 	})
+}
+
+// ctRevocation is what is known of a CT certificate's revocation, for the
+// message (its tail) and the evidence: revoked (when, why, who said so),
+// or what the validity stage's sources said when none proved it revoked.
+func ctRevocation(s *reconcile.Snapshot, sha string, ev map[string]any) string {
+	if r, ok := s.Revoked(sha); ok {
+		ev["revoked"] = map[string]any{"revoked_at": r.RevokedAt, "reason": r.Reason, "source": r.Source}
+		return fmt.Sprintf("; revoked on %s (%s, via %s)", r.RevokedAt.UTC().Format(time.RFC3339), r.Reason, r.Source)
+	}
+	v, ok := s.CTValidityOf(sha)
+	if !ok || v.Error != "" || len(v.Revocation) == 0 {
+		return ""
+	}
+	ev["revocation"] = v.Revocation
+	var unknown []string
+	for _, r := range v.Revocation {
+		if r.Status == records.RevGood {
+			return "" // not revoked, as far as its CA says
+		}
+		where := r.Source
+		if r.URL != "" {
+			where += " " + r.URL
+		}
+		unknown = append(unknown, where+": "+r.Problem)
+	}
+	return "; revocation status unknown (" + strings.Join(unknown, "; ") + ")"
 }

@@ -9,8 +9,14 @@ import (
 )
 
 // KindValidity is a validity result item (records.Validity), keyed by
-// ObservationKey of the endpoint it checked.
+// ObservationKey of the endpoint it checked, or by CTValidityKey of a
+// certificate seen in CT.
 const KindValidity = "validity"
+
+// CTValidityKey is the Endpoint (and item key) of the validity result of
+// a certificate seen in Certificate Transparency rather than on an
+// endpoint: one per certificate, whichever logs hold it.
+func CTValidityKey(certSHA256 string) string { return "ct|" + certSHA256 }
 
 // Validity is what the validity stage found of one endpoint's served
 // chain: whether it builds to a trusted root, whether it covers the
@@ -48,9 +54,32 @@ type Validity struct {
 	Revocation []RevocationStatus `json:"revocation"`
 	// Renewal is the ACME ARI suggested window, when asked for.
 	Renewal *RenewalInfo `json:"renewal,omitempty"`
+	// CT is set on the result of a certificate seen in CT (Endpoint is
+	// then its CTValidityKey): only its revocation was checked, so Chain,
+	// HostnameOK and the stapling fields say nothing.
+	CT *CTSeen `json:"ct,omitempty"`
 	// Error is set when the endpoint could not be checked at all (no DER
 	// for its leaf).
 	Error string `json:"error,omitempty"`
+}
+
+// CTSeen is what a CT certificate's validity result says of where the
+// certificate and its issuer came from.
+type CTSeen struct {
+	// Log and Index name one entry that logged it; Names are its DNS
+	// names.
+	Log     string   `json:"log"`
+	Index   uint64   `json:"index"`
+	Names   []string `json:"names"`
+	Precert bool     `json:"precert,omitempty"`
+	// Issuer is the subject of the issuer certificate the revocation
+	// sources were asked about, IssuerSHA256 its hash, and IssuerFrom
+	// where it came from: "store", or the AIA caIssuers URL it was
+	// fetched from. IssuerProblem says why there is none.
+	Issuer        string `json:"issuer,omitempty"`
+	IssuerSHA256  string `json:"issuer_sha256,omitempty"`
+	IssuerFrom    string `json:"issuer_from,omitempty"`
+	IssuerProblem string `json:"issuer_problem,omitempty"`
 }
 
 // Chain trust outcomes.
