@@ -1,18 +1,12 @@
 package estate
 
 import (
-	"context"
 	"crypto/x509"
-	"encoding/base64"
 	"fmt"
-	"io"
 	"math/big"
 	"net/http"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 )
@@ -29,13 +23,11 @@ type RevocationServer struct {
 
 	ca      *CA
 	dir     string
-	openssl string
+	ocsp    *OpenSSLOCSP
 	srv     *http.Server
 	mu      sync.Mutex
-	index   map[string]string
 	revoked []x509.RevocationListEntry
 	crl     []byte
-	n       int
 	// removeDir is set when dir is the server's own temporary directory.
 	removeDir bool
 }
@@ -43,10 +35,6 @@ type RevocationServer struct {
 // StartRevocation serves ca's OCSP, CRL and certificate on addr (ip:port)
 // with its state in dir. It needs the openssl binary.
 func StartRevocation(dir, addr string, ca *CA) (*RevocationServer, error) {
-	bin, err := exec.LookPath("openssl")
-	if err != nil {
-		return nil, fmt.Errorf("estate: revocation server: %w", err)
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("estate: revocation server: %w", err)
 	}
@@ -58,16 +46,15 @@ func StartRevocation(dir, addr string, ca *CA) (*RevocationServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	for name, b := range map[string][]byte{"ca.pem": PEMChain([][]byte{ca.Cert.Raw}), "signer.pem": PEMChain([][]byte{signer.Raw}), "signer.key": keyPEM, "index.txt": nil} {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			return nil, fmt.Errorf("estate: revocation server: %w", err)
-		}
+	ocsp, err := NewOpenSSLOCSP(dir, "/ocsp/", PEMChain([][]byte{ca.Cert.Raw}), PEMChain([][]byte{signer.Raw}), keyPEM, 60)
+	if err != nil {
+		return nil, err
 	}
 	l, err := Listen(addr)
 	if err != nil {
 		return nil, err
 	}
-	r := &RevocationServer{ca: ca, dir: dir, openssl: bin, index: map[string]string{}}
+	r := &RevocationServer{ca: ca, dir: dir, ocsp: ocsp}
 	if err := r.reissueCRL(); err != nil {
 		l.Close()
 		return nil, err
@@ -75,8 +62,8 @@ func StartRevocation(dir, addr string, ca *CA) (*RevocationServer, error) {
 	base := "http://" + l.Addr().String()
 	r.OCSPURL, r.CRLURL, r.IssuerURL = base+"/ocsp", base+"/ca.crl", base+"/ca.der"
 	mux := http.NewServeMux()
-	mux.HandleFunc("/ocsp", r.serveOCSP)
-	mux.HandleFunc("/ocsp/", r.serveOCSP)
+	mux.Handle("/ocsp", ocsp)
+	mux.Handle("/ocsp/", ocsp)
 	mux.HandleFunc("/ca.der", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/pkix-cert")
 		_, _ = w.Write(ca.Cert.Raw)
@@ -103,12 +90,12 @@ func (r *RevocationServer) Close() error {
 }
 
 // Good lists cert as valid.
-func (r *RevocationServer) Good(cert *x509.Certificate) { r.set(cert, "V", "") }
+func (r *RevocationServer) Good(cert *x509.Certificate) { r.ocsp.Good(cert) }
 
 // Revoke lists cert as revoked at when for reason (an RFC 5280 reason
 // name and code, e.g. "keyCompromise", 1) in the OCSP index and the CRL.
 func (r *RevocationServer) Revoke(cert *x509.Certificate, when time.Time, reason string, code int) error {
-	r.set(cert, "R", when.UTC().Format("060102150405Z")+","+reason)
+	r.ocsp.Revoke(cert, when, reason)
 	r.mu.Lock()
 	r.revoked = append(r.revoked, x509.RevocationListEntry{SerialNumber: new(big.Int).Set(cert.SerialNumber), RevocationTime: when, ReasonCode: code})
 	r.mu.Unlock()
@@ -124,67 +111,4 @@ func (r *RevocationServer) reissueCRL() error {
 	}
 	r.crl = crl
 	return nil
-}
-
-func (r *RevocationServer) set(cert *x509.Certificate, status, rev string) {
-	serial := strings.ToUpper(cert.SerialNumber.Text(16))
-	if len(serial)%2 == 1 {
-		serial = "0" + serial
-	}
-	line := strings.Join([]string{status, cert.NotAfter.UTC().Format("060102150405Z"), rev, serial, "unknown", "/CN=" + cert.Subject.CommonName}, "\t")
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.index[serial] = line
-	var b strings.Builder
-	for _, l := range r.index {
-		b.WriteString(l + "\n")
-	}
-	_ = os.WriteFile(filepath.Join(r.dir, "index.txt"), []byte(b.String()), 0o600)
-}
-
-func (r *RevocationServer) serveOCSP(w http.ResponseWriter, req *http.Request) {
-	var body []byte
-	var err error
-	switch req.Method {
-	case http.MethodPost:
-		body, err = io.ReadAll(io.LimitReader(req.Body, 64<<10))
-	case http.MethodGet:
-		var p string
-		if p, err = url.PathUnescape(strings.TrimPrefix(req.URL.Path, "/ocsp/")); err == nil {
-			body, err = base64.StdEncoding.DecodeString(p)
-		}
-	default:
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	if err != nil {
-		http.Error(w, "bad request", http.StatusBadRequest)
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock() // index.txt is rewritten by Good and Revoke
-	r.n++
-	reqPath, respPath := filepath.Join(r.dir, fmt.Sprintf("req%d.der", r.n)), filepath.Join(r.dir, fmt.Sprintf("resp%d.der", r.n))
-	defer os.Remove(reqPath)
-	defer os.Remove(respPath)
-	if err := os.WriteFile(reqPath, body, 0o600); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	ctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, r.openssl, "ocsp", "-index", "index.txt", "-CA", "ca.pem", "-rsigner", "signer.pem", "-rkey", "signer.key",
-		"-reqin", reqPath, "-respout", respPath, "-nmin", "60")
-	cmd.Dir = r.dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		http.Error(w, fmt.Sprintf("openssl ocsp: %v: %s", err, out), http.StatusInternalServerError)
-		return
-	}
-	resp, err := os.ReadFile(respPath)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/ocsp-response")
-	_, _ = w.Write(resp)
 }

@@ -2,24 +2,17 @@ package testlab
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keyaudit/keyaudit/internal/estate"
 )
 
 // FileServer serves byte slices over loopback HTTP (CRLs, caIssuers
@@ -113,19 +106,12 @@ func serveHTTP(t testing.TB, ip string, h http.Handler) string {
 	return "http://" + l.Addr().String()
 }
 
-// OCSPResponder answers OCSP requests with the OpenSSL CLI: an HTTP front
-// on a loopback address (openssl ocsp -port would listen on every
-// address) that runs `openssl ocsp -index … -reqin … -respout …` once per
-// request, GET (/<base64>) and POST alike.
+// OCSPResponder answers OCSP requests with the OpenSSL CLI
+// (estate.OpenSSLOCSP) behind an HTTP front on a loopback address, GET
+// (/<base64>) and POST alike.
 type OCSPResponder struct {
-	URL     string
-	dir     string
-	openssl string
-	mu      sync.Mutex
-	index   map[string]string // serial → index.txt line
-	n       int
-	// NextUpdate is the -nmin given to openssl (0: no nextUpdate).
-	nextMin int
+	URL string
+	*estate.OpenSSLOCSP
 }
 
 // StartOCSP starts a responder for the CA caPEM, signing with signerPEM
@@ -134,107 +120,12 @@ type OCSPResponder struct {
 // far ahead (whole minutes).
 func StartOCSP(t testing.TB, ip string, caPEM, signerPEM, signerKeyPEM []byte, nextUpdate time.Duration) *OCSPResponder {
 	t.Helper()
-	bin := Need(t, "openssl")
-	dir := t.TempDir()
-	for name, b := range map[string][]byte{"ca.pem": caPEM, "signer.pem": signerPEM, "signer.key": signerKeyPEM, "index.txt": nil} {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatalf("testlab: ocsp: %v", err)
-		}
-	}
-	r := &OCSPResponder{dir: dir, openssl: bin, index: map[string]string{}, nextMin: int(nextUpdate / time.Minute)}
-	r.URL = serveHTTP(t, ip, http.HandlerFunc(r.serve))
-	return r
-}
-
-// Requests returns how many requests the responder answered.
-func (r *OCSPResponder) Requests() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.n
-}
-
-// Good lists cert as valid in the responder's index.
-func (r *OCSPResponder) Good(cert *x509.Certificate) {
-	r.set(cert, "V", "")
-}
-
-// Revoke lists cert as revoked at when for reason (keyCompromise,
-// superseded …).
-func (r *OCSPResponder) Revoke(cert *x509.Certificate, when time.Time, reason string) {
-	r.set(cert, "R", when.UTC().Format("060102150405Z")+","+reason)
-}
-
-func (r *OCSPResponder) set(cert *x509.Certificate, status, rev string) {
-	serial := strings.ToUpper(cert.SerialNumber.Text(16))
-	if len(serial)%2 == 1 {
-		serial = "0" + serial
-	}
-	line := strings.Join([]string{status, cert.NotAfter.UTC().Format("060102150405Z"), rev, serial, "unknown", "/" + strings.ReplaceAll(cert.Subject.String(), ",", "/")}, "\t")
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.index[serial] = line
-	var b strings.Builder
-	for _, l := range r.index {
-		b.WriteString(l + "\n")
-	}
-	_ = os.WriteFile(filepath.Join(r.dir, "index.txt"), []byte(b.String()), 0o600)
-}
-
-func (r *OCSPResponder) serve(w http.ResponseWriter, req *http.Request) {
-	var body []byte
-	switch req.Method {
-	case http.MethodPost:
-		b, err := io.ReadAll(io.LimitReader(req.Body, 64<<10))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		body = b
-	case http.MethodGet:
-		p, err := url.PathUnescape(strings.TrimPrefix(req.URL.Path, "/"))
-		if err == nil {
-			body, err = base64.StdEncoding.DecodeString(p)
-		}
-		if err != nil {
-			http.Error(w, "bad request", http.StatusBadRequest)
-			return
-		}
-	default:
-		http.Error(w, "method", http.StatusMethodNotAllowed)
-		return
-	}
-	r.mu.Lock()
-	r.n++
-	n := r.n
-	r.mu.Unlock()
-	reqPath := filepath.Join(r.dir, fmt.Sprintf("req%d.der", n))
-	respPath := filepath.Join(r.dir, fmt.Sprintf("resp%d.der", n))
-	if err := os.WriteFile(reqPath, body, 0o600); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	args := []string{"ocsp", "-index", "index.txt", "-CA", "ca.pem", "-rsigner", "signer.pem", "-rkey", "signer.key", "-reqin", reqPath, "-respout", respPath}
-	if r.nextMin > 0 {
-		args = append(args, "-nmin", fmt.Sprint(r.nextMin))
-	}
-	ctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
-	defer cancel()
-	r.mu.Lock() // index.txt is rewritten by Good/Revoke
-	cmd := exec.CommandContext(ctx, r.openssl, args...)
-	cmd.Dir = r.dir
-	out, err := cmd.CombinedOutput()
-	r.mu.Unlock()
+	Need(t, "openssl")
+	o, err := estate.NewOpenSSLOCSP(t.TempDir(), "/", caPEM, signerPEM, signerKeyPEM, int(nextUpdate/time.Minute))
 	if err != nil {
-		http.Error(w, fmt.Sprintf("openssl ocsp: %v: %s", err, out), http.StatusInternalServerError)
-		return
+		t.Fatalf("testlab: ocsp: %v", err)
 	}
-	resp, err := os.ReadFile(respPath)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/ocsp-response")
-	_, _ = w.Write(resp)
+	return &OCSPResponder{URL: serveHTTP(t, ip, o), OpenSSLOCSP: o}
 }
 
 // PEMCert encodes a certificate as PEM.
