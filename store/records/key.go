@@ -85,6 +85,23 @@ type Key struct {
 	StartDate *time.Time `json:"start_date"`
 	EndDate   *time.Time `json:"end_date"`
 
+	// State, Rotation, Origin, MultiRegion and Tags are what a key
+	// manager (a cloud KMS) says of its key; sources without one leave
+	// them empty. State is lower-case with underscores: enabled,
+	// disabled, pending_deletion, pending_import, unavailable…
+	State string `json:"state,omitempty"`
+	// DeletionDate is when a key pending deletion will be destroyed.
+	DeletionDate *time.Time `json:"deletion_date,omitempty"`
+	// Rotation says whether the manager rotates the key material
+	// automatically; null when it does not say or cannot rotate the key.
+	Rotation *bool `json:"rotation,omitempty"`
+	// Origin is where the key material came from (the manager itself,
+	// imported, an external key store), as the manager names it.
+	Origin      string `json:"origin,omitempty"`
+	MultiRegion *bool  `json:"multi_region,omitempty"`
+	// Tags are the manager's labels of the key.
+	Tags map[string]string `json:"tags,omitempty"`
+
 	// KCV is the key check value (CKA_CHECK_VALUE, hex) of a secret key,
 	// when the token offers one.
 	KCV string `json:"kcv,omitempty"`
@@ -166,6 +183,10 @@ func (k *Key) Normalize() {
 	if k.EndDate != nil {
 		t := k.EndDate.UTC()
 		k.EndDate = &t
+	}
+	if k.DeletionDate != nil {
+		t := k.DeletionDate.UTC()
+		k.DeletionDate = &t
 	}
 }
 
