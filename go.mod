@@ -10,6 +10,7 @@ require (
 	github.com/miekg/dns v1.1.73
 	github.com/miekg/pkcs11 v1.1.2
 	github.com/olekukonko/tablewriter v1.1.5
+	github.com/ovh/kmip-go v0.5.0
 	github.com/projectdiscovery/dnsx v1.2.2
 	github.com/prometheus/common v0.73.1
 	github.com/riverqueue/river v0.51.2

@@ -54,7 +54,9 @@ func borrowSPKI(keys []Key) {
 	memo := map[want]found{} // many private keys under one ID look once
 	for i := range keys {
 		k := &keys[i]
-		if k.Class != ClassPrivateKey || k.SPKISHA256 != "" {
+		// KMIP identifiers are unique per object: the kmip source pairs
+		// by Link and name itself.
+		if k.Class != ClassPrivateKey || k.SPKISHA256 != "" || k.Source == "kmip" {
 			continue
 		}
 		w := want{k.ID, k.KeyType, k.Curve}
