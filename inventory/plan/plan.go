@@ -25,6 +25,7 @@ import (
 	"github.com/keyaudit/keyaudit/internal/secretfile"
 	"github.com/keyaudit/keyaudit/inventory"
 	"github.com/keyaudit/keyaudit/inventory/files"
+	"github.com/keyaudit/keyaudit/inventory/kmip"
 	"github.com/keyaudit/keyaudit/inventory/pkcs11"
 )
 
@@ -185,6 +186,12 @@ func New(c Config) (*Plan, error) {
 		case err != nil:
 		case sc.PKCS11 != "":
 			err = addPKCS11(sc.PKCS11, sc.Module, sc.Defaults)
+		case sc.KMIP != "":
+			kc := sc.kmipConfig()
+			kc.Secrets, kc.Log = c.Secrets, c.Log
+			p.sources = append(p.sources, planned{defaults: sc.Defaults, open: func(ctx context.Context) (inventory.Source, error) {
+				return kmip.Open(ctx, kc)
+			}})
 		default:
 			var pw string
 			if pw, err = sc.password(defaultPassword, getenv, c.Secrets); err == nil {

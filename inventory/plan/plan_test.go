@@ -114,7 +114,7 @@ func TestNewBadInput(t *testing.T) {
 		{"missing pin-source", Config{PKCS11: []string{"pkcs11:token=x?pin-source=file:" + missing}}, "--pkcs11: "},
 		{"password file", Config{Paths: []string{fixtures}, PasswordFile: missing}, "--pkcs12-password-file: open " + missing},
 		{"both", Config{Section: Section{Sources: []SourceConfig{{PKCS11: "pkcs11:token=x", Path: "/a"}}}}, "inventory.sources[0]: give pkcs11 or path, not both"},
-		{"neither", Config{Section: Section{Sources: []SourceConfig{{Kind: "pem"}}}}, "inventory.sources[0]: needs pkcs11 or path"},
+		{"neither", Config{Section: Section{Sources: []SourceConfig{{Kind: "pem"}}}}, "inventory.sources[0]: needs pkcs11, path or kmip"},
 		{"cryptoperiod", Config{Section: Section{Sources: []SourceConfig{{Path: "/a", Defaults: inventory.Defaults{Cryptoperiod: "soon"}}}}}, `inventory.sources[0]: cryptoperiod "soon"`},
 		{"source password file", Config{Section: Section{Sources: []SourceConfig{{Path: "/a", PasswordFile: missing}}}},
 			"inventory.sources[0]: inventory source password-file: open " + missing},

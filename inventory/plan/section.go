@@ -8,6 +8,7 @@ import (
 
 	"github.com/keyaudit/keyaudit/internal/secretfile"
 	"github.com/keyaudit/keyaudit/inventory"
+	"github.com/keyaudit/keyaudit/inventory/kmip"
 )
 
 // Section is the structured part of the config file's inventory: section
@@ -30,6 +31,16 @@ type SourceConfig struct {
 	// neither means Config.PasswordFile or $KEYAUDIT_PKCS12_PASSWORD.
 	PasswordFile string `yaml:"password-file"`
 	PasswordEnv  string `yaml:"password-env"`
+	// KMIP is a key manager, kmip://host[:port], read with the client
+	// certificate and key in CertFile and KeyFile (a key file others
+	// may read is warned about), the server checked against CAFile.
+	// Names pairs private keys by name where the server keeps no Link
+	// (default kmip.DefaultNames).
+	KMIP     string        `yaml:"kmip"`
+	CertFile string        `yaml:"cert-file"`
+	KeyFile  string        `yaml:"key-file"`
+	CAFile   string        `yaml:"ca-file"`
+	Names    kmip.NameRule `yaml:"name-rule"`
 	// Defaults for every key of the source (owner, purpose,
 	// cryptoperiod); metadata rules override them.
 	inventory.Defaults `yaml:",inline"`
@@ -39,7 +50,8 @@ type SourceConfig struct {
 // and of inventory.metadata may hold.
 var (
 	sourceKeys = map[string]bool{"pkcs11": true, "module": true, "path": true, "paths": true, "kind": true,
-		"password-file": true, "password-env": true, "owner": true, "purpose": true, "cryptoperiod": true}
+		"password-file": true, "password-env": true,
+		"kmip": true, "cert-file": true, "key-file": true, "ca-file": true, "name-rule": true, "owner": true, "purpose": true, "cryptoperiod": true}
 	metadataKeys = map[string]bool{"uri": true, "label": true, "path": true, "owner": true, "purpose": true, "cryptoperiod": true}
 )
 
@@ -90,11 +102,17 @@ func (sc SourceConfig) check() error {
 			return err
 		}
 	}
+	if sc.KMIP != "" {
+		if sc.PKCS11 != "" || len(sc.paths()) > 0 {
+			return errors.New("give one of pkcs11, path or kmip")
+		}
+		return sc.kmipConfig().Check()
+	}
 	switch files := len(sc.paths()) > 0; {
 	case sc.PKCS11 != "" && files:
 		return errors.New("give pkcs11 or path, not both")
 	case sc.PKCS11 == "" && !files:
-		return errors.New("needs pkcs11 or path")
+		return errors.New("needs pkcs11, path or kmip")
 	}
 	return nil
 }
@@ -113,4 +131,9 @@ func (sc SourceConfig) password(def string, getenv func(string) string, secrets 
 		return getenv(sc.PasswordEnv), nil
 	}
 	return def, nil
+}
+
+// kmipConfig is the kmip.Config of a KMIP entry.
+func (sc SourceConfig) kmipConfig() kmip.Config {
+	return kmip.Config{URI: sc.KMIP, CertFile: sc.CertFile, KeyFile: sc.KeyFile, CAFile: sc.CAFile, Names: sc.Names}
 }
