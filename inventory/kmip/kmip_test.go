@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"errors"
 	"math/big"
 	"os"
 	"strings"
@@ -21,9 +22,13 @@ import (
 	"github.com/ovh/kmip-go/kmipclient"
 	"github.com/ovh/kmip-go/payloads"
 
+	"github.com/keyaudit/keyaudit/internal/certinfo"
 	"github.com/keyaudit/keyaudit/internal/secretfile"
 	"github.com/keyaudit/keyaudit/internal/testlab"
 	"github.com/keyaudit/keyaudit/inventory"
+	"github.com/keyaudit/keyaudit/reconcile"
+	_ "github.com/keyaudit/keyaudit/reconcile/checks"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // recorder counts the operations a source sends and the identifiers it
@@ -210,6 +215,18 @@ func TestPyKMIPInventory(t *testing.T) {
 		t.Errorf("db-public: curve %q sensitive %v state %q", k.Curve, k.Sensitive, k.State)
 	}
 
+	// reconcile's checks read KMIP keys like any other: the certificate
+	// served with the registered key is managed, another one is not.
+	served := func(target, spki string) records.Observation {
+		return records.Observation{Target: target, Host: target, IP: "127.0.0.1", Port: 443, Protocol: "tls",
+			Chain: []certinfo.Cert{{SHA256: "c-" + target, SPKISHA256: spki, Subject: "CN=" + target}}}
+	}
+	snap := reconcile.Snapshot{Now: time.Now(), Keys: keys,
+		Observations: []records.Observation{served("web", p.spki["web"]), served("db", p.spki["db"]), served("rogue", strings.Repeat("f", 64))}}
+	if r := reconcile.Run(&snap, reconcile.Options{Checks: []string{"unmanaged-key"}}); len(r.Findings) != 1 || r.Findings[0].Subject != "CN=rogue" {
+		t.Errorf("unmanaged-key findings %+v, want only CN=rogue", r.Findings)
+	}
+
 	// Never a Get for private or symmetric material.
 	public := map[string]bool{p.ids["web-public"]: true, p.ids["web-cert"]: true, p.ids["db-public"]: true}
 	for _, id := range rec.gets {
@@ -229,6 +246,38 @@ func TestPyKMIPInventory(t *testing.T) {
 		default:
 			t.Errorf("unexpected operation %v sent", op)
 		}
+	}
+}
+
+// TestPyKMIPPartial: a connection failing part way leaves a partial
+// result holding the objects read before it, never an empty inventory.
+func TestPyKMIPPartial(t *testing.T) {
+	lab := testlab.StartPyKMIP(t)
+	populate(t, lab)
+	var mu sync.Mutex
+	n := 0
+	failThird := func(next kmipclient.Next, ctx context.Context, msg *kmip.RequestMessage) (*kmip.ResponseMessage, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if msg.BatchItem[0].Operation == kmip.OperationGetAttributes {
+			if n++; n == 3 {
+				return nil, errors.New("connection reset by peer")
+			}
+		}
+		return next(ctx, msg)
+	}
+	src, err := Open(context.Background(), Config{URI: "kmip://" + lab.Addr, CertFile: lab.ClientCert, KeyFile: lab.ClientKey,
+		CAFile: lab.CAFile, middlewares: []kmipclient.Middleware{failThird}})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	res := src.Keys(context.Background(), func(inventory.Key) error { return nil })
+	if res.Status != inventory.StatusPartial || res.Keys != 2 || !strings.Contains(res.Error, "connection reset") {
+		t.Errorf("result %+v, want partial with 2 keys", res)
+	}
+	src.Close()
+	if res := src.Keys(context.Background(), func(inventory.Key) error { return nil }); res.Status != inventory.StatusFailed {
+		t.Errorf("after Close: %+v", res)
 	}
 }
 
