@@ -154,7 +154,7 @@ func TestPyKMIPInventory(t *testing.T) {
 	rec := &recorder{ops: map[kmip.Operation]int{}}
 	src, err := Open(context.Background(), Config{
 		URI: "kmip://" + lab.Addr, CertFile: lab.ClientCert, KeyFile: lab.ClientKey, CAFile: lab.CAFile,
-		middlewares: []kmipclient.Middleware{rec.middleware},
+		middlewares: []kmipclient.Middleware{rec.middleware}, locatePage: 3,
 	})
 	if err != nil {
 		t.Fatalf("open: %v", err)
@@ -237,7 +237,8 @@ func TestPyKMIPInventory(t *testing.T) {
 	if len(rec.gets) != len(public) {
 		t.Errorf("Get sent %d times (%v), want once per public object (%d)", len(rec.gets), rec.gets, len(public))
 	}
-	if rec.ops[kmip.OperationLocate] != 1 || rec.ops[kmip.OperationGetAttributes] != len(p.ids) {
+	// Seven objects, three a page: three Locates.
+	if rec.ops[kmip.OperationLocate] != 3 || rec.ops[kmip.OperationGetAttributes] != len(p.ids) {
 		t.Errorf("operations %v", rec.ops)
 	}
 	for op := range rec.ops {

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -18,6 +19,10 @@ import (
 
 	"github.com/keyaudit/keyaudit/inventory"
 )
+
+// locatePage is how many identifiers one Locate asks for, on servers
+// speaking KMIP 1.3 or later (Offset Items); older ones get one Locate.
+const locatePage = 1024
 
 // maxObjects caps the identifiers one Locate may return: a server
 // claiming more is treated as failing rather than exhausting memory.
@@ -58,20 +63,19 @@ func (s *Source) Keys(ctx context.Context, emit func(inventory.Key) error) inven
 	if s.client == nil {
 		return res.Finish(fmt.Errorf("kmip: %s: source closed", s.name))
 	}
-	ids, err := s.locate(ctx)
-	if err != nil {
-		return res.Finish(err)
+	ids, failed := s.locate(ctx)
+	if failed != nil && len(ids) == 0 {
+		return res.Finish(failed)
 	}
 	var objs []*object
-	var failed error
 	for _, id := range ids {
 		if err := ctx.Err(); err != nil {
-			failed = err
+			failed = errors.Join(failed, err)
 			break
 		}
 		o, err := s.read(ctx, id)
 		if err != nil {
-			failed = fmt.Errorf("kmip: %s: reading object %s: %w", s.name, id, err)
+			failed = errors.Join(failed, fmt.Errorf("kmip: %s: reading object %s: %w", s.name, id, err))
 			break
 		}
 		if o != nil {
@@ -117,23 +121,47 @@ func (s *Source) request(ctx context.Context, pl kmip.OperationPayload) (resp km
 	return br[0].ResponsePayload, nil, nil
 }
 
-// locate lists the identifiers of every object.
+// locate lists the identifiers of every object, a page at a time where
+// the protocol version allows. Objects created while paging may shift
+// the pages: identifiers are listed once each.
 func (s *Source) locate(ctx context.Context) ([]string, error) {
-	resp, refused, err := s.request(ctx, &payloads.LocateRequestPayload{})
-	if err == nil {
-		err = refused
+	page := int32(locatePage)
+	if s.cfg.locatePage > 0 {
+		page = int32(s.cfg.locatePage)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("kmip: %s: locate: %w", s.name, err)
+	v := s.client.Version()
+	paged := v.ProtocolVersionMajor > 1 || v.ProtocolVersionMinor >= 3
+	var ids []string
+	seen := map[string]bool{}
+	for offset := int32(0); ; offset += page {
+		req := &payloads.LocateRequestPayload{}
+		if paged {
+			req.MaximumItems, req.OffsetItems = page, offset
+		}
+		resp, refused, err := s.request(ctx, req)
+		if err == nil {
+			err = refused
+		}
+		if err != nil {
+			return ids, fmt.Errorf("kmip: %s: locate: %w", s.name, err)
+		}
+		lr, ok := resp.(*payloads.LocateResponsePayload)
+		if !ok {
+			return ids, fmt.Errorf("kmip: %s: locate: unexpected response %T", s.name, resp)
+		}
+		for _, id := range lr.UniqueIdentifier {
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) > maxObjects {
+			return nil, fmt.Errorf("kmip: %s: locate: more than %d objects", s.name, maxObjects)
+		}
+		if !paged || len(lr.UniqueIdentifier) < int(page) {
+			return ids, nil
+		}
 	}
-	lr, ok := resp.(*payloads.LocateResponsePayload)
-	if !ok {
-		return nil, fmt.Errorf("kmip: %s: locate: unexpected response %T", s.name, resp)
-	}
-	if len(lr.UniqueIdentifier) > maxObjects {
-		return nil, fmt.Errorf("kmip: %s: locate: more than %d objects", s.name, maxObjects)
-	}
-	return lr.UniqueIdentifier, nil
 }
 
 // read reads one object's attributes and, for a public key or a

@@ -53,6 +53,8 @@ type Config struct {
 
 	// middlewares let tests observe the requests sent.
 	middlewares []kmipclient.Middleware
+	// locatePage overrides locatePage (tests page through a few objects).
+	locatePage int
 }
 
 // NameRule pairs objects by Name: "web-private", "web-public" and
