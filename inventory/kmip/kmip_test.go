@@ -26,6 +26,7 @@ import (
 	"github.com/keyaudit/keyaudit/internal/secretfile"
 	"github.com/keyaudit/keyaudit/internal/testlab"
 	"github.com/keyaudit/keyaudit/inventory"
+	"github.com/keyaudit/keyaudit/inventory/sourcetest"
 	"github.com/keyaudit/keyaudit/reconcile"
 	_ "github.com/keyaudit/keyaudit/reconcile/checks"
 	"github.com/keyaudit/keyaudit/store/records"
@@ -280,6 +281,22 @@ func TestPyKMIPPartial(t *testing.T) {
 	if res := src.Keys(context.Background(), func(inventory.Key) error { return nil }); res.Status != inventory.StatusFailed {
 		t.Errorf("after Close: %+v", res)
 	}
+}
+
+func TestPyKMIPSourceSuite(t *testing.T) {
+	lab := testlab.StartPyKMIP(t)
+	populate(t, lab)
+	key, err := os.ReadFile(lab.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sourcetest.Run(t, func(t *testing.T) inventory.Source {
+		s, err := Open(context.Background(), Config{URI: "kmip://" + lab.Addr, CertFile: lab.ClientCert, KeyFile: lab.ClientKey, CAFile: lab.CAFile})
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		return s
+	}, sourcetest.Options{MinKeys: 7, Secrets: []string{string(key)}})
 }
 
 func hasNote(k inventory.Key, sub string) bool {
