@@ -383,14 +383,21 @@ func (e *estate) inventory(ctx context.Context) error {
 		return out
 	}
 	current := map[string]bool{} // item keys (source|ref) listed now
+	unread := map[string]int{}   // item key → index in snap.Keys of a key whose public key the source could not read
 	for id, want := range bySource(chosen) {
 		if err := readKeys(id, want, func(_, key string, k inventory.Key) {
 			current[key] = true
+			if k.SPKISHA256 == "" && k.State != "" && k.Class != inventory.ClassSecretKey {
+				unread[key] = len(e.snap.Keys)
+			}
 			e.snap.Keys = append(e.snap.Keys, k)
 		}); err != nil {
 			return fmt.Errorf("estate: inventory: %w", err)
 		}
 		e.addContrib("inventory", id)
+	}
+	if err := e.earlierSPKI(ctx, unread); err != nil {
+		return fmt.Errorf("estate: inventory: %w", err)
 	}
 	// Keys the previous complete read of a source listed and its latest
 	// does not: they disappeared (destroyed, moved, or tampered with).
@@ -623,6 +630,36 @@ func (e *estate) certDER(ctx context.Context) error {
 		if len(e.snap.CertDER) == len(want) {
 			break
 		}
+	}
+	return nil
+}
+
+// earlierSPKI gives a key manager's key whose public key it no longer
+// serves (AWS KMS refuses GetPublicKey for a key pending deletion) the
+// fingerprint of the latest earlier read that had one, so a key about to
+// be destroyed is still matched with the certificates using it. unread
+// maps item keys to indexes in e.snap.Keys; the history is read only
+// when one such key exists.
+func (e *estate) earlierSPKI(ctx context.Context, unread map[string]int) error {
+	if len(unread) == 0 {
+		return nil
+	}
+	found := map[string]string{}
+	err := e.st.KindItems(ctx, store.KindKey, []store.RunStatus{store.StatusComplete, store.StatusPartial}, func(runID int64, it store.Item) error {
+		if _, ok := unread[it.Key]; ok && it.SPKISHA256 != "" {
+			if r, ok := e.runs[runID]; ok && r.Kind == "inventory" && e.visible("inventory", runID) {
+				found[it.Key] = it.SPKISHA256 // history is in run order: the latest wins
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for key, spki := range found {
+		k := &e.snap.Keys[unread[key]]
+		k.SPKISHA256, k.SPKISource = spki, records.SPKIFromEarlierRead
+		k.AddNote("public key not readable now: fingerprint from an earlier inventory read")
 	}
 	return nil
 }

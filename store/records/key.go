@@ -37,6 +37,7 @@ const (
 	SPKIFromPrivate     = "derived"         // derived from private-key attributes (CKA_MODULUS, CKA_PUBLIC_EXPONENT)
 	SPKIFromKeyInfo     = "public_key_info" // the private key's CKA_PUBLIC_KEY_INFO
 	SPKIFromSameID      = "same_id"         // taken from the public key or certificate with the same CKA_ID
+	SPKIFromEarlierRead = "earlier_read"    // the source no longer serves it (a key pending deletion): from an earlier inventory read
 )
 
 // Key is one key or certificate object of an inventory: one store.KindKey
