@@ -24,6 +24,7 @@ import (
 	"github.com/keyaudit/keyaudit/internal/pkcs11uri"
 	"github.com/keyaudit/keyaudit/internal/secretfile"
 	"github.com/keyaudit/keyaudit/inventory"
+	"github.com/keyaudit/keyaudit/inventory/awskms"
 	"github.com/keyaudit/keyaudit/inventory/files"
 	"github.com/keyaudit/keyaudit/inventory/kmip"
 	"github.com/keyaudit/keyaudit/inventory/pkcs11"
@@ -191,6 +192,12 @@ func New(c Config) (*Plan, error) {
 			kc.Secrets, kc.Log = c.Secrets, c.Log
 			p.sources = append(p.sources, planned{defaults: sc.Defaults, open: func(ctx context.Context) (inventory.Source, error) {
 				return kmip.Open(ctx, kc)
+			}})
+		case sc.AWSKMS != "":
+			region, _ := awskms.ParseURI(sc.AWSKMS) // checked above
+			ac := awskms.Config{Region: region, Endpoint: sc.Endpoint, Log: c.Log}
+			p.sources = append(p.sources, planned{defaults: sc.Defaults, open: func(ctx context.Context) (inventory.Source, error) {
+				return awskms.Open(ctx, ac)
 			}})
 		default:
 			var pw string

@@ -8,6 +8,7 @@ import (
 
 	"github.com/keyaudit/keyaudit/internal/secretfile"
 	"github.com/keyaudit/keyaudit/inventory"
+	"github.com/keyaudit/keyaudit/inventory/awskms"
 	"github.com/keyaudit/keyaudit/inventory/kmip"
 )
 
@@ -41,6 +42,11 @@ type SourceConfig struct {
 	KeyFile  string        `yaml:"key-file"`
 	CAFile   string        `yaml:"ca-file"`
 	Names    kmip.NameRule `yaml:"name-rule"`
+	// AWSKMS is an AWS KMS region, awskms://REGION, read with the
+	// credentials of the standard AWS chain; Endpoint overrides its KMS
+	// endpoint (an emulator, a VPC endpoint).
+	AWSKMS   string `yaml:"awskms"`
+	Endpoint string `yaml:"endpoint"`
 	// Defaults for every key of the source (owner, purpose,
 	// cryptoperiod); metadata rules override them.
 	inventory.Defaults `yaml:",inline"`
@@ -51,7 +57,7 @@ type SourceConfig struct {
 var (
 	sourceKeys = map[string]bool{"pkcs11": true, "module": true, "path": true, "paths": true, "kind": true,
 		"password-file": true, "password-env": true,
-		"kmip": true, "cert-file": true, "key-file": true, "ca-file": true, "name-rule": true, "owner": true, "purpose": true, "cryptoperiod": true}
+		"kmip": true, "cert-file": true, "key-file": true, "ca-file": true, "name-rule": true, "awskms": true, "endpoint": true, "owner": true, "purpose": true, "cryptoperiod": true}
 	metadataKeys = map[string]bool{"uri": true, "label": true, "path": true, "owner": true, "purpose": true, "cryptoperiod": true}
 )
 
@@ -101,6 +107,13 @@ func (sc SourceConfig) check() error {
 		if _, err := inventory.ParsePeriod(sc.Cryptoperiod); err != nil {
 			return err
 		}
+	}
+	if sc.AWSKMS != "" {
+		if sc.PKCS11 != "" || len(sc.paths()) > 0 || sc.KMIP != "" {
+			return errors.New("give one of pkcs11, path, kmip or awskms")
+		}
+		_, err := awskms.ParseURI(sc.AWSKMS)
+		return err
 	}
 	if sc.KMIP != "" {
 		if sc.PKCS11 != "" || len(sc.paths()) > 0 {
