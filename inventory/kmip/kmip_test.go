@@ -382,3 +382,21 @@ func TestPairByLink(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseURI(f *testing.F) {
+	for _, s := range []string{"kmip://127.0.0.1:5696", "kmip://kms.example.test", "kmip://[::1]:1", "kmip://a@b", "kmip:///x", "pkcs11:token=x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		addr, err := ParseURI(raw)
+		if err != nil {
+			return
+		}
+		if !IsURI(raw) || addr == "" {
+			t.Errorf("ParseURI(%q) = %q without the kmip:// scheme or an address", raw, addr)
+		}
+		if again, err := ParseURI("kmip://" + addr); err != nil || again != addr {
+			t.Errorf("ParseURI(kmip://%s) = %q, %v: not stable", addr, again, err)
+		}
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/ovh/kmip-go/kmipclient"
@@ -86,10 +87,17 @@ func ParseURI(raw string) (string, error) {
 	if u.Scheme != Scheme || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return "", fmt.Errorf("kmip: %q: want kmip://host[:port]", raw)
 	}
-	if u.Port() == "" {
-		return net.JoinHostPort(u.Hostname(), DefaultPort), nil
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = DefaultPort
 	}
-	return u.Host, nil
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("kmip: %q: bad port", raw)
+	}
+	if host == "" || strings.ContainsAny(host, "[]") || (strings.Contains(host, ":") && net.ParseIP(host) == nil) {
+		return "", fmt.Errorf("kmip: %q: bad host", raw)
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // IsURI reports whether raw names a KMIP source.
