@@ -21,6 +21,7 @@ import (
 	"github.com/keyaudit/keyaudit/internal/certinfo"
 	"github.com/keyaudit/keyaudit/internal/testlab"
 	"github.com/keyaudit/keyaudit/inventory"
+	"github.com/keyaudit/keyaudit/inventory/sourcetest"
 	"github.com/keyaudit/keyaudit/reconcile"
 	_ "github.com/keyaudit/keyaudit/reconcile/checks"
 	"github.com/keyaudit/keyaudit/store/records"
@@ -77,7 +78,7 @@ func create(t *testing.T, ctx context.Context, c *kms.Client, in *kms.CreateKeyI
 		t.Fatalf("CreateKey: %v", err)
 	}
 	m := made{id: *out.KeyMetadata.KeyId}
-	if in.KeySpec != "" && in.KeySpec != types.KeySpecSymmetricDefault {
+	if in.KeySpec != "" && in.KeySpec != types.KeySpecSymmetricDefault && !strings.HasPrefix(string(in.KeySpec), "HMAC_") {
 		pk, err := c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: out.KeyMetadata.KeyId})
 		if err != nil {
 			t.Fatalf("GetPublicKey: %v", err)
@@ -254,4 +255,38 @@ func TestParseURI(t *testing.T) {
 			t.Errorf("%s: error shows the password: %v", raw, err)
 		}
 	}
+}
+
+// TestSourceContract runs the suite every inventory.Source passes over a
+// region holding a symmetric, an HMAC, an RSA and an EC key.
+func TestSourceContract(t *testing.T) {
+	dummyChain(t)
+	lk := testlab.StartLocalKMS(t, region)
+	ctx := context.Background()
+	c := admin(t, lk)
+	create(t, ctx, c, &kms.CreateKeyInput{Tags: tags("owner", "team-a")})
+	create(t, ctx, c, &kms.CreateKeyInput{KeySpec: types.KeySpecHmac256, KeyUsage: types.KeyUsageTypeGenerateVerifyMac})
+	create(t, ctx, c, &kms.CreateKeyInput{KeySpec: types.KeySpecRsa3072, KeyUsage: types.KeyUsageTypeEncryptDecrypt})
+	create(t, ctx, c, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP384, KeyUsage: types.KeyUsageTypeSignVerify})
+	sourcetest.Run(t, func(t *testing.T) inventory.Source {
+		s, err := Open(ctx, Config{Region: region, Endpoint: lk.Endpoint, HTTPClient: loopbackClient()})
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		return s
+	}, sourcetest.Options{MinKeys: 4, Secrets: []string{"dummy-secret"}})
+}
+
+// FuzzParseURI: a config value never panics the parser, and a region it
+// accepts is the URI's host, alone.
+func FuzzParseURI(f *testing.F) {
+	for _, s := range []string{"awskms://eu-west-2", "awskms://us-gov-west-1/", "awskms://a:b@eu-west-2", "awskms://eu-west-2?x=1", "awskms://%zz", "kmip://h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		region, err := ParseURI(raw)
+		if err == nil && (raw != "awskms://"+region && raw != "awskms://"+region+"/") {
+			t.Errorf("%q accepted as region %q", raw, region)
+		}
+	})
 }

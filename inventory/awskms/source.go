@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -50,6 +51,7 @@ type Source struct {
 	cfg    Config
 	client *kms.Client
 	log    *slog.Logger
+	closed atomic.Bool
 }
 
 // Open checks cfg, loads credentials from the standard AWS chain (never
@@ -99,14 +101,24 @@ func (s *Source) Name() string {
 	return n
 }
 
-// Close releases nothing: the client holds only idle connections.
-func (s *Source) Close() error { return nil }
+// ErrClosed is returned by Keys after Close.
+var ErrClosed = errors.New("awskms: source closed")
+
+// Close marks the source closed; the client holds only idle connections.
+// Closing twice is fine.
+func (s *Source) Close() error {
+	s.closed.Store(true)
+	return nil
+}
 
 // Keys lists the region's keys in key-id order. A failing ListKeys or
 // DescribeKey stops the listing; a refused rotation status, tag list or
 // public key is a warning on that key.
 func (s *Source) Keys(ctx context.Context, emit func(inventory.Key) error) inventory.Result {
 	res := inventory.Result{Source: s.Name()}
+	if s.closed.Load() {
+		return res.Finish(ErrClosed)
+	}
 	ids, err := s.list(ctx)
 	if err != nil {
 		return res.Finish(err)

@@ -1,9 +1,7 @@
 package awskms
 
 import (
-	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"strings"
 )
@@ -18,22 +16,18 @@ var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 // IsURI reports whether raw names an AWS KMS source.
 func IsURI(raw string) bool { return strings.HasPrefix(raw, Scheme+"://") }
 
-// ParseURI returns the region of awskms://REGION. Credentials and the
-// endpoint are never part of the URI.
+// ParseURI returns the region of awskms://REGION (a trailing slash is
+// allowed). Credentials and the endpoint are never part of the URI, and
+// errors never repeat what was given after the scheme: it may hold a
+// secret typed by mistake.
 func ParseURI(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", errors.New("awskms: not a valid URI") // url's error would repeat raw
+	rest, ok := strings.CutPrefix(raw, Scheme+"://")
+	if !ok {
+		return "", fmt.Errorf("awskms: not an %s:// URI", Scheme)
 	}
-	shown := u.Redacted()
-	if u.Scheme != Scheme {
-		return "", fmt.Errorf("awskms: %q: scheme is not %s://", shown, Scheme)
+	region := strings.TrimSuffix(rest, "/")
+	if !regionRE.MatchString(region) {
+		return "", fmt.Errorf("awskms: want %s://REGION and nothing else (credentials come from the AWS chain, the endpoint from the config): not a region name", Scheme)
 	}
-	if u.User != nil || u.RawQuery != "" || (u.Path != "" && u.Path != "/") || u.Port() != "" || u.Fragment != "" {
-		return "", fmt.Errorf("awskms: %q: want awskms://REGION and nothing else (credentials come from the AWS chain, the endpoint from the config)", shown)
-	}
-	if !regionRE.MatchString(u.Host) {
-		return "", fmt.Errorf("awskms: %q: %q is not a region name", shown, u.Host)
-	}
-	return u.Host, nil
+	return region, nil
 }
