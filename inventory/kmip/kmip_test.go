@@ -37,11 +37,13 @@ import (
 type recorder struct {
 	mu   sync.Mutex
 	ops  map[kmip.Operation]int
+	msgs map[kmip.Operation]int // request messages, by their first operation
 	gets []string
 }
 
 func (r *recorder) middleware(next kmipclient.Next, ctx context.Context, msg *kmip.RequestMessage) (*kmip.ResponseMessage, error) {
 	r.mu.Lock()
+	r.msgs[msg.BatchItem[0].Operation]++
 	for _, bi := range msg.BatchItem {
 		r.ops[bi.Operation]++
 		if g, ok := bi.RequestPayload.(*payloads.GetRequestPayload); ok {
@@ -152,7 +154,7 @@ func TestPyKMIPInventory(t *testing.T) {
 	lab := testlab.StartPyKMIP(t)
 	p := populate(t, lab)
 
-	rec := &recorder{ops: map[kmip.Operation]int{}}
+	rec := &recorder{ops: map[kmip.Operation]int{}, msgs: map[kmip.Operation]int{}}
 	src, err := Open(context.Background(), Config{
 		URI: "kmip://" + lab.Addr, CertFile: lab.ClientCert, KeyFile: lab.ClientKey, CAFile: lab.CAFile,
 		middlewares: []kmipclient.Middleware{rec.middleware}, locatePage: 3,
@@ -242,6 +244,10 @@ func TestPyKMIPInventory(t *testing.T) {
 	if rec.ops[kmip.OperationLocate] != 3 || rec.ops[kmip.OperationGetAttributes] != len(p.ids) {
 		t.Errorf("operations %v", rec.ops)
 	}
+	// Batched: one message of Get Attributes, one of Get.
+	if rec.msgs[kmip.OperationGetAttributes] != 1 || rec.msgs[kmip.OperationGet] != 1 {
+		t.Errorf("request messages %v", rec.msgs)
+	}
 	for op := range rec.ops {
 		switch op {
 		case kmip.OperationDiscoverVersions, kmip.OperationLocate, kmip.OperationGetAttributes, kmip.OperationGet:
@@ -258,24 +264,24 @@ func TestPyKMIPPartial(t *testing.T) {
 	populate(t, lab)
 	var mu sync.Mutex
 	n := 0
-	failThird := func(next kmipclient.Next, ctx context.Context, msg *kmip.RequestMessage) (*kmip.ResponseMessage, error) {
+	failSecond := func(next kmipclient.Next, ctx context.Context, msg *kmip.RequestMessage) (*kmip.ResponseMessage, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if msg.BatchItem[0].Operation == kmip.OperationGetAttributes {
-			if n++; n == 3 {
+			if n++; n == 2 {
 				return nil, errors.New("connection reset by peer")
 			}
 		}
 		return next(ctx, msg)
 	}
 	src, err := Open(context.Background(), Config{URI: "kmip://" + lab.Addr, CertFile: lab.ClientCert, KeyFile: lab.ClientKey,
-		CAFile: lab.CAFile, middlewares: []kmipclient.Middleware{failThird}})
+		CAFile: lab.CAFile, middlewares: []kmipclient.Middleware{failSecond}, batch: 3})
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
 	res := src.Keys(context.Background(), func(inventory.Key) error { return nil })
-	if res.Status != inventory.StatusPartial || res.Keys != 2 || !strings.Contains(res.Error, "connection reset") {
-		t.Errorf("result %+v, want partial with 2 keys", res)
+	if res.Status != inventory.StatusPartial || res.Keys != 3 || !strings.Contains(res.Error, "connection reset") {
+		t.Errorf("result %+v, want partial with the first batch's 3 keys", res)
 	}
 	src.Close()
 	if res := src.Keys(context.Background(), func(inventory.Key) error { return nil }); res.Status != inventory.StatusFailed {

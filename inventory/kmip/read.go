@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ovh/kmip-go"
+	"github.com/ovh/kmip-go/kmipclient"
 	"github.com/ovh/kmip-go/payloads"
 	"github.com/ovh/kmip-go/ttlv"
 
@@ -23,6 +24,11 @@ import (
 // locatePage is how many identifiers one Locate asks for, on servers
 // speaking KMIP 1.3 or later (Offset Items); older ones get one Locate.
 const locatePage = 1024
+
+// batchSize is how many objects one request message asks about (a
+// batch of Get Attributes, then a batch of Get for the public ones): one
+// round trip per object would make a large server slow to list.
+const batchSize = 64
 
 // maxObjects caps the identifiers one Locate may return: a server
 // claiming more is treated as failing rather than exhausting memory.
@@ -55,9 +61,9 @@ type object struct {
 
 // Keys locates every object the client may see, reads their attributes,
 // takes the SPKI of public keys and certificates, pairs, and emits them.
-// An object whose attributes the server refuses is listed with a note; a
-// connection failure part way emits what was read, and the result is
-// partial.
+// An object whose attributes the server refuses is left out with a
+// warning; a connection failure part way emits what was read, and the
+// result is partial.
 func (s *Source) Keys(ctx context.Context, emit func(inventory.Key) error) inventory.Result {
 	res := inventory.Result{Source: s.name}
 	if s.client == nil {
@@ -67,19 +73,23 @@ func (s *Source) Keys(ctx context.Context, emit func(inventory.Key) error) inven
 	if failed != nil && len(ids) == 0 {
 		return res.Finish(failed)
 	}
+	batch := batchSize
+	if s.cfg.batch > 0 {
+		batch = s.cfg.batch
+	}
 	var objs []*object
-	for _, id := range ids {
+	for lo := 0; lo < len(ids); lo += batch {
 		if err := ctx.Err(); err != nil {
 			failed = errors.Join(failed, err)
 			break
 		}
-		o, err := s.read(ctx, id)
+		chunk := ids[lo:min(lo+batch, len(ids))]
+		read, warnings, err := s.read(ctx, chunk)
+		objs = append(objs, read...)
+		res.Warnings = append(res.Warnings, warnings...)
 		if err != nil {
-			failed = errors.Join(failed, fmt.Errorf("kmip: %s: reading object %s: %w", s.name, id, err))
+			failed = errors.Join(failed, fmt.Errorf("kmip: %s: reading objects %s…: %w", s.name, chunk[0], err))
 			break
-		}
-		if o != nil {
-			objs = append(objs, o)
 		}
 	}
 	pairByLinkOrName(objs, s.cfg.Names)
@@ -108,17 +118,31 @@ func (s *Source) Keys(ctx context.Context, emit func(inventory.Key) error) inven
 // request sends one operation. A transport failure is returned as fatal;
 // a refusal by the server (the batch item failed) as refused.
 func (s *Source) request(ctx context.Context, pl kmip.OperationPayload) (resp kmip.OperationPayload, refused, fatal error) {
-	br, err := s.client.Batch(ctx, pl)
+	resps, refusals, err := s.batch(ctx, []kmip.OperationPayload{pl})
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(br) != 1 {
-		return nil, nil, fmt.Errorf("%d batch items in the response to one request", len(br))
+	return resps[0], refusals[0], nil
+}
+
+// batch sends pls in one message, asking the server to go on past a
+// refused item. A transport failure is returned as err; item i's
+// refusal as refused[i].
+func (s *Source) batch(ctx context.Context, pls []kmip.OperationPayload) (resps []kmip.OperationPayload, refused []error, err error) {
+	br, err := s.client.BatchOpt(ctx, pls, kmipclient.OnBatchErr(kmip.BatchErrorContinuationOptionContinue))
+	if err != nil {
+		return nil, nil, err
 	}
-	if err := br[0].Err(); err != nil {
-		return nil, err, nil
+	if len(br) != len(pls) {
+		return nil, nil, fmt.Errorf("%d batch items in the response to %d", len(br), len(pls))
 	}
-	return br[0].ResponsePayload, nil, nil
+	resps, refused = make([]kmip.OperationPayload, len(br)), make([]error, len(br))
+	for i := range br {
+		if refused[i] = br[i].Err(); refused[i] == nil {
+			resps[i] = br[i].ResponsePayload
+		}
+	}
+	return resps, refused, nil
 }
 
 // locate lists the identifiers of every object, a page at a time where
@@ -164,40 +188,67 @@ func (s *Source) locate(ctx context.Context) ([]string, error) {
 	}
 }
 
-// read reads one object's attributes and, for a public key or a
-// certificate only, its value. It returns nil for objects that are not
-// keys or certificates (secret data, opaque objects, templates).
-func (s *Source) read(ctx context.Context, id string) (*object, error) {
+// read reads the attributes of the objects ids and, for public keys and
+// certificates only, their values. Objects that are not keys or
+// certificates (secret data, opaque objects, templates) are left out, and
+// so, with a warning, are those whose attributes the server refuses.
+func (s *Source) read(ctx context.Context, ids []string) ([]*object, []string, error) {
 	names := attributeNames
 	if v := s.client.Version(); v.ProtocolVersionMajor > 1 || v.ProtocolVersionMinor >= 4 {
 		names = append(append([]kmip.AttributeName(nil), attributeNames...), attributeNames14...)
 	}
-	resp, refused, err := s.request(ctx, &payloads.GetAttributesRequestPayload{UniqueIdentifier: id, AttributeName: names})
+	pls := make([]kmip.OperationPayload, len(ids))
+	for i, id := range ids {
+		pls[i] = &payloads.GetAttributesRequestPayload{UniqueIdentifier: id, AttributeName: names}
+	}
+	resps, refused, err := s.batch(ctx, pls)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	o := &object{key: inventory.Key{Source: "kmip", Token: s.name, ID: id, URI: s.name + "/" + id, Usage: []string{}}}
-	if refused != nil {
-		o.key.Class, o.key.KeyType = inventory.ClassSecretKey, "unknown"
-		o.key.AddNote("attributes refused: %v", refused)
-		return o, nil
-	}
-	ga, ok := resp.(*payloads.GetAttributesResponsePayload)
-	if !ok {
-		return nil, fmt.Errorf("get attributes: unexpected response %T", resp)
-	}
-	if !o.apply(ga.Attribute) {
-		s.log.Debug("kmip: skipping object", "server", s.name, "id", id, "type", ttlv.EnumStr(o.typ))
-		return nil, nil
-	}
-	// Only public objects are ever fetched; private and symmetric keys
-	// are described by their attributes alone.
-	if o.typ == kmip.ObjectTypePublicKey || o.typ == kmip.ObjectTypeCertificate {
-		if err := s.spki(ctx, o); err != nil {
-			return nil, err
+	var objs, public []*object
+	var warnings []string
+	for i, id := range ids {
+		if refused[i] != nil {
+			warnings = append(warnings, fmt.Sprintf("kmip: %s: object %s: attributes refused: %v", s.name, id, refused[i]))
+			continue
+		}
+		ga, ok := resps[i].(*payloads.GetAttributesResponsePayload)
+		if !ok {
+			return nil, nil, fmt.Errorf("get attributes: unexpected response %T", resps[i])
+		}
+		o := &object{key: inventory.Key{Source: "kmip", Token: s.name, ID: id, URI: s.name + "/" + id, Usage: []string{}}}
+		if !o.apply(ga.Attribute) {
+			s.log.Debug("kmip: skipping object", "server", s.name, "id", id, "type", ttlv.EnumStr(o.typ))
+			continue
+		}
+		objs = append(objs, o)
+		// Only public objects are ever fetched; private and symmetric
+		// keys are described by their attributes alone.
+		if o.typ == kmip.ObjectTypePublicKey || o.typ == kmip.ObjectTypeCertificate {
+			public = append(public, o)
 		}
 	}
-	return o, nil
+	if len(public) == 0 {
+		return objs, warnings, nil
+	}
+	pls = make([]kmip.OperationPayload, len(public))
+	for i, o := range public {
+		pls[i] = &payloads.GetRequestPayload{UniqueIdentifier: o.key.ID}
+	}
+	resps, refused, err = s.batch(ctx, pls)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, o := range public {
+		if refused[i] != nil {
+			o.key.AddNote("value refused: %v", refused[i])
+			continue
+		}
+		if err := setSPKI(o, resps[i]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return objs, warnings, nil
 }
 
 // apply sets o's key from the attributes; false means o is not a key
@@ -321,18 +372,10 @@ func algorithmName(a kmip.CryptographicAlgorithm) string {
 	return n
 }
 
-// spki fetches a public key or certificate (in the format the server
-// keeps it) and sets the key's SPKI, type, size and curve from it.
-func (s *Source) spki(ctx context.Context, o *object) error {
-	resp, refused, err := s.request(ctx, &payloads.GetRequestPayload{UniqueIdentifier: o.key.ID})
-	if err != nil {
-		return err
-	}
+// setSPKI sets o's SPKI, type, size and curve from the Get response of
+// a public key or certificate (in whatever format the server keeps it).
+func setSPKI(o *object, resp kmip.OperationPayload) error {
 	k := &o.key
-	if refused != nil {
-		k.AddNote("value refused: %v", refused)
-		return nil
-	}
 	gr, ok := resp.(*payloads.GetResponsePayload)
 	if !ok {
 		return fmt.Errorf("get: unexpected response %T", resp)

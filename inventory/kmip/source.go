@@ -22,7 +22,7 @@ import (
 // Scheme is the URI scheme of KMIP sources: kmip://host:port.
 const Scheme = "kmip"
 
-// DefaultPort is the KMIP port (RFC-less, IANA-registered 5696).
+// DefaultPort is the IANA-registered KMIP port.
 const DefaultPort = "5696"
 
 // maxPEMFile bounds a certificate, key or CA file.
@@ -54,8 +54,9 @@ type Config struct {
 
 	// middlewares let tests observe the requests sent.
 	middlewares []kmipclient.Middleware
-	// locatePage overrides locatePage (tests page through a few objects).
-	locatePage int
+	// locatePage and batch override locatePage and batchSize (tests
+	// page through a few objects).
+	locatePage, batch int
 }
 
 // NameRule pairs objects by Name: "web-private", "web-public" and
@@ -146,7 +147,9 @@ func Open(ctx context.Context, cfg Config) (*Source, error) {
 	}
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, inventory.Input(fmt.Errorf("kmip: client certificate %s and key %s: %w", cfg.CertFile, cfg.KeyFile, errors.New("do not form a pair or are not PEM")))
+		// crypto/tls names what is wrong (no PEM block, a key not
+		// matching the certificate), never the key itself.
+		return nil, inventory.Input(fmt.Errorf("kmip: client certificate %s and key %s: %w", cfg.CertFile, cfg.KeyFile, err))
 	}
 	opts := []kmipclient.Option{kmipclient.WithClientCert(pair), kmipclient.WithMiddlewares(cfg.middlewares...)}
 	if cfg.CAFile != "" {
