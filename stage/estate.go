@@ -383,11 +383,11 @@ func (e *estate) inventory(ctx context.Context) error {
 		return out
 	}
 	current := map[string]bool{} // item keys (source|ref) listed now
-	unread := map[string]int{}   // item key → index in snap.Keys of a key whose public key the source could not read
+	unread := map[string]int{}   // item key → index in snap.Keys of a key pending deletion whose public key the source could not read
 	for id, want := range bySource(chosen) {
 		if err := readKeys(id, want, func(_, key string, k inventory.Key) {
 			current[key] = true
-			if k.SPKISHA256 == "" && k.State != "" && k.Class != inventory.ClassSecretKey {
+			if k.SPKISHA256 == "" && strings.HasPrefix(k.State, "pending_") && strings.HasSuffix(k.State, "deletion") && k.Class != inventory.ClassSecretKey {
 				unread[key] = len(e.snap.Keys)
 			}
 			e.snap.Keys = append(e.snap.Keys, k)
