@@ -3,7 +3,8 @@
 // the Key model — one record per key object, identified across keyaudit by
 // spki_sha256 — and the Source contract its backends implement:
 // inventory/pkcs11 for tokens, inventory/files for PEM/DER/PKCS#12/JWK files
-// and cloud-KMS exports. inventory/plan turns command-line sources and the
+// and cloud-KMS exports, inventory/kmip for KMIP key managers; every
+// backend passes inventory/sourcetest. inventory/plan turns command-line sources and the
 // config's inventory.sources and inventory.metadata into opened sources
 // with their Defaults, their PINs and passwords read and scrubbed
 // (Scrubber) from every message.
@@ -14,6 +15,6 @@
 // keys missing from it are not mistaken for deleted keys.
 //
 // This package and its backends must not read the secret value of a key
-// (CKA_VALUE of a private or secret key), nor log, return or print a PIN or
+// (CKA_VALUE of a private or secret key, a KMIP Get of one), nor log, return or print a PIN or
 // password. They know nothing of the store or the reconciler.
 package inventory
