@@ -39,6 +39,8 @@ const (
 	SPKIFromPrivate     = records.SPKIFromPrivate
 	SPKIFromKeyInfo     = records.SPKIFromKeyInfo
 	SPKIFromSameID      = records.SPKIFromSameID
+	SPKIFromLink        = records.SPKIFromLink
+	SPKIFromName        = records.SPKIFromName
 )
 
 // Key is one key or certificate object of an inventory. Its JSON form is

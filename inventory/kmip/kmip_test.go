@@ -205,6 +205,9 @@ func TestPyKMIPInventory(t *testing.T) {
 			t.Errorf("%s: paired with %v, want %d objects", c.name, k.PairedWith, c.paired)
 		}
 	}
+	if k := byName["web-private"]; k.SPKISource != inventory.SPKIFromName {
+		t.Errorf("web-private: spki_source %q", k.SPKISource)
+	}
 	if k := byName["orphan-private"]; !hasNote(k, "unpaired") {
 		t.Errorf("orphan-private notes %v, want unpaired", k.Notes)
 	}
@@ -383,7 +386,7 @@ func TestPairByLink(t *testing.T) {
 		spki string
 		note string
 	}{{priv, "aa", "it links to"}, {priv2, "bb", "linking to it"}, {named, "cc", "name rule"}, {lone, "", "unpaired"}} {
-		if c.o.key.SPKISHA256 != c.spki || !hasNote(c.o.key, c.note) {
+		if c.o.key.SPKISHA256 != c.spki || !hasNote(c.o.key, c.note) || (c.spki != "" && c.o.key.SPKISource == "") {
 			t.Errorf("%s: spki %q notes %v, want %q and a note %q", c.o.name, c.o.key.SPKISHA256, c.o.key.Notes, c.spki, c.note)
 		}
 	}

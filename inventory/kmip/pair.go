@@ -48,7 +48,7 @@ func pairByLinkOrName(objs []*object, rule NameRule) {
 			continue
 		}
 		var donor *object
-		how := ""
+		how, from := "", inventory.SPKIFromLink
 		for _, l := range o.links {
 			if l.LinkType != kmip.LinkTypePublicKeyLink && l.LinkType != kmip.LinkTypeCertificateLink {
 				continue
@@ -65,7 +65,7 @@ func pairByLinkOrName(objs []*object, rule NameRule) {
 		}
 		if donor == nil {
 			if st, ok := stem(o.name, rule.Private); ok && stems[st] != nil {
-				donor, how = stems[st], "named by the name rule"
+				donor, how, from = stems[st], "named by the name rule", inventory.SPKIFromName
 			}
 		}
 		if donor == nil {
@@ -73,7 +73,7 @@ func pairByLinkOrName(objs []*object, rule NameRule) {
 			continue
 		}
 		o.key.SPKISHA256 = donor.key.SPKISHA256
-		o.key.SPKISource = inventory.SPKIFromSameID
+		o.key.SPKISource = from
 		if o.key.Curve == "" {
 			o.key.Curve = donor.key.Curve
 		}

@@ -37,6 +37,8 @@ const (
 	SPKIFromPrivate     = "derived"         // derived from private-key attributes (CKA_MODULUS, CKA_PUBLIC_EXPONENT)
 	SPKIFromKeyInfo     = "public_key_info" // the private key's CKA_PUBLIC_KEY_INFO
 	SPKIFromSameID      = "same_id"         // taken from the public key or certificate with the same CKA_ID
+	SPKIFromLink        = "link"            // taken from the public key or certificate a KMIP Link ties it to
+	SPKIFromName        = "name_rule"       // taken from the public key or certificate its name pairs it with (no Link)
 	SPKIFromEarlierRead = "earlier_read"    // the source no longer serves it (a key pending deletion): from an earlier inventory read
 )
 
