@@ -69,6 +69,14 @@ type Snapshot struct {
 	// Disappeared are keys an inventory source held at its previous
 	// complete read and no longer holds at its latest.
 	Disappeared []DisappearedKey
+	// Appeared are keys a source lists at its latest complete read and
+	// did not at its previous one; Changed are keys both reads list whose
+	// record differs; TokenChanges are PKCS#11 tokens of a source whose
+	// label or serial differs between the two reads. All three are empty
+	// for a source with a single complete read.
+	Appeared     []AppearedKey
+	Changed      []KeyChange
+	TokenChanges []TokenChange
 	// Departed says why a certificate left the view (expired, revoked),
 	// by certificate sha256, for the evidence of resolved findings.
 	Departed map[string]string
@@ -233,6 +241,39 @@ type DisappearedKey struct {
 	// still listed the key, Run the first complete read without it.
 	Source       string
 	LastRun, Run int64
+}
+
+// AppearedKey is a key a source started listing between two complete
+// reads.
+type AppearedKey struct {
+	Key records.Key
+	// Source names the inventory source; PrevRun is the complete read
+	// without the key, Run the latest complete read, which lists it.
+	Source       string
+	PrevRun, Run int64
+}
+
+// KeyChange is a key (the same ref within a source) whose record differs
+// between a source's previous complete read (Before, PrevRun) and its
+// latest (After, Run).
+type KeyChange struct {
+	Before, After records.Key
+	Source        string
+	PrevRun, Run  int64
+}
+
+// TokenInfo is what an inventory read records of a PKCS#11 token.
+type TokenInfo struct {
+	Label, Serial string
+}
+
+// TokenChange is a token of a source that kept its label but not its
+// serial (another device), or its serial but not its label
+// (re-initialised), between two complete reads.
+type TokenChange struct {
+	Before, After TokenInfo
+	Source        string
+	PrevRun, Run  int64
 }
 
 // Deployed is a leaf certificate seen on one or more endpoints.

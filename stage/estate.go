@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -382,11 +383,26 @@ func (e *estate) inventory(ctx context.Context) error {
 		}
 		return out
 	}
-	current := map[string]bool{} // item keys (source|ref) listed now
-	unread := map[string]int{}   // item key → index in snap.Keys of a key pending deletion whose public key the source could not read
+	current := map[string]int{}                            // item keys (source|ref) listed now → index in snap.Keys
+	currentSrc := map[string]string{}                      // item key → its source
+	tokens := map[string]map[int64][]reconcile.TokenInfo{} // source → read → the PKCS#11 tokens its keys name
+	addToken := func(src string, id int64, k *inventory.Key) {
+		if k.Source != "pkcs11" || k.Token == "" && k.TokenSerial == "" {
+			return
+		}
+		if tokens[src] == nil {
+			tokens[src] = map[int64][]reconcile.TokenInfo{}
+		}
+		ti := reconcile.TokenInfo{Label: k.Token, Serial: k.TokenSerial}
+		if !slices.Contains(tokens[src][id], ti) {
+			tokens[src][id] = append(tokens[src][id], ti)
+		}
+	}
+	unread := map[string]int{} // item key → index in snap.Keys of a key pending deletion whose public key the source could not read
 	for id, want := range bySource(chosen) {
-		if err := readKeys(id, want, func(_, key string, k inventory.Key) {
-			current[key] = true
+		if err := readKeys(id, want, func(src, key string, k inventory.Key) {
+			current[key], currentSrc[key] = len(e.snap.Keys), src
+			addToken(src, id, &k)
 			if k.SPKISHA256 == "" && strings.HasPrefix(k.State, "pending_") && strings.HasSuffix(k.State, "deletion") && k.Class != inventory.ClassSecretKey {
 				unread[key] = len(e.snap.Keys)
 			}
@@ -401,16 +417,46 @@ func (e *estate) inventory(ctx context.Context) error {
 	}
 	// Keys the previous complete read of a source listed and its latest
 	// does not: they disappeared (destroyed, moved, or tampered with).
+	// Keys listed by both reads whose record changed, and keys only the
+	// latest lists (they appeared), are drift between the same two reads.
+	before := map[string]bool{}
 	for id, want := range bySource(previous) {
 		if err := readKeys(id, want, func(src, key string, k inventory.Key) {
-			if !current[key] {
+			addToken(src, id, &k)
+			i, ok := current[key]
+			if !ok {
 				e.snap.Disappeared = append(e.snap.Disappeared, reconcile.DisappearedKey{Key: k, Source: src, LastRun: id, Run: chosen[src]})
+				return
+			}
+			before[key] = true
+			if after := e.snap.Keys[i]; !reflect.DeepEqual(k, after) {
+				e.snap.Changed = append(e.snap.Changed, reconcile.KeyChange{Before: k, After: after, Source: src, PrevRun: id, Run: chosen[src]})
 			}
 		}); err != nil {
 			return fmt.Errorf("estate: inventory: %w", err)
 		}
 	}
+	for key, i := range current {
+		src := currentSrc[key]
+		if prev, ok := previous[src]; ok && !before[key] {
+			e.snap.Appeared = append(e.snap.Appeared, reconcile.AppearedKey{Key: e.snap.Keys[i], Source: src, PrevRun: prev, Run: chosen[src]})
+		}
+	}
+	for src, reads := range tokens {
+		if _, ok := previous[src]; ok {
+			e.snap.TokenChanges = append(e.snap.TokenChanges, tokenChanges(src, previous[src], chosen[src], reads[previous[src]], reads[chosen[src]])...)
+		}
+	}
 	sort.Slice(e.snap.Disappeared, func(i, j int) bool { return e.snap.Disappeared[i].Key.Ref < e.snap.Disappeared[j].Key.Ref })
+	sort.Slice(e.snap.Appeared, func(i, j int) bool { return e.snap.Appeared[i].Key.Ref < e.snap.Appeared[j].Key.Ref })
+	sort.Slice(e.snap.Changed, func(i, j int) bool { return e.snap.Changed[i].After.Ref < e.snap.Changed[j].After.Ref })
+	sort.Slice(e.snap.TokenChanges, func(i, j int) bool {
+		a, b := e.snap.TokenChanges[i], e.snap.TokenChanges[j]
+		if a.Source != b.Source {
+			return a.Source < b.Source
+		}
+		return a.Before.Serial+"\x00"+a.Before.Label < b.Before.Serial+"\x00"+b.Before.Label
+	})
 	srcNames := make([]string, 0, len(latestFailed))
 	for s := range latestFailed {
 		srcNames = append(srcNames, s)
@@ -434,6 +480,28 @@ func (e *estate) inventory(ctx context.Context) error {
 			Note: fmt.Sprintf("estate: %d keys from %d sources", len(e.snap.Keys), len(chosen))})
 	}
 	return nil
+}
+
+// tokenChanges pairs the tokens a source's previous read named with its
+// latest read's: a token whose label is now carried by another serial was
+// replaced, one whose serial now carries another label was re-initialised.
+// A token in both reads as it was, or in only one, is no change.
+func tokenChanges(src string, prevRun, run int64, before, after []reconcile.TokenInfo) []reconcile.TokenChange {
+	var out []reconcile.TokenChange
+	for _, b := range before {
+		if slices.Contains(after, b) {
+			continue
+		}
+		for _, a := range after {
+			if slices.Contains(before, a) {
+				continue
+			}
+			if a.Label == b.Label && a.Label != "" || a.Serial == b.Serial && a.Serial != "" {
+				out = append(out, reconcile.TokenChange{Before: b, After: a, Source: src, PrevRun: prevRun, Run: run})
+			}
+		}
+	}
+	return out
 }
 
 // sightings accumulates every CT sighting ever committed — a sighting is
