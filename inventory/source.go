@@ -3,6 +3,8 @@ package inventory
 import (
 	"context"
 	"errors"
+
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // Status is how far a source got.
@@ -41,6 +43,9 @@ type Result struct {
 	// Warnings are per-object problems that did not stop the listing
 	// (an unreadable file in a directory, an attribute a token refused).
 	Warnings []string `json:"warnings,omitempty"`
+	// Tokens are the PKCS#11 tokens the source read (sources without
+	// tokens leave it empty; reads from before it was recorded lack it).
+	Tokens []records.Token `json:"tokens,omitempty"`
 
 	Err error `json:"-"`
 }

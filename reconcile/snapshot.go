@@ -72,7 +72,7 @@ type Snapshot struct {
 	// Appeared are keys a source lists at its latest complete read and
 	// did not at its previous one; Changed are keys both reads list whose
 	// record differs; TokenChanges are PKCS#11 tokens of a source whose
-	// label or serial differs between the two reads. All three are empty
+	// label, serial, model or versions differ between the two reads. All three are empty
 	// for a source with a single complete read.
 	Appeared     []AppearedKey
 	Changed      []KeyChange
@@ -262,18 +262,17 @@ type KeyChange struct {
 	PrevRun, Run  int64
 }
 
-// TokenInfo is what an inventory read records of a PKCS#11 token.
-type TokenInfo struct {
-	Label, Serial string
-}
-
-// TokenChange is a token of a source that kept its label but not its
-// serial (another device), or its serial but not its label
-// (re-initialised), between two complete reads.
+// TokenChange is a PKCS#11 token of a source that kept its label but
+// not its serial (another device), or its serial but not its label,
+// model or versions (re-initialised, updated), between two complete
+// reads. Reads from before tokens were recorded in the source status
+// give only the label and serial their keys carry.
 type TokenChange struct {
-	Before, After TokenInfo
-	Source        string
-	PrevRun, Run  int64
+	Before, After records.Token
+	// Fields names what changed (label, serial, model, firmware_version…).
+	Fields       []string
+	Source       string
+	PrevRun, Run int64
 }
 
 // Deployed is a leaf certificate seen on one or more endpoints.

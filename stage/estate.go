@@ -309,6 +309,11 @@ func (e *estate) inventory(ctx context.Context) error {
 	latestFailed := map[string]inventory.Result{}
 	latestRun := map[string]int64{}
 	sourcesOf := map[int64]map[string]bool{}
+	// source → read → the PKCS#11 tokens it read: from its status, else
+	// (a read from before tokens were recorded) the label and serial its
+	// keys carry.
+	tokens := map[string]map[int64][]records.Token{}
+	recorded := map[int64]bool{}
 	for _, r := range invRuns {
 		var statuses []inventory.Result
 		err := e.st.Items(ctx, r.ID, store.KindSourceStatus, func(it store.Item) error {
@@ -335,6 +340,13 @@ func (e *estate) inventory(ctx context.Context) error {
 		sourcesOf[r.ID] = map[string]bool{}
 		for _, res := range statuses {
 			sourcesOf[r.ID][res.Source] = true
+			if len(res.Tokens) > 0 {
+				if tokens[res.Source] == nil {
+					tokens[res.Source] = map[int64][]records.Token{}
+				}
+				tokens[res.Source][r.ID] = res.Tokens
+				recorded[r.ID] = true
+			}
 			if _, ok := latestRun[res.Source]; !ok {
 				latestRun[res.Source] = r.ID
 			}
@@ -383,17 +395,16 @@ func (e *estate) inventory(ctx context.Context) error {
 		}
 		return out
 	}
-	current := map[string]int{}                            // item keys (source|ref) listed now → index in snap.Keys
-	currentSrc := map[string]string{}                      // item key → its source
-	tokens := map[string]map[int64][]reconcile.TokenInfo{} // source → read → the PKCS#11 tokens its keys name
+	current := map[string]int{}       // item keys (source|ref) listed now → index in snap.Keys
+	currentSrc := map[string]string{} // item key → its source
 	addToken := func(src string, id int64, k *inventory.Key) {
-		if k.Source != "pkcs11" || k.Token == "" && k.TokenSerial == "" {
+		if recorded[id] || k.Source != "pkcs11" || k.Token == "" && k.TokenSerial == "" {
 			return
 		}
 		if tokens[src] == nil {
-			tokens[src] = map[int64][]reconcile.TokenInfo{}
+			tokens[src] = map[int64][]records.Token{}
 		}
-		ti := reconcile.TokenInfo{Label: k.Token, Serial: k.TokenSerial}
+		ti := records.Token{Label: k.Token, Serial: k.TokenSerial}
 		if !slices.Contains(tokens[src][id], ti) {
 			tokens[src][id] = append(tokens[src][id], ti)
 		}
@@ -483,22 +494,44 @@ func (e *estate) inventory(ctx context.Context) error {
 }
 
 // tokenChanges pairs the tokens a source's previous read named with its
-// latest read's: a token whose label is now carried by another serial was
-// replaced, one whose serial now carries another label was re-initialised.
-// A token in both reads as it was, or in only one, is no change.
-func tokenChanges(src string, prevRun, run int64, before, after []reconcile.TokenInfo) []reconcile.TokenChange {
+// latest read's: a serial that now carries another label, model or
+// firmware/hardware version was re-initialised or updated; a label now
+// carried by another serial (one the previous read did not have) is
+// another device. A token in both reads as it was, or in only one, is no
+// change. Fields only one read recorded are not compared.
+func tokenChanges(src string, prevRun, run int64, before, after []records.Token) []reconcile.TokenChange {
 	var out []reconcile.TokenChange
+	serials := map[string]bool{}
 	for _, b := range before {
-		if slices.Contains(after, b) {
-			continue
-		}
+		serials[b.Serial] = true
+	}
+	for _, b := range before {
 		for _, a := range after {
-			if slices.Contains(before, a) {
-				continue
+			var fields []string
+			switch {
+			case a.Serial == b.Serial && a.Serial != "":
+				fields = tokenDiff(b, a)
+			case a.Label == b.Label && a.Label != "" && !serials[a.Serial]:
+				fields = append([]string{"serial"}, tokenDiff(b, a)...)
 			}
-			if a.Label == b.Label && a.Label != "" || a.Serial == b.Serial && a.Serial != "" {
-				out = append(out, reconcile.TokenChange{Before: b, After: a, Source: src, PrevRun: prevRun, Run: run})
+			if len(fields) > 0 {
+				out = append(out, reconcile.TokenChange{Before: b, After: a, Fields: fields, Source: src, PrevRun: prevRun, Run: run})
 			}
+		}
+	}
+	return out
+}
+
+// tokenDiff names the fields other than the serial both tokens record
+// and that differ.
+func tokenDiff(b, a records.Token) []string {
+	var out []string
+	for _, f := range []struct{ name, b, a string }{
+		{"label", b.Label, a.Label}, {"manufacturer", b.Manufacturer, a.Manufacturer}, {"model", b.Model, a.Model},
+		{"firmware_version", b.FirmwareVersion, a.FirmwareVersion}, {"hardware_version", b.HardwareVersion, a.HardwareVersion},
+	} {
+		if f.b != "" && f.a != "" && f.b != f.a {
+			out = append(out, f.name)
 		}
 	}
 	return out

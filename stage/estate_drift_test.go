@@ -8,6 +8,7 @@ import (
 	"github.com/keyaudit/keyaudit/inventory"
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/store"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // TestEstateInventoryDrift reads two complete reads of a source (and a
@@ -27,19 +28,22 @@ func TestEstateInventoryDrift(t *testing.T) {
 		}
 		return k
 	}
-	reads := func(t *testing.T, before, after []inventory.Key) []fakeRun {
-		run := func(st store.RunStatus, keys []inventory.Key) fakeRun {
-			items := []store.Item{item(t, store.KindSourceStatus, src, inventory.Result{Source: src, Status: inventory.Status(st)})}
+	reads := func(t *testing.T, before, after []inventory.Key, tokBefore, tokAfter []records.Token) []fakeRun {
+		run := func(st store.RunStatus, keys []inventory.Key, toks []records.Token) fakeRun {
+			items := []store.Item{item(t, store.KindSourceStatus, src, inventory.Result{Source: src, Status: inventory.Status(st), Tokens: toks})}
 			for _, k := range keys {
 				items = append(items, item(t, store.KindKey, src+"|"+k.Ref, k))
 			}
 			return fakeRun{"inventory", st, items}
 		}
-		return []fakeRun{run(store.StatusComplete, before), run(store.StatusComplete, after), run(store.StatusFailed, nil)}
+		return []fakeRun{run(store.StatusComplete, before, tokBefore), run(store.StatusComplete, after, tokAfter), run(store.StatusFailed, nil, nil)}
 	}
 	tests := []struct {
 		name          string
 		before, after []inventory.Key
+		// tokBefore and tokAfter are the tokens the reads' statuses record
+		// (nil: a read from before they were recorded).
+		tokBefore, tokAfter []records.Token
 		// want maps a check to the messages of its findings (substrings).
 		want map[string][]string
 	}{
@@ -67,18 +71,27 @@ func TestEstateInventoryDrift(t *testing.T) {
 			before: []inventory.Key{base("a")},
 			after:  []inventory.Key{with(base("a"), func(k *inventory.Key) { k.TokenSerial, k.Ref = "0002", "pkcs11:0002/a" })},
 			want: map[string][]string{
-				"token-changed":   {"token hsm1 (serial 0001) of pkcs11:token=hsm1 in run 1 is token hsm1 (serial 0002) in run 2: replaced"},
+				"token-changed":   {"token hsm1 (serial 0001) of pkcs11:token=hsm1 in run 1 is token hsm1 (serial 0002) in run 2: replaced by another device"},
 				"key-appeared":    {"hsm1/a is listed by pkcs11:token=hsm1 in run 2"},
 				"key-disappeared": {"hsm1/a was listed by pkcs11:token=hsm1 in run 1 and is gone from its complete read in run 2"}}},
 		{name: "token re-initialised",
 			before: []inventory.Key{base("a")},
 			after:  []inventory.Key{with(base("a"), func(k *inventory.Key) { k.Token = "hsm1-new" })},
-			want:   map[string][]string{"token-changed": {"is token hsm1-new (serial 0001) in run 2: re-initialised"}}},
+			want:   map[string][]string{"token-changed": {"is token hsm1-new (serial 0001) in run 2: re-initialised or updated (label \"hsm1\" → \"hsm1-new\")"}}},
+		{name: "token firmware updated, recorded in the source status",
+			before: []inventory.Key{base("a")}, after: []inventory.Key{base("a")},
+			tokBefore: []records.Token{{Label: "hsm1", Serial: "0001", Model: "SoftHSM v2", FirmwareVersion: "2.5", HardwareVersion: "2.5"}},
+			tokAfter:  []records.Token{{Label: "hsm1", Serial: "0001", Model: "SoftHSM v2", FirmwareVersion: "2.6", HardwareVersion: "2.5"}},
+			want:      map[string][]string{"token-changed": {`(firmware_version "2.5" → "2.6")`}}},
+		{name: "tokens recorded by the latest read only: nothing to compare but label and serial",
+			before: []inventory.Key{base("a")}, after: []inventory.Key{base("a")},
+			tokAfter: []records.Token{{Label: "hsm1", Serial: "0001", Model: "SoftHSM v2", FirmwareVersion: "2.6"}},
+			want:     map[string][]string{}},
 	}
 	checks := []string{"key-appeared", "key-attribute-weakened", "token-changed", "key-disappeared"}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := estateOf(t, time.Now(), reads(t, tc.before, tc.after)...)
+			s := estateOf(t, time.Now(), reads(t, tc.before, tc.after, tc.tokBefore, tc.tokAfter)...)
 			res := reconcile.Run(s, reconcile.Options{Checks: checks})
 			got := map[string][]string{}
 			for _, f := range res.Findings {

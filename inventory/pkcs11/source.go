@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyaudit/keyaudit/internal/pkcs11uri"
 	"github.com/keyaudit/keyaudit/inventory"
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 // findBatch is how many handles one C_FindObjects call asks for.
@@ -49,6 +50,7 @@ func (s *Source) Keys(ctx context.Context, emit func(inventory.Key) error) inven
 	}
 	var firstErr error
 	for _, t := range s.tokens {
+		res.Tokens = append(res.Tokens, t.record())
 		keys, err := s.tokenKeys(ctx, t)
 		inventory.Pair(keys)
 		refs := inventory.Refs{}
@@ -81,6 +83,13 @@ func fingerprint(k *inventory.Key) string {
 		return k.SPKISHA256
 	}
 	return k.KCV
+}
+
+// record is what an inventory read keeps of the token.
+func (t *Token) record() records.Token {
+	return records.Token{Label: t.Label, Serial: t.Serial, Manufacturer: t.Manufacturer, Model: t.Model,
+		FirmwareVersion: fmt.Sprintf("%d.%d", t.Info.FirmwareVersion.Major, t.Info.FirmwareVersion.Minor),
+		HardwareVersion: fmt.Sprintf("%d.%d", t.Info.HardwareVersion.Major, t.Info.HardwareVersion.Minor)}
 }
 
 // decorate adds the token fields and the object's URI.
