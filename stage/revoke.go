@@ -431,22 +431,13 @@ func RevokeExecute(ctx context.Context, env Env, p RevokeExecuteParams, emit fun
 	return rep, err
 }
 
+// maxKeyFile bounds a private key file.
+const maxKeyFile = 1 << 20
+
 // readKeyFile reads a private key file; one its group or others may read
 // is warned about or refused as secrets says.
 func readKeyFile(what, path string, secrets secretfile.Policy) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if err := secrets.Check(what, path, fi.Mode()); err != nil {
-		return nil, err
-	}
-	return io.ReadAll(f)
+	return secrets.ReadFile(what, path, maxKeyFile)
 }
 
 // acmeExecutor reads the ACME keys and CA file p names; the directory is

@@ -2,7 +2,9 @@ package secretfile
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
+	"os"
 )
 
 // ModeError is a secret file whose group or others have access to it.
@@ -41,4 +43,34 @@ func (p Policy) Check(what, path string, mode fs.FileMode) error {
 		p.Warn(err)
 	}
 	return nil
+}
+
+// ReadFile reads the secret file what at path under p: the mode is taken
+// from the opened descriptor (a regular file others may read is warned
+// about or refused), and at most max bytes are read, so an endless source
+// (/dev/zero, a pipe whose writer never stops) is refused, not drained.
+// Errors name the file, never its content.
+func (p Policy) ReadFile(what, path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().IsRegular() {
+		if err := p.Check(what, path, fi.Mode()); err != nil {
+			return nil, err
+		}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
+	}
+	return b, nil
 }

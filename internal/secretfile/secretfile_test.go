@@ -3,6 +3,8 @@ package secretfile
 import (
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -33,5 +35,31 @@ func TestPolicy(t *testing.T) {
 	}
 	if err := (Policy{}).Check("x", "y", 0o666); err != nil {
 		t.Errorf("zero policy: %v", err)
+	}
+}
+
+// TestReadFile: the mode is checked on the opened file, the size is capped
+// (an endless source is refused, not drained), and errors never carry the
+// content.
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	open := filepath.Join(dir, "open.key")
+	if err := os.WriteFile(open, []byte("s3cret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var warned []error
+	lax := Policy{Warn: func(err error) { warned = append(warned, err) }}
+	if b, err := lax.ReadFile("key file", open, 64); err != nil || string(b) != "s3cret" || len(warned) != 1 {
+		t.Fatalf("lax: %q, %v, warnings %v", b, err, warned)
+	}
+	var me *ModeError
+	if _, err := (Policy{Strict: true}).ReadFile("key file", open, 64); !errors.As(err, &me) || me.What != "key file" {
+		t.Fatalf("strict: %v", err)
+	}
+	if _, err := (Policy{}).ReadFile("key file", open, 3); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("over the cap: %v", err)
+	}
+	if _, err := (Policy{}).ReadFile("key file", "/dev/zero", 1<<10); err == nil {
+		t.Fatal("an endless source was read")
 	}
 }

@@ -5,11 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 
@@ -177,28 +175,10 @@ func Open(ctx context.Context, cfg Config) (*Source, error) {
 // readFile reads a PEM file of at most maxPEMFile bytes; secret names the
 // role of a file holding a secret, checked against secrets.
 func readFile(path, secret string, secrets secretfile.Policy) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	if secret == "" {
+		secrets = secretfile.Policy{} // not a secret: no mode check
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if secret != "" && fi.Mode().IsRegular() {
-		if err := secrets.Check(secret, path, fi.Mode()); err != nil {
-			return nil, err
-		}
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(b) > maxPEMFile {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxPEMFile)
-	}
-	return b, nil
+	return secrets.ReadFile(secret, path, maxPEMFile)
 }
 
 // Name is kmip://host:port.

@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -242,24 +241,9 @@ const maxSecretFile = 4096
 // At most maxSecretFile+1 bytes are read, so an endless source
 // (/dev/zero, a pipe whose writer never stops) is refused, not drained.
 func readSecretFile(path string, secrets secretfile.Policy) (string, error) {
-	f, err := os.Open(path)
+	b, err := secrets.ReadFile("password file", path, maxSecretFile)
 	if err != nil {
 		return "", err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		return "", err
-	} else if fi.Mode().IsRegular() {
-		if err := secrets.Check("password file", path, fi.Mode()); err != nil {
-			return "", err
-		}
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	if len(b) > maxSecretFile {
-		return "", fmt.Errorf("%s: larger than %d bytes", path, maxSecretFile)
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
