@@ -429,3 +429,46 @@ func copyFile(from, to string, mode os.FileMode) error {
 	}
 	return out.Close()
 }
+
+// TestUpgradeKeepsItems: a store written by a keyaudit before migration 4
+// opens with the current one; its items stay readable, and the indexes
+// by SPKI and certificate hash are gone.
+func TestUpgradeKeepsItems(t *testing.T) {
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "old.db")
+	all := migrations
+	migrations = all[:3]
+	s, err := Open(ctx, p)
+	if err != nil {
+		migrations = all
+		t.Fatal(err)
+	}
+	run, err := s.BeginRun(ctx, store.RunSpec{Kind: "scan"})
+	if err == nil {
+		err = s.Put(ctx, run.ID, store.Item{Kind: store.KindObservation, Key: "tls|h:443|", SPKISHA256: "s", CertSHA256: "c", Data: json.RawMessage(`{"target":"h:443"}`)})
+	}
+	s.Close()
+	migrations = all
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, _ := schemaVersion(t, s); v != len(migrations) {
+		t.Fatalf("upgraded to %d, want %d", v, len(migrations))
+	}
+	var n int
+	if err := s.db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN ('items_spki', 'items_cert')`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d dropped indexes still there (%v)", n, err)
+	}
+	var got []store.Item
+	if err := s.Items(ctx, run.ID, store.KindObservation, func(it store.Item) error { got = append(got, it); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].SPKISHA256 != "s" || got[0].CertSHA256 != "c" {
+		t.Fatalf("items after the upgrade: %+v", got)
+	}
+}
