@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math/big"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,7 +20,8 @@ const FormatPrometheus = "prometheus"
 // node_exporter textfile collector). Certificate metrics reuse the metric
 // and label names of x509-certificate-exporter (x509_cert_not_after,
 // subject_CN, issuer_CN, serial_number …) so existing dashboards and alerts
-// work; keyaudit's own metrics are prefixed keyaudit_.
+// work, and a certificate seen by both joins on (serial_number, issuer_CN);
+// keyaudit's own metrics are prefixed keyaudit_.
 func Prometheus(w io.Writer, r *Report, opts Options) error {
 	bw := bufio.NewWriter(w)
 	p := &promWriter{w: bw}
@@ -37,7 +39,7 @@ func Prometheus(w io.Writer, r *Report, opts Options) error {
 			continue
 		}
 		labels := promLabels(
-			"subject_CN", cnOf(l.Subject), "issuer_CN", cnOf(l.Issuer), "serial_number", l.Serial,
+			"subject_CN", cnOf(l.Subject), "issuer_CN", cnOf(l.Issuer), "serial_number", serialDecimal(l.Serial),
 			"endpoint", o.Protocol+"://"+o.Target, "ip", o.IP, "spki_sha256", l.SPKISHA256)
 		if seen[labels] {
 			continue
@@ -141,8 +143,31 @@ func Prometheus(w io.Writer, r *Report, opts Options) error {
 	for _, c := range classes {
 		p.sample("keyaudit_inventory_keys", promLabels("class", c), float64(byClass[c]))
 	}
+	// Distinct keys, not findings: one unmanaged key served on forty
+	// endpoints is one key to bring under management.
+	unmanaged := map[string]bool{}
+	for _, f := range r.Findings {
+		if f.Check == unmanagedKeyCheck && !f.Suppressed && f.SPKISHA256 != "" {
+			unmanaged[f.SPKISHA256] = true
+		}
+	}
+	p.help("keyaudit_unmanaged_keys", "gauge", "Distinct keys served on endpoints that no inventory source holds (unsuppressed unmanaged-key findings).")
+	p.sample("keyaudit_unmanaged_keys", "", float64(len(unmanaged)))
 	p.help("keyaudit_ct_sightings", "gauge", "Certificates for watched names seen in CT logs.")
 	p.sample("keyaudit_ct_sightings", "", float64(len(r.Sightings)))
+	byLog := map[string]int{}
+	for _, s := range r.Sightings {
+		byLog[s.Log]++
+	}
+	logs := make([]string, 0, len(byLog))
+	for l := range byLog {
+		logs = append(logs, l)
+	}
+	sort.Strings(logs)
+	p.help("keyaudit_ct_sightings_by_log", "gauge", "Certificates for watched names seen in CT logs, by log.")
+	for _, l := range logs {
+		p.sample("keyaudit_ct_sightings_by_log", promLabels("log", l), float64(byLog[l]))
+	}
 	if !r.GeneratedAt.IsZero() {
 		p.help("keyaudit_report_timestamp_seconds", "gauge", "When the report was generated.")
 		p.sample("keyaudit_report_timestamp_seconds", promLabels("run", strconv.FormatInt(r.Run.ID, 10)), float64(r.GeneratedAt.Unix()))
@@ -151,6 +176,26 @@ func Prometheus(w io.Writer, r *Report, opts Options) error {
 		return fmt.Errorf("reports: prometheus: %w", p.err)
 	}
 	return bw.Flush()
+}
+
+// unmanagedKeyCheck is the check whose findings keyaudit_unmanaged_keys
+// counts.
+const unmanagedKeyCheck = "unmanaged-key"
+
+// serialDecimal turns a serial as keyaudit records it (hex, "-" before a
+// negative one) into x509-certificate-exporter's form: the serial as a
+// signed decimal integer (big.Int's String). A value that is not hex is
+// kept as it is rather than dropped.
+func serialDecimal(hexSerial string) string {
+	digits, neg := strings.CutPrefix(hexSerial, "-")
+	if digits == "" || strings.Trim(digits, "0123456789abcdefABCDEF") != "" {
+		return hexSerial
+	}
+	n, _ := new(big.Int).SetString(digits, 16)
+	if neg {
+		n.Neg(n)
+	}
+	return n.String()
 }
 
 type promWriter struct {
