@@ -82,7 +82,7 @@ func TestKustomizationResourcesExist(t *testing.T) {
 			t.Errorf("kustomization resource %s: %v", r, err)
 		}
 	}
-	for _, f := range []string{"namespace.yaml", "configmap.yaml", "cronjob-scan.yaml", "cronjob-audit.yaml", "queue/worker-deployment.yaml", "queue/cronjob-enqueue.yaml"} {
+	for _, f := range []string{"namespace.yaml", "configmap.yaml", "cronjob-scan.yaml", "pvc-reports.yaml", "cronjob-audit.yaml", "queue/worker-deployment.yaml", "queue/cronjob-enqueue.yaml"} {
 		for _, d := range docs(t, f) {
 			if d["apiVersion"] == nil || d["kind"] == nil || at(t, d, "metadata", "name") == nil {
 				t.Errorf("%s: document without apiVersion, kind or name", f)
@@ -118,30 +118,37 @@ func TestPINSecretMountedAsFile(t *testing.T) {
 	cj := docs(t, "cronjob-audit.yaml")[0]
 	pod := at(t, cj, "spec", "jobTemplate", "spec", "template", "spec")
 	c := at(t, pod, "containers", 0)
-	script := fmt.Sprint(at(t, c, "command"))
-	var mount string
-	for _, m := range at(t, c, "volumeMounts").([]any) {
-		if at(t, m, "name") == "pkcs11-pin" {
-			mount = at(t, m, "mountPath").(string)
-		}
-	}
-	var vol any
-	for _, v := range at(t, pod, "volumes").([]any) {
-		if at(t, v, "name") == "pkcs11-pin" {
-			vol = v
-		}
-	}
+	mount := mountPath(t, c, "pkcs11-pin")
+	vol := volume(t, pod, "pkcs11-pin")
 	if mount == "" || vol == nil {
 		t.Fatal("no pkcs11-pin volume")
 	}
 	path := at(t, vol, "secret", "items", 0, "path").(string)
-	if !strings.Contains(script, "pin-source=file:"+mount+"/"+path) {
-		t.Errorf("the PKCS#11 URI does not read the mounted PIN file %s/%s: %s", mount, path, script)
+	// The audit reads the HSM named in the config's inventory: section.
+	var cfg struct {
+		Inventory struct {
+			Sources []struct {
+				PKCS11 string `yaml:"pkcs11"`
+			} `yaml:"sources"`
+		} `yaml:"inventory"`
+	}
+	cm := docs(t, "configmap.yaml")[0]
+	if err := yaml.Unmarshal([]byte(at(t, cm, "data", "keyaudit.yaml").(string)), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Inventory.Sources) == 0 {
+		t.Fatal("no inventory source in the ConfigMap's keyaudit.yaml")
+	}
+	for _, s := range cfg.Inventory.Sources {
+		if !strings.HasSuffix(s.PKCS11, "pin-source=file:"+mount+"/"+path) {
+			t.Errorf("the PKCS#11 URI does not read the mounted PIN file %s/%s: %s", mount, path, s.PKCS11)
+		}
 	}
 	if at(t, vol, "secret", "secretName") != "keyaudit-pkcs11-pin" || at(t, vol, "secret", "defaultMode") != 0o400 {
 		t.Errorf("PIN secret volume %v", vol)
 	}
-	if strings.Contains(script, "pin-value") || strings.Contains(fmt.Sprint(at(t, c, "env")), "PIN") {
+	argv := fmt.Sprint(at(t, c, "command"), at(t, c, "args"))
+	if strings.Contains(argv, "pin-value") || strings.Contains(argv, "pin-source") || strings.Contains(fmt.Sprint(at(t, c, "env")), "PIN") {
 		t.Error("the PIN must come from the file only")
 	}
 	create, err := os.ReadFile(filepath.Join("kubernetes", "create-secrets.sh"))
@@ -153,6 +160,86 @@ func TestPINSecretMountedAsFile(t *testing.T) {
 			t.Errorf("create-secrets.sh does not run %q", want)
 		}
 	}
+}
+
+// The scheduled audit runs keyaudit audit (the image's entrypoint is
+// keyaudit) and writes its reports into a persistent volume.
+func TestAuditCronJobWritesReports(t *testing.T) {
+	cj := docs(t, "cronjob-audit.yaml")[0]
+	pod := at(t, cj, "spec", "jobTemplate", "spec", "template", "spec")
+	c := at(t, pod, "containers", 0)
+	if cmd := at(t, c, "command"); cmd != nil {
+		t.Errorf("command %v overrides the image's keyaudit entrypoint", cmd)
+	}
+	var args []string
+	for _, a := range at(t, c, "args").([]any) {
+		args = append(args, a.(string))
+	}
+	sub := subcommand(args)
+	if sub != "audit" {
+		t.Fatalf("the CronJob runs %q, want audit: %q", sub, args)
+	}
+	dir := mountPath(t, c, "reports")
+	if dir == "" {
+		t.Fatal("no reports volume mounted")
+	}
+	reports := 0
+	for i, a := range args {
+		if a == "--report" && i+1 < len(args) {
+			_, path, ok := strings.Cut(args[i+1], "=")
+			if !ok || !strings.HasPrefix(path, dir+"/") {
+				t.Errorf("--report %s is not written into the reports volume %s", args[i+1], dir)
+			}
+			reports++
+		}
+	}
+	if reports == 0 {
+		t.Error("the audit writes no report")
+	}
+	claim := at(t, volume(t, pod, "reports"), "persistentVolumeClaim", "claimName")
+	pvc := docs(t, "pvc-reports.yaml")[0]
+	if pvc["kind"] != "PersistentVolumeClaim" || at(t, pvc, "metadata", "name") != claim {
+		t.Errorf("reports claim %v is not pvc-reports.yaml's %v", claim, at(t, pvc, "metadata", "name"))
+	}
+	if at(t, c, "securityContext", "readOnlyRootFilesystem") != true || at(t, pod, "securityContext", "runAsNonRoot") != true {
+		t.Error("the audit pod must run as non-root on a read-only root filesystem")
+	}
+}
+
+// subcommand is the first argument that is neither a flag nor a flag's
+// value (keyaudit's global flags all take one: --config, --store).
+func subcommand(args []string) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--config" || a == "--store":
+			i++
+		case strings.HasPrefix(a, "-"):
+		default:
+			return a
+		}
+	}
+	return ""
+}
+
+func mountPath(t *testing.T, container any, name string) string {
+	t.Helper()
+	for _, m := range at(t, container, "volumeMounts").([]any) {
+		if at(t, m, "name") == name {
+			return at(t, m, "mountPath").(string)
+		}
+	}
+	return ""
+}
+
+func volume(t *testing.T, pod any, name string) any {
+	t.Helper()
+	for _, v := range at(t, pod, "volumes").([]any) {
+		if at(t, v, "name") == name {
+			return v
+		}
+	}
+	return nil
 }
 
 // The shard wrapper maps completion index i to --shard i+1/SHARDS.
