@@ -13,7 +13,7 @@ export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
-packages=(softhsm2 opensc knot postfix dovecot-imapd dovecot-pop3d slapd ldap-utils postgresql sqlite3 openssl ca-certificates chromium python3-pykmip)
+packages=(softhsm2 opensc knot postfix dovecot-imapd dovecot-pop3d slapd ldap-utils postgresql sqlite3 openssl ca-certificates chromium python3-pykmip systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -31,6 +31,17 @@ if [ ! -x "$BIN/staticcheck" ]; then
   echo "install: staticcheck" >&2
   GOBIN="$BIN" go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 fi
+
+# helm and promtool check deploy/ (chart lint/template, alerting rules and
+# the dashboard's queries); rebuilt only when missing or another version.
+go_tool() { # go_tool BINARY MODULE VERSION PACKAGE
+  if ! go version -m "$BIN/$1" 2>/dev/null | grep -Eq "^[[:space:]]+mod[[:space:]]+$2[[:space:]]+$3([[:space:]]|$)"; then
+    echo "install: $1 $3" >&2
+    GOBIN="$BIN" go install "$4@$3"
+  fi
+}
+go_tool helm helm.sh/helm/v4 v4.3.2 helm.sh/helm/v4/cmd/helm
+go_tool promtool github.com/prometheus/prometheus v0.316.0 github.com/prometheus/prometheus/cmd/promtool
 
 # Component-specific builds (CT logs, ACME CA …), each idempotent.
 for s in .ci/ct.sh .ci/caa.sh .ci/softhsm.sh .ci/pebble.sh .ci/postgres.sh; do
