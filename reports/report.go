@@ -50,6 +50,10 @@ type Report struct {
 	// Resolved are the findings the reconcile resolved, each with the
 	// evidence it resolved on ("resolved since the last audit").
 	Resolved []reconcile.Transition `json:"resolved,omitempty"`
+	// Changes are the other lifecycle events of the reconcile, by
+	// finding fingerprint: opened, reopened or escalated (what changed
+	// since the last audit, with Resolved).
+	Changes map[string]string `json:"changes,omitempty"`
 }
 
 // Tool identifies keyaudit in machine-readable reports.
@@ -122,8 +126,15 @@ type Options struct {
 	// "keys" or "endpoints".
 	Records string
 	// BaseDir makes absolute file paths under it relative in SARIF
-	// locations (GitHub resolves them against the repository root).
+	// locations (GitHub resolves them against the repository root); a
+	// file outside it is not in the repository.
 	BaseDir string
+	// Locate finds the config line that configures what a finding is
+	// about, for SARIF locations; nil: none.
+	Locate Locator
+	// Summary makes the markdown format the short summary for a pull
+	// request comment (see MarkdownSummary).
+	Summary bool
 }
 
 func (o Options) failOn() reconcile.Severity {

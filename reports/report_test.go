@@ -206,6 +206,7 @@ func FuzzRender(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		r := fixtureReport()
 		r.Findings[0].Subject, r.Findings[0].Message = s, s
+		r.Findings[2].Source, r.Findings[1].Endpoint = s, s
 		r.Findings[0].Evidence["issuer"] = s
 		r.Observations[0].Chain[0].Subject, r.Observations[0].Chain[0].Issuer = s, s
 		r.Observations[0].Chain[0].SANs = []string{s}
@@ -221,6 +222,11 @@ func FuzzRender(f *testing.F) {
 			case FormatJSON, FormatSARIF, FormatCBOM:
 				if !json.Valid(out) {
 					t.Fatalf("%s: invalid JSON", format)
+				}
+				if format == FormatSARIF {
+					if p := githubSARIFProblems(out); len(p) > 0 {
+						t.Fatalf("sarif: GitHub would reject it: %s", p[0])
+					}
 				}
 			case FormatJSONL:
 				for _, line := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {

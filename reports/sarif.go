@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -22,6 +23,20 @@ const (
 	// a new key so old alerts are not all closed and reopened.
 	sarifFingerprintKey = "keyauditFinding/v1"
 	sarifSrcRoot        = "%SRCROOT%"
+)
+
+// GitHub code scanning's documented limits ("SARIF support for code
+// scanning" and "SARIF results exceed limits", docs.github.com): a file
+// over a hard limit is rejected whole.
+const (
+	SARIFMaxRuns            = 20
+	SARIFMaxResultsPerRun   = 25000
+	SARIFMaxRulesPerRun     = 25000
+	SARIFMaxTagsPerRule     = 20
+	SARIFMaxLocations       = 10 // per result (only the first is used)
+	SARIFMaxRuleName        = 255
+	SARIFMaxDescription     = 1024 // shortDescription.text, fullDescription.text
+	sarifPrimaryLocationKey = "primaryLocationLineHash"
 )
 
 type sarifLog struct {
@@ -140,8 +155,9 @@ func sarifLevel(s reconcile.Severity) string {
 	return "note"
 }
 
-// securitySeverity is GitHub's numeric scale (critical > 9.0, high 7.0–8.9,
-// medium 4.0–6.9, low 0.1–3.9); info has none.
+// securitySeverity is GitHub's numeric scale (over 9.0 critical, 7.0–8.9
+// high, 4.0–6.9 medium, 3.9 or less low). Every rule has one, so GitHub
+// ranks every result as a security result; info is the lowest low.
 func securitySeverity(s reconcile.Severity) string {
 	switch s {
 	case reconcile.Critical:
@@ -153,14 +169,16 @@ func securitySeverity(s reconcile.Severity) string {
 	case reconcile.Low:
 		return "3.0"
 	}
-	return ""
+	return "0.1"
 }
 
 // SARIF writes a SARIF 2.1.0 log for GitHub code scanning and other SARIF
-// consumers: one rule per check (from the registry), one result per
-// finding with a stable partial fingerprint and a location — the file
-// and line of the config or inventory where the finding has one, else a
-// logical location naming the endpoint, key or log entry.
+// consumers: one rule per check (from the registry, each with a
+// security-severity), one result per finding (at most
+// SARIFMaxResultsPerRun, most severe first) with stable partial
+// fingerprints and a physical location — the file and line that configure
+// what it is about when known, else a synthetic path (SyntheticPath) —
+// beside a logical one naming the endpoint, key or log entry.
 func SARIF(w io.Writer, r *Report, opts Options) error {
 	t := r.tool()
 	rules := r.allRules()
@@ -189,16 +207,28 @@ func SARIF(w io.Writer, r *Report, opts Options) error {
 			inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, sarifNotification{Level: "warning", Message: sarifText{Text: "stage " + stageLine(st)}})
 		}
 	}
-	run.Invocations = []sarifInvocation{inv}
 	usesSrcRoot := false
-	for _, f := range r.sortedFindings() {
+	fs := r.sortedFindings()
+	if len(fs) > SARIFMaxResultsPerRun {
+		// Most severe first: what is left out is the least severe.
+		inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, sarifNotification{Level: "warning",
+			Message: sarifText{Text: fmt.Sprintf("%d findings; the %d most severe are results here (GitHub code scanning rejects a run of more): the json and junit reports have all of them",
+				len(fs), SARIFMaxResultsPerRun)}})
+		fs = fs[:SARIFMaxResultsPerRun]
+	}
+	run.Invocations = []sarifInvocation{inv}
+	for _, f := range fs {
+		fpr := f.Fingerprint()
 		res := sarifResult{
 			RuleID: f.Check, RuleIndex: index[f.Check], Level: sarifLevel(f.Severity),
-			Message:             sarifText{Text: sarifMessage(f)},
-			PartialFingerprints: map[string]string{sarifFingerprintKey: f.Fingerprint()},
+			Message: sarifText{Text: sarifMessage(f)},
+			// GitHub matches alerts across runs by primaryLocationLineHash;
+			// the finding's own fingerprint keeps two findings on one
+			// config line apart and an alert in place when the line moves.
+			PartialFingerprints: map[string]string{sarifFingerprintKey: fpr, sarifPrimaryLocationKey: fpr[:16] + ":1"},
 			Properties:          map[string]any{"severity": string(f.Severity)},
 		}
-		loc, rel := sarifLocationOf(f, opts.BaseDir)
+		loc, rel := sarifLocationOf(f, opts)
 		usesSrcRoot = usesSrcRoot || rel
 		res.Locations = []sarifLocation{loc}
 		for k, v := range map[string]string{"subject": f.Subject, "endpoint": f.Endpoint, "spki_sha256": f.SPKISHA256, "cert_sha256": f.CertSHA256, "source": f.Source} {
@@ -256,18 +286,20 @@ func sarifRuleOf(ru Rule) sarifRule {
 		md.WriteString("\n\n**Compliance controls:** " + strings.Join(ru.Controls, ", "))
 	}
 	tags := []string{"security", "cryptography"}
-	tags = append(tags, ru.Controls...)
-	props := map[string]any{"tags": tags, "precision": "high", "severity": string(ru.Severity)}
-	if ss := securitySeverity(ru.Severity); ss != "" {
-		props["security-severity"] = ss
+	for _, c := range ru.Controls {
+		if len(tags) < SARIFMaxTagsPerRule && !slices.Contains(tags, c) {
+			tags = append(tags, c)
+		}
 	}
+	props := map[string]any{"tags": tags, "precision": "high", "severity": string(ru.Severity),
+		"security-severity": securitySeverity(ru.Severity)}
 	if len(ru.Citations) > 0 {
 		props["citations"] = ru.Citations
 	}
 	return sarifRule{
-		ID: ru.ID, Name: ruleName(ru.ID),
-		ShortDescription:     sarifText{Text: firstSentence(desc)},
-		FullDescription:      sarifText{Text: full},
+		ID: ru.ID, Name: truncate(ruleName(ru.ID), SARIFMaxRuleName),
+		ShortDescription:     sarifText{Text: truncate(firstSentence(desc), SARIFMaxDescription)},
+		FullDescription:      sarifText{Text: truncate(full, SARIFMaxDescription)},
 		Help:                 sarifText{Text: help, Markdown: md.String()},
 		DefaultConfiguration: sarifConfig{Level: sarifLevel(ru.Severity)},
 		Properties:           props,
@@ -309,24 +341,43 @@ func sarifMessage(f reconcile.Finding) string {
 var pathLine = regexp.MustCompile(`^(.+):([0-9]+)$`)
 
 // sarifLocationOf returns the finding's location and whether it uses
-// %SRCROOT% (a relative path).
-func sarifLocationOf(f reconcile.Finding, baseDir string) (sarifLocation, bool) {
-	src := f.Source
-	if src != "" && !hasScheme(src) {
-		path, line := src, 0
+// %SRCROOT% (a relative path). Every location is physical, as GitHub
+// code scanning requires: the file and line the finding names (a config
+// or ignore file line) when it is in the repository, else the config line
+// opts.Locate finds for it, else its synthetic path (see SyntheticPath)
+// at line 1. The logical location names the endpoint, key or name.
+func sarifLocationOf(f reconcile.Finding, opts Options) (sarifLocation, bool) {
+	var art sarifArtLoc
+	rel, ok, line := false, false, 0
+	if src := f.Source; src != "" && !hasScheme(src) {
+		path := src
 		if m := pathLine.FindStringSubmatch(src); m != nil {
 			path = m[1]
 			line, _ = strconv.Atoi(m[2])
 		}
-		art, rel := artifactLocation(path, baseDir)
-		loc := sarifLocation{PhysicalLocation: &sarifPhysical{ArtifactLocation: art}}
-		if line > 0 {
-			loc.PhysicalLocation.Region = &sarifRegion{StartLine: line}
-		}
-		return loc, rel
+		art, rel, ok = artifactLocation(path, opts.BaseDir)
 	}
+	if !ok && opts.Locate != nil {
+		if path, l := opts.Locate(f); path != "" {
+			line = l
+			art, rel, ok = artifactLocation(path, opts.BaseDir)
+		}
+	}
+	if !ok {
+		art, rel, line = sarifArtLoc{URI: SyntheticPath(f)}, false, 1
+	}
+	if line < 1 {
+		line = 1
+	}
+	loc := sarifLocation{PhysicalLocation: &sarifPhysical{ArtifactLocation: art, Region: &sarifRegion{StartLine: line}},
+		LogicalLocations: []sarifLogical{logicalOf(f)}}
+	return loc, rel
+}
+
+// logicalOf names what the finding is about.
+func logicalOf(f reconcile.Finding) sarifLogical {
 	lg := sarifLogical{Kind: "resource"}
-	switch {
+	switch src := f.Source; {
 	case f.Endpoint != "":
 		lg.Name, lg.FullyQualifiedName = f.Endpoint, "endpoint/"+f.Endpoint
 	case src != "":
@@ -341,7 +392,7 @@ func sarifLocationOf(f reconcile.Finding, baseDir string) (sarifLocation, bool) 
 	if lg.Name == "" {
 		lg.Name = lg.FullyQualifiedName
 	}
-	return sarifLocation{LogicalLocations: []sarifLogical{lg}}, false
+	return lg
 }
 
 // hasScheme tells URIs (pkcs11:, https://, arn:) from file paths; a
@@ -361,20 +412,26 @@ func hasScheme(s string) bool {
 	return !pathLine.MatchString(s) || strings.Contains(s, "://")
 }
 
-// artifactLocation makes a SARIF artifact location for a file path:
-// relative paths (and absolute ones under baseDir) against %SRCROOT%,
-// other absolute paths as file: URIs.
-func artifactLocation(path, baseDir string) (sarifArtLoc, bool) {
-	p := filepath.ToSlash(filepath.Clean(path))
-	if filepath.IsAbs(path) && baseDir != "" {
-		if rel, err := filepath.Rel(baseDir, path); err == nil && !strings.HasPrefix(rel, "..") {
-			p = filepath.ToSlash(rel)
+// artifactLocation makes a SARIF artifact location for a file path in
+// the repository: relative paths, and absolute ones under baseDir, against
+// %SRCROOT%. A path outside baseDir is not in the repository (ok false).
+func artifactLocation(path, baseDir string) (loc sarifArtLoc, rel, ok bool) {
+	p := filepath.Clean(path)
+	if filepath.IsAbs(p) {
+		if baseDir == "" {
+			return loc, false, false
 		}
+		r, err := filepath.Rel(baseDir, p)
+		if err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+			return loc, false, false
+		}
+		p = r
 	}
-	if strings.HasPrefix(p, "/") {
-		return sarifArtLoc{URI: fileURI(p)}, false
+	p = filepath.ToSlash(p)
+	if p == "." || p == ".." || strings.HasPrefix(p, "../") {
+		return loc, false, false
 	}
-	return sarifArtLoc{URI: escapePath(p), URIBaseID: sarifSrcRoot}, true
+	return sarifArtLoc{URI: escapePath(p), URIBaseID: sarifSrcRoot}, true, true
 }
 
 func fileURI(abs string) string {
@@ -384,7 +441,8 @@ func fileURI(abs string) string {
 func escapePath(p string) string {
 	parts := strings.Split(p, "/")
 	for i, s := range parts {
-		parts[i] = url.PathEscape(s)
+		// PathEscape keeps ':', which in a first segment reads as a scheme.
+		parts[i] = strings.ReplaceAll(url.PathEscape(s), ":", "%3A")
 	}
 	return strings.Join(parts, "/")
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -145,7 +146,8 @@ func TestSARIFContents(t *testing.T) {
 		}
 	}
 	fps := map[string]bool{}
-	suppressed, physical := 0, 0
+	suppressed, inRepo := 0, 0
+	synthetic := map[string]bool{}
 	for i, res := range run.Results {
 		if run.Tool.Driver.Rules[res.RuleIndex].ID != res.RuleID {
 			t.Errorf("result %d: ruleIndex %d is not rule %s", i, res.RuleIndex, res.RuleID)
@@ -158,27 +160,42 @@ func TestSARIFContents(t *testing.T) {
 		if len(res.Locations) != 1 {
 			t.Fatalf("result %d: %d locations", i, len(res.Locations))
 		}
-		if p := res.Locations[0].Physical; p != nil {
-			physical++
-			switch p.ArtifactLocation.URI {
-			case "keyaudit.yaml":
-				if p.Region == nil || p.Region.StartLine != 42 || p.ArtifactLocation.URIBaseID != sarifSrcRoot {
-					t.Errorf("config line location wrong: %+v", p)
-				}
-			case "private/legacy.key": // absolute path under BaseDir
-				if p.ArtifactLocation.URIBaseID != sarifSrcRoot {
-					t.Errorf("path under BaseDir not relative to %%SRCROOT%%: %+v", p)
-				}
-			default:
-				t.Errorf("unexpected physical location %+v", p)
+		p := res.Locations[0].Physical
+		if p == nil || p.Region == nil || p.Region.StartLine < 1 {
+			t.Fatalf("result %d: no physical location with a line (GitHub rejects the file)", i)
+		}
+		if len(res.Locations[0].Logical) == 0 {
+			t.Errorf("result %d has no logical location", i)
+		}
+		switch uri := p.ArtifactLocation.URI; {
+		case uri == "keyaudit.yaml":
+			if p.Region.StartLine != 42 || p.ArtifactLocation.URIBaseID != sarifSrcRoot {
+				t.Errorf("config line location wrong: %+v", p)
 			}
-		} else if len(res.Locations[0].Logical) == 0 {
-			t.Errorf("result %d has neither a physical nor a logical location", i)
+			inRepo++
+		case uri == "private/legacy.key": // absolute path under BaseDir
+			if p.ArtifactLocation.URIBaseID != sarifSrcRoot {
+				t.Errorf("path under BaseDir not relative to %%SRCROOT%%: %+v", p)
+			}
+			inRepo++
+		case strings.HasPrefix(uri, "keyaudit/"):
+			if p.Region.StartLine != 1 || p.ArtifactLocation.URIBaseID != "" {
+				t.Errorf("synthetic location wrong: %+v", p)
+			}
+			synthetic[uri] = true
+		default:
+			t.Errorf("unexpected physical location %+v", p)
 		}
 		suppressed += len(res.Suppressions)
 	}
-	if physical != 2 || suppressed != 1 {
-		t.Errorf("physical locations %d (want 2), suppressions %d (want 1)", physical, suppressed)
+	if inRepo != 2 || suppressed != 1 {
+		t.Errorf("locations in the repository %d (want 2), suppressions %d (want 1)", inRepo, suppressed)
+	}
+	for _, want := range []string{"keyaudit/endpoints/mail.example.test_25", "keyaudit/domains/www.example.test",
+		"keyaudit/keys/pkcs11/hsm1/kek-payments/secret-key", "keyaudit/keys/pkcs11/hsm2/backup-signing/private"} {
+		if !synthetic[want] {
+			t.Errorf("no result at %s (have %v)", want, synthetic)
+		}
 	}
 	// Fingerprints are the findings' own: stable across runs and reorderings.
 	for _, f := range r.Findings {

@@ -189,7 +189,7 @@ func (a *app) runAudit(ctx context.Context, o *auditOptions) error {
 	if err != nil {
 		return err
 	}
-	plan.ReportOptions = reports.Options{FailOn: threshold.Severity()}
+	plan.ReportOptions = reports.Options{FailOn: threshold.Severity(), Locate: stage.ConfigLocator(a.configPath, a.config)}
 	out, err := reports.NewStream(a.stdout, o.format, reports.FindingColumns)
 	if err != nil {
 		return withCode(exitError, err)
