@@ -16,7 +16,11 @@ import (
 // flavoured): verdict, counts, stages, findings with their evidence, the
 // key inventory and the endpoints. Every value from the outside is
 // escaped: a certificate subject cannot add links, mentions or HTML.
+// With Options.Summary it writes MarkdownSummary instead.
 func Markdown(w io.Writer, r *Report, opts Options) error {
+	if opts.Summary {
+		return MarkdownSummary(w, r, opts)
+	}
 	s := Summarize(r, opts)
 	ew := &errWriter{w: w}
 	p := ew.printf

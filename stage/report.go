@@ -138,6 +138,20 @@ func LoadReport(ctx context.Context, st store.Store, runID int64) (*reports.Repo
 			return nil, fmt.Errorf("read run %d: %w", recon.ID, err)
 		}
 	}
+	// What else changed in this reconcile: the findings it opened,
+	// reopened or escalated (it resolved rep.Resolved).
+	err := st.FindingEvents(ctx, "", func(e store.FindingEvent) error {
+		if e.RunID == recon.ID && e.Event != store.EventResolved {
+			if rep.Changes == nil {
+				rep.Changes = map[string]string{}
+			}
+			rep.Changes[e.Fingerprint] = e.Event
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read finding events of run %d: %w", recon.ID, err)
+	}
 	var meta struct {
 		Inputs []reconcile.SourceStatus `json:"inputs"`
 	}

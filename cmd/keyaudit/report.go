@@ -16,9 +16,10 @@ import (
 )
 
 type reportOptions struct {
-	req    stage.ReportRequest
-	output string
-	failOn string
+	req     stage.ReportRequest
+	output  string
+	failOn  string
+	summary bool
 }
 
 func init() {
@@ -34,11 +35,20 @@ func newReportCmd(a *app) *cobra.Command {
 		Example: `  keyaudit report
   keyaudit report --format html -o audit.html
   keyaudit report --format sarif -o keyaudit.sarif --fail-on critical
+  keyaudit report --format markdown --summary -o comment.md
   keyaudit report --run 42 --format csv --records keys`,
 		Args: cobra.NoArgs,
 		PreRunE: func(*cobra.Command, []string) error {
 			_, _, err := o.req.Parse()
-			return cmp.Or(checkFailOn(o.failOn), invalid(err))
+			if err == nil && o.summary && o.req.Format != reports.FormatMarkdown {
+				err = fmt.Errorf("--summary: only with --format markdown")
+			}
+			if o.failOn != "" {
+				if ferr := checkFailOn(o.failOn); ferr != nil {
+					return ferr
+				}
+			}
+			return invalid(err)
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runReport(cmd.Context(), o)
@@ -48,7 +58,8 @@ func newReportCmd(a *app) *cobra.Command {
 	f.StringVar(&o.req.Run, "run", "", "reconcile or audit run ID to report (default: the latest reconcile)")
 	f.StringVar(&o.req.Format, "format", "table", "output format: "+strings.Join(reports.ReportFormats, ", "))
 	f.StringVarP(&o.output, "output", "o", "", "write to this file instead of stdout (replaced only once the report is complete)")
-	f.StringVar(&o.failOn, "fail-on", "high", "exit 1 when an unsuppressed finding is at or above this severity (critical, high, medium, low, info, none)")
+	f.StringVar(&o.failOn, "fail-on", "", "exit 1 when an unsuppressed finding is at or above this severity (critical, high, medium, low, info, none); unset, report exits 0 and JUnit and verdicts use high")
+	f.BoolVar(&o.summary, "summary", false, "markdown only: a summary for a pull request comment (counts, top findings, changes since the last audit; under 65,536 characters)")
 	f.StringVar(&o.req.Records, "records", "", "csv only: findings (default), keys or endpoints")
 	f.StringVar(&o.req.Now, "now", "", "report date, RFC 3339 (default: now); fixes the output for reproducible reports")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(reports.ReportFormats, cobra.ShellCompDirectiveNoFileComp))
@@ -56,7 +67,9 @@ func newReportCmd(a *app) *cobra.Command {
 }
 
 func (a *app) runReport(ctx context.Context, o *reportOptions) error {
-	threshold, err := parseFailOn(o.failOn)
+	// Rendering is not a gate: without --fail-on, report exits 0 and
+	// JUnit and verdicts use the default threshold.
+	threshold, err := parseFailOn(cmp.Or(o.failOn, "high"))
 	if err != nil {
 		return err
 	}
@@ -64,7 +77,8 @@ func (a *app) runReport(ctx context.Context, o *reportOptions) error {
 	if err != nil {
 		return withCode(exitError, err)
 	}
-	opts := reports.Options{FailOn: threshold.Severity(), Records: o.req.Records}
+	opts := reports.Options{FailOn: threshold.Severity(), Records: o.req.Records, Summary: o.summary,
+		Locate: stage.ConfigLocator(a.configPath, a.config)}
 	st, err := a.needStore(ctx, "report reads its run from the store", true)
 	if err != nil {
 		return err
@@ -88,10 +102,8 @@ func (a *app) runReport(ctx context.Context, o *reportOptions) error {
 	} else if err := stage.WriteOutput(o.output, func(w io.Writer) error { return reports.Render(w, o.req.Format, r, opts) }); err != nil {
 		return withCode(exitError, fmt.Errorf("-o: %w", err))
 	}
-	for _, f := range r.Findings {
-		if opts.Fails(f) {
-			return withCode(exitFindings, nil)
-		}
+	if o.failOn == "" {
+		return nil
 	}
-	return nil
+	return threshold.exit(r.Findings)
 }
