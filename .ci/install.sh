@@ -42,6 +42,8 @@ go_tool() { # go_tool BINARY MODULE VERSION PACKAGE
 }
 go_tool helm helm.sh/helm/v4 v4.3.2 helm.sh/helm/v4/cmd/helm
 go_tool promtool github.com/prometheus/prometheus v0.316.0 github.com/prometheus/prometheus/cmd/promtool
+# actionlint checks action.yml and the example GitHub workflow.
+go_tool actionlint github.com/rhysd/actionlint v1.7.12 github.com/rhysd/actionlint/cmd/actionlint
 
 # Component-specific builds (CT logs, ACME CA …), each idempotent.
 for s in .ci/ct.sh .ci/caa.sh .ci/softhsm.sh .ci/pebble.sh .ci/postgres.sh; do
