@@ -1,6 +1,10 @@
 package reconcile
 
 import (
+	"cmp"
+	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +19,29 @@ type Revocation struct {
 	RevokedAt  time.Time `json:"revoked_at"`
 	Reason     string    `json:"reason"`
 	Source     string    `json:"source"` // keyaudit revoke, OCSP, CRL
+}
+
+// Destruction is a key destruction keyaudit carried out for an approved
+// plan (reconcile/destroy), read back from the audit log: which objects
+// of which inventory source, what the source answered, and whether a read
+// of the source has shown the key gone since.
+type Destruction struct {
+	PlanID     string    `json:"plan_id"`
+	Action     int       `json:"action"`
+	Source     string    `json:"source"`
+	SPKISHA256 string    `json:"spki_sha256,omitempty"`
+	Name       string    `json:"name"`
+	Refs       []string  `json:"refs"`
+	Outcome    string    `json:"outcome"` // destroyed, scheduled, failed
+	At         time.Time `json:"at"`
+	// DeletionDate is when a scheduled deletion (AWS KMS) happens.
+	DeletionDate *time.Time `json:"deletion_date,omitempty"`
+	// Verified is set once a complete read of the source no longer
+	// listed any of Refs.
+	Verified   bool      `json:"verified"`
+	VerifiedAt time.Time `json:"verified_at,omitzero"`
+	// Remaining says what the last verification read still found.
+	Remaining string `json:"remaining,omitempty"`
 }
 
 // LogIssue is a CT log that misbehaved (or could not be verified) during
@@ -42,6 +69,11 @@ type Snapshot struct {
 
 	Observations []records.Observation
 	Keys         []records.Key
+	// KeySources names the inventory source each of Keys was read from
+	// (by index); it may be shorter than Keys for keys built by hand.
+	KeySources []string
+	// Destructions are the key destructions keyaudit carried out.
+	Destructions []Destruction
 	CAA          []records.CAAResult
 	Sightings    []records.Sighting
 	LogIssues    []LogIssue
@@ -165,6 +197,44 @@ func (s *Snapshot) KeysBySPKI(spki string) []*records.Key { return s.index().key
 
 // Managed reports whether any inventory source holds the key.
 func (s *Snapshot) Managed(spki string) bool { return len(s.index().keysBySPKI[spki]) > 0 }
+
+// KeySource is the inventory source Keys[i] was read from ("" when not
+// recorded).
+func (s *Snapshot) KeySource(i int) string {
+	if i < len(s.KeySources) {
+		return s.KeySources[i]
+	}
+	return ""
+}
+
+// InUse says whether a key is served on an endpoint or appears in a CT
+// certificate that has not expired, and how: a key in use must not be
+// destroyed.
+func (s *Snapshot) InUse(spki string) (string, bool) {
+	if spki == "" {
+		return "", false
+	}
+	for _, o := range s.Observations {
+		for _, c := range o.Chain {
+			if c.SPKISHA256 == spki {
+				return "served on " + net.JoinHostPort(cmp.Or(o.Host, o.IP), strconv.Itoa(o.Port)), true
+			}
+		}
+	}
+	for _, sg := range s.Sightings {
+		if sg.SPKISHA256 == spki && (sg.NotAfter.IsZero() || sg.NotAfter.After(s.Now)) {
+			return fmt.Sprintf("in CT-logged certificate %s (log %s, index %d) valid until %s", short(sg.CertSHA256), sg.Log, sg.Index, sg.NotAfter.UTC().Format(time.DateOnly)), true
+		}
+	}
+	return "", false
+}
+
+func short(h string) string {
+	if len(h) > 16 {
+		return h[:16]
+	}
+	return h
+}
 
 // Seen reports whether the key was served on an endpoint or logged in CT.
 func (s *Snapshot) Seen(spki string) bool { return s.index().seenSPKI[spki] }

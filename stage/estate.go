@@ -34,6 +34,9 @@ type EstateOptions struct {
 	Runs []int64
 	// Revocations lists what keyaudit knows to be revoked (nil: none).
 	Revocations func(ctx context.Context, st store.Store) ([]reconcile.Revocation, error)
+	// Destructions lists the key destructions keyaudit carried out (nil:
+	// none).
+	Destructions func(ctx context.Context, st store.Store) ([]reconcile.Destruction, error)
 }
 
 // ErrEmptyEstate is returned when the store holds nothing to reconcile.
@@ -100,6 +103,11 @@ func LoadEstate(ctx context.Context, st store.Store, o EstateOptions) (*reconcil
 			return nil, fmt.Errorf("revocations: %w", err)
 		}
 		e.own = len(e.snap.Revocations)
+	}
+	if o.Destructions != nil {
+		if e.snap.Destructions, err = o.Destructions(ctx, st); err != nil {
+			return nil, fmt.Errorf("destructions: %w", err)
+		}
 	}
 	for _, step := range []func(context.Context) error{e.endpoints, e.inventory, e.validity, e.sightings, e.logs, e.caa, e.certDER} {
 		if err := step(ctx); err != nil {
@@ -418,6 +426,7 @@ func (e *estate) inventory(ctx context.Context) error {
 				unread[key] = len(e.snap.Keys)
 			}
 			e.snap.Keys = append(e.snap.Keys, k)
+			e.snap.KeySources = append(e.snap.KeySources, src)
 		}); err != nil {
 			return fmt.Errorf("estate: inventory: %w", err)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyaudit/keyaudit/reconcile"
 	_ "github.com/keyaudit/keyaudit/reconcile/checks" // registers the checks
+	"github.com/keyaudit/keyaudit/reconcile/destroy"
 	"github.com/keyaudit/keyaudit/reconcile/revoke"
 	"github.com/keyaudit/keyaudit/store"
 	"github.com/keyaudit/keyaudit/store/records"
@@ -35,7 +36,10 @@ type ReconcileParams struct {
 	// Revocations lists what is known to be revoked; nil: what keyaudit
 	// revoked itself (its audit log).
 	Revocations func(ctx context.Context, st store.Store) ([]reconcile.Revocation, error)
-	Meta        map[string]any
+	// Destructions lists the key destructions carried out; nil: those of
+	// keyaudit's audit log.
+	Destructions func(ctx context.Context, st store.Store) ([]reconcile.Destruction, error)
+	Meta         map[string]any
 }
 
 // ReconcileResult is what a reconcile found.
@@ -70,7 +74,10 @@ func Reconcile(ctx context.Context, env Env, p ReconcileParams) (ReconcileResult
 	if p.Revocations == nil {
 		p.Revocations = revoke.Revocations
 	}
-	snap, err := LoadEstate(ctx, st, EstateOptions{Now: now, Policy: p.Policy, Runs: p.Runs, Revocations: p.Revocations})
+	if p.Destructions == nil {
+		p.Destructions = destroy.Destructions
+	}
+	snap, err := LoadEstate(ctx, st, EstateOptions{Now: now, Policy: p.Policy, Runs: p.Runs, Revocations: p.Revocations, Destructions: p.Destructions})
 	if err != nil {
 		return out, err
 	}

@@ -28,6 +28,7 @@ type p11 interface {
 	FindObjects(sh pkcs11.SessionHandle, max int) ([]pkcs11.ObjectHandle, bool, error)
 	FindObjectsFinal(sh pkcs11.SessionHandle) error
 	GetAttributeValue(sh pkcs11.SessionHandle, o pkcs11.ObjectHandle, a []*pkcs11.Attribute) ([]*pkcs11.Attribute, error)
+	DestroyObject(sh pkcs11.SessionHandle, o pkcs11.ObjectHandle) error
 }
 
 // module is one loaded PKCS#11 library. C_Initialize and C_Finalize act on

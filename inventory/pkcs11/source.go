@@ -51,14 +51,10 @@ func (s *Source) Keys(ctx context.Context, emit func(inventory.Key) error) inven
 	var firstErr error
 	for _, t := range s.tokens {
 		res.Tokens = append(res.Tokens, t.record())
-		keys, err := s.tokenKeys(ctx, t)
-		inventory.Pair(keys)
-		refs := inventory.Refs{}
+		keys, _, err := s.tokenKeys(ctx, t)
+		s.finish(t, keys)
 		for i := range keys {
 			k := &keys[i]
-			s.decorate(t, k)
-			k.Ref = refs.Unique(inventory.MakeRef("pkcs11:"+t.Serial, k.Class, k.ID, k.Label, fingerprint(k)))
-			k.Normalize()
 			if eerr := emit(*k); eerr != nil {
 				return res.Finish(eerr)
 			}
@@ -76,6 +72,19 @@ func (s *Source) Keys(ctx context.Context, emit func(inventory.Key) error) inven
 		return res.Finish(firstErr)
 	}
 	return res.Finish(nil)
+}
+
+// finish pairs the keys of token t and gives them their token fields,
+// URIs and refs, in place.
+func (s *Source) finish(t *token, keys []inventory.Key) {
+	inventory.Pair(keys)
+	refs := inventory.Refs{}
+	for i := range keys {
+		k := &keys[i]
+		s.decorate(t, k)
+		k.Ref = refs.Unique(inventory.MakeRef("pkcs11:"+t.Serial, k.Class, k.ID, k.Label, fingerprint(k)))
+		k.Normalize()
+	}
 }
 
 func fingerprint(k *inventory.Key) string {
@@ -146,8 +155,9 @@ type item struct {
 
 // tokenKeys reads the selected objects of one token: a search per class,
 // then the objects' attributes, spread over a few sessions in parallel.
-// On a fatal error it returns the keys read so far with the error.
-func (s *Source) tokenKeys(ctx context.Context, t *token) ([]inventory.Key, error) {
+// It returns each key's object handle beside it. On a fatal error it
+// returns the keys read so far with the error.
+func (s *Source) tokenKeys(ctx context.Context, t *token) ([]inventory.Key, []pkcs11.ObjectHandle, error) {
 	workers := min(runtime.GOMAXPROCS(0), maxWorkers)
 	classes := classesFor(s.cfg.URI.Type)
 	sess := s.sessions(t, min(workers, len(classes)))
@@ -228,13 +238,14 @@ func (s *Source) tokenKeys(ctx context.Context, t *token) ([]inventory.Key, erro
 		}()
 	}
 	wg.Wait()
-	out := keys[:0]
+	out, handles := keys[:0], make([]pkcs11.ObjectHandle, 0, len(keys))
 	for i := range keys {
 		if done[i] {
 			out = append(out, keys[i])
+			handles = append(handles, items[i].h)
 		}
 	}
-	return out, firstErr
+	return out, handles, firstErr
 }
 
 // find returns the handles of the token's objects of class that match the

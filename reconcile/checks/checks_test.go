@@ -116,10 +116,10 @@ var cases = []tcase{
 	{name: "CAA lookup failed", check: "caa-lookup-failed", want: 1, msg: "servfail",
 		snap: reconcile.Snapshot{CAA: []records.CAAResult{{Name: "example.com", Error: &records.CAAError{Kind: "servfail", Message: "SERVFAIL from 127.0.0.1:53"}}}}},
 	{name: "orphaned key", check: "orphaned-key", want: 1, msg: "184 days old",
-		snap: reconcile.Snapshot{Sources: complete("scan", "inventory"), Keys: []records.Key{key("old", "s7"), key("old-pub", "s7", func(k *records.Key) { k.Class = records.ClassPublicKey }), key("used", "s8")},
+		snap: reconcile.Snapshot{Sources: complete("scan", "inventory"), Keys: []records.Key{key("old", "s7", withRef("r-old")), key("old-pub", "s7", func(k *records.Key) { k.Class = records.ClassPublicKey }), key("used", "s8")},
 			Observations: []records.Observation{obs("a:443", cert("a", "s8"))}}},
 	{name: "orphan held back on partial scan", check: "orphaned-key", want: 0,
-		snap: reconcile.Snapshot{Sources: []reconcile.SourceStatus{{Kind: "scan", Status: "partial"}}, Keys: []records.Key{key("old", "s7")}}},
+		snap: reconcile.Snapshot{Sources: []reconcile.SourceStatus{{Kind: "scan", Status: "partial"}}, Keys: []records.Key{key("old", "s7", withRef("r-old"))}}},
 	{name: "orphan younger than policy minimum", check: "orphaned-key", want: 0,
 		snap: reconcile.Snapshot{Sources: complete("scan"), Policy: reconcile.Policy{OrphanMinAge: 365 * reconcile.Day}, Keys: []records.Key{key("new", "s7")}}},
 	{name: "key on unrelated domains", check: "key-reuse", want: 1, msg: "example.com, example.org",
@@ -219,10 +219,30 @@ var cases = []tcase{
 	{name: "same endpoint on another IP is another endpoint", check: "endpoint-gone", want: 0,
 		snap: drift(run{obs("a:443", cert("a", "s1"))}, run{obs("a:443", cert("a", "s1"), func(o *records.Observation) { o.IP = "127.0.0.2" })})},
 	{name: "key gone from its source", check: "key-disappeared", want: 1, msg: "is gone from its complete read in run 3", sev: reconcile.Medium,
-		snap: reconcile.Snapshot{Disappeared: []reconcile.DisappearedKey{{Key: key("old-signing", "s7"), Source: "pkcs11:token=hsm1", LastRun: 2, Run: 3}}}},
+		snap: reconcile.Snapshot{Disappeared: []reconcile.DisappearedKey{{Key: key("old-signing", "s7", withRef("r-old-signing")), Source: "pkcs11:token=hsm1", LastRun: 2, Run: 3}}}},
 	{name: "key gone while still served", check: "key-disappeared", want: 1, msg: "still served", sev: reconcile.High,
 		snap: reconcile.Snapshot{Observations: []records.Observation{obs("a:443", cert("a", "s7"))},
 			Disappeared: []reconcile.DisappearedKey{{Key: key("web", "s7"), Source: "pkcs11:token=hsm1", LastRun: 2, Run: 3}}}},
+	{name: "key destroyed by an approved plan is not disappeared", check: "key-disappeared", want: 0,
+		snap: reconcile.Snapshot{Disappeared: []reconcile.DisappearedKey{{Key: key("old-signing", "s7", withRef("r-old-signing")), Source: "pkcs11:token=hsm1", LastRun: 2, Run: 3}},
+			Destructions: []reconcile.Destruction{{PlanID: "dp-1", Action: 1, Source: "pkcs11:token=hsm1", Refs: []string{key("old-signing", "s7", withRef("r-old-signing")).Ref}, Outcome: "destroyed"}}}},
+	{name: "failed destruction still disappeared", check: "key-disappeared", want: 1,
+		snap: reconcile.Snapshot{Disappeared: []reconcile.DisappearedKey{{Key: key("old-signing", "s7", withRef("r-old-signing")), Source: "pkcs11:token=hsm1", LastRun: 2, Run: 3}},
+			Destructions: []reconcile.Destruction{{PlanID: "dp-1", Action: 1, Source: "pkcs11:token=hsm1", Refs: []string{key("old-signing", "s7", withRef("r-old-signing")).Ref}, Outcome: "failed"}}}},
+	{name: "destroyed key still listed by its source", check: "key-destruction-unverified", want: 1, msg: "the source still holds it", sev: reconcile.High,
+		snap: reconcile.Snapshot{Keys: []records.Key{key("old", "s7", withRef("r-old"))}, KeySources: []string{"pkcs11:token=hsm1"},
+			Destructions: []reconcile.Destruction{{PlanID: "dp-1", Action: 1, Name: "hsm1/old", Source: "pkcs11:token=hsm1", Refs: []string{key("old", "s7", withRef("r-old")).Ref}, Outcome: "destroyed", At: now}}}},
+	{name: "destroyed key gone from the latest read", check: "key-destruction-unverified", want: 0,
+		snap: reconcile.Snapshot{Keys: []records.Key{key("other", "s8", withRef("r-other"))}, KeySources: []string{"pkcs11:token=hsm1"},
+			Destructions: []reconcile.Destruction{{PlanID: "dp-1", Action: 1, Name: "hsm1/old", Source: "pkcs11:token=hsm1", Refs: []string{key("old", "s7", withRef("r-old")).Ref}, Outcome: "destroyed", At: now}}}},
+	{name: "verified destruction", check: "key-destruction-unverified", want: 0,
+		snap: reconcile.Snapshot{Keys: []records.Key{key("old", "s7", withRef("r-old"))}, KeySources: []string{"pkcs11:token=hsm1"},
+			Destructions: []reconcile.Destruction{{PlanID: "dp-1", Action: 1, Source: "pkcs11:token=hsm1", Refs: []string{key("old", "s7", withRef("r-old")).Ref}, Outcome: "destroyed", Verified: true}}}},
+	{name: "AWS deletion in its waiting period", check: "key-destruction-unverified", want: 1, msg: "deletion is scheduled for", sev: reconcile.Low,
+		snap: reconcile.Snapshot{Keys: []records.Key{key("k1", "s9", withRef("r-k1"))}, KeySources: []string{"awskms://eu-west-1"},
+			Destructions: []reconcile.Destruction{{PlanID: "dp-2", Action: 1, Source: "awskms://eu-west-1", Refs: []string{key("k1", "s9", withRef("r-k1")).Ref}, Outcome: "scheduled", At: now, DeletionDate: ptrTime(now.AddDate(0, 0, 30))}}}},
+	{name: "destruction without a read since", check: "key-destruction-unverified", want: 1, msg: "no complete read of its source",
+		snap: reconcile.Snapshot{Destructions: []reconcile.Destruction{{PlanID: "dp-1", Action: 1, Source: "kmip://127.0.0.1:5696", Refs: []string{"r"}, Outcome: "destroyed", At: now}}}},
 	{name: "stale observation", check: "stale-observation", want: 1, msg: "days ago", sev: reconcile.Low,
 		snap: drift(run{obs("a:443", cert("a", "s1"), func(o *records.Observation) { o.Time = now.AddDate(0, 0, -45) })})},
 	{name: "certificate renewed", check: "certificate-changed", want: 1, msg: "certificate changed (was CN=a", sev: reconcile.Info,
@@ -417,3 +437,7 @@ func TestDriftAndSuppression(t *testing.T) {
 		t.Errorf("worst = %v %v", w, ok)
 	}
 }
+
+func ptrTime(t time.Time) *time.Time { return &t }
+
+func withRef(r string) func(*records.Key) { return func(k *records.Key) { k.Ref = r } }

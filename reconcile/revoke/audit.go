@@ -3,12 +3,12 @@ package revoke
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/keyaudit/keyaudit/internal/guard"
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/store"
 )
@@ -34,13 +34,17 @@ const ActionPrefix = "revoke."
 // keyaudit performed or confirmed.
 const RevocationSource = "keyaudit revoke"
 
-// Errors of approval and execution. Each is wrapped with the specifics.
+// Errors of approval and execution (package guard's: the trail is
+// shared with key destruction). Each is wrapped with the specifics.
 var (
-	ErrNotRecorded  = errors.New("plan not recorded in the store")
-	ErrHashMismatch = errors.New("plan hash mismatch")
-	ErrNotApproved  = errors.New("revocation refused")
-	ErrNoApprover   = errors.New("approval needs the approver's identity")
+	ErrNotRecorded  = guard.ErrNotRecorded
+	ErrHashMismatch = guard.ErrHashMismatch
+	ErrNotApproved  = guard.ErrNotApproved
+	ErrNoApprover   = guard.ErrNoApprover
 )
+
+// Kind is revocation's name in the guarded-action trail.
+var Kind = guard.Kind{Name: "revoke", Command: "keyaudit revoke"}
 
 // Detail is the JSON detail of a revoke.* audit entry. It never holds
 // key material: plans, hashes, certificate identifiers, outcomes.
@@ -80,18 +84,7 @@ type Detail struct {
 }
 
 func appendAudit(ctx context.Context, st store.Store, actor, action, target string, d Detail) (store.AuditEntry, error) {
-	b, err := json.Marshal(d)
-	if err != nil {
-		return store.AuditEntry{}, err
-	}
-	if strings.TrimSpace(actor) == "" {
-		actor = "(unknown)"
-	}
-	e, err := st.AppendAudit(ctx, store.AuditEntry{Actor: actor, Action: action, Target: target, Detail: b})
-	if err != nil {
-		return e, fmt.Errorf("audit log: %w", err)
-	}
-	return e, nil
+	return guard.Append(ctx, st, actor, action, target, d)
 }
 
 // Summary renders the detail of audit entry e in one short line of
@@ -160,106 +153,33 @@ func Entries(ctx context.Context, st store.Store, fn func(Entry) error) error {
 // the plan itself in the detail. A plan must be recorded before it can be
 // approved.
 func Record(ctx context.Context, st store.Store, p *Plan) (store.AuditEntry, error) {
-	if err := p.Validate(); err != nil {
-		return store.AuditEntry{}, err
-	}
-	h := p.ComputeHash()
-	if p.Hash != h {
-		return store.AuditEntry{}, fmt.Errorf("%w: plan %s says %s, its content hashes to %s", ErrHashMismatch, p.ID, ShortHash(p.Hash), ShortHash(h))
-	}
-	return appendAudit(ctx, st, p.CreatedBy, ActionPlanCreated, p.ID, Detail{PlanID: p.ID, PlanHash: h, Plan: p, Counts: map[string]int{"actions": len(p.Actions), "skipped": len(p.Skipped)}})
+	return Kind.Record(ctx, st, p, map[string]int{"actions": len(p.Actions), "skipped": len(p.Skipped)})
 }
 
 // LoadPlan returns the plan recorded under id (the latest record if it
 // was recorded more than once).
 func LoadPlan(ctx context.Context, st store.Store, id string) (*Plan, error) {
-	var p *Plan
-	err := Entries(ctx, st, func(e Entry) error {
-		if e.Action == ActionPlanCreated && e.Target == id && e.D.Plan != nil {
-			p = e.D.Plan
-		}
-		return nil
-	})
+	raw, err := Kind.Load(ctx, st, id)
 	if err != nil {
 		return nil, err
 	}
-	if p == nil {
-		return nil, fmt.Errorf("%w: no plan %s", ErrNotRecorded, id)
+	var p Plan
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("recorded plan %s: %w", id, err)
 	}
-	return p, nil
-}
-
-// recordedHashes are the hashes plan id was recorded with.
-func recordedHashes(ctx context.Context, st store.Store, id string) ([]string, error) {
-	var hs []string
-	err := Entries(ctx, st, func(e Entry) error {
-		if e.Action == ActionPlanCreated && e.Target == id {
-			hs = append(hs, e.D.PlanHash)
-		}
-		return nil
-	})
-	return hs, err
+	return &p, nil
 }
 
 // Approval binds an approver to one exact plan hash.
-type Approval struct {
-	PlanID   string    `json:"plan_id"`
-	PlanHash string    `json:"plan_hash"`
-	Approver string    `json:"approver"`
-	Time     time.Time `json:"time"`
-	AuditID  int64     `json:"audit_id"`
-}
+type Approval = guard.Approval
 
 // Approve records approver's approval of plan p, whose hash the approver
 // states (hash: what they reviewed). It is refused — and the refusal
 // recorded — when the approver is empty, the plan is malformed, hash is
 // not the hash of p's content, p's content changed since it was recorded,
-// or p was never recorded in st.
+// or p was never recorded in st (guard.Kind.Approve).
 func Approve(ctx context.Context, st store.Store, p *Plan, approver, hash string) (Approval, error) {
-	approver = strings.TrimSpace(approver)
-	given := NormalizeHash(hash)
-	computed := p.ComputeHash()
-	refuse := func(err error) (Approval, error) {
-		d := Detail{PlanID: p.ID, PlanHash: computed, Approver: approver, GivenHash: given, Why: err.Error()}
-		if _, aerr := appendAudit(ctx, st, approver, ActionApprovalRefused, p.ID, d); aerr != nil {
-			return Approval{}, errors.Join(err, aerr)
-		}
-		return Approval{}, err
-	}
-	if approver == "" {
-		return refuse(ErrNoApprover)
-	}
-	if given == "" {
-		return refuse(fmt.Errorf("%w: approving needs the hash of the plan that was reviewed (plan %s hashes to %s)", ErrHashMismatch, p.ID, computed))
-	}
-	if err := p.Validate(); err != nil {
-		return refuse(err)
-	}
-	if given != computed {
-		return refuse(fmt.Errorf("%w: approval is for plan hash %s but plan %s hashes to %s: it is another plan or was modified", ErrHashMismatch, ShortHash(given), p.ID, ShortHash(computed)))
-	}
-	if p.Hash != computed {
-		return refuse(fmt.Errorf("%w: plan %s was modified after it was created (it says %s, its content hashes to %s)", ErrHashMismatch, p.ID, ShortHash(p.Hash), ShortHash(computed)))
-	}
-	hs, err := recordedHashes(ctx, st, p.ID)
-	if err != nil {
-		return Approval{}, err
-	}
-	if len(hs) == 0 {
-		return refuse(fmt.Errorf("%w: plan %s was never recorded in this store (create it with keyaudit revoke plan against the same store)", ErrNotRecorded, p.ID))
-	}
-	found := false
-	for _, h := range hs {
-		found = found || h == computed
-	}
-	if !found {
-		return refuse(fmt.Errorf("%w: plan %s was recorded as %s; this content hashes to %s: it was modified after creation", ErrHashMismatch, p.ID, ShortHash(hs[len(hs)-1]), ShortHash(computed)))
-	}
-	e, err := appendAudit(ctx, st, approver, ActionApproved, p.ID, Detail{PlanID: p.ID, PlanHash: computed, Approver: approver})
-	if err != nil {
-		return Approval{}, err
-	}
-	return Approval{PlanID: p.ID, PlanHash: computed, Approver: approver, Time: e.Time, AuditID: e.ID}, nil
+	return Kind.Approve(ctx, st, p, approver, hash)
 }
 
 // FindApproval returns the latest approval of plan p's exact content. An
@@ -267,30 +187,7 @@ func Approve(ctx context.Context, st store.Store, p *Plan, approver, hash string
 // ErrHashMismatch (the plan changed after approval), none at all as
 // ErrNotApproved.
 func FindApproval(ctx context.Context, st store.Store, p *Plan) (Approval, error) {
-	computed := p.ComputeHash()
-	var match *Approval
-	var other string
-	err := Entries(ctx, st, func(e Entry) error {
-		if e.Action != ActionApproved || e.Target != p.ID {
-			return nil
-		}
-		if e.D.PlanHash == computed {
-			match = &Approval{PlanID: p.ID, PlanHash: computed, Approver: e.D.Approver, Time: e.Time, AuditID: e.ID}
-		} else {
-			other = e.D.PlanHash
-		}
-		return nil
-	})
-	if err != nil {
-		return Approval{}, err
-	}
-	if match != nil {
-		return *match, nil
-	}
-	if other != "" {
-		return Approval{}, fmt.Errorf("%w: plan %s was approved as %s but now hashes to %s: it was modified after approval", ErrHashMismatch, p.ID, ShortHash(other), ShortHash(computed))
-	}
-	return Approval{}, fmt.Errorf("%w: plan %s (sha256:%s) has no approval; approve it with: keyaudit revoke approve PLAN --approver NAME --hash %s", ErrNotApproved, p.ID, ShortHash(computed), computed)
+	return Kind.FindApproval(ctx, st, p)
 }
 
 // revokedEntry is what the audit log says of one certificate.

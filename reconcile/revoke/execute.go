@@ -2,7 +2,6 @@ package revoke
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -109,26 +108,8 @@ func (r *Report) Summary() string {
 func Execute(ctx context.Context, st store.Store, p *Plan, o ExecOptions) (*Report, error) {
 	computed := p.ComputeHash()
 	rep := &Report{PlanID: p.ID, PlanHash: computed, DryRun: !o.Apply, Actions: []ActionReport{}, Counts: map[string]int{}}
-	refuse := func(err error) (*Report, error) {
-		if _, aerr := appendAudit(ctx, st, o.Actor, ActionRefused, p.ID, Detail{PlanID: p.ID, PlanHash: computed, Why: err.Error()}); aerr != nil {
-			return rep, errors.Join(err, aerr)
-		}
-		return rep, err
-	}
-	if strings.TrimSpace(o.Actor) == "" {
-		return refuse(errors.New("execution needs the identity of who runs it"))
-	}
-	if err := p.Validate(); err != nil {
-		return refuse(err)
-	}
-	if p.Hash != computed {
-		return refuse(fmt.Errorf("%w: plan %s was modified after it was created (it says %s, its content hashes to %s)", ErrHashMismatch, p.ID, ShortHash(p.Hash), ShortHash(computed)))
-	}
-	appr, err := FindApproval(ctx, st, p)
+	appr, err := Kind.Authorize(ctx, st, p, o.Actor)
 	if err != nil {
-		if errors.Is(err, ErrNotApproved) || errors.Is(err, ErrHashMismatch) {
-			return refuse(err)
-		}
 		return rep, err
 	}
 	rep.Approval = appr
@@ -151,7 +132,7 @@ func Execute(ctx context.Context, st store.Store, p *Plan, o ExecOptions) (*Repo
 		}
 	}
 	if o.Apply && len(problems) > 0 {
-		return refuse(fmt.Errorf("cannot execute plan %s: %s", p.ID, strings.Join(problems, "; ")))
+		return rep, Kind.Refuse(ctx, st, p, o.Actor, fmt.Errorf("cannot execute plan %s: %s", p.ID, strings.Join(problems, "; ")))
 	}
 
 	known, err := knownRevoked(ctx, st)

@@ -3,7 +3,6 @@ package revoke
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keyaudit/keyaudit/internal/certinfo"
+	"github.com/keyaudit/keyaudit/internal/guard"
 	"github.com/keyaudit/keyaudit/internal/outfile"
 	"github.com/keyaudit/keyaudit/reconcile"
 )
@@ -355,27 +355,20 @@ func (p *Plan) ACMEDirectory() string {
 func (p *Plan) ComputeHash() string {
 	q := *p
 	q.Hash = ""
-	b, err := json.Marshal(q)
-	if err != nil {
-		panic("revoke: plan does not encode: " + err.Error())
-	}
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
+	return guard.Hash(q)
 }
+
+// PlanID, StatedHash and Creator let the guarded-action trail read the
+// plan (guard.Plan).
+func (p *Plan) PlanID() string     { return p.ID }
+func (p *Plan) StatedHash() string { return p.Hash }
+func (p *Plan) Creator() string    { return p.CreatedBy }
 
 // NormalizeHash accepts "sha256:HEX" or "HEX" in any case.
-func NormalizeHash(h string) string {
-	h = strings.ToLower(strings.TrimSpace(h))
-	return strings.TrimPrefix(h, "sha256:")
-}
+func NormalizeHash(h string) string { return guard.NormalizeHash(h) }
 
 // ShortHash is the first 16 hex digits, for messages.
-func ShortHash(h string) string {
-	if len(h) > 16 {
-		return h[:16]
-	}
-	return h
-}
+func ShortHash(h string) string { return guard.ShortHash(h) }
 
 // Validate checks that the plan is well formed and that every action's
 // descriptive fields agree with its certificate.

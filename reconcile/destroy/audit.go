@@ -1,0 +1,36 @@
+package destroy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/keyaudit/keyaudit/internal/guard"
+	"github.com/keyaudit/keyaudit/store"
+)
+
+// Record writes the plan, whole, to the audit log
+// (destroy.plan_created). A plan must be recorded before it can be
+// approved.
+func Record(ctx context.Context, st store.Store, p *Plan) (store.AuditEntry, error) {
+	return Kind.Record(ctx, st, p, map[string]int{"actions": len(p.Actions), "skipped": len(p.Skipped)})
+}
+
+// LoadPlan returns the plan recorded under id.
+func LoadPlan(ctx context.Context, st store.Store, id string) (*Plan, error) {
+	raw, err := Kind.Load(ctx, st, id)
+	if err != nil {
+		return nil, err
+	}
+	var p Plan
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("recorded plan %s: %w", id, err)
+	}
+	return &p, nil
+}
+
+// Approve records approver's approval of plan p's exact hash, or refuses
+// it and records the refusal (guard.Kind.Approve).
+func Approve(ctx context.Context, st store.Store, p *Plan, approver, hash string) (guard.Approval, error) {
+	return Kind.Approve(ctx, st, p, approver, hash)
+}
