@@ -311,3 +311,52 @@ func TestReportOutputNotAFile(t *testing.T) {
 		t.Errorf("the link was replaced: %v %v", fi.Mode(), err)
 	}
 }
+
+// TestReportSARIFConfigLines: with --config, a SARIF result is placed at
+// the config line of its scan target; a finding no config line
+// configures keeps the line it names or a synthetic path.
+func TestReportSARIFConfigLines(t *testing.T) {
+	ctx := context.Background()
+	rs := newReportStore(t)
+	dir := t.TempDir()
+	t.Chdir(dir) // the repository root GitHub resolves paths against
+	cfg := "scan:\n  targets:\n    - 127.0.3.1\n    - www.example.test\n"
+	if err := os.WriteFile("keyaudit.yaml", []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := runCLI(t, ctx, "", "--config", "keyaudit.yaml", "--store", rs.path, "report", "--format", "sarif")
+	if res.code != exitOK {
+		t.Fatalf("exit %d\n%s", res.code, res.stderr)
+	}
+	var log struct {
+		Runs []struct {
+			Results []struct {
+				RuleID    string `json:"ruleId"`
+				Locations []struct {
+					Physical struct {
+						Artifact struct {
+							URI string `json:"uri"`
+						} `json:"artifactLocation"`
+						Region struct {
+							StartLine int `json:"startLine"`
+						} `json:"region"`
+					} `json:"physicalLocation"`
+				} `json:"locations"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &log); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range log.Runs[0].Results {
+		p := r.Locations[0].Physical
+		got[r.RuleID] = p.Artifact.URI + ":" + strconv.Itoa(p.Region.StartLine)
+	}
+	for check, want := range map[string]string{"certificate-expired": "keyaudit.yaml:4", "orphaned-key": "keyaudit.yaml:7",
+		"unmanaged-key": "keyaudit/checks/unmanaged-key:1"} {
+		if !strings.HasPrefix(got[check], want) {
+			t.Errorf("%s at %q, want %q", check, got[check], want)
+		}
+	}
+}
