@@ -57,13 +57,18 @@
 //
 // # Other formats
 //
-// sarif: SARIF 2.1.0, one rule per check (security-severity for GitHub),
-// one result per finding with partialFingerprints["keyauditFinding/v1"] =
-// Finding.Fingerprint(), a physical location when the finding's source is
-// a file ("path" or "path:line", relative to %SRCROOT%), otherwise a
-// logical location (endpoint, key, log entry); suppressed findings carry a
-// SARIF suppression. junit: a suite per check, a case per check and
-// subject, failing at Options.FailOn, skipped when suppressed. cbom:
+// sarif: SARIF 2.1.0 as GitHub code scanning ingests it, one rule per
+// check (each with a security-severity), one result per finding (at most
+// SARIFMaxResultsPerRun) with partialFingerprints["keyauditFinding/v1"] =
+// Finding.Fingerprint() and a primaryLocationLineHash derived from it;
+// every result has a physical location with a line: the finding's source
+// file when it is in the repository ("path" or "path:line", relative to
+// %SRCROOT%), else the config line Options.Locate finds, else its
+// SyntheticPath; beside it a logical location (endpoint, key, log entry).
+// Suppressed findings carry a SARIF suppression. junit: a suite per
+// check, a case per check and subject, failing at Options.FailOn, skipped
+// when suppressed. markdown with Options.Summary: MarkdownSummary, under
+// SummaryLimit bytes. cbom:
 // CycloneDX 1.6, every certificate, public key and inventory key as a
 // cryptographic-asset component (see CBOM). html: one self-contained page
 // whose Content-Security-Policy allows only its own inline script and
