@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,8 +13,17 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/ovh/kmip-go"
+	"github.com/ovh/kmip-go/kmipclient"
 
 	"github.com/keyaudit/keyaudit/internal/estate"
 	"github.com/keyaudit/keyaudit/internal/testlab"
@@ -259,5 +270,161 @@ func TestDestroyRefusesWithoutScan(t *testing.T) {
 	var p destroy.Plan
 	if json.Unmarshal([]byte(r.stdout), &p) == nil {
 		t.Errorf("a plan was written: %s", r.stdout)
+	}
+}
+
+// TestDestroyKMIP: keys of a real KMIP server (PyKMIP) go through plan →
+// approve → execute → verify: an active key pair named by the operator
+// is revoked (cessation of operation) then destroyed, a pair the server
+// marks compromised is proposed on that ground and destroyed with the
+// key-compromise reason; a complete read shows both gone.
+func TestDestroyKMIP(t *testing.T) {
+	lab := testlab.StartPyKMIP(t)
+	ctx := context.Background()
+	c, err := kmipclient.DialContext(ctx, lab.Addr, kmipclient.WithClientCertFiles(lab.ClientCert, lab.ClientKey),
+		kmipclient.WithRootCAFile(lab.CAFile), kmipclient.WithServerName("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	usage := kmip.CryptographicUsageSign | kmip.CryptographicUsageVerify
+	ids := map[string]string{}
+	reg := func(name string, ex kmipclient.ExecRegister) {
+		t.Helper()
+		resp, err := ex.WithName(name).ExecContext(ctx)
+		if err != nil {
+			t.Fatalf("register %s: %v", name, err)
+		}
+		ids[name] = resp.UniqueIdentifier
+	}
+	pair := func(stem string) string {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spki, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+		reg(stem+"-private", c.Register().Pkcs1PrivateKey(x509.MarshalPKCS1PrivateKey(k), usage))
+		reg(stem+"-public", c.Register().X509PublicKey(spki, usage))
+		s := sha256.Sum256(spki)
+		return hex.EncodeToString(s[:])
+	}
+	oldSPKI, _, keepSPKI := pair("old"), pair("burnt"), pair("keep")
+	for _, n := range []string{"old-private", "old-public", "keep-private"} {
+		if _, err := c.Activate(ids[n]).ExecContext(ctx); err != nil {
+			t.Fatalf("activate %s: %v", n, err)
+		}
+	}
+	for _, n := range []string{"burnt-private", "burnt-public"} {
+		if _, err := c.Revoke(ids[n]).WithRevocationReasonCode(kmip.RevocationReasonCodeKeyCompromise).WithCompromiseOccurrenceDate(time.Now()).ExecContext(ctx); err != nil {
+			t.Fatalf("revoke %s: %v", n, err)
+		}
+	}
+	srv, _ := tlsServer(t, "127.0.61.3:0", "kmip-scan.example.test")
+	l := newDestroyLab(t, "    - kmip: kmip://"+lab.Addr+"\n      cert-file: "+lab.ClientCert+"\n      key-file: "+lab.ClientKey+"\n      ca-file: "+lab.CAFile+"\n")
+	l.ok("scan", "--timeout", "5s", "--format", "jsonl", srv.Addr)
+	before := len(l.keys())
+
+	plan, r := l.plan("--key", oldSPKI, "--ground", "compromised")
+	got := map[string]string{}
+	for _, a := range plan.Actions {
+		got[a.SPKISHA256] = a.Reason + " " + a.Grounds[0].Kind + " " + strconv.Itoa(len(a.Objects))
+	}
+	if len(plan.Actions) != 2 || got[oldSPKI] != "cessation-of-operation requested 2" || got[keepSPKI] != "" {
+		t.Fatalf("plan actions %v\n%s", got, r.stderr)
+	}
+	for _, a := range plan.Actions {
+		if a.SPKISHA256 != oldSPKI && got[a.SPKISHA256] != "key-compromise compromised 2" {
+			t.Errorf("compromised pair: %s", got[a.SPKISHA256])
+		}
+	}
+	l.ok("destroy", "approve", plan.ID, "--approver", "bob", "--hash", plan.Hash)
+	r = l.ok("destroy", "execute", plan.ID, "--apply")
+	if strings.Count(r.stdout, "; verified gone") != 2 || !strings.Contains(r.stdout, "revoked, then destroyed") {
+		t.Fatalf("execute:\n%s", r.stdout)
+	}
+	left := map[string]bool{}
+	for _, k := range l.keys() {
+		left[k.Label] = true
+	}
+	if len(left) != before-4 || left["old-private"] || left["burnt-public"] || !left["keep-private"] || !left["keep-public"] {
+		t.Errorf("after destruction the server holds %v (had %d objects)", left, before)
+	}
+	// The server itself no longer knows them.
+	if _, err := c.GetAttributes(ids["old-private"]).ExecContext(ctx); err == nil {
+		t.Error("old-private is still on the server")
+	}
+	fs := l.findings()
+	if len(fs["key-disappeared"]) != 0 || len(fs["key-destruction-unverified"]) != 0 {
+		t.Errorf("findings after destruction: %+v", fs)
+	}
+}
+
+// TestDestroyAWSKMS: an AWS KMS key (local-kms) goes through plan →
+// approve → execute: its deletion is scheduled with the plan's waiting
+// period, the verification read finds it pending deletion (not yet
+// gone), reconcile keeps a low key-destruction-unverified finding until
+// the waiting period ends, and executing again schedules nothing twice.
+func TestDestroyAWSKMS(t *testing.T) {
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": "AKIAKEYAUDITTEST", "AWS_SECRET_ACCESS_KEY": "dummy-secret", "AWS_SESSION_TOKEN": "",
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": filepath.Join(dir, "aws-config"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "aws-credentials"), "AWS_PROFILE": "",
+		"AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_ROLE_ARN": "", "AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_KMS": "",
+	} {
+		t.Setenv(k, v)
+	}
+	lk := testlab.StartLocalKMS(t, "eu-west-2")
+	ctx := context.Background()
+	c := kms.New(kms.Options{Region: lk.Region, BaseEndpoint: aws.String(lk.Endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIAKEYAUDITTEST", "dummy-secret", "")})
+	mk := func(owner string) (string, string) {
+		k, err := c.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeSignVerify,
+			Tags: []types.Tag{{TagKey: aws.String("owner"), TagValue: aws.String(owner)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pk, err := c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: k.KeyMetadata.KeyId})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := sha256.Sum256(pk.PublicKey)
+		return *k.KeyMetadata.KeyId, hex.EncodeToString(s[:])
+	}
+	oldID, oldSPKI := mk("team-old")
+	keepID, _ := mk("team-web")
+	srv, _ := tlsServer(t, "127.0.61.4:0", "kms-scan.example.test")
+	l := newDestroyLab(t, "    - awskms: awskms://eu-west-2\n      endpoint: "+lk.Endpoint+"\n")
+	l.ok("scan", "--timeout", "5s", "--format", "jsonl", srv.Addr)
+	l.keys()
+
+	if r := l.run("destroy", "plan", "--key", oldSPKI, "--aws-pending-window", "3"); r.code != exitError || !strings.Contains(r.stderr, "7 to 30") {
+		t.Errorf("a 3-day window: exit %d %s", r.code, r.stderr)
+	}
+	plan, _ := l.plan("--key", oldSPKI, "--aws-pending-window", "7")
+	if len(plan.Actions) != 1 || plan.Actions[0].Executor != destroy.ExecutorAWSKMS || plan.Actions[0].PendingWindowDays != 7 || plan.Actions[0].Objects[0].ID != oldID {
+		t.Fatalf("plan %+v", plan.Actions)
+	}
+	l.ok("destroy", "approve", plan.ID, "--approver", "carol", "--hash", plan.Hash)
+	r := l.ok("destroy", "execute", plan.ID, "--apply")
+	if !strings.Contains(r.stdout, "scheduled") || !strings.Contains(r.stdout, "NOT verified") || !strings.Contains(r.stdout, "pending_deletion") {
+		t.Fatalf("execute:\n%s", r.stdout)
+	}
+	for id, want := range map[string]types.KeyState{oldID: types.KeyStatePendingDeletion, keepID: types.KeyStateEnabled} {
+		d, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(id)})
+		if err != nil || d.KeyMetadata.KeyState != want {
+			t.Errorf("key %s: %v %v, want %s", id, d, err, want)
+		}
+	}
+	l.keys()
+	fs := l.findings()
+	if u := fs["key-destruction-unverified"]; len(u) != 1 || u[0].Severity != reconcile.Low || !strings.Contains(u[0].Message, "deletion is scheduled for") {
+		t.Errorf("key-destruction-unverified: %+v", u)
+	}
+	if len(fs["key-disappeared"]) != 0 {
+		t.Errorf("key-disappeared: %+v", fs["key-disappeared"])
+	}
+	if r := l.ok("destroy", "execute", plan.ID, "--apply"); !strings.Contains(r.stdout, "deletion was already scheduled") {
+		t.Errorf("second execution:\n%s", r.stdout)
 	}
 }

@@ -333,7 +333,9 @@ func summarize(outs []inventory.DestroyOutcome) (Outcome, string, *time.Time) {
 				date = o.DeletionDate
 			}
 		}
-		msgs = append(msgs, o.Outcome)
+		if m := o.Outcome + " (" + o.Message + ")"; o.Message != "" && !slices.Contains(msgs, m) {
+			msgs = append(msgs, m)
+		}
 	}
 	switch {
 	case len(failed) > 0:
@@ -343,6 +345,7 @@ func summarize(outs []inventory.DestroyOutcome) (Outcome, string, *time.Time) {
 		if date != nil {
 			msg += " for " + date.UTC().Format(time.RFC3339)
 		}
+		msg += ": " + strings.Join(msgs, ", ")
 		return OutcomeScheduled, msg, date
 	}
 	return OutcomeDestroyed, strings.Join(msgs, ", "), date
