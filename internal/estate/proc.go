@@ -47,6 +47,9 @@ func Start(dir, name string, args ...string) (*Process, error) {
 	return p, nil
 }
 
+// Pid is the process ID.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
 // Exited reports whether the process has ended.
 func (p *Process) Exited() bool {
 	select {
