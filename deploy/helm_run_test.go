@@ -29,12 +29,9 @@ var buildKeyaudit = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// TestHelmAuditRuns runs the chart's audit container as its pod would: the
-// rendered args against the image's entrypoint (a freshly built
-// keyaudit), the ConfigMap, the PIN Secret and the reports volume laid
-// out at their mount paths (under a temp dir), the store URL in the
-// environment, and an HSM (SoftHSM) behind the config's PKCS#11 URI.
-// Only the inventory stage runs: nothing leaves the machine.
+// TestHelmAuditRuns runs the chart's rendered audit container as its pod
+// would (see runAuditPod), with only the inventory stage: nothing leaves
+// the machine.
 func TestHelmAuditRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: builds keyaudit and runs the rendered CronJob against SoftHSM")
@@ -50,9 +47,56 @@ func TestHelmAuditRuns(t *testing.T) {
 	m := render(t, "audit.stages={inventory}", "config.scan=null", "config.watch=null")
 	cj := m["CronJob/audit-keyaudit-audit"]
 	pod := at(t, cj, "spec", "jobTemplate", "spec", "template", "spec")
+	configMaps := map[string]any{}
+	for k, v := range m {
+		if name, ok := strings.CutPrefix(k, "ConfigMap/"); ok {
+			configMaps[name] = at(t, v, "data")
+		}
+	}
+	runAuditPod(t, bin, hsm, tk, pod, configMaps, nil)
+}
+
+// TestKubernetesAuditRuns does the same for deploy/kubernetes's audit
+// CronJob, with its CT and CAA stages left out (they would leave the
+// machine).
+func TestKubernetesAuditRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: builds keyaudit and runs the audit CronJob against SoftHSM")
+	}
+	hsm := testlab.NewSoftHSM(t)
+	tk := hsm.InitToken("hsm1", "4321")
+	tk.GenKeyPair("EC:prime256v1", "web", "01")
+	bin, err := buildKeyaudit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := at(t, docs(t, "cronjob-audit.yaml")[0], "spec", "jobTemplate", "spec", "template", "spec")
+	cm := docs(t, "configmap.yaml")[0]
+	runAuditPod(t, bin, hsm, tk, pod, map[string]any{at(t, cm, "metadata", "name").(string): at(t, cm, "data")},
+		func(args []string) []string {
+			for i, a := range args {
+				if i > 0 && args[i-1] == "--stages" {
+					if a != "inventory,ct,caa" {
+						t.Fatalf("--stages %s", a)
+					}
+					args[i] = "inventory"
+				}
+			}
+			return args
+		})
+}
+
+// runAuditPod runs the first container of pod with bin as the image's
+// entrypoint: each volume is laid out under a temp dir at its mount path
+// (ConfigMaps and the PIN Secret filled in, the PIN file with the
+// Secret's mode), paths in the args and the config point there, the
+// image's vendor PKCS#11 module is SoftHSM, and the keyaudit-store
+// Secret's URL is a SQLite file. Every --report must be written, the
+// Prometheus one showing a complete inventory of the HSM.
+func runAuditPod(t *testing.T, bin string, hsm *testlab.SoftHSM, tk *testlab.Token, pod any, configMaps map[string]any, editArgs func([]string) []string) {
+	t.Helper()
 	c := at(t, pod, "containers", 0)
 	root := t.TempDir()
-	// Each volume at root+mountPath, filled as the kubelet would.
 	var rewrite []string
 	for _, mnt := range at(t, c, "volumeMounts").([]any) {
 		name, path := at(t, mnt, "name").(string), at(t, mnt, "mountPath").(string)
@@ -64,9 +108,12 @@ func TestHelmAuditRuns(t *testing.T) {
 		v := volume(t, pod, name)
 		switch {
 		case at(t, v, "configMap") != nil:
-			cm := m["ConfigMap/"+at(t, v, "configMap", "name").(string)]
-			for file, data := range at(t, cm, "data").(map[string]any) {
-				writeFile(t, filepath.Join(dir, file), data.(string), 0o644)
+			data, ok := configMaps[at(t, v, "configMap", "name").(string)].(map[string]any)
+			if !ok {
+				t.Fatalf("no ConfigMap %v", at(t, v, "configMap", "name"))
+			}
+			for file, d := range data {
+				writeFile(t, filepath.Join(dir, file), d.(string), 0o644)
 			}
 		case at(t, v, "secret") != nil:
 			if at(t, v, "secret", "secretName") != "keyaudit-pkcs11-pin" {
@@ -82,43 +129,59 @@ func TestHelmAuditRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The image's vendor module is SoftHSM here.
 	conf := strings.ReplaceAll(rw.Replace(string(b)), "/usr/lib/pkcs11/vendor-pkcs11.so", hsm.Module)
 	writeFile(t, cfg, conf, 0o644)
 
-	var args []string
+	if at(t, c, "command") != nil {
+		t.Fatalf("command %v: the container does not run the keyaudit entrypoint", at(t, c, "command"))
+	}
+	var args, reports []string
 	for _, a := range strs(t, at(t, c, "args")) {
 		args = append(args, rw.Replace(a))
+	}
+	if editArgs != nil {
+		args = editArgs(args)
+	}
+	for i, a := range args {
+		if i > 0 && args[i-1] == "--report" {
+			_, path, _ := strings.Cut(a, "=")
+			reports = append(reports, path)
+		}
+	}
+	if len(reports) == 0 {
+		t.Fatalf("no --report in %q", args)
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = root
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + root, "SOFTHSM2_CONF=" + hsm.Conf,
-		"KEYAUDIT_STORE=" + filepath.Join(root, "store.db")} // the keyaudit-store Secret's url
+		"KEYAUDIT_STORE=" + filepath.Join(root, "store.db")}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()
-	code := cmd.ProcessState.ExitCode()
-	if code != 0 && code != 1 { // 1: findings at or above --fail-on
+	if code := cmd.ProcessState.ExitCode(); code != 0 && code != 1 { // 1: findings at or above --fail-on
 		t.Fatalf("keyaudit %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
 	if strings.Contains(strings.Join(args, " "), tk.PIN) {
 		t.Error("the PIN is in argv")
 	}
-
-	reports := filepath.Join(root, "var/lib/keyaudit/reports")
-	for _, f := range []string{"audit.html", "audit.json", "keyaudit.sarif", "keyaudit.prom"} {
-		if fi, err := os.Stat(filepath.Join(reports, f)); err != nil || fi.Size() == 0 {
-			t.Errorf("report %s not written: %v\n%s", f, err, stderr.String())
+	var prom []byte
+	for _, r := range reports {
+		fi, err := os.Stat(r)
+		if err != nil || fi.Size() == 0 {
+			t.Errorf("report %s not written: %v\n%s", r, err, stderr.String())
+			continue
+		}
+		if strings.HasSuffix(r, ".prom") {
+			prom, _ = os.ReadFile(r)
 		}
 	}
-	prom, err := os.ReadFile(filepath.Join(reports, "keyaudit.prom"))
-	if err != nil {
-		t.Fatal(err)
+	if prom == nil {
+		t.Fatal("no Prometheus report")
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(prom))
 	if err != nil {
-		t.Fatalf("keyaudit.prom: %v", err)
+		t.Fatalf("Prometheus report: %v", err)
 	}
 	inv := false
 	for _, s := range families["keyaudit_stage_ok"].GetMetric() {
