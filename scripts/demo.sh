@@ -36,6 +36,11 @@ cat "$DEMO/estate.log" >&2
 # The token's configuration; its PIN is in a file named by the config's
 # pkcs11 URI (pin-source=file:…), never on a command line.
 export SOFTHSM2_CONF="$DEMO/softhsm/softhsm2.conf"
+# The AWS KMS emulator's dummy credentials, read by AWS's standard chain
+# (environment first); no instance metadata, no profile files.
+export AWS_ACCESS_KEY_ID=AKIAKEYAUDITDEMO AWS_SECRET_ACCESS_KEY=demo-not-a-secret AWS_EC2_METADATA_DISABLED=true \
+  AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KMS AWS_WEB_IDENTITY_TOKEN_FILE AWS_ROLE_ARN
 
 set +e
 bin/keyaudit audit --config "$DEMO/keyaudit.yaml"

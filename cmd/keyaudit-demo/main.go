@@ -41,6 +41,7 @@ func run() int {
 	audit := flag.Bool("audit", true, "also create the SoftHSM token and CT log a full audit needs, and write DIR/../keyaudit.yaml")
 	tools := flag.String("tools", toolsBin(), "directory of the TesseraCT binary (posix)")
 	reportsDir := flag.String("reports", ".demo/reports", "where the audit config sends its reports")
+	keyManagers := flag.Bool("key-managers", true, "also start a KMIP server (PyKMIP) on "+estate.DemoKMIPAddr+" and an AWS KMS emulator (local-kms) on "+estate.DemoLocalKMSAddr)
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -65,8 +66,12 @@ func run() int {
 	if *audit {
 		rep, _ := filepath.Abs(*reportsDir)
 		actx, cancel := context.WithTimeout(ctx, 90*time.Second)
-		au, err := d.SetupAudit(actx, estate.AuditOptions{Dir: filepath.Dir(abs), ToolsBin: *tools,
-			CTAddr: "127.0.2.62:6962", CTMonitorAddr: "127.0.2.62:8080", ReportsDir: rep})
+		ao := estate.AuditOptions{Dir: filepath.Dir(abs), ToolsBin: *tools,
+			CTAddr: "127.0.2.62:6962", CTMonitorAddr: "127.0.2.62:8080", ReportsDir: rep}
+		if *keyManagers {
+			ao.KMIPAddr, ao.KMSAddr = estate.DemoKMIPAddr, estate.DemoLocalKMSAddr
+		}
+		au, err := d.SetupAudit(actx, ao)
 		cancel()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "keyaudit-demo:", err)

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,8 +34,17 @@ func demoAudit(t *testing.T, ctx context.Context, prefix, aux string, v6Port int
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
+	testlab.Need(t, "pykmip-server", "/usr/bin")
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": estate.DemoAWSKeyID, "AWS_SECRET_ACCESS_KEY": estate.DemoAWSSecret, "AWS_SESSION_TOKEN": "",
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull, "AWS_PROFILE": "",
+		"AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_ROLE_ARN": "", "AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_KMS": "",
+	} {
+		t.Setenv(k, v)
+	}
 	au, err := d.SetupAudit(ctx, estate.AuditOptions{Dir: dir, ToolsBin: testlab.ToolsBin(),
-		CTAddr: aux + ".62:6962", CTMonitorAddr: aux + ".62:0", ReportsDir: filepath.Join(dir, "reports")})
+		CTAddr: aux + ".62:6962", CTMonitorAddr: aux + ".62:0", ReportsDir: filepath.Join(dir, "reports"),
+		KMIPAddr: net.JoinHostPort(aux+".70", strconv.Itoa(testlab.FreePort(t, aux+".70"))), KMSAddr: aux + ".71:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +93,15 @@ func TestAuditDemoEstate(t *testing.T) {
 		if got[f.Check] == nil {
 			got[f.Check] = map[string]bool{}
 		}
-		got[f.Check][f.Subject] = true
+		// Key manager keys by a stable name: kmip/LABEL, and aws-kms for
+		// the emulator's keys (their IDs are random).
+		subject := f.Subject
+		if strings.HasPrefix(subject, "kmip://") {
+			subject = "kmip/" + subject[strings.LastIndexByte(subject, '/')+1:]
+		} else if strings.HasPrefix(subject, estate.DemoAWSRegion+"/") {
+			subject = "aws-kms"
+		}
+		got[f.Check][subject] = true
 	}
 	subjects := func(check string) []string {
 		var out []string
@@ -102,8 +121,11 @@ func TestAuditDemoEstate(t *testing.T) {
 		"unauthorized-issuance": {"shop.example.test"},
 		"certificate-expired":   {"CN=expired.example.test"},
 		"weak-key":              {"CN=weak.example.test"},
-		"orphaned-key":          {"demo/retired-2023"},
-		"key-extractable":       {"demo/legacy.example.test"},
+		"orphaned-key":          {"demo/retired-2023", "kmip/payments-2024-private", "kmip/sso-2025-private", "aws-kms"},
+		"key-extractable":       {"demo/legacy.example.test", "kmip/backup-kek", "kmip/payments-2024-private", "kmip/sso-2025-private"},
+		// The emulator's symmetric key: no rotation, no owner tag.
+		"kms-key-rotation-disabled": {"aws-kms"},
+		"kms-key-no-owner":          {"aws-kms"},
 		// Deployed (legacy: CAA allows only letsencrypt.org) and in CT (the
 		// rogue CA is not in example.test's CAA).
 		"caa-forbids-issuer":      {"CN=legacy.example.test", "CN=private.example.test", "shop.example.test"},

@@ -20,19 +20,27 @@ type AuditOptions struct {
 	CTAddr, CTMonitorAddr string
 	// ReportsDir receives the audit's reports.
 	ReportsDir string
+	// KMIPAddr and KMSAddr, when set, are where a KMIP server (PyKMIP)
+	// and an AWS KMS emulator (local-kms) listen, inventoried beside the
+	// token (StartKeyManagers).
+	KMIPAddr, KMSAddr string
 }
 
 // Audit is the audit side of a running demo.
 type Audit struct {
 	HSM    *SoftHSM
 	CT     *CTLog
+	Keys   *KeyManagers
 	Config string // path of the generated keyaudit.yaml
 }
 
-// Close stops the CT log.
+// Close stops the CT log and the key managers.
 func (a *Audit) Close() {
 	if a.CT != nil {
 		a.CT.Close()
+	}
+	if a.Keys != nil {
+		a.Keys.Close()
 	}
 }
 
@@ -123,6 +131,25 @@ ct-sync:
 		}
 	}
 
+	var kmBlock string
+	if o.KMIPAddr != "" {
+		km, err := StartKeyManagers(ctx, filepath.Join(o.Dir, "keymanagers"), o.KMIPAddr, o.KMSAddr)
+		if err != nil {
+			return nil, err
+		}
+		a.Keys = km
+		kmBlock = fmt.Sprintf(`
+    # A KMIP key manager (PyKMIP), client certificate authentication.
+    - kmip: kmip://%s
+      cert-file: %s
+      key-file: %s
+      ca-file: %s
+      owner: payments-team
+    # AWS KMS (an emulator here; credentials from the standard AWS chain).
+    - awskms: awskms://%s
+      endpoint: %s`, km.KMIP.Addr, km.KMIP.ClientCert, km.KMIP.ClientKey, km.KMIP.CAFile, km.KMS.Region, km.KMS.Endpoint)
+	}
+
 	var validityBlock, validityTarget string
 	if d.Revocation != nil {
 		rootFile := filepath.Join(o.Dir, "demo-root.pem")
@@ -149,7 +176,7 @@ inventory:
   sources:
     - pkcs11: "%[2]s"
       owner: platform-team
-      purpose: tls-server
+      purpose: tls-server%[11]s
   metadata:
     - label: "retired-*"
       owner: payments-team
@@ -198,7 +225,7 @@ audit:
     - {format: markdown, output: %[6]s/audit.md}
     - {format: json, output: %[6]s/audit.json}
     - {format: prometheus, output: %[6]s/keyaudit.prom}
-`, o.Dir, hsm.URI(), d.DNSAddr, DemoCAAIdentifier, ctBlock, o.ReportsDir, d.Net, d.V6Port, validityTarget, validityBlock)
+`, o.Dir, hsm.URI(), d.DNSAddr, DemoCAAIdentifier, ctBlock, o.ReportsDir, d.Net, d.V6Port, validityTarget, validityBlock, kmBlock)
 	a.Config = filepath.Join(o.Dir, "keyaudit.yaml")
 	if err := os.WriteFile(a.Config, []byte(cfg), 0o644); err != nil {
 		return nil, err

@@ -21,6 +21,7 @@ import (
 	lkms "github.com/nsmithuk/local-kms/src"
 	lkmsconfig "github.com/nsmithuk/local-kms/src/config"
 	lkmsdata "github.com/nsmithuk/local-kms/src/data"
+	"github.com/sirupsen/logrus"
 )
 
 // PyKMIP server locations: the Debian package's entry point, run with
@@ -183,6 +184,9 @@ func StartLocalKMS(dir, addr, region string) (*LocalKMS, error) {
 		localKMSRegion = region
 		lkmsconfig.AWSRegion = region
 		lkmsconfig.AWSAccountId = LocalKMSAccount
+		// It logs every request at info level through logrus' standard
+		// logger; warnings (a key pending deletion) are enough.
+		logrus.SetLevel(logrus.WarnLevel)
 	})
 	if region != localKMSRegion {
 		return nil, fmt.Errorf("estate: local-kms already runs for region %s in this process, not %s", localKMSRegion, region)
