@@ -3,11 +3,14 @@ package deploy
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/keyaudit/keyaudit/internal/testlab"
 )
 
 // unit is a parsed systemd unit file: section → key → values in order
@@ -258,5 +261,62 @@ func TestSystemdExecStart(t *testing.T) {
 	}
 	if strings.Contains(strings.Join(args, " "), "s3cret") {
 		t.Errorf("the store password is in argv: %q", args)
+	}
+}
+
+// TestSystemdAuditRuns runs the unit's command line with a freshly built
+// keyaudit, as systemd would start it: the PIN in the credentials
+// directory (where the config's URI reads it), XDG_STATE_HOME from the
+// unit, state and reports under a temp root standing for /var/lib, and
+// SoftHSM as the HSM. The audit must inventory the token, keep its SQLite
+// store in the state directory and write every report.
+func TestSystemdAuditRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: builds keyaudit and runs the unit's command against SoftHSM")
+	}
+	hsm := testlab.NewSoftHSM(t)
+	tk := hsm.InitToken("hsm1", "4321")
+	tk.GenKeyPair("EC:prime256v1", "web", "01")
+	bin, err := buildKeyaudit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := parseUnit(t, "systemd/keyaudit-audit.service")
+	line := svc.one(t, "Service", "ExecStart")
+	script := strings.ReplaceAll(strings.TrimSuffix(strings.TrimPrefix(line, "/bin/sh -ec '"), "'"), "$$", "$")
+
+	root := t.TempDir()
+	rw := strings.NewReplacer("/usr/local/bin/keyaudit", bin, "/etc/keyaudit", filepath.Join(root, "etc/keyaudit"),
+		"/var/lib", filepath.Join(root, "var/lib"))
+	script = rw.Replace(script)
+	creds := filepath.Join(root, "run/credentials/keyaudit-audit.service")
+	writeFile(t, filepath.Join(creds, "pkcs11-pin"), tk.PIN, 0o400)
+	for _, d := range strings.Fields(svc.one(t, "Service", "StateDirectory")) {
+		if err := os.MkdirAll(filepath.Join(root, "var/lib", d), 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(root, "etc/keyaudit/keyaudit.yaml"), fmt.Sprintf(
+		"inventory:\n  sources:\n    - pkcs11: \"pkcs11:token=hsm1?module-path=%s&pin-source=file:%s/pkcs11-pin\"\n", hsm.Module, creds), 0o644)
+
+	env := []string{"PATH=/usr/bin:/bin", "HOME=" + root, "SOFTHSM2_CONF=" + hsm.Conf, "CREDENTIALS_DIRECTORY=" + creds}
+	for _, e := range svc["Service"]["Environment"] {
+		env = append(env, rw.Replace(e))
+	}
+	cmd := exec.Command("/bin/sh", "-ec", script)
+	cmd.Dir = filepath.Join(root, "var/lib/keyaudit") // WorkingDirectory=
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 0 && code != 1 {
+		t.Fatalf("ExecStart: %v\n%s", err, out)
+	}
+	for _, f := range []string{"keyaudit.db", "reports/audit.html", "reports/audit.json", "reports/keyaudit.prom"} {
+		if fi, err := os.Stat(filepath.Join(root, "var/lib/keyaudit", f)); err != nil || fi.Size() == 0 {
+			t.Errorf("/var/lib/keyaudit/%s: %v\n%s", f, err, out)
+		}
+	}
+	prom, _ := os.ReadFile(filepath.Join(root, "var/lib/keyaudit/reports/keyaudit.prom"))
+	if !bytes.Contains(prom, []byte(`keyaudit_stage_ok{stage="inventory",status="complete"} 1`)) {
+		t.Errorf("the inventory stage did not complete:\n%s\n%s", prom, out)
 	}
 }
