@@ -9,11 +9,11 @@ import (
 func init() {
 	reconcile.Register(&reconcile.Check{
 		ID:       "key-disappeared",
-		Severity: reconcile.Medium,
+		Severity: reconcile.High,
 		Description: "A key an inventory source listed at its previous complete read is missing from its latest complete read: " +
 			"it was destroyed, moved or deleted outside the recorded lifecycle, or the source was tampered with.",
 		Help: "A key destroyed through an approved keyaudit destroy plan is not reported. Otherwise confirm the key's destruction was approved and recorded (NIST SP 800-57 Part 1 §8.3.4); if it was not, treat it as a possible compromise. " +
-			"A key still served or in CT is high: its certificate now has no managed key behind it.",
+			"A key still served or in CT is critical: its certificate now has no managed key behind it.",
 		Citations: []string{"NIST SP 800-57 Part 1 Rev. 5 §8.3.4 (key destruction)", "NIST SP 800-57 Part 2 Rev. 1 §6.3 (key inventory)",
 			"PCI DSS 4.0 3.7.5 (retirement and destruction of keys)"},
 		Controls: []string{pciKeyLifecycle, nistKeyMgmt},
@@ -34,9 +34,9 @@ func init() {
 				if destroyed[d.Source+"|"+k.Ref] {
 					continue // destroyed by an approved keyaudit plan: recorded in the audit log
 				}
-				sev, use := reconcile.Medium, ""
+				sev, use := reconcile.High, ""
 				if k.SPKISHA256 != "" && s.Seen(k.SPKISHA256) {
-					sev, use = reconcile.High, " while its key is still served or logged in CT"
+					sev, use = reconcile.Critical, " while its key is still served or logged in CT"
 				}
 				out = append(out, reconcile.Finding{Severity: sev, Subject: k.Name(), SPKISHA256: k.SPKISHA256,
 					Message: fmt.Sprintf("%s %s key %s was listed by %s in run %d and is gone from its complete read in run %d%s",
