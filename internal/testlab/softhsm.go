@@ -161,6 +161,13 @@ func (tk *Token) WriteObject(file, typ, label, id string, extra ...string) {
 	tk.Tool(append([]string{"--write-object", file, "--type", typ, "--label", label, "--id", id}, extra...)...)
 }
 
+// DeleteToken deletes the token labelled label (a device replaced or
+// re-initialised: a new token may take its label).
+func (h *SoftHSM) DeleteToken(label string) {
+	h.t.Helper()
+	h.run(h.util, "--delete-token", "--token", label)
+}
+
 // DeleteObject deletes the object of type typ with id.
 func (tk *Token) DeleteObject(typ, id string) {
 	tk.h.t.Helper()
