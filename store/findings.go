@@ -43,6 +43,10 @@ type FindingEvent struct {
 	RunID       int64           `json:"run_id"`
 	Event       string          `json:"event"`
 	Evidence    json.RawMessage `json:"evidence,omitempty"`
+	// Notify are the outbox notifications of this event, written in the
+	// same transaction (UpdateFindings) so that an event is never
+	// recorded without its messages, nor the messages without it.
+	Notify []Notification `json:"-"`
 }
 
 // FindingFilter selects findings.

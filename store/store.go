@@ -188,6 +188,25 @@ type Store interface {
 	// the other's result.
 	UpdateFindings(ctx context.Context, checks []string, fn func(current map[string]FindingRecord) ([]FindingRecord, []FindingEvent, error)) error
 
+	// EnqueueNotifications adds notifications to the outbox outside a
+	// findings update (a failed stage, a test message); UpdateFindings
+	// adds those of its events (FindingEvent.Notify) in its own
+	// transaction. A notification whose Key the store holds already is
+	// left as it is. It returns how many were added.
+	EnqueueNotifications(ctx context.Context, ns []Notification) (int, error)
+	// ClaimNotifications leases to holder, until now+lease, up to limit
+	// pending notifications due at now (NextAttempt not after now) that no
+	// other holder's lease covers, oldest first. Two senders never hold
+	// one notification at once; a sender that dies loses its lease.
+	ClaimNotifications(ctx context.Context, holder string, now time.Time, lease time.Duration, limit int) ([]Notification, error)
+	// FinishNotification records one attempt of notification id at time
+	// at: sent, or failed with errMsg and retried from next. The lease
+	// ends.
+	FinishNotification(ctx context.Context, id int64, sent bool, errMsg string, at, next time.Time) error
+	// Notifications calls fn for the outbox's notifications (the filter
+	// selects), oldest first.
+	Notifications(ctx context.Context, f NotificationFilter, fn func(Notification) error) error
+
 	Close() error
 }
 

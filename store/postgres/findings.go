@@ -156,9 +156,11 @@ func (s *Store) UpdateFindings(ctx context.Context, checks []string, fn func(map
 			b.Queue(upsertFinding, r.Fingerprint, r.Check, r.Severity, r.State, ts(r.FirstSeen), ts(r.LastSeen), ts(r.Since),
 				r.RunID, nonEmptyJSON(r.Data), nonEmptyJSON(r.Evidence))
 		}
+		var notes []store.Notification
 		for _, e := range events {
 			b.Queue(`INSERT INTO finding_events (fingerprint, time, run_id, event, evidence) VALUES ($1, $2, $3, $4, $5)`,
 				e.Fingerprint, ts(e.Time), e.RunID, e.Event, nonEmptyJSON(e.Evidence))
+			notes = append(notes, e.Notify...)
 		}
 		br := tx.SendBatch(ctx, &b)
 		for i := range b.Len() {
@@ -170,7 +172,11 @@ func (s *Store) UpdateFindings(ctx context.Context, checks []string, fn func(map
 				return fmt.Errorf("finding event %s: %w", events[i-len(recs)].Fingerprint, err)
 			}
 		}
-		return br.Close()
+		if err := br.Close(); err != nil {
+			return err
+		}
+		_, err = enqueue(ctx, tx, notes)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: update findings: %w", err)

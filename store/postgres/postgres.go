@@ -115,6 +115,26 @@ var migrations = []string{
 	// write update two more B-trees keyed by random hashes.
 	`DROP INDEX items_spki;
 	DROP INDEX items_cert;`,
+	// 5: the notification outbox.
+	`CREATE TABLE notifications (
+		id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		key           TEXT NOT NULL UNIQUE,
+		route         TEXT NOT NULL,
+		sink          TEXT NOT NULL,
+		event         TEXT NOT NULL,
+		fingerprint   TEXT NOT NULL DEFAULT '',
+		owner         TEXT NOT NULL DEFAULT '',
+		payload       TEXT NOT NULL,
+		created       TIMESTAMPTZ NOT NULL,
+		status        TEXT NOT NULL,
+		attempts      INTEGER NOT NULL DEFAULT 0,
+		next_attempt  TIMESTAMPTZ NOT NULL,
+		last_error    TEXT NOT NULL DEFAULT '',
+		sent_at       TIMESTAMPTZ,
+		claimed_by    TEXT NOT NULL DEFAULT '',
+		claimed_until TIMESTAMPTZ
+	);
+	CREATE INDEX notifications_due ON notifications(status, next_attempt);`,
 }
 
 // auditLock is the advisory lock key that serialises audit appenders

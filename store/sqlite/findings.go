@@ -146,6 +146,9 @@ func (s *Store) UpdateFindings(ctx context.Context, checks []string, fn func(map
 		if _, err := ins.ExecContext(ctx, e.Fingerprint, ts(e.Time), e.RunID, e.Event, nonEmptyJSON(e.Evidence)); err != nil {
 			return fmt.Errorf("sqlite: finding event %s: %w", e.Fingerprint, err)
 		}
+		if _, err := enqueue(ctx, tx, e.Notify); err != nil {
+			return fmt.Errorf("sqlite: finding event %s: %w", e.Fingerprint, err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: update findings: %w", err)

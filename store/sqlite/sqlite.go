@@ -100,6 +100,27 @@ var migrations = []string{
 	// write update two more B-trees keyed by random hashes.
 	`DROP INDEX items_spki;
 	DROP INDEX items_cert;`,
+	// 5: the notification outbox. Times are fixed-width UTC text (fts),
+	// so that they compare as strings.
+	`CREATE TABLE notifications (
+		id            INTEGER PRIMARY KEY AUTOINCREMENT,
+		key           TEXT NOT NULL UNIQUE,
+		route         TEXT NOT NULL,
+		sink          TEXT NOT NULL,
+		event         TEXT NOT NULL,
+		fingerprint   TEXT NOT NULL DEFAULT '',
+		owner         TEXT NOT NULL DEFAULT '',
+		payload       TEXT NOT NULL,
+		created       TEXT NOT NULL,
+		status        TEXT NOT NULL,
+		attempts      INTEGER NOT NULL DEFAULT 0,
+		next_attempt  TEXT NOT NULL,
+		last_error    TEXT NOT NULL DEFAULT '',
+		sent_at       TEXT NOT NULL DEFAULT '',
+		claimed_by    TEXT NOT NULL DEFAULT '',
+		claimed_until TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX notifications_due ON notifications(status, next_attempt);`,
 }
 
 // Store is a store.Store on one SQLite file.

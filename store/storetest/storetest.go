@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 		testShardRuns(t, handles)
 	})
 	runLifecycle(t, open, o)
+	runNotifications(t, open, o)
 }
 
 func testRuns(t *testing.T, s store.Store) {
