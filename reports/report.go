@@ -135,6 +135,8 @@ type Options struct {
 	// Summary makes the markdown format the short summary for a pull
 	// request comment (see MarkdownSummary).
 	Summary bool
+	// Terminal lays the table format out; nil: TerminalOf the writer.
+	Terminal *Terminal
 }
 
 func (o Options) failOn() reconcile.Severity {

@@ -69,7 +69,7 @@ func TestGolden(t *testing.T) {
 		name, format string
 		opts         Options
 	}{
-		{"report.table.golden", FormatTable, Options{}},
+		{"report.table.golden", FormatTable, Options{Terminal: &Terminal{Width: 100}}},
 		{"report.json.golden", FormatJSON, Options{}},
 		{"report.jsonl.golden", FormatJSONL, Options{}},
 		{"report.findings.csv.golden", FormatCSV, Options{}},
@@ -110,7 +110,7 @@ func TestEmptyReport(t *testing.T) {
 			}
 		})
 	}
-	golden(t, "empty.table.golden", render(t, FormatTable, r, Options{}))
+	golden(t, "empty.table.golden", render(t, FormatTable, r, Options{Terminal: &Terminal{Width: 100}}))
 	golden(t, "empty.md.golden", render(t, FormatMarkdown, r, Options{}))
 }
 

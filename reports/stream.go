@@ -7,9 +7,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/tw"
 )
 
 // Formats understood by NewStream.
@@ -37,16 +34,42 @@ type Stream[T any] interface {
 	Close() error
 }
 
-// NewStream returns a Stream for format. CSV uses cols for its header and
-// cells (cells are escaped against formula injection); table uses cols;
-// json and jsonl marshal T.
 // StreamOption tunes NewStream.
-type StreamOption int
+type StreamOption func(*streamConfig)
+
+type streamConfig struct {
+	sort    bool
+	term    *Terminal
+	details bool
+}
 
 // SortRows sorts table rows by their cells, for records that arrive in no
 // meaningful order (scan results); without it rows keep write order.
-const SortRows StreamOption = 1
+var SortRows StreamOption = func(c *streamConfig) { c.sort = true }
 
+// WithTerminal lays tables out for t instead of for what TerminalOf says
+// of the writer.
+func WithTerminal(t Terminal) StreamOption { return func(c *streamConfig) { c.term = &t } }
+
+// WithDetails makes the summarising tables (NewFindingStream,
+// NewObservationStream) also list every record, as --verbose asks.
+func WithDetails(on bool) StreamOption { return func(c *streamConfig) { c.details = c.details || on } }
+
+func streamOptions(w io.Writer, opts []StreamOption) streamConfig {
+	var c streamConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.term == nil {
+		t := TerminalOf(w)
+		c.term = &t
+	}
+	return c
+}
+
+// NewStream returns a Stream for format. CSV uses cols for its header and
+// cells (cells are escaped against formula injection); table uses cols,
+// fitted to the terminal (TerminalOf); json and jsonl marshal T.
 func NewStream[T any](w io.Writer, format string, cols []Column[T], opts ...StreamOption) (Stream[T], error) {
 	switch format {
 	case FormatJSONL:
@@ -64,11 +87,8 @@ func NewStream[T any](w io.Writer, format string, cols []Column[T], opts ...Stre
 		}
 		return &csvStream[T]{w: cw, cols: cols}, nil
 	case FormatTable, "":
-		ts := &tableStream[T]{w: w, cols: cols}
-		for _, o := range opts {
-			ts.sort = ts.sort || o == SortRows
-		}
-		return ts, nil
+		c := streamOptions(w, opts)
+		return &tableStream[T]{w: w, cols: cols, sort: c.sort, term: *c.term}, nil
 	default:
 		return nil, fmt.Errorf("reports: unknown format %q (want one of %s)", format, strings.Join(StreamFormats, ", "))
 	}
@@ -152,6 +172,7 @@ type tableStream[T any] struct {
 	cols []Column[T]
 	rows [][]string
 	sort bool
+	term Terminal
 }
 
 func (s *tableStream[T]) Write(v T) error {
@@ -164,12 +185,18 @@ func (s *tableStream[T]) Write(v T) error {
 }
 
 func (s *tableStream[T]) Close() error {
-	if !s.sort {
-		return RenderTable(s.w, headers(s.cols), s.rows)
+	if s.sort {
+		sortRows(s.rows)
 	}
-	// Rows arrive in completion order; sort them so a table is stable.
-	sort.SliceStable(s.rows, func(i, j int) bool {
-		a, b := s.rows[i], s.rows[j]
+	t := textTable{header: headers(s.cols), rows: s.rows}
+	return t.render(s.w, s.term)
+}
+
+// sortRows sorts rows by their cells: rows that arrive in completion
+// order make a stable table.
+func sortRows(rows [][]string) {
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
 		for k := range a {
 			if a[k] != b[k] {
 				return a[k] < b[k]
@@ -177,7 +204,6 @@ func (s *tableStream[T]) Close() error {
 		}
 		return false
 	})
-	return RenderTable(s.w, headers(s.cols), s.rows)
 }
 
 func headers[T any](cols []Column[T]) []string {
@@ -188,36 +214,10 @@ func headers[T any](cols []Column[T]) []string {
 	return h
 }
 
-// RenderTable writes a plain-text table.
+// RenderTable writes a plain-text table fitted to w (TerminalOf).
 func RenderTable(w io.Writer, header []string, rows [][]string) error {
-	// The table library does not return write errors: a table written to
-	// a full disk must not exit 0.
-	ew := &errWriter{w: w}
-	t := tablewriter.NewTable(ew,
-		tablewriter.WithHeaderAutoFormat(tw.Off),
-		tablewriter.WithRowAutoWrap(tw.WrapNone),
-	)
-	t.Header(toAny(header)...)
-	for _, r := range rows {
-		if err := t.Append(r); err != nil {
-			return fmt.Errorf("reports: table: %w", err)
-		}
-	}
-	if err := t.Render(); err != nil {
-		return fmt.Errorf("reports: table: %w", err)
-	}
-	if ew.err != nil {
-		return fmt.Errorf("reports: table: %w", ew.err)
-	}
-	return nil
-}
-
-func toAny(s []string) []any {
-	out := make([]any, len(s))
-	for i, v := range s {
-		out[i] = v
-	}
-	return out
+	t := textTable{header: header, rows: rows}
+	return t.render(w, TerminalOf(w))
 }
 
 // sanitizeCell strips control characters (terminal escape sequences in a

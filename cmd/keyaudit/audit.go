@@ -190,7 +190,7 @@ func (a *app) runAudit(ctx context.Context, o *auditOptions) error {
 		return err
 	}
 	plan.ReportOptions = reports.Options{FailOn: threshold.Severity(), Locate: stage.ConfigLocator(a.configPath, a.config)}
-	out, err := reports.NewStream(a.stdout, o.format, reports.FindingColumns)
+	out, err := reports.NewFindingStream(a.stdout, o.format, reports.WithDetails(a.verbose))
 	if err != nil {
 		return withCode(exitError, err)
 	}

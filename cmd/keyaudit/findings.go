@@ -57,7 +57,7 @@ It only reads the store: a missing store is an error.`,
 
 func (a *app) runFindings(ctx context.Context, state, check, format string, history bool) error {
 	fstate, _ := stage.FindingState(state) // checked before it runs
-	out, err := reports.NewStream(a.stdout, format, reports.FindingRowColumns, reports.SortRows)
+	out, err := reports.NewFindingRowStream(a.stdout, format, reports.WithDetails(a.verbose))
 	if err != nil {
 		return withCode(exitError, err)
 	}

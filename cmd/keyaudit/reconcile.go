@@ -91,7 +91,7 @@ func (a *app) runReconcile(ctx context.Context, o *reconcileOptions) error {
 	if err != nil {
 		return err
 	}
-	out, err := reports.NewStream(a.stdout, o.format, reports.FindingColumns)
+	out, err := reports.NewFindingStream(a.stdout, o.format, reports.WithDetails(a.verbose))
 	if err != nil {
 		return withCode(exitError, err)
 	}

@@ -92,7 +92,7 @@ func (a *app) runScan(ctx context.Context, o *scanOptions, args []string) error 
 	if err != nil {
 		return err
 	}
-	out, err := reports.NewStream(a.stdout, o.format, reports.ObservationColumns, reports.SortRows)
+	out, err := reports.NewObservationStream(a.stdout, o.format, reports.WithDetails(a.verbose))
 	if err != nil {
 		return withCode(exitError, err)
 	}
