@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -59,6 +60,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Queued, when set, is told how many endpoints a scan has queued so
+	// far, each time it queues one, and once more with final true when
+	// the targets are all expanded: the total of a progress bar. It is
+	// called from several goroutines.
+	Queued func(queued int64, final bool)
 }
 
 // Scanner scans targets. Create it with New.
@@ -66,6 +72,7 @@ type Scanner struct {
 	cfg     Config
 	limiter *rate.Limiter
 	perIP   *ipLimiter
+	queued  atomic.Int64 // endpoints the running scan queued
 }
 
 // New validates cfg and fills defaults.
@@ -139,6 +146,7 @@ type Stats struct {
 // not by the number of targets.
 func (s *Scanner) Scan(ctx context.Context, specs iter.Seq[Spec], emit func(Observation) error) (Stats, error) {
 	stats := Stats{Errors: map[ErrorKind]int{}}
+	s.queued.Store(0)
 	if s.cfg.Resolver == nil {
 		// Resolve lazily: a scan of IPs only needs no resolver at all.
 		s.cfg.Resolver = &lazyResolver{servers: s.cfg.Resolvers}
@@ -184,7 +192,13 @@ func (s *Scanner) Scan(ctx context.Context, specs iter.Seq[Spec], emit func(Obse
 			return nil
 		})
 	}
-	go func() { producers.Wait(); close(endpoints) }()
+	go func() {
+		producers.Wait()
+		if s.cfg.Queued != nil {
+			s.cfg.Queued(s.queued.Load(), true) // before Scan can return
+		}
+		close(endpoints)
+	}()
 
 	// Stage 2: workers.
 	var workers sync.WaitGroup
@@ -256,6 +270,9 @@ func (s *Scanner) send(ctx context.Context, ep Endpoint, out chan<- Endpoint) bo
 	}
 	select {
 	case out <- ep:
+		if n := s.queued.Add(1); s.cfg.Queued != nil {
+			s.cfg.Queued(n, false)
+		}
 		return true
 	case <-ctx.Done():
 		return false

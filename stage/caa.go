@@ -86,6 +86,8 @@ func CAA(ctx context.Context, env Env, p CAAParams, emit func(caa.Result) error)
 		}
 		return nil
 	}
+	cnt := newCounter(env, "caa", "results")
+	put = countEmit(cnt, put)
 	req := caa.Request{AccountURI: p.AccountURI, ValidationMethod: p.ValidationMethod}
 	failed := map[caa.ErrorKind]int{}
 	var denied, allowed int
@@ -115,6 +117,7 @@ func CAA(ctx context.Context, env Env, p CAAParams, emit func(caa.Result) error)
 		}
 		return nil
 	})
+	cnt.close()
 
 	note := fmt.Sprintf("%d names", len(p.Names))
 	if len(p.CAs) > 0 {

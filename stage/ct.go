@@ -196,9 +196,7 @@ func CTSync(ctx context.Context, env Env, p CTParams, emit func(ctlog.Sighting) 
 		sink.st, sink.runID = env.Store, rec.ID()
 	}
 
-	if env.Progress {
-		bars = newCTBars(env.Stderr)
-	}
+	bars = newCTBars(env)
 	results := make([]CTLogResult, len(p.Logs))
 	var wg sync.WaitGroup
 	for i, l := range p.Logs {

@@ -1,14 +1,10 @@
 package stage
 
 import (
-	"io"
-	"os"
 	"sync"
-	"time"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
-	"golang.org/x/term"
 
 	"github.com/keyaudit/keyaudit/ctlog"
 )
@@ -20,15 +16,14 @@ type ctBars struct {
 	bars map[string]*mpb.Bar
 }
 
-// newCTBars returns the bars of a CT sync on w, or nil when w is not a
-// terminal.
-func newCTBars(w io.Writer) *ctBars {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+// newCTBars returns the bars of a CT sync, or nil when env draws no
+// progress.
+func newCTBars(env Env) *ctBars {
+	w := env.progressOutput()
+	if w == nil {
 		return nil
 	}
-	return &ctBars{bars: map[string]*mpb.Bar{},
-		p: mpb.New(mpb.WithOutput(w), mpb.WithRefreshRate(200*time.Millisecond))}
+	return &ctBars{bars: map[string]*mpb.Bar{}, p: newProgress(w)}
 }
 
 // progress is a ctlog.Config.Progress: it moves p's log's bar.
@@ -39,7 +34,8 @@ func (b *ctBars) progress(p ctlog.Progress) {
 	if !ok {
 		bar = b.p.AddBar(int64(p.Target-p.Started),
 			mpb.PrependDecorators(decor.Name(p.Log.Name(), decor.WCSyncSpaceR)),
-			mpb.AppendDecorators(decor.CountersNoUnit("%d / %d"), decor.Name(" "), decor.AverageSpeed(0, "%.0f/s")))
+			mpb.AppendDecorators(decor.CountersNoUnit("%d / %d entries"), decor.Name(" "), decor.AverageSpeed(0, "%.0f/s"),
+				decor.Name(" ETA "), decor.AverageETA(decor.ET_STYLE_GO)))
 		b.bars[p.Log.ID] = bar
 	}
 	bar.SetTotal(int64(p.Target-p.Started), false)

@@ -209,7 +209,7 @@ func TestCTWatchStopsFollowingALyingLog(t *testing.T) {
 // TestCTBars: one bar per log, named after it; none when the output is
 // not a terminal.
 func TestCTBars(t *testing.T) {
-	if newCTBars(&bytes.Buffer{}) != nil {
+	if newCTBars(Env{Progress: true, Stderr: &bytes.Buffer{}}) != nil {
 		t.Fatal("bars drawn on a buffer")
 	}
 	var out bytes.Buffer

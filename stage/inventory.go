@@ -69,12 +69,15 @@ func Inventory(ctx context.Context, env Env, p InventoryParams, emit func(invent
 
 	var results []inventory.Result
 	var writeErr error
+	bar := newSourceBar(env, len(p.Sources))
 	for i, s := range p.Sources {
 		if ctx.Err() != nil {
 			break
 		}
 		name := names[i]
+		bar.source(name)
 		res := s.Source.Keys(ctx, func(k inventory.Key) error {
+			bar.key()
 			s.Defaults.Apply(&k)
 			p.Rules.Apply(&k)
 			if rec != nil {
@@ -107,6 +110,7 @@ func Inventory(ctx context.Context, env Env, p InventoryParams, emit func(invent
 			env.logger().Debug("inventory: warning", "source", name, "warning", res.Warnings[j])
 		}
 		results = append(results, res)
+		bar.sourceDone()
 		if rec != nil {
 			it, err := sourceStatusItem(res)
 			if err == nil {
@@ -120,6 +124,8 @@ func Inventory(ctx context.Context, env Env, p InventoryParams, emit func(invent
 			break
 		}
 	}
+
+	bar.close()
 
 	// Complete only when every source was listed whole.
 	incomplete, total := 0, 0

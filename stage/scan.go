@@ -61,6 +61,16 @@ func Scan(ctx context.Context, env Env, p ScanParams, emit func(scanner.Observat
 	if cfg.Now == nil {
 		cfg.Now = env.now
 	}
+	bar := newScanBar(env)
+	if bar != nil {
+		next := cfg.Queued
+		cfg.Queued = func(n int64, final bool) {
+			if next != nil {
+				next(n, final)
+			}
+			bar.queued(n, final)
+		}
+	}
 	sc, err := scanner.New(cfg)
 	if err != nil {
 		return out, fmt.Errorf("scan: %w", err)
@@ -78,6 +88,7 @@ func Scan(ctx context.Context, env Env, p ScanParams, emit func(scanner.Observat
 	// Targets read from stdin block until a line or EOF comes: an
 	// interrupt must not wait for either.
 	stats, scanErr := sc.Scan(ctx, scanner.UntilDone(ctx, p.Targets), func(o scanner.Observation) error {
+		bar.done()
 		if rec != nil {
 			items, err := records.ObservationItems(o, seen)
 			if err != nil {
@@ -92,6 +103,7 @@ func Scan(ctx context.Context, env Env, p ScanParams, emit func(scanner.Observat
 		}
 		return nil
 	})
+	bar.close()
 	if w := stats.Window; w.Ceiling > 0 {
 		env.logger().Info("scan concurrency adapted to handshake latency",
 			"ceiling", w.Ceiling, "lowest", w.Lowest, "highest", w.Highest, "final", w.Final)

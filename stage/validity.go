@@ -144,6 +144,7 @@ func Validity(ctx context.Context, env Env, p ValidityParams, emit func(records.
 	}
 
 	results := make([]records.Validity, len(targets)+len(cts))
+	cnt := newCounter(env, "validity", "checked")
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(validityConcurrency)
 	for i := range targets {
@@ -156,6 +157,7 @@ func Validity(ctx context.Context, env Env, p ValidityParams, emit func(records.
 				return nil
 			}
 			results[i] = checker.Check(gctx, targets[i])
+			cnt.inc()
 			return nil
 		})
 	}
@@ -165,10 +167,12 @@ func Validity(ctx context.Context, env Env, p ValidityParams, emit func(records.
 				return gctx.Err()
 			}
 			results[len(targets)+i] = cts[i].check(gctx, checker)
+			cnt.inc()
 			return nil
 		})
 	}
 	runErr := g.Wait()
+	cnt.close()
 	sum := validitySummary{ctNoDER: ctNoDER}
 	if runErr == nil {
 		for _, v := range results {

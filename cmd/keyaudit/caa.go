@@ -93,7 +93,7 @@ func (a *app) runCAA(ctx context.Context, o *caaOptions, cc caaConfig, rawNames 
 	if err != nil {
 		return withCode(exitError, err)
 	}
-	return runStage(ctx, a, "caa", out, func(env stage.Env, emit func(caa.Result) error) error {
+	return runStage(ctx, a, out, func(env stage.Env, emit func(caa.Result) error) error {
 		_, err := stage.CAA(ctx, env, p, emit)
 		return err
 	})

@@ -99,7 +99,7 @@ func (a *app) runInventory(ctx context.Context, o *inventoryOptions) error {
 	}
 	defer closeSources()
 	var res stage.Outcome
-	err = runStage(ctx, a, "inventory", out, func(env stage.Env, emit func(inventory.Key) error) error {
+	err = runStage(ctx, a, out, func(env stage.Env, emit func(inventory.Key) error) error {
 		var err error
 		res, err = stage.Inventory(ctx, env, p, emit)
 		return err

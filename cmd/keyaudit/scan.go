@@ -96,17 +96,16 @@ func (a *app) runScan(ctx context.Context, o *scanOptions, args []string) error 
 	if err != nil {
 		return withCode(exitError, err)
 	}
-	return runStage(ctx, a, "scan", out, func(env stage.Env, emit func(scanner.Observation) error) error {
+	return runStage(ctx, a, out, func(env stage.Env, emit func(scanner.Observation) error) error {
 		_, err := stage.Scan(ctx, env, p, emit)
 		return err
 	})
 }
 
 // runStage runs a stage from the CLI: it opens the store, runs the stage
-// (run) with each result written to out and counted on stderr, and
-// closes out. A stage that failed or an output that could not be
+// (run) with each result written to out, and closes out. A stage that failed or an output that could not be
 // written is exit 2.
-func runStage[T any](ctx context.Context, a *app, label string, out reports.Stream[T], run func(stage.Env, func(T) error) error) error {
+func runStage[T any](ctx context.Context, a *app, out reports.Stream[T], run func(stage.Env, func(T) error) error) error {
 	st, err := a.openStore(ctx)
 	if err != nil {
 		return err
@@ -114,12 +113,7 @@ func runStage[T any](ctx context.Context, a *app, label string, out reports.Stre
 	if st != nil {
 		defer st.Close()
 	}
-	prog := stage.NewCounter(a.stderr, label)
-	runErr := run(a.stageEnv(st), func(v T) error {
-		prog.Inc()
-		return out.Write(v)
-	})
-	prog.Done()
+	runErr := run(a.stageEnv(st), out.Write)
 	closeErr := out.Close()
 	return invalid(cmp.Or(runErr, closeErr))
 }
@@ -134,9 +128,10 @@ func writeAll[T any](out reports.Stream[T], rows []T) error {
 	return invalid(out.Close())
 }
 
-// stageEnv is the environment the stages run with from the CLI.
+// stageEnv is the environment the stages run with from the CLI: progress
+// is drawn when stderr is a terminal.
 func (a *app) stageEnv(st store.Store) stage.Env {
-	return stage.Env{Store: st, Log: a.log, Stderr: a.stderr}
+	return stage.Env{Store: st, Log: a.log, Stderr: a.stderr, Progress: true}
 }
 
 // scanConfig parses the scanner settings of o (exit 2 when invalid).

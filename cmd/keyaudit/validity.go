@@ -35,7 +35,7 @@ func newValidityCmd(a *app) *cobra.Command {
 			if err != nil {
 				return withCode(exitError, err)
 			}
-			return runStage(cmd.Context(), a, "validity", out, func(env stage.Env, emit func(records.Validity) error) error {
+			return runStage(cmd.Context(), a, out, func(env stage.Env, emit func(records.Validity) error) error {
 				_, err := stage.Validity(cmd.Context(), env, p, emit)
 				return err
 			})
