@@ -72,6 +72,10 @@ type Finding struct {
 	// Source locates the finding in an input: an inventory file, a
 	// config line ("path:line"), a CT log entry.
 	Source string `json:"source,omitempty"`
+	// Owner is the team the finding belongs to: the owner inventory
+	// metadata gives its key, else the config's owners by domain,
+	// address, source or label (package notify).
+	Owner string `json:"owner,omitempty"`
 }
 
 // Fingerprint identifies a finding across runs: the same check about the

@@ -44,6 +44,17 @@ type Destruction struct {
 	Remaining string `json:"remaining,omitempty"`
 }
 
+// NotificationFailure is one route's sink whose notifications keep
+// failing: how many, how often the worst was tried, the last error.
+type NotificationFailure struct {
+	Route     string    `json:"route"`
+	Sink      string    `json:"sink"`
+	Pending   int       `json:"pending"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error"`
+	Oldest    time.Time `json:"oldest"`
+}
+
 // LogIssue is a CT log that misbehaved (or could not be verified) during
 // a sync: its position did not move.
 type LogIssue struct {
@@ -74,10 +85,13 @@ type Snapshot struct {
 	KeySources []string
 	// Destructions are the key destructions keyaudit carried out.
 	Destructions []Destruction
-	CAA          []records.CAAResult
-	Sightings    []records.Sighting
-	LogIssues    []LogIssue
-	Revocations  []Revocation
+	// NotificationFailures are the outbox's notifications that failed
+	// at least the configured number of times, by route and sink.
+	NotificationFailures []NotificationFailure
+	CAA                  []records.CAAResult
+	Sightings            []records.Sighting
+	LogIssues            []LogIssue
+	Revocations          []Revocation
 	// Watched are the organisation's domains (config "watch").
 	Watched []string
 	// Sources says which inputs were complete; checks that reason from

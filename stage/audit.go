@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyaudit/keyaudit/notify"
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/store"
@@ -57,6 +58,9 @@ type AuditPlan struct {
 	// Tool names keyaudit in the reports.
 	Tool reports.Tool
 	Meta map[string]any
+	// Notify, when set, sends the outbox's notifications at the end
+	// (the reconcile's events and the failed stages').
+	Notify *notify.Sender
 }
 
 // AuditResult is how an audit ended.
@@ -144,6 +148,13 @@ func Audit(ctx context.Context, env Env, p AuditPlan) (AuditResult, error) {
 			}
 			res.Written = append(res.Written, spec.Format+": "+spec.Path)
 		}
+		if err := putStages(fctx, rec, res.Stages); err != nil {
+			return res, err
+		}
+	}
+	if p.Notify != nil {
+		fmt.Fprintln(env.stderr(), "keyaudit: audit: notify …")
+		res.Stages = append(res.Stages, notifyStage(ctx, env, p, res.RunID, res.Stages))
 		if err := putStages(fctx, rec, res.Stages); err != nil {
 			return res, err
 		}

@@ -37,6 +37,9 @@ type EstateOptions struct {
 	// Destructions lists the key destructions keyaudit carried out (nil:
 	// none).
 	Destructions func(ctx context.Context, st store.Store) ([]reconcile.Destruction, error)
+	// NotificationFailures lists the sinks whose notifications keep
+	// failing (nil: none).
+	NotificationFailures func(ctx context.Context, st store.Store) ([]reconcile.NotificationFailure, error)
 }
 
 // ErrEmptyEstate is returned when the store holds nothing to reconcile.
@@ -107,6 +110,11 @@ func LoadEstate(ctx context.Context, st store.Store, o EstateOptions) (*reconcil
 	if o.Destructions != nil {
 		if e.snap.Destructions, err = o.Destructions(ctx, st); err != nil {
 			return nil, fmt.Errorf("destructions: %w", err)
+		}
+	}
+	if o.NotificationFailures != nil {
+		if e.snap.NotificationFailures, err = o.NotificationFailures(ctx, st); err != nil {
+			return nil, fmt.Errorf("notifications: %w", err)
 		}
 	}
 	for _, step := range []func(context.Context) error{e.endpoints, e.inventory, e.validity, e.sightings, e.logs, e.caa, e.certDER} {

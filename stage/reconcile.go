@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/keyaudit/keyaudit/notify"
 	"github.com/keyaudit/keyaudit/reconcile"
 	_ "github.com/keyaudit/keyaudit/reconcile/checks" // registers the checks
 	"github.com/keyaudit/keyaudit/reconcile/destroy"
@@ -39,7 +40,12 @@ type ReconcileParams struct {
 	// Destructions lists the key destructions carried out; nil: those of
 	// keyaudit's audit log.
 	Destructions func(ctx context.Context, st store.Store) ([]reconcile.Destruction, error)
-	Meta         map[string]any
+	// Owners give every finding its owner (package notify); Router turns
+	// the lifecycle's events into outbox notifications, written with
+	// them (nil: none).
+	Owners []notify.Owner
+	Router *notify.Router
+	Meta   map[string]any
 }
 
 // ReconcileResult is what a reconcile found.
@@ -77,7 +83,8 @@ func Reconcile(ctx context.Context, env Env, p ReconcileParams) (ReconcileResult
 	if p.Destructions == nil {
 		p.Destructions = destroy.Destructions
 	}
-	snap, err := LoadEstate(ctx, st, EstateOptions{Now: now, Policy: p.Policy, Runs: p.Runs, Revocations: p.Revocations, Destructions: p.Destructions})
+	snap, err := LoadEstate(ctx, st, EstateOptions{Now: now, Policy: p.Policy, Runs: p.Runs, Revocations: p.Revocations, Destructions: p.Destructions,
+		NotificationFailures: NotificationFailures(p.Router.MaxAttempts())})
 	if err != nil {
 		return out, err
 	}
@@ -85,6 +92,7 @@ func Reconcile(ctx context.Context, env Env, p ReconcileParams) (ReconcileResult
 	out.Snapshot = snap
 
 	res := reconcile.Run(snap, reconcile.Options{Checks: p.Checks, Suppressions: p.Suppressions})
+	notify.Assign(p.Owners, snap, res.Findings)
 
 	meta := map[string]any{"inputs": snap.Sources, "checks": p.Checks, "now": now, "runs": p.Runs}
 	for k, v := range p.Meta {
@@ -132,7 +140,8 @@ func Reconcile(ctx context.Context, env Env, p ReconcileParams) (ReconcileResult
 			if err != nil {
 				return nil, nil, err
 			}
-			evs = append(evs, store.FindingEvent{Fingerprint: e.Fingerprint, Time: now.UTC(), RunID: rec.ID(), Event: e.Event, Evidence: b})
+			evs = append(evs, store.FindingEvent{Fingerprint: e.Fingerprint, Time: now.UTC(), RunID: rec.ID(), Event: e.Event, Evidence: b,
+				Notify: p.Router.Notifications(e, rec.ID(), now)})
 		}
 		return recs, evs, nil
 	})

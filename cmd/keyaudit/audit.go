@@ -172,6 +172,9 @@ func (a *app) auditPlan(o *auditOptions) (stage.AuditPlan, error) {
 	if p.Reconcile, err = a.reconcileParams(&reconcileOptions{}, cfg); err != nil {
 		return p, err
 	}
+	if p.Reconcile.Router != nil {
+		p.Notify = a.notifySender(p.Reconcile.Router)
+	}
 	if p.Reports, err = stage.AuditReports(o.configReports, o.reports); err != nil {
 		return p, withCode(exitError, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/keyaudit/keyaudit/internal/config"
+	"github.com/keyaudit/keyaudit/notify"
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/stage"
 )
@@ -59,5 +60,7 @@ func configSchema(root *cobra.Command) config.Schema {
 		"revoke":       config.Strict[stage.RevokeConfig],
 		"trust":        config.Strict[stage.TrustSection],
 		"acme":         config.Strict[stage.ACMESection],
+		"owners":       config.Strict[[]notify.Owner],
+		"notify":       config.Strict[notify.Config],
 	}, knownSections)
 }

@@ -83,6 +83,10 @@ func (a *app) reconcileConfig() (stage.ReconcileParams, error) {
 	}
 	cc, watch, err := a.caaConfig()
 	p.Watch, p.CAs = watch, cc.table
+	if err != nil {
+		return p, err
+	}
+	p.Owners, p.Router, err = a.notifyConfig()
 	return p, err
 }
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keyaudit/keyaudit/internal/procgroup"
 )
 
 // HookAlreadyRevokedExit is the exit status by which a hook says the CA
@@ -79,7 +81,7 @@ func (h *HookExecutor) Revoke(ctx context.Context, r Request) Result {
 	cmd.Stdin = strings.NewReader(r.Action.Certificate.PEM)
 	out := &capped{max: maxHookOutput}
 	cmd.Stdout, cmd.Stderr = out, out
-	setProcessGroup(cmd)
+	procgroup.Set(cmd) // a timed-out hook's children die with it
 	cmd.WaitDelay = 2 * time.Second
 	err := cmd.Run()
 	res := Result{Output: out.String()}
