@@ -161,7 +161,7 @@ func (r *Router) routeMatches(rt Route, event string, f *reconcile.Finding) bool
 func (r *Router) build(rt Route, p Payload, subject string, created time.Time) []store.Notification {
 	var out []store.Notification
 	for _, sink := range rt.Sinks {
-		if p.Finding != nil && p.Finding.Check == FailedCheck && p.Finding.Subject == rt.Name+"/"+sink {
+		if p.Finding != nil && p.Finding.Check == FailedCheck && strings.HasSuffix(p.Finding.Subject, "/"+sink) {
 			continue // a failing sink is not told of its own failure
 		}
 		q := p
