@@ -13,7 +13,7 @@ export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
-packages=(softhsm2 opensc knot postfix dovecot-imapd dovecot-pop3d slapd ldap-utils postgresql sqlite3 openssl ca-certificates chromium python3-pykmip systemd)
+packages=(softhsm2 opensc knot postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd slapd ldap-utils postgresql sqlite3 openssl ca-certificates chromium python3-pykmip systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

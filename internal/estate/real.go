@@ -2,6 +2,7 @@ package estate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -53,6 +54,27 @@ func openPath(dir string) error {
 // addr (a loopback ip:port), offering STARTTLS with the given PEM chain
 // and key. Mail to anything is refused: it is a TLS endpoint, not a relay.
 func StartPostfix(ctx context.Context, dir, addr string, chainPEM, keyPEM []byte) (*Process, error) {
+	return startPostfix(ctx, dir, addr, chainPEM, keyPEM, nil)
+}
+
+// MailDelivery makes a Postfix deliver: mail for Domains goes over LMTP
+// to LMTPAddr (a Dovecot's), everything else is refused.
+type MailDelivery struct {
+	Domains  []string
+	LMTPAddr string
+}
+
+// StartPostfixDelivering runs a real Postfix on addr, as StartPostfix
+// does, that accepts mail from loopback for d.Domains and hands it to
+// d.LMTPAddr.
+func StartPostfixDelivering(ctx context.Context, dir, addr string, chainPEM, keyPEM []byte, d MailDelivery) (*Process, error) {
+	if len(d.Domains) == 0 || d.LMTPAddr == "" {
+		return nil, errors.New("estate: a delivering Postfix needs domains and an LMTP address")
+	}
+	return startPostfix(ctx, dir, addr, chainPEM, keyPEM, &d)
+}
+
+func startPostfix(ctx context.Context, dir, addr string, chainPEM, keyPEM []byte, deliver *MailDelivery) (*Process, error) {
 	if _, err := exec.LookPath("postfix"); err != nil {
 		if _, err2 := os.Stat("/usr/sbin/postfix"); err2 != nil {
 			return nil, fmt.Errorf("estate: postfix not installed: %w", err)
@@ -101,6 +123,14 @@ func StartPostfix(ctx context.Context, dir, addr string, chainPEM, keyPEM []byte
 		"alias_database =",
 		"",
 	}, "\n")
+	if deliver != nil {
+		mainCF += strings.Join([]string{
+			"virtual_mailbox_domains = " + strings.Join(deliver.Domains, " "),
+			"virtual_transport = lmtp:inet:" + deliver.LMTPAddr,
+			"smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination",
+			"",
+		}, "\n")
+	}
 	if err := writeFile(filepath.Join(etc, "main.cf"), []byte(mainCF), 0o644); err != nil {
 		return nil, err
 	}
@@ -125,6 +155,7 @@ func StartPostfix(ctx context.Context, dir, addr string, chainPEM, keyPEM []byte
 		"anvil     unix  -       -       n       -       1       anvil",
 		"scache    unix  -       -       n       -       1       scache",
 		"postlog   unix-dgram n  -       n       -       1       postlogd",
+		"lmtp      unix  -       -       n       -       -       lmtp",
 		"",
 	}, "\n")
 	if err := writeFile(filepath.Join(etc, "master.cf"), []byte(masterCF), 0o644); err != nil {
@@ -155,6 +186,13 @@ func StartPostfix(ctx context.Context, dir, addr string, chainPEM, keyPEM []byte
 // StartDovecot runs a real Dovecot (2.3) in the foreground serving IMAP
 // on imapAddr and POP3 on pop3Addr with STARTTLS, state under dir.
 func StartDovecot(ctx context.Context, dir, imapAddr, pop3Addr string, chainPEM, keyPEM []byte) (*Process, error) {
+	return StartDovecotLMTP(ctx, dir, imapAddr, pop3Addr, "", chainPEM, keyPEM)
+}
+
+// StartDovecotLMTP is StartDovecot with an LMTP listener on lmtpAddr (same
+// host as IMAP; "" for none) delivering to the users' maildirs, which
+// IMAP then serves: any user name, the password DovecotPassword.
+func StartDovecotLMTP(ctx context.Context, dir, imapAddr, pop3Addr, lmtpAddr string, chainPEM, keyPEM []byte) (*Process, error) {
 	ih, ip, err := net.SplitHostPort(imapAddr)
 	if err != nil {
 		return nil, err
@@ -182,8 +220,20 @@ func StartDovecot(ctx context.Context, dir, imapAddr, pop3Addr string, chainPEM,
 	if err := os.MkdirAll(run, 0o755); err != nil {
 		return nil, err
 	}
-	conf := strings.Join([]string{
-		"protocols = imap pop3",
+	protocols, lmtp := "imap pop3", []string{}
+	if lmtpAddr != "" {
+		lh, lp, err := net.SplitHostPort(lmtpAddr)
+		if err != nil || lh != ih {
+			return nil, fmt.Errorf("estate: dovecot LMTP address %q: want host:port on %s", lmtpAddr, ih)
+		}
+		if err := PortFree(lmtpAddr); err != nil {
+			return nil, err
+		}
+		protocols += " lmtp"
+		lmtp = []string{"service lmtp {", "inet_listener lmtp {", "port = " + lp, "}", "}", "postmaster_address = postmaster@example.test"}
+	}
+	conf := strings.Join(append([]string{
+		"protocols = " + protocols,
 		"listen = " + ih,
 		"base_dir = " + run,
 		"state_dir = " + filepath.Join(dir, "state"),
@@ -193,9 +243,12 @@ func StartDovecot(ctx context.Context, dir, imapAddr, pop3Addr string, chainPEM,
 		"ssl_key = <" + filepath.Join(dir, "key.pem"),
 		"disable_plaintext_auth = yes",
 		"mail_location = maildir:" + filepath.Join(dir, "mail") + "/%u",
+		// The mailboxes belong to the dovecot system user.
+		"first_valid_uid = 1",
+		"first_valid_gid = 1",
 		"passdb {",
 		"driver = static",
-		"args = password=unused-demo-password",
+		"args = password=" + DovecotPassword,
 		"}",
 		"userdb {",
 		"driver = static",
@@ -217,10 +270,16 @@ func StartDovecot(ctx context.Context, dir, imapAddr, pop3Addr string, chainPEM,
 		"port = 0",
 		"}",
 		"}",
-		"",
-	}, "\n")
+	}, append(lmtp, "")...), "\n")
 	if err := openPath(dir); err != nil {
 		return nil, err
+	}
+	mailDir := filepath.Join(dir, "mail")
+	if err := os.MkdirAll(mailDir, 0o750); err != nil {
+		return nil, err
+	}
+	if err := chownTo(mailDir, "dovecot"); err != nil {
+		return nil, fmt.Errorf("estate: dovecot mail dir: %w", err)
 	}
 	cfgPath := filepath.Join(dir, "dovecot.conf")
 	if err := writeFile(cfgPath, []byte(conf), 0o644); err != nil {
@@ -238,8 +297,18 @@ func StartDovecot(ctx context.Context, dir, imapAddr, pop3Addr string, chainPEM,
 		p.Stop()
 		return nil, err
 	}
+	if lmtpAddr != "" {
+		if err := WaitTCP(ctx, p, lmtpAddr, 15*time.Second); err != nil {
+			p.Stop()
+			return nil, err
+		}
+	}
 	return p, nil
 }
+
+// DovecotPassword is every Dovecot user's password (a static passdb:
+// the estate's mailboxes hold nothing secret).
+const DovecotPassword = "unused-demo-password"
 
 // StartKnot runs a real Knot DNS (knotd) serving zones (origin → zone
 // file text) on addr, with its state under dir.
