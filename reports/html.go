@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/keyaudit/keyaudit/reconcile"
@@ -25,7 +26,47 @@ var (
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"upper": strings.ToUpper,
 	"short": short,
+	"host":  hostHTML,
 }).Parse(htmlTemplate))
+
+// hostHTML escapes s (a host name, an endpoint, a distinguished name)
+// as fragments that do not wrap — each label with the . / : , or space
+// after it, each "(…" — with a line break offered (<wbr>) between them:
+// a narrow column wraps a host name between its labels, never inside
+// one (not even after a hyphen). A fragment longer than a DNS label may
+// wrap anywhere, so hostile input cannot widen the page.
+func hostHTML(s string) template.HTML {
+	var b strings.Builder
+	b.WriteString(`<span class="host">`)
+	frag := func(f string) {
+		if f == "" {
+			return
+		}
+		if len(f) > maxLabel {
+			b.WriteString(template.HTMLEscapeString(f))
+		} else {
+			b.WriteString(`<span class="hl">` + template.HTMLEscapeString(f) + `</span>`)
+		}
+		b.WriteString("<wbr>")
+	}
+	start := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '.', '/', ':', ',', ' ':
+			frag(s[start : i+1])
+			start = i + 1
+		case '(':
+			frag(s[start:i])
+			start = i
+		}
+	}
+	frag(s[start:])
+	b.WriteString("</span>")
+	return template.HTML(b.String())
+}
+
+// maxLabel is the longest DNS label (RFC 1035 §2.3.4).
+const maxLabel = 63
 
 // cspHash is the CSP source expression allowing exactly one inline
 // element's text.
@@ -62,12 +103,15 @@ type htmlData struct {
 	Findings   []htmlFinding
 	Resolved   []htmlResolved
 	Compliance []htmlFramework
-	Keys       []htmlKey
-	Certs      []htmlCert
-	Endpoints  []htmlEndpoint
-	CAA        []htmlCAA
-	Sightings  []htmlSighting
-	Rules      []htmlRule
+	// Matrix maps each finding (a row) to the controls (columns) of
+	// Compliance: evidence is shown once, with the finding.
+	Matrix    []htmlMatrixRow
+	Keys      []htmlKey
+	Certs     []htmlCert
+	Endpoints []htmlEndpoint
+	CAA       []htmlCAA
+	Sightings []htmlSighting
+	Rules     []htmlRule
 
 	CSP string
 	CSS template.CSS
@@ -97,6 +141,15 @@ type htmlFinding struct {
 	Cert         string
 	Source       string
 	Fingerprint  string
+	// Fix is what to do, from the check's help.
+	Fix string
+}
+
+// htmlMatrixRow is a finding and, per control of the compliance
+// matrix's columns, whether it maps there.
+type htmlMatrixRow struct {
+	htmlFinding
+	Cells []bool
 }
 
 type htmlResolved struct {
@@ -182,8 +235,14 @@ func HTML(w io.Writer, r *Report, opts Options) error {
 	for _, sev := range reconcile.Severities {
 		d.Severities = append(d.Severities, sevCard{string(sev), s.BySeverity.Of(sev)})
 	}
+	fixes := map[string]string{}
+	for _, ru := range r.allRules() {
+		fixes[ru.ID] = ru.Help
+	}
 	for _, f := range r.sortedFindings() {
-		d.Findings = append(d.Findings, htmlFindingOf(f, opts))
+		hf := htmlFindingOf(f, opts)
+		hf.Fix = fixes[f.Check]
+		d.Findings = append(d.Findings, hf)
 	}
 	for _, t := range r.Resolved {
 		d.Resolved = append(d.Resolved, htmlResolved{Check: t.Finding.Check, Subject: t.Finding.Subject, Endpoint: t.Finding.Endpoint, Evidence: ResolutionText(t)})
@@ -198,6 +257,15 @@ func HTML(w io.Writer, r *Report, opts Options) error {
 			hf.Controls = append(hf.Controls, hc)
 		}
 		d.Compliance = append(d.Compliance, hf)
+	}
+	for _, f := range d.Findings {
+		row := htmlMatrixRow{htmlFinding: f}
+		for _, fw := range d.Compliance {
+			for _, c := range fw.Controls {
+				row.Cells = append(row.Cells, slices.Contains(f.Controls, c.ID))
+			}
+		}
+		d.Matrix = append(d.Matrix, row)
 	}
 	for _, k := range sortedKeys(r.Keys) {
 		d.Keys = append(d.Keys, htmlKey{Label: k.Label, Source: keySourceName(k), Class: string(k.Class), Algorithm: keyAlgorithm(k),
