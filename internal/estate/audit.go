@@ -28,9 +28,12 @@ type AuditOptions struct {
 
 // Audit is the audit side of a running demo.
 type Audit struct {
-	HSM    *SoftHSM
-	CT     *CTLog
-	Keys   *KeyManagers
+	HSM  *SoftHSM
+	CT   *CTLog
+	Keys *KeyManagers
+	// Rogue is the CA nobody approved whose certificate the CT log
+	// holds; tests issue more from it.
+	Rogue  *CA
 	Config string // path of the generated keyaudit.yaml
 }
 
@@ -91,6 +94,7 @@ func (d *Demo) SetupAudit(ctx context.Context, o AuditOptions) (*Audit, error) {
 			if err != nil {
 				return nil, err
 			}
+			a.Rogue = rogueInter
 			shop, err := rogueInter.Issue(Leaf{CN: "shop.example.test", Key: ECDSA256})
 			if err != nil {
 				return nil, err
