@@ -21,9 +21,14 @@ func TestFindingsCommand(t *testing.T) {
 		t.Fatalf("reconcile: exit %d %s", r.code, r.stderr)
 	}
 
+	// The table counts findings by severity and check; -v lists each.
 	r := runCLI(t, ctx, "", "--store", db, "findings")
-	if r.code != 0 || !strings.Contains(r.stdout, "STATE") || !strings.Contains(r.stdout, "unmanaged-key") || !strings.Contains(r.stdout, "CN=findings.example.test") {
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "1 finding: 1 critical\n") || !strings.Contains(r.stdout, "unmanaged-key      1") || strings.Contains(r.stdout, "STATE") {
 		t.Fatalf("table: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, ctx, "", "--store", db, "findings", "-v")
+	if r.code != 0 || !strings.Contains(r.stdout, "open  critical") || !strings.Contains(r.stdout, "subject     CN=findings.example.test") {
+		t.Fatalf("table -v: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	rows := lines[reports.FindingRow](t, runCLI(t, ctx, "", "--store", db, "findings", "--format", "jsonl", "--history", "--check", "unmanaged-key").stdout)
 	if len(rows) != 1 {
