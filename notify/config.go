@@ -107,6 +107,12 @@ type Config struct {
 	// MaxAttempts is how many failed attempts make a notification
 	// reported by notification-failed (default 5); it is still retried.
 	MaxAttempts int `yaml:"max-attempts"`
+	// Lease is how long a sender holds a notification it is sending
+	// before another sender may take it over (default DefaultLease): longer
+	// than any sink's timeout, or a slow delivery could be sent twice; as
+	// short as that, because a sender that dies holds its notification
+	// that long.
+	Lease time.Duration `yaml:"lease"`
 }
 
 // DefaultMaxAttempts is Config.MaxAttempts's default.
@@ -150,6 +156,14 @@ func CheckOwners(owners []Owner) error {
 func (c *Config) Check(owners []Owner) error {
 	if c.MaxAttempts < 0 {
 		return errors.New("notify: max-attempts must not be negative")
+	}
+	if c.Lease < 0 {
+		return errors.New("notify: lease must not be negative")
+	}
+	for name, s := range c.Sinks {
+		if to := s.Timeout; c.Lease > 0 && (to == 0 && c.Lease <= DefaultTimeout || to > 0 && c.Lease <= to) {
+			return fmt.Errorf("notify: lease %v is not longer than sink %s's timeout: a slow delivery could be sent twice", c.Lease, name)
+		}
 	}
 	known := map[string]bool{"-": true}
 	for _, o := range owners {

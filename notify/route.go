@@ -46,6 +46,14 @@ func (r *Router) MaxAttempts() int {
 	return r.cfg.MaxAttempts
 }
 
+// Lease is how long a sender holds a notification it sends.
+func (r *Router) Lease() time.Duration {
+	if r == nil || r.cfg.Lease == 0 {
+		return DefaultLease
+	}
+	return r.cfg.Lease
+}
+
 // Sink returns the configured sink named name.
 func (r *Router) Sink(name string) (Sink, bool) {
 	if r == nil {

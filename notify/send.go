@@ -19,11 +19,9 @@ import (
 const (
 	firstRetry = 30 * time.Second
 	maxRetry   = time.Hour
-	// claimBatch is how many notifications one claim takes.
-	claimBatch = 32
-	// DefaultLease is how long a sender holds what it claimed: longer
-	// than any one delivery (sinks time out after 30 s by default).
-	DefaultLease = 5 * time.Minute
+	// DefaultLease is how long a sender holds the notification it sends:
+	// longer than one delivery (sinks time out after 30 s by default).
+	DefaultLease = 2 * time.Minute
 )
 
 // Backoff is the wait before attempt n+1 after n failed attempts.
@@ -63,8 +61,8 @@ func (s *Sender) now() time.Time {
 	return s.Now()
 }
 
-// Drain sends every notification due now, once each: it claims a batch,
-// delivers each, and records the outcome — sent, or failed with its next
+// Drain sends every notification due now, once each: it claims one,
+// delivers it, and records the outcome — sent, or failed with its next
 // attempt pushed back — until nothing is due. A notification that fails
 // is not retried within the same Drain.
 func (s *Sender) Drain(ctx context.Context, st store.Store) (Result, error) {
@@ -76,7 +74,7 @@ func (s *Sender) Drain(ctx context.Context, st store.Store) (Result, error) {
 	}
 	lease := s.Lease
 	if lease <= 0 {
-		lease = DefaultLease
+		lease = s.Router.Lease()
 	}
 	d := s.Deliverer
 	if d == nil {
@@ -90,7 +88,10 @@ func (s *Sender) Drain(ctx context.Context, st store.Store) (Result, error) {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		batch, err := st.ClaimNotifications(ctx, holder, s.now(), lease, claimBatch)
+		// One at a time: a lease covers one delivery, so a sender that
+		// dies holds up one notification, and one that is slow never sees
+		// its other claims expire and go to another sender.
+		batch, err := st.ClaimNotifications(ctx, holder, s.now(), lease, 1)
 		if err != nil {
 			return res, err
 		}
