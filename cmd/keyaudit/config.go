@@ -39,6 +39,10 @@ formed — without running anything. Run it once when the config changes.`,
 			for _, err := range errs {
 				fmt.Fprintf(a.stderr, "keyaudit: config %s: %v\n", a.configPath, err)
 			}
+			if _, _, err := a.notifyConfig(); err != nil { // owners and routes, checked together
+				fmt.Fprintf(a.stderr, "keyaudit: %v\n", errors.Unwrap(err))
+				errs = append(errs, err)
+			}
 			if len(errs) > 0 {
 				return withCode(exitError, nil)
 			}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -234,5 +235,51 @@ notify:
 	}
 	if r := runCLI(t, ctx, "", "--config", au.Config, "notify", "list", "--status", "pending", "--format", "jsonl"); r.code != 0 || strings.TrimSpace(r.stdout) != "" {
 		t.Errorf("pending notifications after three audits: exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+// TestNotifyTestAndConfigCheck: notify test sends a sample event to a
+// route's sinks through the outbox; config check refuses a route that
+// names an owner nobody configured, and a misspelt key.
+func TestNotifyTestAndConfigCheck(t *testing.T) {
+	hook := newHookReceiver(t, "127.0.63.4", "test-secret")
+	t.Setenv("HOOK_SECRET", hook.secret)
+	dir := t.TempDir()
+	write := func(notifyYAML string) string {
+		cfg := filepath.Join(dir, "keyaudit.yaml")
+		os.WriteFile(cfg, []byte("store: "+filepath.Join(dir, "k.db")+`
+owners:
+  - {name: web-team, contacts: [web@example.test], domains: [example.test]}
+notify:
+`+notifyYAML), 0o600)
+		return cfg
+	}
+	ctx := context.Background()
+	good := write("  sinks:\n    hook: {webhook: " + hook.URL + ", secret-env: HOOK_SECRET}\n  routes:\n    - {name: web, owners: [web-team], sinks: [hook]}\n")
+	if r := runCLI(t, ctx, "", "--config", good, "config", "check"); r.code != 0 {
+		t.Fatalf("config check: exit %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, ctx, "", "--config", good, "notify", "test", "--route", "web"); r.code != 0 || !strings.Contains(r.stdout, "1 sent, 0 failed") {
+		t.Fatalf("notify test: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	got, _, bad := hook.snapshot()
+	if len(got) != 1 || len(bad) != 0 {
+		t.Fatalf("deliveries %v, bad %v", got, bad)
+	}
+	for _, p := range got {
+		if p.Event != notify.EventTest || p.Owner == nil || p.Owner.Name != "web-team" || !strings.Contains(p.Finding.Message, "nothing is wrong") {
+			t.Errorf("test payload %+v", p)
+		}
+	}
+	if r := runCLI(t, ctx, "", "--config", good, "notify", "test", "--route", "nope"); r.code != 2 || !strings.Contains(r.stderr, `no route named "nope"`) {
+		t.Errorf("unknown route: exit %d %s", r.code, r.stderr)
+	}
+	for name, bad := range map[string]string{
+		"unknown owner": "  sinks:\n    hook: {webhook: " + hook.URL + "}\n  routes:\n    - {name: web, owners: [web-tem], sinks: [hook]}\n",
+		"misspelt key":  "  sinks:\n    hook: {webhook: " + hook.URL + ", secret_env: HOOK_SECRET}\n",
+	} {
+		if r := runCLI(t, ctx, "", "--config", write(bad), "config", "check"); r.code != 2 {
+			t.Errorf("%s: config check exit %d %s", name, r.code, r.stderr)
+		}
 	}
 }
