@@ -58,6 +58,24 @@ type Route struct {
 	// Events (default DefaultEvents; add "resolved" to hear of fixes).
 	Events []string `yaml:"events"`
 	Sinks  []string `yaml:"sinks"`
+	// Digest "daily" sends, instead of one message per finding event,
+	// one message per owner a day with the day's events, at DigestAt
+	// (HH:MM UTC, default 08:00). Stage failures are still sent at once.
+	Digest   string `yaml:"digest"`
+	DigestAt string `yaml:"digest-at"`
+}
+
+// digestTime is the time of day (since midnight UTC) of a daily digest.
+func (r Route) digestTime() (time.Duration, error) {
+	at := r.DigestAt
+	if at == "" {
+		at = "08:00"
+	}
+	t, err := time.Parse("15:04", at)
+	if err != nil {
+		return 0, fmt.Errorf("digest-at %q: want HH:MM (UTC)", at)
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
 }
 
 // Sink is one destination; exactly one of Webhook, Slack, SMTP and Exec
@@ -211,6 +229,18 @@ func (c *Config) Check(owners []Owner) error {
 			if !slices.Contains([]string{EventOpened, EventReopened, EventEscalated, EventResolved, EventStageFailed}, e) {
 				return fmt.Errorf("%s %s: unknown event %q", where, r.Name, e)
 			}
+		}
+		switch r.Digest {
+		case "":
+			if r.DigestAt != "" {
+				return fmt.Errorf("%s %s: digest-at without digest: daily", where, r.Name)
+			}
+		case "daily":
+			if _, err := r.digestTime(); err != nil {
+				return fmt.Errorf("%s %s: %w", where, r.Name, err)
+			}
+		default:
+			return fmt.Errorf("%s %s: digest %q (want daily)", where, r.Name, r.Digest)
 		}
 	}
 	return nil

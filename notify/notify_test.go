@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -277,5 +278,67 @@ func TestBackoff(t *testing.T) {
 	}
 	if Backoff(20) < 48*time.Minute {
 		t.Errorf("backoff is capped at an hour, less jitter: %v", Backoff(20))
+	}
+}
+
+// TestDailyDigest: a digest route sends nothing per event; at its hour
+// one message per owner lists the day's events, made once however often
+// senders run, and a day keyaudit missed is made up.
+func TestDailyDigest(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "k.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := router(t, Config{Sinks: map[string]Sink{"hook": {Exec: []string{"/bin/true"}}},
+		Routes: []Route{{Name: "daily", Owners: []string{"web", "shop"}, Digest: "daily", DigestAt: "08:00", Sinks: []string{"hook"}}}})
+	rec := func(f reconcile.Finding, at time.Time, event string) {
+		t.Helper()
+		fp := f.Fingerprint()
+		data, _ := json.Marshal(f)
+		tr := reconcile.Transition{Fingerprint: fp, Event: event, Finding: f}
+		if ns := r.Notifications(tr, 1, at); len(ns) != 0 {
+			t.Fatalf("a digest route sent %d notifications at once", len(ns))
+		}
+		err := st.UpdateFindings(ctx, nil, func(map[string]store.FindingRecord) ([]store.FindingRecord, []store.FindingEvent, error) {
+			return []store.FindingRecord{{Fingerprint: fp, Check: f.Check, Severity: string(f.Severity), State: store.FindingOpen, FirstSeen: at, LastSeen: at, Since: at, RunID: 1, Data: data}},
+				[]store.FindingEvent{{Fingerprint: fp, Time: at, RunID: 1, Event: event}}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	rec(reconcile.Finding{Check: "weak-key", Severity: reconcile.High, Subject: "CN=a", Owner: "web"}, day.Add(10*time.Hour), "opened")   // Dec 1, 10:00
+	rec(reconcile.Finding{Check: "weak-key", Severity: reconcile.High, Subject: "CN=b", Owner: "web"}, day.Add(30*time.Hour), "opened")   // Dec 2, 06:00
+	rec(reconcile.Finding{Check: "caa-missing", Severity: reconcile.Low, Subject: "shop.example.test", Owner: "shop"}, day.Add(31*time.Hour), "opened")
+	rec(reconcile.Finding{Check: "weak-key", Severity: reconcile.High, Subject: "CN=c", Owner: "lab"}, day.Add(31*time.Hour), "opened") // another owner's
+	digests := func(now time.Time) map[string]int {
+		t.Helper()
+		if _, err := r.EnqueueDigests(ctx, st, now); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int{}
+		st.Notifications(ctx, store.NotificationFilter{}, func(n store.Notification) error {
+			var p Payload
+			json.Unmarshal(n.Payload, &p)
+			out[n.Owner+" "+p.Digest.To.Format("01-02")] = len(p.Digest.Items)
+			return nil
+		})
+		return out
+	}
+	// Dec 2, 07:00: the Dec 2 08:00 digest is not due; Dec 1's (window to
+	// Dec 1 08:00) had no events.
+	if got := digests(day.Add(31 * time.Hour)); len(got) != 0 {
+		t.Errorf("before the hour: %v", got)
+	}
+	// Dec 3, 09:00 (Dec 2's digest missed): Dec 2's digest holds a and b
+	// for web and shop's finding; Dec 3's nothing.
+	want := map[string]int{"web 12-02": 2, "shop 12-02": 1}
+	for i := 0; i < 2; i++ {
+		if got := digests(day.Add(57 * time.Hour)); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("run %d: digests %v, want %v", i+1, got, want)
+		}
 	}
 }

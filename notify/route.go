@@ -85,6 +85,8 @@ type Payload struct {
 	Fix string `json:"fix,omitempty"`
 	// Stage is the failed stage (stage-failed events).
 	Stage *StageFailure `json:"stage,omitempty"`
+	// Digest holds a daily digest's events (digest events).
+	Digest *Digest `json:"digest,omitempty"`
 }
 
 // StageFailure is a stage that failed or ended partial.
@@ -107,6 +109,12 @@ func (p Payload) Summary() string {
 		return s
 	case p.Stage != nil:
 		return fmt.Sprintf("keyaudit: stage %s %s", p.Stage.Stage, p.Stage.Status)
+	case p.Digest != nil:
+		owner := "findings without an owner"
+		if p.Owner != nil {
+			owner = p.Owner.Name
+		}
+		return fmt.Sprintf("keyaudit: daily digest for %s: %d events", owner, len(p.Digest.Items))
 	}
 	return "keyaudit: " + p.Event
 }
@@ -197,8 +205,8 @@ func (r *Router) Notifications(t reconcile.Transition, runID int64, now time.Tim
 	f := t.Finding
 	var out []store.Notification
 	for _, rt := range r.cfg.Routes {
-		if !r.routeMatches(rt, t.Event, &f) {
-			continue
+		if rt.Digest != "" || !r.routeMatches(rt, t.Event, &f) {
+			continue // a digest route sends the day's events at its hour (EnqueueDigests)
 		}
 		p := Payload{Event: t.Event, Time: now.UTC(), RunID: runID, Finding: &f, Fingerprint: t.Fingerprint, Evidence: t.Evidence}
 		if o, ok := r.owners[f.Owner]; ok {

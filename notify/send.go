@@ -84,6 +84,9 @@ func (s *Sender) Drain(ctx context.Context, st store.Store) (Result, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if _, err := s.Router.EnqueueDigests(ctx, st, s.now()); err != nil {
+		return res, fmt.Errorf("daily digests: %w", err)
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return res, err

@@ -222,6 +222,20 @@ func slackText(p Payload) string {
 	if p.Stage != nil && p.Stage.Note != "" {
 		b.WriteString("\n" + p.Stage.Note)
 	}
+	if d := p.Digest; d != nil {
+		fmt.Fprintf(&b, " (%s to %s)", d.From.UTC().Format(time.RFC3339), d.To.UTC().Format(time.RFC3339))
+		for i, it := range d.Items {
+			if i == maxDigestLines {
+				fmt.Fprintf(&b, "\n… and %d more (keyaudit findings)", len(d.Items)-i)
+				break
+			}
+			f := it.Finding
+			fmt.Fprintf(&b, "\n- %s %s %s: %s", it.Event, f.Severity, f.Check, f.Subject)
+			if f.Endpoint != "" {
+				b.WriteString(" at " + f.Endpoint)
+			}
+		}
+	}
 	return b.String()
 }
 
