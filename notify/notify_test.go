@@ -310,8 +310,8 @@ func TestDailyDigest(t *testing.T) {
 		}
 	}
 	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	rec(reconcile.Finding{Check: "weak-key", Severity: reconcile.High, Subject: "CN=a", Owner: "web"}, day.Add(10*time.Hour), "opened")   // Dec 1, 10:00
-	rec(reconcile.Finding{Check: "weak-key", Severity: reconcile.High, Subject: "CN=b", Owner: "web"}, day.Add(30*time.Hour), "opened")   // Dec 2, 06:00
+	rec(reconcile.Finding{Check: "weak-key", Severity: reconcile.High, Subject: "CN=a", Owner: "web"}, day.Add(10*time.Hour), "opened") // Dec 1, 10:00
+	rec(reconcile.Finding{Check: "weak-key", Severity: reconcile.High, Subject: "CN=b", Owner: "web"}, day.Add(30*time.Hour), "opened") // Dec 2, 06:00
 	rec(reconcile.Finding{Check: "caa-missing", Severity: reconcile.Low, Subject: "shop.example.test", Owner: "shop"}, day.Add(31*time.Hour), "opened")
 	rec(reconcile.Finding{Check: "weak-key", Severity: reconcile.High, Subject: "CN=c", Owner: "lab"}, day.Add(31*time.Hour), "opened") // another owner's
 	digests := func(now time.Time) map[string]int {
