@@ -59,6 +59,11 @@ func MarkdownSummary(w io.Writer, r *Report, opts Options) error {
 	b.line(fmt.Sprintf("%d keys · %d endpoints (%d failed) · %d certificates · %d CT sightings", s.Keys, s.Endpoints, s.EndpointsBad, s.Certificates, s.Sightings))
 	b.line("")
 
+	if line := OwnerLine(r.Findings); line != "" {
+		b.line(cell(strings.ToUpper(line[:1]) + line[1:] + "."))
+		b.line("")
+	}
+
 	// Changes since the last audit.
 	byFP := make(map[string]reconcile.Finding, len(r.Findings))
 	for _, f := range r.Findings {
