@@ -2,8 +2,6 @@ package destroy
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 
 	"github.com/keyaudit/keyaudit/internal/guard"
 	"github.com/keyaudit/keyaudit/store"
@@ -18,15 +16,7 @@ func Record(ctx context.Context, st store.Store, p *Plan) (store.AuditEntry, err
 
 // LoadPlan returns the plan recorded under id.
 func LoadPlan(ctx context.Context, st store.Store, id string) (*Plan, error) {
-	raw, err := Kind.Load(ctx, st, id)
-	if err != nil {
-		return nil, err
-	}
-	var p Plan
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, fmt.Errorf("recorded plan %s: %w", id, err)
-	}
-	return &p, nil
+	return guard.LoadPlan[Plan](ctx, Kind, st, id)
 }
 
 // Approve records approver's approval of plan p's exact hash, or refuses

@@ -3,16 +3,13 @@ package destroy
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/keyaudit/keyaudit/internal/guard"
-	"github.com/keyaudit/keyaudit/internal/outfile"
 	"github.com/keyaudit/keyaudit/inventory"
 	"github.com/keyaudit/keyaudit/reconcile"
 )
@@ -222,57 +219,24 @@ func (a Action) validate() error {
 func short(h string) string { return guard.ShortHash(h) }
 
 // Marshal encodes the plan as indented JSON, for files and review.
-func (p *Plan) Marshal() ([]byte, error) {
-	b, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
-}
+func (p *Plan) Marshal() ([]byte, error) { return guard.Marshal(p) }
 
-// WriteFile writes the plan to path as outfile.Write does (a plan holds
-// no secret: 0644).
-func (p *Plan) WriteFile(path string) error {
-	b, err := p.Marshal()
-	if err != nil {
-		return err
-	}
-	return outfile.Write(path, 0o644, func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
-	})
-}
+// WriteFile writes the plan to path (guard.WriteFile).
+func (p *Plan) WriteFile(path string) error { return guard.WriteFile(path, p) }
 
 // ReadPlan decodes a plan strictly: unknown fields and trailing data are
 // errors.
-func ReadPlan(r io.Reader) (*Plan, error) {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	var p Plan
-	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("plan: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("plan: trailing data after the plan")
-	}
-	if p.Actions == nil {
-		p.Actions = []Action{}
-	}
-	return &p, nil
-}
+func ReadPlan(r io.Reader) (*Plan, error) { return normal(guard.Decode[Plan](r)) }
 
 // ReadPlanFile reads a plan file.
-func ReadPlanFile(path string) (*Plan, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+func ReadPlanFile(path string) (*Plan, error) { return normal(guard.ReadFile[Plan](path)) }
+
+// normal gives a plan read without actions an empty list of them.
+func normal(p *Plan, err error) (*Plan, error) {
+	if p != nil && p.Actions == nil {
+		p.Actions = []Action{}
 	}
-	defer f.Close()
-	p, err := ReadPlan(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return p, nil
+	return p, err
 }
 
 // unusedReason is why the estate cannot show that a key is unused, or "".

@@ -159,15 +159,7 @@ func Record(ctx context.Context, st store.Store, p *Plan) (store.AuditEntry, err
 // LoadPlan returns the plan recorded under id (the latest record if it
 // was recorded more than once).
 func LoadPlan(ctx context.Context, st store.Store, id string) (*Plan, error) {
-	raw, err := Kind.Load(ctx, st, id)
-	if err != nil {
-		return nil, err
-	}
-	var p Plan
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, fmt.Errorf("recorded plan %s: %w", id, err)
-	}
-	return &p, nil
+	return guard.LoadPlan[Plan](ctx, Kind, st, id)
 }
 
 // Approval binds an approver to one exact plan hash.

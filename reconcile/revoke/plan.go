@@ -5,19 +5,16 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/keyaudit/keyaudit/internal/certinfo"
 	"github.com/keyaudit/keyaudit/internal/guard"
-	"github.com/keyaudit/keyaudit/internal/outfile"
 	"github.com/keyaudit/keyaudit/reconcile"
 )
 
@@ -454,57 +451,22 @@ func (c CertRef) Certificate() (*x509.Certificate, error) {
 }
 
 // Marshal encodes the plan as indented JSON, for files and review.
-func (p *Plan) Marshal() ([]byte, error) {
-	b, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
-}
+func (p *Plan) Marshal() ([]byte, error) { return guard.Marshal(p) }
 
-// WriteFile writes the plan to path (0644: a plan holds no secret), as
-// outfile.Write does: a regular file is replaced only once the whole plan
-// is written; a device, a FIFO or /dev/stdout is written through.
-func (p *Plan) WriteFile(path string) error {
-	b, err := p.Marshal()
-	if err != nil {
-		return err
-	}
-	return outfile.Write(path, 0o644, func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
-	})
-}
+// WriteFile writes the plan to path (guard.WriteFile).
+func (p *Plan) WriteFile(path string) error { return guard.WriteFile(path, p) }
 
-// ReadPlan decodes a plan strictly: unknown fields are an error (a field
-// added by hand would otherwise vanish from the hash unnoticed), and so is
-// trailing data.
-func ReadPlan(r io.Reader) (*Plan, error) {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	var p Plan
-	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("plan: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("plan: trailing data after the plan")
-	}
-	if p.Actions == nil {
-		p.Actions = []Action{}
-	}
-	return &p, nil
-}
+// ReadPlan decodes a plan strictly: unknown fields and trailing data are
+// errors.
+func ReadPlan(r io.Reader) (*Plan, error) { return normal(guard.Decode[Plan](r)) }
 
 // ReadPlanFile reads a plan file.
-func ReadPlanFile(path string) (*Plan, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+func ReadPlanFile(path string) (*Plan, error) { return normal(guard.ReadFile[Plan](path)) }
+
+// normal gives a plan read without actions an empty list of them.
+func normal(p *Plan, err error) (*Plan, error) {
+	if p != nil && p.Actions == nil {
+		p.Actions = []Action{}
 	}
-	defer f.Close()
-	p, err := ReadPlan(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return p, nil
+	return p, err
 }
