@@ -35,13 +35,7 @@ func demoAudit(t *testing.T, ctx context.Context, prefix, aux string, v6Port int
 	}
 	t.Cleanup(func() { d.Close() })
 	testlab.Need(t, "pykmip-server", "/usr/bin")
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": estate.DemoAWSKeyID, "AWS_SECRET_ACCESS_KEY": estate.DemoAWSSecret, "AWS_SESSION_TOKEN": "",
-		"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull, "AWS_PROFILE": "",
-		"AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_ROLE_ARN": "", "AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_KMS": "",
-	} {
-		t.Setenv(k, v)
-	}
+	dummyAWSEnv(t, estate.DemoAWSKeyID, estate.DemoAWSSecret)
 	au, err := d.SetupAudit(ctx, estate.AuditOptions{Dir: dir, ToolsBin: testlab.ToolsBin(),
 		CTAddr: aux + ".62:6962", CTMonitorAddr: aux + ".62:0", ReportsDir: filepath.Join(dir, "reports"),
 		KMIPAddr: net.JoinHostPort(aux+".70", strconv.Itoa(testlab.FreePort(t, aux+".70"))), KMSAddr: aux + ".71:0"})

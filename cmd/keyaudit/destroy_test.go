@@ -365,15 +365,7 @@ func TestDestroyKMIP(t *testing.T) {
 // gone), reconcile keeps a low key-destruction-unverified finding until
 // the waiting period ends, and executing again schedules nothing twice.
 func TestDestroyAWSKMS(t *testing.T) {
-	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": "AKIAKEYAUDITTEST", "AWS_SECRET_ACCESS_KEY": "dummy-secret", "AWS_SESSION_TOKEN": "",
-		"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": filepath.Join(dir, "aws-config"),
-		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "aws-credentials"), "AWS_PROFILE": "",
-		"AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_ROLE_ARN": "", "AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_KMS": "",
-	} {
-		t.Setenv(k, v)
-	}
+	dummyAWSEnv(t, "AKIAKEYAUDITTEST", "dummy-secret")
 	lk := testlab.StartLocalKMS(t, "eu-west-2")
 	ctx := context.Background()
 	c := kms.New(kms.Options{Region: lk.Region, BaseEndpoint: aws.String(lk.Endpoint),

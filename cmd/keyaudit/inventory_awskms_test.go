@@ -59,14 +59,7 @@ func (s kmsSigner) Sign(_ io.Reader, digest []byte, _ crypto.SignerOpts) ([]byte
 // besides the unrotated, unowned symmetric key.
 func TestInventoryCLIAWSKMS(t *testing.T) {
 	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": "AKIAKEYAUDITTEST", "AWS_SECRET_ACCESS_KEY": "dummy-secret", "AWS_SESSION_TOKEN": "",
-		"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": filepath.Join(dir, "aws-config"),
-		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "aws-credentials"), "AWS_PROFILE": "",
-		"AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_ROLE_ARN": "", "AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_KMS": "",
-	} {
-		t.Setenv(k, v)
-	}
+	dummyAWSEnv(t, "AKIAKEYAUDITTEST", "dummy-secret")
 	lk := testlab.StartLocalKMS(t, "eu-west-2")
 	ctx := context.Background()
 	dial := &net.Dialer{Timeout: 5 * time.Second}
@@ -162,5 +155,19 @@ func TestInventoryCLIAWSKMS(t *testing.T) {
 		if fmt.Sprint(got[check]) != want {
 			t.Errorf("%s: %v, want %s (stderr %s)", check, got[check], want, r.stderr)
 		}
+	}
+}
+
+// dummyAWSEnv gives AWS's standard credential chain dummy credentials in
+// the environment, for local-kms, and nothing else to find: no profile
+// files, no instance metadata, no web identity, no endpoint override.
+func dummyAWSEnv(t *testing.T, keyID, secret string) {
+	t.Helper()
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": keyID, "AWS_SECRET_ACCESS_KEY": secret, "AWS_SESSION_TOKEN": "",
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull, "AWS_PROFILE": "",
+		"AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_ROLE_ARN": "", "AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_KMS": "",
+	} {
+		t.Setenv(k, v)
 	}
 }
