@@ -342,3 +342,34 @@ func TestDailyDigest(t *testing.T) {
 		}
 	}
 }
+
+// TestSlackSink: a Slack-compatible incoming webhook gets {"text": …}
+// naming the event, the finding, its owner and the fix; a failure names
+// the host but never the webhook's secret path.
+func TestSlackSink(t *testing.T) {
+	var got map[string]string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/services/T0/B0/secret-token" {
+			http.Error(w, "no such hook", http.StatusNotFound)
+			return
+		}
+		json.NewDecoder(r.Body).Decode(&got)
+	}))
+	defer srv.Close()
+	f := reconcile.Finding{Check: "certificate-expiring", Severity: reconcile.High, Subject: "CN=www.example.test", Endpoint: "tls://127.0.0.1:443", Owner: "web", Message: "expires in 5 days"}
+	p := Payload{ID: "ka-s", Event: "opened", Finding: &f, Owner: &Owner{Name: "web"}, Fix: "renew it"}
+	raw, _ := json.Marshal(p)
+	d := &Deliverer{}
+	if err := d.Deliver(context.Background(), Sink{Slack: srv.URL + "/services/T0/B0/secret-token"}, p, raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"opened high certificate-expiring: CN=www.example.test at tls://127.0.0.1:443", "expires in 5 days", "owner: web", "fix: renew it"} {
+		if !strings.Contains(got["text"], want) {
+			t.Errorf("text %q lacks %q", got["text"], want)
+		}
+	}
+	err := d.Deliver(context.Background(), Sink{Slack: srv.URL + "/services/T0/B0/wrong-token"}, p, raw)
+	if err == nil || strings.Contains(err.Error(), "wrong-token") || !strings.Contains(err.Error(), "404") {
+		t.Errorf("failure: %v", err)
+	}
+}
