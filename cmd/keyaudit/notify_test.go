@@ -283,3 +283,49 @@ notify:
 		}
 	}
 }
+
+// TestNotifyStageFailed: an audit whose inventory stage fails (its token
+// does not exist) tells the stage-failed route, once per audit.
+func TestNotifyStageFailed(t *testing.T) {
+	hook := newHookReceiver(t, "127.0.63.5", "stage-secret")
+	t.Setenv("HOOK_SECRET", hook.secret)
+	h := testlab.NewSoftHSM(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "keyaudit.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`store: %s
+inventory:
+  sources:
+    - pkcs11: "pkcs11:token=no-such-token?module-path=%s"
+notify:
+  sinks:
+    ops: {webhook: %s, secret-env: HOOK_SECRET}
+  routes:
+    - {name: ops, owners: ["-"], events: [stage-failed], sinks: [ops]}
+`, filepath.Join(dir, "k.db"), h.Module, hook.URL)), 0o600)
+	ctx := context.Background()
+	for i := 1; i <= 2; i++ {
+		r := runCLI(t, ctx, "", "--config", cfg, "audit", "--stages", "inventory", "--format", "jsonl")
+		if r.code != 2 {
+			t.Fatalf("audit %d: exit %d, want 2 (a stage failed)\n%s", i, r.code, r.stderr)
+		}
+		got, _, bad := hook.snapshot()
+		inventory := 0
+		for _, p := range got {
+			if p.Event != notify.EventStageFailed || p.Stage == nil {
+				t.Errorf("payload %+v", p)
+				continue
+			}
+			// With nothing inventoried, the reconcile has nothing to read
+			// and fails too: it is told of as well.
+			if p.Stage.Stage == "inventory" {
+				inventory++
+				if !strings.Contains(p.Stage.Note, "no-such-token") {
+					t.Errorf("inventory failure: %+v", p.Stage)
+				}
+			}
+		}
+		if inventory != i || len(bad) != 0 {
+			t.Fatalf("audit %d: %d inventory failures told of, want %d (bad %v)", i, inventory, i, bad)
+		}
+	}
+}
