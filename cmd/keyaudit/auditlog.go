@@ -17,13 +17,18 @@ func newAuditLogCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit-log",
 		Short: "Check the hash-chained audit log",
+		Example: `  keyaudit audit-log verify
+  keyaudit audit-log verify --file /var/log/keyaudit/audit.jsonl`,
 	}
 	var file string
 	verify := &cobra.Command{
 		Use:   "verify [--file F]",
 		Short: "Verify the audit log's hash chain (store, and a JSON lines file)",
 		Long:  help("audit-log-verify"),
-		Args:  cobra.NoArgs,
+		Example: `  keyaudit audit-log verify
+  keyaudit audit-log verify --file /var/log/keyaudit/audit.jsonl
+  keyaudit audit-log verify --store postgres://keyaudit@db/keyaudit`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := a.needStore(cmd.Context(), "audit-log verify checks the store's audit log", true)
 			if err != nil {

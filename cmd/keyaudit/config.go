@@ -20,7 +20,8 @@ func init() {
 }
 
 func newConfigCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "config", Short: "Work with keyaudit config files"}
+	cmd := &cobra.Command{Use: "config", Short: "Work with keyaudit config files",
+		Example: `  keyaudit config check --config keyaudit.yaml`}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check",
 		Short: "Validate every section of --config against the commands it configures",
@@ -29,6 +30,8 @@ section it is in (or a documented structured setting), that every value passes
 the checks its command runs before it starts (files it names, such as PIN files
 and log lists, are not read), and that the policy and suppressions are well
 formed — without running anything. Run it once when the config changes.`,
+		Example: `  keyaudit config check --config keyaudit.yaml
+  keyaudit config check --config deploy/keyaudit.yaml --strict`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if a.configPath == "" {

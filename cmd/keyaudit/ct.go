@@ -49,6 +49,8 @@ unreachable); that of a log that misbehaved carries both heads as evidence,
 and reconcile reports it as a critical "ct-log-misbehaviour" finding.
 Positions are stored with the sightings they cover in one transaction: an
 interrupted sync resumes exactly where it stopped.`,
+		Example: `  keyaudit ct sync --log-list log_list.json --watch example.com --from end
+  keyaudit ct watch --log-list log_list.json --watch example.com --format jsonl`,
 	}
 	ct.AddCommand(newCTSubCmd(a, "sync"), newCTSubCmd(a, "watch"))
 	return ct

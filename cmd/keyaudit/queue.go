@@ -31,6 +31,8 @@ func newEnqueueCmd(a *app) *cobra.Command {
 		Short: "Queue scan and CT-sync jobs for keyaudit worker processes",
 		Long: `Queue jobs for keyaudit worker processes to pull, instead of running the work
 here. ` + queueHelp,
+		Example: `  keyaudit enqueue scan --shards 8 --run-group nightly --ports 443,8443 10.0.0.0/16
+  keyaudit enqueue ct-sync --log-list log_list.json --watch example.com --from end`,
 	}
 	cmd.AddCommand(newEnqueueScanCmd(a), newEnqueueCTSyncCmd(a))
 	return cmd

@@ -48,6 +48,9 @@ keeps its first_seen date.
 
 Exit codes: 0 nothing unsuppressed at or above --fail-on; 1 something is;
 2 could not run.`,
+		Example: `  keyaudit reconcile --config keyaudit.yaml
+  keyaudit reconcile --run 12 --run 13 --format json -o findings.json
+  keyaudit reconcile --fail-on critical --ignore-file .keyauditignore.yaml`,
 		Args: cobra.NoArgs,
 		PreRunE: func(*cobra.Command, []string) error {
 			cfg, err := a.reconcileConfig()
@@ -143,12 +146,16 @@ func (a *app) reconcileParams(o *reconcileOptions, p stage.ReconcileParams) (sta
 }
 
 func newChecksCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "checks", Short: "The reconcile checks keyaudit runs"}
+	cmd := &cobra.Command{Use: "checks", Short: "The reconcile checks keyaudit runs",
+		Example: `  keyaudit checks list
+  keyaudit checks list --format json`}
 	var format string
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List every registered check with its severity and citations",
-		Args:  cobra.NoArgs,
+		Example: `  keyaudit checks list
+  keyaudit checks list --format csv -o checks.csv`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out, err := reports.NewStream(a.stdout, format, reports.RuleColumns)
 			if err != nil {

@@ -37,6 +37,11 @@ func newRevokeCmd(a *app) *cobra.Command {
 		Use:   "revoke",
 		Short: "Plan, approve and execute certificate revocations, with an audit trail",
 		Long:  help("revoke"),
+		Example: `  keyaudit revoke plan --from-findings latest --reason keyCompromise -o plan.json
+  keyaudit revoke approve plan.json --approver alice@example.com --hash <sha256 printed by plan>
+  keyaudit revoke execute plan.json
+  keyaudit revoke apply plan.json --approve
+  keyaudit revoke log`,
 	}
 	cmd.PersistentFlags().String("audit-log-file", "", "also append every audit entry, hash-chained, to this JSON lines file (default revoke.audit_log_file)")
 	cmd.AddCommand(newRevokePlanCmd(a), newRevokeApproveCmd(a), newRevokeExecuteCmd(a, false), newRevokeExecuteCmd(a, true), newRevokeLogCmd(a))
@@ -69,6 +74,8 @@ func newRevokePlanCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plan (--from-findings RUN | --cert FILE...) --reason REASON [-o plan.json]",
 		Short: "Write a revocation plan from revocable findings or from certificate files",
+		Example: `  keyaudit revoke plan --from-findings latest --reason keyCompromise -o plan.json
+  keyaudit revoke plan --cert leaked.pem --cert leaked-2.pem --reason superseded -o plan.json`,
 		Long: `Write a revocation plan and record it in the store's audit log.
 
 --from-findings RUN (a reconcile run ID, or "latest") takes the findings policy
@@ -130,7 +137,9 @@ func newRevokeApproveCmd(a *app) *cobra.Command {
 		Use:   "approve PLAN --approver NAME --hash SHA256",
 		Short: "Approve a revocation plan: the approver's identity bound to the plan's exact hash",
 		Long:  help("revoke-approve"),
-		Args:  cobra.ExactArgs(1),
+		Example: `  keyaudit revoke approve plan.json --approver alice@example.com --hash 3f1c…e9a2
+  keyaudit revoke approve 7b2d90c1 --approver bob@example.com --hash 3f1c…e9a2`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Plan = args[0]
 			if err := p.Validate(); err != nil {
@@ -160,6 +169,8 @@ func newRevokeExecuteCmd(a *app, apply bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "execute PLAN [--apply]",
 		Short: "Carry out an approved revocation plan (a dry run unless --apply)",
+		Example: `  keyaudit revoke execute plan.json
+  keyaudit revoke execute plan.json --apply --acme-directory https://acme.example.com/directory --account-key-file acme-account.pem`,
 		Long: `Execute the plan in file PLAN (or recorded in the store under that plan ID).
 It is refused unless the audit log holds an approval of the plan's exact hash.
 Without --apply it is a dry run: it checks the approval and the executors and
@@ -221,6 +232,7 @@ approval: the plan is refused unless the audit log already holds an approval
 of its exact hash (keyaudit revoke approve PLAN --approver NAME --hash HASH).
 
 ` + cmd.Long[strings.Index(cmd.Long, "ACME:"):]
+		cmd.Example = `  keyaudit revoke apply plan.json --approve --account-key-file acme-account.pem`
 		f.BoolVar(&approve, "approve", false, "confirm revoking for real (the recorded approval of the plan's hash is still required)")
 	} else {
 		f.BoolVar(&p.Apply, "apply", false, "revoke for real (default: dry run)")
@@ -244,7 +256,9 @@ func newRevokeLogCmd(a *app) *cobra.Command {
 		Use:   "log",
 		Short: "Print the revocation audit log (oldest first)",
 		Long:  help("revoke-log"),
-		Args:  cobra.NoArgs,
+		Example: `  keyaudit revoke log
+  keyaudit revoke log --format jsonl -o revoke-log.jsonl`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out, err := reports.NewStream(a.stdout, format, stage.AuditEntryColumns)
 			if err != nil {

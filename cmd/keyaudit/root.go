@@ -48,6 +48,10 @@ Transparency) — and holds them against what its HSM/KMS inventory says exists.
 
 Exit codes: 0 ran and found nothing at or above --fail-on; 1 ran and found
 findings at or above it; 2 could not run.`,
+		Example: `  keyaudit audit --config keyaudit.yaml
+  keyaudit scan --no-store example.com:443
+  keyaudit report --format html -o audit.html
+  keyaudit config check --config keyaudit.yaml`,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
 		CompletionOptions: cobra.CompletionOptions{},
@@ -67,6 +71,7 @@ findings at or above it; 2 could not run.`,
 	for _, mk := range subcommands {
 		root.AddCommand(mk(a))
 	}
+	addOutputFlags(a, root)
 	// Flag errors are usage errors: exit 2.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return withCode(exitError, fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))

@@ -14,9 +14,10 @@ var version = "dev"
 func init() {
 	subcommands = append(subcommands, func(a *app) *cobra.Command {
 		return &cobra.Command{
-			Use:   "version",
-			Short: "Print keyaudit's version",
-			Args:  cobra.NoArgs,
+			Use:     "version",
+			Short:   "Print keyaudit's version",
+			Example: `  keyaudit version`,
+			Args:    cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				fmt.Fprintf(a.stdout, "keyaudit %s %s %s/%s\n", toolVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 				return nil
