@@ -24,6 +24,17 @@ type cbomBuilder struct {
 	algs  map[string]*cdx.Component
 	pubs  map[string]*cdx.Component
 	order struct{ algs, pubs []string }
+	// deps is the dependency graph: what each bom-ref depends on.
+	deps map[string][]string
+}
+
+// depend records that ref depends on each of on.
+func (b *cbomBuilder) depend(ref string, on ...string) {
+	for _, o := range on {
+		if o != "" && o != ref && !slices.Contains(b.deps[ref], o) {
+			b.deps[ref] = append(b.deps[ref], o)
+		}
+	}
 }
 
 // CBOM writes a CycloneDX 1.6 cryptography bill of materials: every
@@ -36,7 +47,7 @@ type cbomBuilder struct {
 // SubjectPublicKeyInfo) are in hashes; where each asset was seen is in
 // evidence.occurrences.
 func CBOM(w io.Writer, r *Report, opts Options) error {
-	b := &cbomBuilder{r: r, algs: map[string]*cdx.Component{}, pubs: map[string]*cdx.Component{}}
+	b := &cbomBuilder{r: r, algs: map[string]*cdx.Component{}, pubs: map[string]*cdx.Component{}, deps: map[string][]string{}}
 	var certs, keys []cdx.Component
 	for _, c := range certificates(r) {
 		certs = append(certs, b.certificate(c))
@@ -54,6 +65,7 @@ func CBOM(w io.Writer, r *Report, opts Options) error {
 		}
 		keys = append(keys, b.key(k))
 	}
+	protos, services := b.protocols(r.Observations)
 	var comps []cdx.Component
 	slices.Sort(b.order.algs)
 	for _, ref := range b.order.algs {
@@ -65,6 +77,7 @@ func CBOM(w io.Writer, r *Report, opts Options) error {
 		comps = append(comps, *b.pubs[ref])
 	}
 	comps = append(comps, keys...)
+	comps = append(comps, protos...)
 
 	t := r.tool()
 	bom := cdx.NewBOM()
@@ -84,6 +97,12 @@ func CBOM(w io.Writer, r *Report, opts Options) error {
 	if len(comps) > 0 {
 		bom.Components = &comps
 	}
+	if len(services) > 0 {
+		bom.Services = &services
+	}
+	if deps := b.dependencies(comps, services); len(deps) > 0 {
+		bom.Dependencies = &deps
+	}
 	// Encode, not EncodeVersion: cyclonedx-go v0.12.0's conversion to 1.6
 	// turns cryptographic-asset components into "application" ones. The
 	// BOM is built with 1.6 fields only, so it needs no conversion.
@@ -99,7 +118,7 @@ func CBOM(w io.Writer, r *Report, opts Options) error {
 }
 
 func (b *cbomBuilder) certificate(c *certRecord) cdx.Component {
-	ref := "crypto/certificate/" + c.Key
+	ref := certRef(c.Key)
 	name := cnOf(c.Cert.Subject)
 	if name == "" {
 		name = "certificate " + short(c.Key, 16)
@@ -111,10 +130,12 @@ func (b *cbomBuilder) certificate(c *certRecord) cdx.Component {
 	}
 	if c.Cert.SignatureAlgorithm != "" {
 		cp.SignatureAlgorithmRef = cdx.BOMReference(b.signatureAlgorithm(c.Cert.SignatureAlgorithm))
+		b.depend(ref, string(cp.SignatureAlgorithmRef))
 	}
 	if c.Cert.SPKISHA256 != "" {
 		pub := b.publicKey(c.Cert.SPKISHA256, c.Cert.KeyType, c.Cert.KeyBits, c.Cert.Curve)
 		cp.SubjectPublicKeyRef = cdx.BOMReference(pub.BOMRef)
+		b.depend(ref, pub.BOMRef)
 		addOccurrence(pub, ref, "subject public key of certificate "+name)
 	}
 	comp := cdx.Component{
@@ -179,6 +200,7 @@ func (b *cbomBuilder) key(k records.Key) cdx.Component {
 		bits := k.KeyBits
 		rp.Size = &bits
 	}
+	b.depend(ref, string(rp.AlgorithmRef))
 	name := k.Name()
 	comp := cdx.Component{
 		BOMRef: ref, Type: cdx.ComponentTypeCryptographicAsset, Name: name,
@@ -189,6 +211,7 @@ func (b *cbomBuilder) key(k records.Key) cdx.Component {
 		comp.Hashes = &[]cdx.Hash{{Algorithm: cdx.HashAlgoSHA256, Value: k.SPKISHA256}}
 		pub := b.publicKey(k.SPKISHA256, k.KeyType, k.KeyBits, k.Curve)
 		addOccurrence(pub, ref, "public half of inventory key "+name)
+		b.depend(ref, pub.BOMRef)
 	}
 	var props []cdx.Property
 	for _, kv := range [][2]string{{"source", k.Source}, {"token", k.Token}, {"label", k.Label}, {"owner", k.Owner}, {"purpose", k.Purpose},
@@ -214,6 +237,7 @@ func (b *cbomBuilder) publicKey(spki, keyType string, bits int, curve string) *c
 	rp := &cdx.RelatedCryptoMaterialProperties{Type: cdx.RelatedCryptoMaterialTypePublicKey, ID: spki}
 	if keyType != "" {
 		rp.AlgorithmRef = cdx.BOMReference(b.keyAlgorithm(keyType, bits, curve))
+		b.depend(ref, string(rp.AlgorithmRef))
 	}
 	if bits > 0 {
 		rp.Size = &bits
@@ -257,17 +281,53 @@ func (b *cbomBuilder) keyAlgorithm(keyType string, bits int, curve string) strin
 		ap.NistQuantumSecurityLevel = &q
 	}
 	return b.addAlgorithm(ref, &cdx.Component{BOMRef: ref, Type: cdx.ComponentTypeCryptographicAsset, Name: name,
-		CryptoProperties: &cdx.CryptoProperties{AssetType: cdx.CryptoAssetTypeAlgorithm, AlgorithmProperties: ap}})
+		CryptoProperties: &cdx.CryptoProperties{AssetType: cdx.CryptoAssetTypeAlgorithm, AlgorithmProperties: ap, OID: keyOID(keyType)}})
 }
 
 // signatureAlgorithm returns the bom-ref of a certificate signature
-// algorithm ("SHA256-RSA", "ECDSA-SHA384", "Ed25519").
+// algorithm ("SHA256-RSA", "ECDSA-SHA384", "Ed25519") with its OID; it
+// depends on its hash and its public-key algorithm.
 func (b *cbomBuilder) signatureAlgorithm(name string) string {
 	ref := "crypto/algorithm/" + refPart(name)
+	if _, ok := b.algs[ref]; ok {
+		return ref
+	}
+	oid, parts := signatureParts(name)
 	ap := &cdx.CryptoAlgorithmProperties{Primitive: cdx.CryptoPrimitiveSignature, ExecutionEnvironment: cdx.CryptoExecutionEnvironmentUnknown,
 		CryptoFunctions: &[]cdx.CryptoFunction{cdx.CryptoFunctionSign, cdx.CryptoFunctionVerify}}
-	return b.addAlgorithm(ref, &cdx.Component{BOMRef: ref, Type: cdx.ComponentTypeCryptographicAsset, Name: name,
-		CryptoProperties: &cdx.CryptoProperties{AssetType: cdx.CryptoAssetTypeAlgorithm, AlgorithmProperties: ap}})
+	if strings.HasSuffix(name, "-RSA") {
+		ap.Padding = cdx.CryptoPaddingPKCS1v15
+	}
+	b.addAlgorithm(ref, &cdx.Component{BOMRef: ref, Type: cdx.ComponentTypeCryptographicAsset, Name: name,
+		CryptoProperties: &cdx.CryptoProperties{AssetType: cdx.CryptoAssetTypeAlgorithm, AlgorithmProperties: ap, OID: oid}})
+	for _, p := range parts {
+		b.depend(ref, b.algorithm(p))
+	}
+	return ref
+}
+
+// dependencies is the dependency graph in component order, then the
+// services; every component and service is listed, those that depend on
+// nothing with an empty entry (as CycloneDX asks).
+func (b *cbomBuilder) dependencies(comps []cdx.Component, svcs []cdx.Service) []cdx.Dependency {
+	var refs []string
+	for _, c := range comps {
+		refs = append(refs, c.BOMRef)
+	}
+	for _, s := range svcs {
+		refs = append(refs, s.BOMRef)
+	}
+	out := make([]cdx.Dependency, 0, len(refs))
+	for _, ref := range refs {
+		d := cdx.Dependency{Ref: ref}
+		if on := b.deps[ref]; len(on) > 0 {
+			on = slices.Clone(on)
+			slices.Sort(on)
+			d.Dependencies = &on
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 func keyPrimitive(keyType string) cdx.CryptoPrimitive {
