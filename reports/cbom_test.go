@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
 	"net"
 	"regexp"
@@ -397,4 +398,63 @@ func TestCBOMScannedEndpoints(t *testing.T) {
 			t.Errorf("%s: chain %s → %s → %s → %v", s.Ref, proto, cert, pub, deps[pub])
 		}
 	}
+}
+
+// TestCBOMDemoEstate scans the demo estate's Go servers (RSA, ECDSA,
+// Ed25519, chains, STARTTLS, pinned old versions) and checks that every
+// endpoint that answered is a protocol in the CBOM, with its cipher
+// suite's identifiers, and that the graph holds.
+func TestCBOMDemoEstate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: the demo estate")
+	}
+	// This package's own /27 and DNS address (no DNS server runs: every
+	// target is an address; the resolver is loopback all the same).
+	const lab, dns = "127.0.41", "127.0.42.53:53"
+	d := testlab.Demo(t, lab, dns, -1, false)
+	var specs []scanner.Spec
+	answering := 0
+	for _, e := range d.Expect {
+		testlab.MustLoopback(t, e.Addr)
+		s := e.Protocol + "://" + e.Addr
+		if e.SNI != "" {
+			s += ", " + e.SNI
+		}
+		sp, err := scanner.ParseSpec(s)
+		if err != nil {
+			t.Fatalf("ParseSpec(%q): %v", s, err)
+		}
+		specs = append(specs, sp)
+		if e.ErrorKind == "" {
+			answering++
+		}
+	}
+	sc, err := scanner.New(scanner.Config{Resolvers: []string{dns}, Timeout: 3 * time.Second, Concurrency: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var obs []records.Observation
+	if _, err := sc.Scan(context.Background(), slices.Values(specs), func(o scanner.Observation) error {
+		mu.Lock()
+		defer mu.Unlock()
+		obs = append(obs, o)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out := render(t, FormatCBOM, &Report{GeneratedAt: time.Now().UTC(), Observations: obs}, Options{})
+	validate(t, cdxSchema(t), out)
+	bom, _ := checkCBOMGraph(t, out)
+	protocols, versions := 0, map[string]bool{}
+	for _, c := range bom.Components {
+		if pp := c.Crypto.Protocol; pp != nil {
+			protocols++
+			versions[pp.Version] = true
+		}
+	}
+	if answering < 5 || protocols != answering || len(bom.Services) != answering {
+		t.Errorf("%d endpoints answered, %d protocols, %d services", answering, protocols, len(bom.Services))
+	}
+	t.Logf("%d protocols, versions %v", protocols, slices.Sorted(maps.Keys(versions)))
 }
