@@ -45,7 +45,14 @@ func (b *cbomBuilder) depend(ref string, on ...string) {
 // algorithm, size, NIST SP 800-57 state and where they are secured (HSM,
 // KMS, software). SHA-256 fingerprints (of the certificate DER, of the
 // SubjectPublicKeyInfo) are in hashes; where each asset was seen is in
-// evidence.occurrences.
+// evidence.occurrences. Algorithms carry their OIDs. Each endpoint that
+// completed a handshake is a service depending on a protocol component
+// (type tls, the version and cipher suite it negotiated, with the suite's
+// IANA name, two-byte identifiers and algorithms, and the key-exchange
+// group). The dependencies section is the graph, as CBOMkit draws it:
+// endpoint → protocol → the certificates served → public key and
+// signature algorithm → hash and public-key algorithms; inventory keys →
+// their algorithm and public key; hybrid groups → their parts.
 func CBOM(w io.Writer, r *Report, opts Options) error {
 	b := &cbomBuilder{r: r, algs: map[string]*cdx.Component{}, pubs: map[string]*cdx.Component{}, deps: map[string][]string{}}
 	var certs, keys []cdx.Component

@@ -70,7 +70,9 @@
 // when suppressed. markdown with Options.Summary: MarkdownSummary, under
 // SummaryLimit bytes. cbom:
 // CycloneDX 1.6, every certificate, public key and inventory key as a
-// cryptographic-asset component (see CBOM). html: one self-contained page
+// cryptographic-asset component, algorithms with their OIDs, a TLS
+// protocol component per endpoint that answered, and the dependency
+// graph (see CBOM). html: one self-contained page
 // whose Content-Security-Policy allows only its own inline script and
 // style.
 package reports
