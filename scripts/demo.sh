@@ -48,6 +48,9 @@ rc=$?
 set -e
 echo
 echo "config: $DEMO/keyaudit.yaml   reports: $DEMO/reports/   store: $DEMO/keyaudit.db"
+if [ -s "$DEMO/notifications.jsonl" ]; then
+  echo "notifications: $(grep -c . "$DEMO/notifications.jsonl") sent to web-team's hook, one JSON line each, in $DEMO/notifications.jsonl"
+fi
 echo "drill down: bin/keyaudit --config $DEMO/keyaudit.yaml report --format table"
 case $rc in
   0) echo "audit exit 0: nothing at or above --fail-on" ;;

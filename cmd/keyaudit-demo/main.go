@@ -67,7 +67,7 @@ func run() int {
 		rep, _ := filepath.Abs(*reportsDir)
 		actx, cancel := context.WithTimeout(ctx, 90*time.Second)
 		ao := estate.AuditOptions{Dir: filepath.Dir(abs), ToolsBin: *tools,
-			CTAddr: "127.0.2.62:6962", CTMonitorAddr: "127.0.2.62:8080", ReportsDir: rep}
+			CTAddr: "127.0.2.62:6962", CTMonitorAddr: "127.0.2.62:8080", ReportsDir: rep, Notify: true}
 		if *keyManagers {
 			ao.KMIPAddr, ao.KMSAddr = estate.DemoKMIPAddr, estate.DemoLocalKMSAddr
 		}

@@ -24,6 +24,9 @@ type AuditOptions struct {
 	// and an AWS KMS emulator (local-kms) listen, inventoried beside the
 	// token (StartKeyManagers).
 	KMIPAddr, KMSAddr string
+	// Notify adds owners and a route whose exec sink appends every
+	// notification to DIR/notifications.jsonl.
+	Notify bool
 }
 
 // Audit is the audit side of a running demo.
@@ -171,6 +174,24 @@ validity:
 `, rootFile, d.ValidityScope())
 	}
 
+	var notifyBlock string
+	if o.Notify {
+		notifyBlock = fmt.Sprintf(`
+# Who owns what, and who is told: web-team's critical findings and every
+# failed stage go to a hook that appends them to notifications.jsonl.
+owners:
+  - name: web-team
+    contacts: [web-team@example.test]
+    domains: [example.test]
+notify:
+  sinks:
+    log: {exec: [/bin/sh, -c, 'cat >> %s; echo >> %s'], timeout: 10s}
+  routes:
+    - {name: web, owners: [web-team], severity: critical, sinks: [log]}
+    - {name: stages, owners: ["-"], events: [stage-failed], sinks: [log]}
+`, filepath.Join(o.Dir, "notifications.jsonl"), filepath.Join(o.Dir, "notifications.jsonl"))
+	}
+
 	cfg := fmt.Sprintf(`# keyaudit config for the demo estate, written by keyaudit-demo.
 store: %[1]s/keyaudit.db
 
@@ -211,8 +232,8 @@ caa:
       identifiers: [%[4]s]
 %[5]s%[10]s
 policy:
-  allowed_cas: [%[4]s]
-  min_rsa_bits: 2048
+  allowed-cas: [%[4]s]
+  min-rsa-bits: 2048
 
 suppressions:
   - check: no-pqc-key-exchange
@@ -230,6 +251,7 @@ audit:
     - {format: json, output: %[6]s/audit.json}
     - {format: prometheus, output: %[6]s/keyaudit.prom}
 `, o.Dir, hsm.URI(), d.DNSAddr, DemoCAAIdentifier, ctBlock, o.ReportsDir, d.Net, d.V6Port, validityTarget, validityBlock, kmBlock)
+	cfg += notifyBlock
 	a.Config = filepath.Join(o.Dir, "keyaudit.yaml")
 	if err := os.WriteFile(a.Config, []byte(cfg), 0o644); err != nil {
 		return nil, err
