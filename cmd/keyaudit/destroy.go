@@ -42,12 +42,14 @@ func newDestroyPlanCmd(a *app) *cobra.Command {
 				return err
 			}
 			p.Policy = rc.Policy
-			if orphanedFor != "" {
+			if orphanedFor == "0" || orphanedFor == "0d" {
+				p.Options.OrphanedFor = -1 // any orphan, however recent
+			} else if orphanedFor != "" {
 				d, err := inventory.ParsePeriod(orphanedFor)
 				if err != nil {
 					return withCode(exitError, fmt.Errorf("--orphaned-for: %w", err))
 				}
-				p.Options.OrphanedFor = cmp.Or(d, -1) // 0 days: any orphan
+				p.Options.OrphanedFor = d
 			}
 			p.Options.PendingWindow = time.Duration(window) * 24 * time.Hour
 			return a.inRevokeStore(cmd, func(env stage.Env) error {
