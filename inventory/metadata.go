@@ -3,10 +3,10 @@ package inventory
 import (
 	"fmt"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/keyaudit/keyaudit/internal/period"
 	"github.com/keyaudit/keyaudit/internal/pkcs11uri"
 )
 
@@ -124,23 +124,16 @@ func (rs Rules) Apply(k *Key) {
 }
 
 // ParsePeriod parses a cryptoperiod: a whole number of years ("2y", 365
-// days each), weeks ("6w") or days ("90d"), or a Go duration ("720h").
+// days each), weeks ("6w") or days ("90d"), or a Go duration ("720h"), as
+// every duration of keyaudit's config (period.Parse); it must be positive.
 func ParsePeriod(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, fmt.Errorf("empty cryptoperiod")
 	}
-	unit := map[byte]time.Duration{'y': 365 * 24 * time.Hour, 'w': 7 * 24 * time.Hour, 'd': 24 * time.Hour}
-	if u, ok := unit[s[len(s)-1]]; ok {
-		n, err := strconv.ParseUint(s[:len(s)-1], 10, 16)
-		if err != nil || n == 0 {
-			return 0, fmt.Errorf("cryptoperiod %q: want a positive whole number of y, w or d", s)
-		}
-		return time.Duration(n) * u, nil
-	}
-	d, err := time.ParseDuration(s)
+	d, err := period.Parse(s)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("cryptoperiod %q: want e.g. 2y, 90d or 720h", s)
+		return 0, fmt.Errorf("cryptoperiod %q: want a positive whole number of y, w or d, or a Go duration: e.g. 2y, 90d or 720h", s)
 	}
 	return d, nil
 }

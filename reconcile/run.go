@@ -111,6 +111,7 @@ func Run(s *Snapshot, o Options) Result {
 			if f.Severity == "" {
 				f.Severity = c.Severity
 			}
+			f.Severity = s.Policy.severityOf(c.ID, f.Severity)
 			if f.Controls == nil {
 				f.Controls = c.Controls
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -56,11 +57,24 @@ formed — without running anything. Run it once when the config changes.`,
 	return cmd
 }
 
+// settingTypes are what the config's structured settings decode into,
+// for config.File.Normalize (kebab-case keys, durations in days).
+var settingTypes = map[string]reflect.Type{
+	"policy":       reflect.TypeFor[reconcile.Policy](),
+	"suppressions": reflect.TypeFor[[]reconcile.Suppression](),
+	"ct":           reflect.TypeFor[ctConfig](),
+	"revoke":       reflect.TypeFor[stage.RevokeConfig](),
+	"trust":        reflect.TypeFor[stage.TrustSection](),
+	"acme":         reflect.TypeFor[stage.ACMESection](),
+	"owners":       reflect.TypeFor[[]notify.Owner](),
+	"notify":       reflect.TypeFor[notify.Config](),
+}
+
 // configSchema describes the config file of the command tree root, each
 // command section checked by its command's PreRunE.
 func configSchema(root *cobra.Command) config.Schema {
 	return config.SchemaOf(root, map[string]func(yaml.Node) error{
-		"policy":       config.Strict[reconcile.Policy],
+		"policy":       config.CheckPolicy,
 		"suppressions": config.CheckSuppressions,
 		"watch":        config.Strict[[]string],
 		"ct":           config.Strict[ctConfig],

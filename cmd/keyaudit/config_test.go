@@ -60,6 +60,11 @@ func TestConfigCheckValidatesAsCommands(t *testing.T) {
 		{"worker:\n  scan-workers: -1\n", []string{"--store", store, "worker"}, "must not be negative"},
 		{"worker:\n  scope: [not-a-cidr]\n", []string{"--store", store, "worker"}, "--scope"},
 		{"enqueue-scan:\n  shards: 0\n", []string{"--store", store, "enqueue", "scan", "127.0.0.1"}, "--shards"},
+		{"policy:\n  severity: {no-such-check: low}\n", []string{"--store", store, "reconcile"}, `policy.severity: unknown check "no-such-check"`},
+		{"policy:\n  severity: {weak-key: urgent}\n", []string{"--store", store, "reconcile"}, `unknown severity "urgent"`},
+		{"policy:\n  stale-after: soon\n", []string{"--store", store, "reconcile"}, `policy.stale-after: duration "soon"`},
+		{"policy:\n  min_rsa_bits: 2048\n  min-rsa-bits: 3072\n", []string{"--store", store, "reconcile"}, "min_rsa_bits and min-rsa-bits are one setting"},
+		{"scan:\n  timeout: 3mo\n", []string{"scan", "--no-store", "127.0.0.1"}, `duration "3mo"`},
 	} {
 		cfg := writeConfig(t, c.section)
 		r := runCLI(t, ctx, "", "--config", cfg, "config", "check")
@@ -151,5 +156,50 @@ func TestSchemaOfInheritsParentFlags(t *testing.T) {
 	}
 	if errs := f.Check(config.SchemaOf(root, nil, nil)); len(errs) != 0 {
 		t.Errorf("Check: %v", errs)
+	}
+}
+
+// TestConfigOldSpellings: a config written with the snake_case keys of
+// earlier releases still works, each old key warned about once, naming
+// its new spelling; durations read days, weeks and years.
+func TestConfigOldSpellings(t *testing.T) {
+	ctx := context.Background()
+	store := filepath.Join(t.TempDir(), "k.db")
+	old := writeConfig(t, `policy:
+  min_rsa_bits: 3072
+  orphan_min_age: 30d
+  cryptoperiods: {key_transport: 2y}
+  severity: {stale-observation: high}
+revoke:
+  acme_directory: https://127.0.0.1:14000/dir
+  audit_log_file: audit.jsonl
+scan:
+  timeout: 1d
+`)
+	wantWarnings := []string{
+		"policy.min_rsa_bits is deprecated: it is spelled policy.min-rsa-bits now",
+		"policy.orphan_min_age is deprecated: it is spelled policy.orphan-min-age now",
+		"policy.cryptoperiods.key_transport is deprecated: it is spelled policy.cryptoperiods.key-transport now",
+		"revoke.acme_directory is deprecated: it is spelled revoke.acme-directory now",
+		"revoke.audit_log_file is deprecated: it is spelled revoke.audit-log-file now",
+	}
+	for _, args := range [][]string{{"config", "check"}, {"--store", store, "reconcile", "--fail-on", "none"}} {
+		r := runCLI(t, ctx, "", append([]string{"--config", old}, args...)...)
+		// reconcile gets past its config, to the empty store.
+		if r.code != exitOK && !strings.Contains(r.stderr, "nothing to reconcile") {
+			t.Fatalf("%s: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+		for _, w := range wantWarnings {
+			if n := strings.Count(r.stderr, w); n != 1 {
+				t.Errorf("%s: warning %q printed %d times; stderr:\n%s", args, w, n, r.stderr)
+			}
+		}
+		if n := strings.Count(r.stderr, "deprecated"); n != len(wantWarnings) {
+			t.Errorf("%s: %d deprecation warnings, want %d:\n%s", args, n, len(wantWarnings), r.stderr)
+		}
+	}
+	cur := writeConfig(t, "policy:\n  min-rsa-bits: 3072\n  orphan-min-age: 30d\n  stale-after: 2w\nrevoke:\n  acme-directory: https://127.0.0.1:14000/dir\n")
+	if r := runCLI(t, ctx, "", "--config", cur, "config", "check"); r.code != exitOK || r.stderr != "" {
+		t.Errorf("config check of kebab-case keys: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

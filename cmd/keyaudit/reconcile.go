@@ -81,6 +81,9 @@ func (a *app) reconcileConfig() (stage.ReconcileParams, error) {
 	if err := a.section("policy", &p.Policy); err != nil {
 		return p, err
 	}
+	if err := p.Policy.Check(); err != nil {
+		return p, a.configError(err)
+	}
 	if err := a.section("suppressions", &p.Suppressions); err != nil {
 		return p, err
 	}

@@ -43,14 +43,14 @@ func newRevokeCmd(a *app) *cobra.Command {
   keyaudit revoke apply plan.json --approve
   keyaudit revoke log`,
 	}
-	cmd.PersistentFlags().String("audit-log-file", "", "also append every audit entry, hash-chained, to this JSON lines file (default revoke.audit_log_file)")
+	cmd.PersistentFlags().String("audit-log-file", "", "also append every audit entry, hash-chained, to this JSON lines file (default revoke.audit-log-file)")
 	cmd.AddCommand(newRevokePlanCmd(a), newRevokeApproveCmd(a), newRevokeExecuteCmd(a, false), newRevokeExecuteCmd(a, true), newRevokeLogCmd(a))
 	return cmd
 }
 
 // inRevokeStore runs fn with the store open (an error of fn exits 2);
 // revocation cannot run without its audit log, mirrored to
-// --audit-log-file (or revoke.audit_log_file) when one is given.
+// --audit-log-file (or revoke.audit-log-file) when one is given.
 func (a *app) inRevokeStore(cmd *cobra.Command, fn func(stage.Env) error) error {
 	if a.noStore {
 		return withCode(exitError, errors.New("revoke records every step in the store's audit log: --no-store cannot be used"))
@@ -179,7 +179,7 @@ recorded before its CA is called and the outcome after; certificates the log
 already shows revoked are not sent again, and a CA's "already revoked" is
 reported, not an error.
 
-ACME: --acme-directory (or revoke.acme_directory, or the one the plan names);
+ACME: --acme-directory (or revoke.acme-directory, or the one the plan names);
 the account key from
 --account-key-file or from the variable named by --account-key-env (default
 ` + stage.DefaultAccountKeyEnv + `), never from the command line; for plans authorised by the
@@ -237,12 +237,12 @@ of its exact hash (keyaudit revoke approve PLAN --approver NAME --hash HASH).
 	} else {
 		f.BoolVar(&p.Apply, "apply", false, "revoke for real (default: dry run)")
 	}
-	f.StringVar(&p.ACMEDirectory, "acme-directory", "", "ACME directory URL (default revoke.acme_directory)")
-	f.StringVar(&p.AccountKeyFile, "account-key-file", "", "file holding the ACME account's private key, PEM (default revoke.account_key_file)")
-	f.StringVar(&p.AccountKeyEnv, "account-key-env", "", "environment variable holding the ACME account key, PEM (default revoke.account_key_env, else "+stage.DefaultAccountKeyEnv+")")
+	f.StringVar(&p.ACMEDirectory, "acme-directory", "", "ACME directory URL (default revoke.acme-directory)")
+	f.StringVar(&p.AccountKeyFile, "account-key-file", "", "file holding the ACME account's private key, PEM (default revoke.account-key-file)")
+	f.StringVar(&p.AccountKeyEnv, "account-key-env", "", "environment variable holding the ACME account key, PEM (default revoke.account-key-env, else "+stage.DefaultAccountKeyEnv+")")
 	f.StringArrayVar(&p.CertKeyFiles, "cert-key-file", nil, "a certificate's own private key, PEM, for certificate-key plans (repeatable)")
 	f.StringArrayVar(&p.CertKeyPKCS11, "cert-key-pkcs11", nil, "PKCS#11 URI of certificates' own keys in a token, which signs inside it, for certificate-key plans (repeatable)")
-	f.StringVar(&p.ACMECAFile, "acme-ca-file", "", "extra CA certificates (PEM) to trust for the ACME server's HTTPS (default revoke.acme_ca_file)")
+	f.StringVar(&p.ACMECAFile, "acme-ca-file", "", "extra CA certificates (PEM) to trust for the ACME server's HTTPS (default revoke.acme-ca-file)")
 	f.DurationVar(&p.HookTimeout, "hook-timeout", 0, "hook time limit (default revoke.hook.timeout, else 60s)")
 	f.StringVar(&p.Actor, "actor", "", "who executes (default the OS user)")
 	f.StringVar(&format, "format", "table", "output format: table, jsonl, json, csv")

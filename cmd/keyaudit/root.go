@@ -72,6 +72,7 @@ findings at or above it; 2 could not run.`,
 		root.AddCommand(mk(a))
 	}
 	addOutputFlags(a, root)
+	periodFlags(root)
 	// Flag errors are usage errors: exit 2.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return withCode(exitError, fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
@@ -96,6 +97,13 @@ func (a *app) setup(cmd *cobra.Command) error {
 	if err != nil {
 		return withCode(exitError, err)
 	}
+	warnings, err := cfg.Normalize(settingTypes)
+	for _, w := range warnings {
+		fmt.Fprintf(a.stderr, "keyaudit: warning: config %s: %s\n", a.configPath, w)
+	}
+	if err != nil {
+		return a.configError(err)
+	}
 	a.config = cfg
 	if config.SectionName(cmd) == "config-check" {
 		return nil // it reports every problem itself
@@ -111,6 +119,16 @@ func (a *app) setup(cmd *cobra.Command) error {
 		a.storeURL = ""
 	}
 	return a.applySection(cmd.Flags(), config.SectionName(cmd))
+}
+
+// periodFlags lets every duration flag under c read days, weeks and
+// years (30d, 6w, 2y).
+func periodFlags(c *cobra.Command) {
+	config.PeriodFlags(c.PersistentFlags())
+	config.PeriodFlags(c.Flags())
+	for _, sub := range c.Commands() {
+		periodFlags(sub)
+	}
 }
 
 // configError marks an error of the config with its file, exit 2.

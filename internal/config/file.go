@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -65,7 +66,11 @@ func (f File) Section(name string, v any) error {
 	if !ok {
 		return nil
 	}
-	if err := node.Decode(v); err != nil {
+	node, err := normalized(node, reflect.TypeOf(v))
+	if err == nil {
+		err = node.Decode(v)
+	}
+	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
@@ -136,8 +141,14 @@ func ApplyFlags(fs *pflag.FlagSet, values map[string]yaml.Node, skip ...map[stri
 	return nil
 }
 
-// StrictDecode decodes node into v, rejecting unknown fields.
+// StrictDecode decodes node into v, rejecting unknown fields. Keys and
+// durations are read as Normalize rewrites them (the old spelling of a
+// key is accepted).
 func StrictDecode(node yaml.Node, v any) error {
+	node, err := normalized(node, reflect.TypeOf(v))
+	if err != nil {
+		return err
+	}
 	b, err := yaml.Marshal(&node)
 	if err != nil {
 		return err

@@ -37,6 +37,17 @@ func CheckSuppressions(node yaml.Node) error {
 	return errors.Join(errs...)
 }
 
+// CheckPolicy validates the config's "policy:" setting: a
+// reconcile.Policy with no unknown fields whose severity overrides name
+// registered checks and known severities.
+func CheckPolicy(node yaml.Node) error {
+	var p reconcile.Policy
+	if err := StrictDecode(node, &p); err != nil {
+		return err
+	}
+	return p.Check()
+}
+
 // IgnoreFile reads the accepted risks of --ignore-file path, or of
 // DefaultIgnoreFile when path is empty (a missing default file means
 // none).

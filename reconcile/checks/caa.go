@@ -30,7 +30,7 @@ func init() {
 		ID:          "caa-permits-unapproved-ca",
 		Severity:    reconcile.Medium,
 		Description: "A name's CAA permits a CA that the organisation's policy does not use.",
-		Help:        "Remove the CA from the CAA records, or add it to policy.allowed_cas if it is in use.",
+		Help:        "Remove the CA from the CAA records, or add it to policy.allowed-cas if it is in use.",
 		Citations:   []string{"RFC 8659 §4.2", "NIST SP 800-57 Part 2 Rev. 1 §6.4"},
 		Controls:    []string{pciKeyMgmt},
 		Run: func(s *reconcile.Snapshot) []reconcile.Finding {

@@ -71,7 +71,7 @@ func init() {
 	reconcile.Register(&reconcile.Check{
 		ID:          "endpoint-gone",
 		Severity:    reconcile.Low,
-		Description: "An endpoint that served a certificate was attempted and served no TLS in several consecutive complete scans (policy gone_after, default 2).",
+		Description: "An endpoint that served a certificate was attempted and served no TLS in several consecutive complete scans (policy gone-after, default 2).",
 		Help: "If the service was retired, retire its key (and revoke its certificate if still valid); otherwise find out why it stopped answering. " +
 			"An endpoint no scan attempted is never gone: it keeps its last state.",
 		Citations: append([]string{"NIST SP 800-57 Part 1 Rev. 5 §7.3 (key retirement)"}, driftCitations...),
@@ -143,7 +143,7 @@ func init() {
 	reconcile.Register(&reconcile.Check{
 		ID:          "stale-observation",
 		Severity:    reconcile.Low,
-		Description: "No scan has attempted an endpoint for longer than the policy's stale_after (default 30 days): what keyaudit knows of it is old.",
+		Description: "No scan has attempted an endpoint for longer than the policy's stale-after (default 30 days): what keyaudit knows of it is old.",
 		Help:        "Scan it again (it may be outside the scheduled targets now), or remove it from the estate if it was retired.",
 		Citations:   append([]string{"NIST SP 800-53 Rev. 5 CA-7 (continuous monitoring)"}, driftCitations...),
 		Controls:    []string{nistKeyMgmt},

@@ -61,7 +61,7 @@ func (x *ACMEExecutor) AddCertKey(k crypto.Signer) error {
 // Check implements Executor.
 func (x *ACMEExecutor) Check(a Action) error {
 	if x.DirectoryURL == "" {
-		return errors.New("no ACME directory URL (--acme-directory or revoke.acme_directory)")
+		return errors.New("no ACME directory URL (--acme-directory or revoke.acme-directory)")
 	}
 	if a.Directory != "" && strings.TrimRight(a.Directory, "/") != strings.TrimRight(x.DirectoryURL, "/") {
 		return fmt.Errorf("the plan sends this revocation to %s, not to %s", a.Directory, x.DirectoryURL)
