@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -30,6 +31,11 @@ func toolsBin() string {
 
 func main() { os.Exit(run()) }
 
+// ctHost is the address of the demo's CT log for the estate on prefix (the
+// first three octets of its /27): .62 of the same /24, outside the
+// estate, so demos on different -net never share a log address.
+func ctHost(prefix string) string { return prefix + ".62" }
+
 // run is main with its deferred cleanups honoured on every path.
 func run() int {
 	dir := flag.String("dir", ".demo/estate", "state directory for the real servers")
@@ -38,7 +44,7 @@ func run() int {
 	dns := flag.String("dns", "127.0.2.53:53", "address of the demo DNS server (example.test)")
 	v6 := flag.Int("v6-port", 9443, "TLS port on [::1] (-1: no IPv6)")
 	ready := flag.String("ready-file", "", "write the estate's manifest (JSON) here once everything listens")
-	audit := flag.Bool("audit", true, "also create the SoftHSM token and CT log a full audit needs, and write DIR/../keyaudit.yaml")
+	audit := flag.Bool("audit", true, "also create the SoftHSM token and CT log (on NET.62, beside the estate's /27) a full audit needs, and write DIR/../keyaudit.yaml")
 	tools := flag.String("tools", toolsBin(), "directory of the TesseraCT binary (posix)")
 	reportsDir := flag.String("reports", ".demo/reports", "where the audit config sends its reports")
 	keyManagers := flag.Bool("key-managers", true, "also start a KMIP server (PyKMIP) on "+estate.DemoKMIPAddr+" and an AWS KMS emulator (local-kms) on "+estate.DemoLocalKMSAddr)
@@ -66,8 +72,9 @@ func run() int {
 	if *audit {
 		rep, _ := filepath.Abs(*reportsDir)
 		actx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		ctHost := ctHost(*netPrefix)
 		ao := estate.AuditOptions{Dir: filepath.Dir(abs), ToolsBin: *tools,
-			CTAddr: "127.0.2.62:6962", CTMonitorAddr: "127.0.2.62:8080", ReportsDir: rep, Notify: true}
+			CTAddr: net.JoinHostPort(ctHost, "6962"), CTMonitorAddr: net.JoinHostPort(ctHost, "8080"), ReportsDir: rep, Notify: true}
 		if *keyManagers {
 			ao.KMIPAddr, ao.KMSAddr = estate.DemoKMIPAddr, estate.DemoLocalKMSAddr
 		}
