@@ -17,20 +17,20 @@ type Policy struct {
 	// MinRSABits: NIST SP 800-57 Part 1 Rev. 5 Table 2 and SP 800-131A
 	// Rev. 2 — RSA-2048 (112-bit security) is the minimum through 2030.
 	// Default 2048; organisations preparing for 2031 set 3072.
-	MinRSABits int `yaml:"min-rsa-bits" json:"min_rsa_bits"`
+	MinRSABits int `yaml:"min-rsa-bits" was:"min_rsa_bits" json:"min_rsa_bits"`
 	// AllowedCurves: NIST SP 800-186 / CA/B Forum BR 6.1.5 curves P-256,
 	// P-384, P-521, plus Ed25519 (RFC 8032). Default those four.
-	AllowedCurves []string `yaml:"allowed-curves" json:"allowed_curves"`
+	AllowedCurves []string `yaml:"allowed-curves" was:"allowed_curves" json:"allowed_curves"`
 	// ExpiryDays are the warning thresholds before notAfter, most distant
 	// first. Default 30, 14, 7 (the usual ACME renewal window is 30 days
 	// before expiry for 90-day certificates).
-	ExpiryDays []int `yaml:"expiry-days" json:"expiry_days"`
+	ExpiryDays []int `yaml:"expiry-days" was:"expiry_days" json:"expiry_days"`
 	// AllowedCAs are the CAA issuer-domain-names the organisation uses
 	// (e.g. letsencrypt.org). Empty: any CA the name's CAA allows.
-	AllowedCAs []string `yaml:"allowed-cas" json:"allowed_cas"`
+	AllowedCAs []string `yaml:"allowed-cas" was:"allowed_cas" json:"allowed_cas"`
 	// OrphanMinAge: an inventory key younger than this is not reported as
 	// orphaned (it may not be deployed yet). Default 0.
-	OrphanMinAge time.Duration `yaml:"orphan-min-age" json:"orphan_min_age"`
+	OrphanMinAge time.Duration `yaml:"orphan-min-age" was:"orphan_min_age" json:"orphan_min_age"`
 	// Cryptoperiods by key use, NIST SP 800-57 Part 1 Rev. 5 §5.3.6
 	// Table 1 (originator-usage periods): private signature key 1–3
 	// years (default 3), private key-transport key ≤ 2 years, symmetric
@@ -39,18 +39,18 @@ type Policy struct {
 	Cryptoperiods Cryptoperiods `yaml:"cryptoperiods" json:"cryptoperiods"`
 	// WeakTLSVersions are versions reported as weak (RFC 8996 deprecates
 	// TLS 1.0 and 1.1). Default TLS 1.0, TLS 1.1, SSL 3.0.
-	WeakTLSVersions []string `yaml:"weak-tls-versions" json:"weak_tls_versions"`
+	WeakTLSVersions []string `yaml:"weak-tls-versions" was:"weak_tls_versions" json:"weak_tls_versions"`
 	// ExpectPQC reports endpoints that did not negotiate a post-quantum
 	// hybrid group (info). Default true.
-	ExpectPQC *bool `yaml:"expect-pqc" json:"expect_pqc"`
+	ExpectPQC *bool `yaml:"expect-pqc" was:"expect_pqc" json:"expect_pqc"`
 	// GoneAfter is how many consecutive complete attempts must find no
 	// TLS on an endpoint before it is called gone. Default 2: one failed
 	// attempt may be a restart.
-	GoneAfter int `yaml:"gone-after" json:"gone_after"`
+	GoneAfter int `yaml:"gone-after" was:"gone_after" json:"gone_after"`
 	// StaleAfter is the age past which an endpoint's latest observation
 	// raises stale-observation (nobody has looked at it since). Default
 	// 30 days.
-	StaleAfter time.Duration `yaml:"stale-after" json:"stale_after"`
+	StaleAfter time.Duration `yaml:"stale-after" was:"stale_after" json:"stale_after"`
 	// Severity overrides the severity of every finding of a check, by
 	// check ID (policy: {severity: {stale-observation: high}}): an
 	// organisation ranks what matters to it. Check validates it.
@@ -88,9 +88,9 @@ const defaultGoneAfter = 2
 // Cryptoperiods are maximum key lifetimes by use.
 type Cryptoperiods struct {
 	Signature    time.Duration `yaml:"signature" json:"signature"`
-	KeyTransport time.Duration `yaml:"key-transport" json:"key_transport"`
+	KeyTransport time.Duration `yaml:"key-transport" was:"key_transport" json:"key_transport"`
 	Symmetric    time.Duration `yaml:"symmetric" json:"symmetric"`
-	KeyWrapping  time.Duration `yaml:"key-wrapping" json:"key_wrapping"`
+	KeyWrapping  time.Duration `yaml:"key-wrapping" was:"key_wrapping" json:"key_wrapping"`
 }
 
 func (p Policy) withDefaults() Policy {

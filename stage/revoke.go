@@ -613,14 +613,14 @@ func writeRevokePlanSummary(w io.Writer, p *revoke.Plan, path string) {
 // --help); Executor, Auth and Checks are plan defaults, the others
 // defaults of execution, and AuditLogFile of every revoke command.
 type RevokeConfig struct {
-	ACMEDirectory  string   `yaml:"acme-directory"`
-	ACMECAFile     string   `yaml:"acme-ca-file"`
-	AccountKeyFile string   `yaml:"account-key-file"`
-	AccountKeyEnv  string   `yaml:"account-key-env"`
+	ACMEDirectory  string   `yaml:"acme-directory" was:"acme_directory"`
+	ACMECAFile     string   `yaml:"acme-ca-file" was:"acme_ca_file"`
+	AccountKeyFile string   `yaml:"account-key-file" was:"account_key_file"`
+	AccountKeyEnv  string   `yaml:"account-key-env" was:"account_key_env"`
 	Executor       string   `yaml:"executor"`
 	Auth           string   `yaml:"auth"`
 	Checks         []string `yaml:"checks"`
-	AuditLogFile   string   `yaml:"audit-log-file"`
+	AuditLogFile   string   `yaml:"audit-log-file" was:"audit_log_file"`
 	Hook           struct {
 		Command []string      `yaml:"command"`
 		Timeout time.Duration `yaml:"timeout"`

@@ -33,7 +33,7 @@ type ACMESection struct {
 	Directories []validity.ACMEDirectory `yaml:"directories"`
 	// CAFile holds PEM CA certificates to trust, beside the system roots,
 	// for the directories' HTTPS (a private ACME CA).
-	CAFile string `yaml:"ca-file"`
+	CAFile string `yaml:"ca-file" was:"ca_file"`
 }
 
 // TrustSection is the config's top-level "trust:" section.

@@ -17,10 +17,10 @@ import (
 // top-level key to the Go type it decodes into) into the form their
 // decoders read, in place:
 //
-//   - Keys are kebab-case, as the flags are. A key spelled the old way,
-//     snake_case (min_rsa_bits for min-rsa-bits), is renamed, and a warning
-//     naming the new spelling is returned for it; both spellings at once
-//     is an error.
+//   - Keys are kebab-case, as the flags are. A key spelled the old way
+//     (min_rsa_bits for min-rsa-bits: the field's `was:"min_rsa_bits"`
+//     tag names it) is renamed, and a warning naming the new spelling is
+//     returned for it; both spellings at once is an error.
 //   - Durations accept days, weeks and years (30d, 6w, 2y; period.Parse)
 //     beside Go's units, and are rewritten as Go durations.
 //
@@ -100,17 +100,16 @@ func (n *normalizer) walk(node *yaml.Node, t reflect.Type, path string) {
 	case reflect.PointerTo(t).Implements(unmarshalerType):
 		// decodes itself
 	case t.Kind() == reflect.Struct && node.Kind == yaml.MappingNode:
-		fields := map[string]reflect.Type{}
-		structFields(t, fields)
+		fields, renamed := map[string]reflect.Type{}, map[string]string{}
+		structFields(t, fields, renamed)
 		present := map[string]bool{}
 		for i := 0; i+1 < len(node.Content); i += 2 {
 			present[node.Content[i].Value] = true
 		}
 		for i := 0; i+1 < len(node.Content); i += 2 {
 			k, v := node.Content[i], node.Content[i+1]
-			if _, ok := fields[k.Value]; !ok && strings.Contains(k.Value, "_") {
-				kebab := strings.ReplaceAll(k.Value, "_", "-")
-				if _, ok := fields[kebab]; ok {
+			if _, ok := fields[k.Value]; !ok {
+				if kebab, ok := renamed[k.Value]; ok {
 					if present[kebab] {
 						n.errs = append(n.errs, prefixed(path, fmt.Errorf("%s and %s are one setting (%s is its old spelling): keep %s", k.Value, kebab, k.Value, kebab)))
 						continue
@@ -135,8 +134,9 @@ func (n *normalizer) walk(node *yaml.Node, t reflect.Type, path string) {
 }
 
 // structFields maps the YAML keys of struct t to their types, as
-// yaml.v3 names them (inline structs flattened).
-func structFields(t reflect.Type, out map[string]reflect.Type) {
+// yaml.v3 names them (inline structs flattened), and the old spellings
+// of its keys (a field's `was` tag, comma-separated) to the keys.
+func structFields(t reflect.Type, out map[string]reflect.Type, renamed map[string]string) {
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		if !sf.IsExported() {
@@ -153,7 +153,7 @@ func structFields(t reflect.Type, out map[string]reflect.Type) {
 				ft = ft.Elem()
 			}
 			if ft.Kind() == reflect.Struct {
-				structFields(ft, out)
+				structFields(ft, out, renamed)
 			}
 			continue
 		}
@@ -161,6 +161,11 @@ func structFields(t reflect.Type, out map[string]reflect.Type) {
 			name = strings.ToLower(sf.Name)
 		}
 		out[name] = sf.Type
+		for old := range strings.SplitSeq(sf.Tag.Get("was"), ",") {
+			if old != "" {
+				renamed[old] = name
+			}
+		}
 	}
 }
 

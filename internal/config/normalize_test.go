@@ -14,14 +14,14 @@ import (
 )
 
 type section struct {
-	MinBits int           `yaml:"min-bits"`
+	MinBits int           `yaml:"min-bits" was:"min_bits"`
 	MaxAge  time.Duration `yaml:"max-age"`
 	Nested  struct {
-		KeyWrap time.Duration `yaml:"key-wrap"`
-	} `yaml:"nested-part"`
+		KeyWrap time.Duration `yaml:"key-wrap" was:"key_wrap"`
+	} `yaml:"nested-part" was:"nested_part"`
 	Periods map[string]time.Duration `yaml:"periods"`
 	Items   []struct {
-		CAFile string `yaml:"ca-file"`
+		CAFile string `yaml:"ca-file" was:"ca_file"`
 	} `yaml:"items"`
 	Snake_OK string `yaml:"plain_snake"`
 }
@@ -126,4 +126,23 @@ func yamlOf(t *testing.T, f config.File, key string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestNormalizeOnlyDeclaredSpellings: a snake_case key is an old
+// spelling only where the field says so (was:"…"); elsewhere it stays
+// unknown and strict decoding refuses it.
+func TestNormalizeOnlyDeclaredSpellings(t *testing.T) {
+	type kebabOnly struct {
+		SecretEnv string        `yaml:"secret-env"`
+		Timeout   time.Duration `yaml:"timeout"`
+	}
+	f := parse(t, "k:\n  secret_env: X\n  timeout: 2d\n")
+	warnings, err := f.Normalize(map[string]reflect.Type{"k": reflect.TypeFor[kebabOnly]()})
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("Normalize: %v %v", warnings, err)
+	}
+	var k kebabOnly
+	if err := config.StrictDecode(f["k"], &k); err == nil || !strings.Contains(err.Error(), "secret_env") {
+		t.Errorf("secret_env accepted: %+v %v", k, err)
+	}
 }
