@@ -21,8 +21,11 @@ func newDestroyCmd(a *app) *cobra.Command {
 		Use:   "destroy",
 		Short: "Plan, approve, execute and verify key destruction (PKCS#11, KMIP, AWS KMS), with an audit trail",
 		Long:  help("destroy"),
+		Example: `  keyaudit destroy plan -o destroy.json
+  keyaudit destroy approve destroy.json --approver alice --hash sha256:…
+  keyaudit destroy execute destroy.json --apply`,
 	}
-	cmd.PersistentFlags().String("audit-log-file", "", "also append every audit entry, hash-chained, to this JSON lines file (default revoke.audit_log_file)")
+	cmd.PersistentFlags().String("audit-log-file", "", "also append every audit entry, hash-chained, to this JSON lines file (default revoke.audit-log-file)")
 	cmd.AddCommand(newDestroyPlanCmd(a), newDestroyApproveCmd(a), newDestroyExecuteCmd(a, false), newDestroyExecuteCmd(a, true))
 	return cmd
 }
@@ -35,7 +38,10 @@ func newDestroyPlanCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plan [--ground G]... [--key REF|SPKI]... [-o plan.json]",
 		Short: "Write a key destruction plan from the estate (orphaned, past cryptoperiod, compromised, or named keys)",
-		Args:  cobra.NoArgs,
+		Example: `  keyaudit destroy plan -o destroy.json
+  keyaudit destroy plan --ground orphaned --orphaned-for 180d --source 'pkcs11:token=hsm1' -o destroy.json
+  keyaudit destroy plan --key 9f86d081884c7d65… --aws-pending-window 30 --note CHG-1234`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rc, err := a.reconcileConfig()
 			if err != nil {
@@ -76,9 +82,10 @@ func newDestroyPlanCmd(a *app) *cobra.Command {
 func newDestroyApproveCmd(a *app) *cobra.Command {
 	var p stage.RevokeApproveParams
 	cmd := &cobra.Command{
-		Use:   "approve PLAN --approver NAME --hash SHA256",
-		Short: "Approve a destruction plan: the approver's identity bound to the plan's exact hash",
-		Args:  cobra.ExactArgs(1),
+		Use:     "approve PLAN --approver NAME --hash SHA256",
+		Short:   "Approve a destruction plan: the approver's identity bound to the plan's exact hash",
+		Example: `  keyaudit destroy approve destroy.json --approver alice --hash sha256:eeb6221941a34abd…`,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Plan = args[0]
 			if err := p.Validate(); err != nil {
@@ -103,7 +110,10 @@ func newDestroyExecuteCmd(a *app, verify bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "execute PLAN [--apply]",
 		Short: "Carry out an approved destruction plan (a dry run unless --apply), then verify",
-		Args:  cobra.ExactArgs(1),
+		Example: `  keyaudit destroy execute destroy.json
+  keyaudit destroy execute destroy.json --apply
+  keyaudit destroy execute dp-20261203T183657Z-2e6f11d6 --apply --pkcs11 'pkcs11:token=hsm1?pin-source=file:/run/hsm1.pin'`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rc, err := a.reconcileConfig()
 			if err != nil {
@@ -143,6 +153,7 @@ func newDestroyExecuteCmd(a *app, verify bool) *cobra.Command {
 	f := cmd.Flags()
 	if verify {
 		cmd.Use, cmd.Short = "verify PLAN", "Read the sources of an executed plan again and record whether each key is gone"
+		cmd.Example = "  keyaudit destroy verify destroy.json"
 	} else {
 		f.BoolVar(&p.Apply, "apply", false, "destroy for real (default: dry run)")
 	}

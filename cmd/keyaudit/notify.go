@@ -96,14 +96,18 @@ recorded (keyaudit audit sends them itself at its end) and earlier failures
 whose retry time has come. Exit 0 when all were delivered, 1 when some failed
 (they stay in the outbox, retried with backoff; notification-failed reports
 sinks that keep failing), 2 when it could not run.`,
+		Example: `  keyaudit --config keyaudit.yaml notify
+  keyaudit --config keyaudit.yaml notify test --route web
+  keyaudit --config keyaudit.yaml notify list --status pending`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd, "") },
 	}
 	var route string
 	test := &cobra.Command{
-		Use:   "test --route NAME",
-		Short: "Send a sample event to every sink of a route",
-		Args:  cobra.NoArgs,
+		Use:     "test --route NAME",
+		Short:   "Send a sample event to every sink of a route",
+		Example: "  keyaudit --config keyaudit.yaml notify test --route web",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if route == "" {
 				return withCode(exitError, fmt.Errorf("--route is required"))
@@ -114,9 +118,10 @@ sinks that keep failing), 2 when it could not run.`,
 	test.Flags().StringVar(&route, "route", "", "the route (notify.routes[].name) to test")
 	var status, format string
 	list := &cobra.Command{
-		Use:   "list [--status pending|sent]",
-		Short: "List the outbox's notifications",
-		Args:  cobra.NoArgs,
+		Use:     "list [--status pending|sent]",
+		Short:   "List the outbox's notifications",
+		Example: "  keyaudit --config keyaudit.yaml notify list --status pending --format jsonl",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out, err := reports.NewStream(a.stdout, format, stage.NotificationColumns)
 			if err != nil {
