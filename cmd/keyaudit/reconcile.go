@@ -84,8 +84,11 @@ func (a *app) reconcileConfig() (stage.ReconcileParams, error) {
 	if err := p.Policy.Check(); err != nil {
 		return p, a.configError(err)
 	}
-	if err := a.section("suppressions", &p.Suppressions); err != nil {
-		return p, err
+	if node, ok := a.config["suppressions"]; ok {
+		var err error
+		if p.Suppressions, err = config.DecodeSuppressions(node); err != nil {
+			return p, withCode(exitError, fmt.Errorf("config %s: suppressions: %w", a.configPath, err))
+		}
 	}
 	cc, watch, err := a.caaConfig()
 	p.Watch, p.CAs = watch, cc.table

@@ -55,7 +55,7 @@ func TestReconcileScanAgainstEmptyInventory(t *testing.T) {
 	// Suppressing it (and failing only on critical) makes the run pass;
 	// first_seen is carried over from the previous reconcile.
 	cfg := filepath.Join(dir, "keyaudit.yaml")
-	os.WriteFile(cfg, []byte("store: "+db+"\nsuppressions:\n  - check: unmanaged-key\n    subject: \"CN=rec.*\"\n    reason: lab server\n"), 0o644)
+	os.WriteFile(cfg, []byte("store: "+db+"\nsuppressions:\n  - check: unmanaged-key\n    subject: \"CN=rec.*\"\n    reason: lab server\n    until: 2099-01-01T00:00:00Z\n"), 0o644)
 	r2 := runCLI(t, context.Background(), "", "--config", cfg, "reconcile", "--format", "json", "--fail-on", "critical")
 	if r2.code != 0 {
 		t.Fatalf("suppressed reconcile: exit %d: %s", r2.code, r2.stderr)

@@ -205,10 +205,12 @@ policy:
   min_rsa_bitz: 1
 suppressions:
   - check: test-check
+    until: 2099-01-01T00:00:00Z
   - check: test-check
     reason: fine
-  - check: nope
-    reason: typo
+  - id: nope
+    statement: typo
+    expired_at: 2099-01-01T00:00:00Z
 frobnicate: 1
 store: {a: 1}
 ct-sync:
@@ -220,6 +222,7 @@ ct-sync:
 			`scan: unknown key "portz"`,
 			`store: key "store": want a value or a list`,
 			"suppressions: suppression 1 (test-check) has no reason",
+			"suppressions: suppression 2 (test-check) has no until",
 			`suppressions: suppression 3 names unknown check "nope"`,
 		}},
 	} {
@@ -292,6 +295,9 @@ func TestIgnoreFile(t *testing.T) {
 			want: []reconcile.Suppression{{Check: "test-check", Subject: "CN=x", Reason: "lab", Until: until, Source: path + ":2"}}},
 		{name: "suppressions key", yaml: "suppressions:\n  - check: test-check\n    endpoint: 192.0.2.1:443\n    reason: lab\n    until: 2099-01-01T00:00:00Z\n",
 			want: []reconcile.Suppression{{Check: "test-check", Endpoint: "192.0.2.1:443", Reason: "lab", Until: until, Source: path + ":2"}}},
+		{name: "trivy's keys", yaml: "misconfigurations:\n  - id: test-check\n    subject: CN=x\n    statement: vendor appliance\n    expired_at: 2099-01-01T00:00:00Z\n",
+			want: []reconcile.Suppression{{Check: "test-check", Subject: "CN=x", Reason: "vendor appliance", Until: until, Source: path + ":2"}}},
+		{name: "both spellings", yaml: "- id: test-check\n  check: test-check\n  subject: x\n  reason: r\n  until: 2099-01-01T00:00:00Z\n", err: "both id and check"},
 		{name: "empty", yaml: ""},
 		{name: "mapping without suppressions", yaml: "other: 1\n", err: "want a list of suppressions (or suppressions: [...])"},
 		{name: "scalar", yaml: "just text\n", err: path + ":1: want a list of suppressions"},

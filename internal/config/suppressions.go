@@ -18,23 +18,82 @@ const DefaultIgnoreFile = ".keyaudit-ignore.yaml"
 // MaxIgnoreFileBytes caps the ignore file.
 const MaxIgnoreFileBytes = 1 << 20
 
-// CheckSuppressions validates the config's "suppressions:" setting: a
-// list of reconcile.Suppression with no unknown fields, each with a
-// reason and a known check. Every problem is returned (errors.Join).
+// CheckSuppressions validates the config's "suppressions:" setting:
+// DecodeSuppressions, every problem returned (errors.Join).
 func CheckSuppressions(node yaml.Node) error {
-	var s []reconcile.Suppression
-	if err := StrictDecode(node, &s); err != nil {
-		return err
+	_, err := DecodeSuppressions(node)
+	return err
+}
+
+// suppressionAliases are trivy's ignore-file keys (.trivyignore.yaml),
+// accepted for keyaudit's: id for check, statement for reason,
+// expired_at for until.
+var suppressionAliases = map[string]string{"id": "check", "statement": "reason", "expired_at": "until"}
+
+// decodeSuppression decodes one entry strictly, trivy's key names
+// accepted as aliases.
+func decodeSuppression(n *yaml.Node) (reconcile.Suppression, error) {
+	var s reconcile.Suppression
+	if n.Kind == yaml.MappingNode {
+		c := *n
+		c.Content = append([]*yaml.Node(nil), n.Content...)
+		has := map[string]bool{}
+		for i := 0; i+1 < len(c.Content); i += 2 {
+			has[c.Content[i].Value] = true
+		}
+		for i := 0; i+1 < len(c.Content); i += 2 {
+			alias := c.Content[i].Value
+			canon, ok := suppressionAliases[alias]
+			if !ok {
+				continue
+			}
+			if has[canon] {
+				return s, fmt.Errorf("both %s and %s (the same key, in trivy's spelling and keyaudit's)", alias, canon)
+			}
+			k := *c.Content[i]
+			k.Value = canon
+			c.Content[i] = &k
+		}
+		n = &c
 	}
+	err := StrictDecode(*n, &s)
+	return s, err
+}
+
+// DecodeSuppressions decodes the config's "suppressions:" setting: a
+// list of entries each naming a known check, with a reason and an expiry
+// date (until) — an accepted risk is accepted for a time, everywhere it
+// is written. Every problem is returned (errors.Join).
+func DecodeSuppressions(node yaml.Node) ([]reconcile.Suppression, error) {
+	if node.Kind == 0 {
+		return nil, nil
+	}
+	if node.Kind != yaml.SequenceNode {
+		return nil, errors.New("want a list of suppressions")
+	}
+	var out []reconcile.Suppression
 	var errs []error
-	for i, x := range s {
+	for i, n := range node.Content {
+		x, err := decodeSuppression(n)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("suppression %d: %w", i+1, err))
+			continue
+		}
+		bad := len(errs)
 		if x.Reason == "" {
 			errs = append(errs, fmt.Errorf("suppression %d (%s) has no reason", i+1, x.Check))
-		} else if _, ok := reconcile.Lookup(x.Check); x.Check != "" && !ok {
+		}
+		if x.Until.IsZero() {
+			errs = append(errs, fmt.Errorf("suppression %d (%s) has no until: an accepted risk needs an expiry date", i+1, x.Check))
+		}
+		if _, ok := reconcile.Lookup(x.Check); !ok {
 			errs = append(errs, fmt.Errorf("suppression %d names unknown check %q", i+1, x.Check))
 		}
+		if len(errs) == bad {
+			out = append(out, x)
+		}
 	}
-	return errors.Join(errs...)
+	return out, errors.Join(errs...)
 }
 
 // CheckPolicy validates the config's "policy:" setting: a
@@ -92,7 +151,8 @@ func ParseIgnoreFile(b []byte, path string) ([]reconcile.Suppression, error) {
 	if list.Kind == yaml.MappingNode {
 		list = nil
 		for i := 0; i+1 < len(doc.Content[0].Content); i += 2 {
-			if doc.Content[0].Content[i].Value == "suppressions" {
+			// misconfigurations: is trivy's name for such a list.
+			if k := doc.Content[0].Content[i].Value; k == "suppressions" || k == "misconfigurations" {
 				list = doc.Content[0].Content[i+1]
 			}
 		}
@@ -105,8 +165,8 @@ func ParseIgnoreFile(b []byte, path string) ([]reconcile.Suppression, error) {
 	}
 	var out []reconcile.Suppression
 	for _, n := range list.Content {
-		var s reconcile.Suppression
-		if err := StrictDecode(*n, &s); err != nil {
+		s, err := decodeSuppression(n)
+		if err != nil {
 			return nil, fmt.Errorf("ignore file %s:%d: %w", path, n.Line, err)
 		}
 		where := fmt.Sprintf("%s:%d", path, n.Line)
