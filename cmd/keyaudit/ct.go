@@ -4,12 +4,15 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/keyaudit/keyaudit/ctlog"
+	"github.com/keyaudit/keyaudit/internal/config"
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reports"
 	"github.com/keyaudit/keyaudit/stage"
@@ -149,6 +152,31 @@ func (a *app) ctOptionsFromConfig() (*ctOptions, ctConfig, []string, error) {
 	}
 	cc, watch, err := a.ctSections(o)
 	return o, cc, watch, err
+}
+
+// ctLogsElsewhere warns of the CT commands' sections that name the logs
+// to follow: the ct: section is their one home, shared by ct sync, ct
+// watch, the audit and the queue. The keys still apply, as the flags
+// they set.
+func ctLogsElsewhere(cfg config.File) []string {
+	var out []string
+	for _, sec := range []string{"ct-sync", "ct-watch", "enqueue-ct-sync"} {
+		node, ok := cfg[sec]
+		if !ok {
+			continue
+		}
+		var keys map[string]yaml.Node
+		if node.Decode(&keys) != nil {
+			continue
+		}
+		for key, home := range map[string]string{"log-list": "ct.log-list", "state": "ct.states"} {
+			if _, ok := keys[key]; ok {
+				out = append(out, fmt.Sprintf("%s.%s: set %s instead (the logs every CT command follows live in ct:)", sec, key, home))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // ctSections reads the config's ct: section and the watched domains:

@@ -98,6 +98,7 @@ func (a *app) setup(cmd *cobra.Command) error {
 		return withCode(exitError, err)
 	}
 	warnings, err := cfg.Normalize(settingTypes)
+	warnings = append(warnings, ctLogsElsewhere(cfg)...)
 	for _, w := range warnings {
 		fmt.Fprintf(a.stderr, "keyaudit: warning: config %s: %s\n", a.configPath, w)
 	}
