@@ -195,3 +195,28 @@ func FuzzWatch(f *testing.F) {
 func hasSuffixLabel(s, parent string) bool {
 	return len(s) > len(parent) && s[len(s)-len(parent)-1] == '.' && s[len(s)-len(parent):] == parent
 }
+
+// FuzzLogList: a log list from anywhere parses or fails cleanly, and the
+// logs of one that parses are each well formed or refused.
+func FuzzLogList(f *testing.F) {
+	if b, err := os.ReadFile(testdata + "/log_list.json"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"operators":[{"name":"x","logs":[{"key":"AAAA","log_id":"AAAA","url":"https://x/","state":{"usable":{"timestamp":"2026-01-01T00:00:00Z"}}}],"tiled_logs":[null]}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ll, err := ParseLogList(b)
+		if err != nil {
+			return
+		}
+		logs, err := ll.Logs(StateUsable, StateQualified, StateReadOnly, StateRetired, StateRejected, StatePending)
+		if err != nil {
+			return
+		}
+		for _, l := range logs {
+			if l.ID != LogID(l.KeyDER) || l.URL == "" {
+				t.Fatalf("log %+v", l)
+			}
+		}
+		_ = ll.origins()
+	})
+}

@@ -1,14 +1,15 @@
 package ctlog
 
 import (
-	"encoding/json"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
 	"strings"
-	"time"
+
+	"github.com/google/certificate-transparency-go/loglist3"
 )
 
 // maxLogListBytes caps a log list file (Chrome's is ≈100 KB).
@@ -30,97 +31,41 @@ const (
 var DefaultStates = []string{StateUsable, StateQualified, StateReadOnly}
 
 // LogList is a parsed Chrome log list v3
-// (https://www.gstatic.com/ct/log_list/v3/log_list_schema.json).
+// (https://www.gstatic.com/ct/log_list/v3/log_list_schema.json), as
+// certificate-transparency-go's loglist3 reads it.
 type LogList struct {
-	Version   string     `json:"version"`
-	Timestamp time.Time  `json:"log_list_timestamp"`
-	Operators []Operator `json:"operators"`
+	*loglist3.LogList
 }
 
-// Operator is one log operator and its logs.
-type Operator struct {
-	Name      string     `json:"name"`
-	Email     []string   `json:"email"`
-	Logs      []ListLog  `json:"logs"`
-	TiledLogs []TiledLog `json:"tiled_logs"`
-}
-
-// ListLog is an RFC 6962 log entry of the list.
-type ListLog struct {
-	Description string    `json:"description"`
-	LogID       string    `json:"log_id"`
-	Key         string    `json:"key"`
-	URL         string    `json:"url"`
-	MMD         int       `json:"mmd"`
-	State       *LogState `json:"state"`
-	LogType     string    `json:"log_type,omitempty"`
-}
-
-// TiledLog is a static-ct-api log entry of the list.
-type TiledLog struct {
-	Description   string    `json:"description"`
-	LogID         string    `json:"log_id"`
-	Key           string    `json:"key"`
-	SubmissionURL string    `json:"submission_url"`
-	MonitoringURL string    `json:"monitoring_url"`
-	MMD           int       `json:"mmd"`
-	State         *LogState `json:"state"`
-	LogType       string    `json:"log_type,omitempty"`
-}
-
-// LogState holds exactly one state object.
-type LogState struct {
-	Pending   *stateSince    `json:"pending,omitempty"`
-	Qualified *stateSince    `json:"qualified,omitempty"`
-	Usable    *stateSince    `json:"usable,omitempty"`
-	ReadOnly  *readOnlyState `json:"readonly,omitempty"`
-	Retired   *stateSince    `json:"retired,omitempty"`
-	Rejected  *stateSince    `json:"rejected,omitempty"`
-}
-
-type stateSince struct {
-	Timestamp time.Time `json:"timestamp"`
-}
-
-type readOnlyState struct {
-	Timestamp     time.Time `json:"timestamp"`
-	FinalTreeHead struct {
-		RootHash string `json:"sha256_root_hash"`
-		TreeSize uint64 `json:"tree_size"`
-	} `json:"final_tree_head"`
-}
-
-// Name returns the state's name, or "" when none is set.
-func (s *LogState) Name() string {
-	switch {
-	case s == nil:
-		return ""
-	case s.Usable != nil:
+// stateName is the name of a list entry's state ("" when none is set).
+func stateName(s *loglist3.LogStates) string {
+	switch s.LogStatus() {
+	case loglist3.UsableLogStatus:
 		return StateUsable
-	case s.Qualified != nil:
+	case loglist3.QualifiedLogStatus:
 		return StateQualified
-	case s.ReadOnly != nil:
+	case loglist3.ReadOnlyLogStatus:
 		return StateReadOnly
-	case s.Retired != nil:
+	case loglist3.RetiredLogStatus:
 		return StateRetired
-	case s.Rejected != nil:
+	case loglist3.RejectedLogStatus:
 		return StateRejected
-	case s.Pending != nil:
+	case loglist3.PendingLogStatus:
 		return StatePending
 	}
 	return ""
 }
 
-// ParseLogList parses a log list v3 document.
+// ParseLogList parses a log list v3 document (loglist3.NewFromJSON).
 func ParseLogList(b []byte) (*LogList, error) {
-	var ll LogList
-	if err := json.Unmarshal(b, &ll); err != nil {
+	ll, err := loglist3.NewFromJSON(b)
+	if err != nil {
 		return nil, fmt.Errorf("ctlog: log list: %w", err)
 	}
 	if len(ll.Operators) == 0 {
 		return nil, errors.New("ctlog: log list: no operators")
 	}
-	return &ll, nil
+	return &LogList{ll}, nil
 }
 
 // ReadLogList reads and parses a log list file.
@@ -150,9 +95,11 @@ func (ll *LogList) Logs(states ...string) ([]Log, error) {
 	}
 	var out []Log
 	for _, op := range ll.Operators {
+		if op == nil {
+			continue
+		}
 		for _, l := range op.Logs {
-			st := l.State.Name()
-			if !slices.Contains(states, st) {
+			if l == nil || !slices.Contains(states, stateName(l.State)) {
 				continue
 			}
 			log, err := listEntry(l.Description, l.LogID, l.Key, l.URL, RFC6962, l.State)
@@ -162,8 +109,7 @@ func (ll *LogList) Logs(states ...string) ([]Log, error) {
 			out = append(out, log)
 		}
 		for _, l := range op.TiledLogs {
-			st := l.State.Name()
-			if !slices.Contains(states, st) {
+			if l == nil || !slices.Contains(states, stateName(l.State)) {
 				continue
 			}
 			log, err := listEntry(l.Description, l.LogID, l.Key, l.MonitoringURL, Static, l.State)
@@ -177,18 +123,18 @@ func (ll *LogList) Logs(states ...string) ([]Log, error) {
 	return out, nil
 }
 
-func listEntry(desc, id, key, url string, typ Type, st *LogState) (Log, error) {
-	l, err := NewLog(url, key, typ)
+func listEntry(desc string, id, key []byte, url string, typ Type, st *loglist3.LogStates) (Log, error) {
+	l, err := NewLog(url, base64.StdEncoding.EncodeToString(key), typ)
 	if err != nil {
 		return Log{}, fmt.Errorf("ctlog: log list entry %q: %w", desc, err)
 	}
-	if id != "" && strings.TrimSpace(id) != l.ID {
-		return Log{}, fmt.Errorf("ctlog: log list entry %q: log_id %s does not match its key (%s)", desc, id, l.ID)
+	if len(id) > 0 && base64.StdEncoding.EncodeToString(id) != l.ID {
+		return Log{}, fmt.Errorf("ctlog: log list entry %q: log_id %s does not match its key (%s)", desc, base64.StdEncoding.EncodeToString(id), l.ID)
 	}
 	l.Description = desc
-	l.State = st.Name()
-	if st != nil && st.ReadOnly != nil {
-		l.FinalTreeSize = st.ReadOnly.FinalTreeHead.TreeSize
+	l.State = stateName(st)
+	if st != nil && st.ReadOnly != nil && st.ReadOnly.FinalTreeHead.TreeSize > 0 {
+		l.FinalTreeSize = uint64(st.ReadOnly.FinalTreeHead.TreeSize)
 	}
 	return l, nil
 }
@@ -211,8 +157,14 @@ func SubmissionOrigin(submissionURL string) string {
 func (ll *LogList) origins() map[string]string {
 	out := map[string]string{}
 	for _, op := range ll.Operators {
+		if op == nil {
+			continue
+		}
 		for _, l := range op.TiledLogs {
-			if _, der, err := ParsePublicKey(l.Key); err == nil && l.SubmissionURL != "" {
+			if l == nil {
+				continue
+			}
+			if _, der, err := ParsePublicKey(base64.StdEncoding.EncodeToString(l.Key)); err == nil && l.SubmissionURL != "" {
 				if id := LogID(der); out[id] == "" {
 					out[id] = SubmissionOrigin(l.SubmissionURL)
 				}

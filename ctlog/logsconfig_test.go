@@ -52,7 +52,7 @@ func TestLogsConfigLogs(t *testing.T) {
 		Configured: []LogConfig{
 			{URL: "https://c.example/", Key: k3, Type: "static", Description: "C", Origin: "c.example/origin"},
 			{URL: "https://a-again.example/", Key: k1},
-			{URL: "https://listed.example/", Key: listed.Key, Description: "configured first"},
+			{URL: "https://listed.example/", Key: base64.StdEncoding.EncodeToString(listed.Key), Description: "configured first"},
 		},
 		LogList: testdata + "/log_list.json",
 		States:  []string{StateUsable},
