@@ -82,13 +82,18 @@ func openPTY(t *testing.T) (stderr *os.File, output func() string) {
 func refusedTargets(t *testing.T, n int) iter.Seq[scanner.Spec] {
 	t.Helper()
 	var specs []scanner.Spec
-	for range n {
+	seen := map[int]bool{} // the kernel may hand a closed port out again: the scanner would count it once
+	for len(specs) < n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
+		if seen[port] {
+			continue
+		}
+		seen[port] = true
 		specs = append(specs, scanner.Spec{Raw: fmt.Sprint("127.0.0.1:", port), Addr: netip.MustParseAddr("127.0.0.1"), Port: port})
 	}
 	return func(yield func(scanner.Spec) bool) {
