@@ -20,6 +20,7 @@ type memSink struct {
 	state     map[string][]byte
 	sightings []ctlog.Sighting
 	commits   int
+	most      int // most sightings in one commit
 	failAfter int // >0: the n-th commit fails
 }
 
@@ -38,6 +39,7 @@ func (s *memSink) Commit(_ context.Context, l ctlog.Log, state []byte, ss []ctlo
 		return errors.New("memsink: induced failure")
 	}
 	s.commits++
+	s.most = max(s.most, len(ss))
 	s.state[l.ID] = append([]byte(nil), state...)
 	s.sightings = append(s.sightings, ss...)
 	return nil
@@ -175,6 +177,41 @@ func syncedFake(t *testing.T, ca *testlab.CTCA, typ ctlog.Type) (*testlab.FakeLo
 	}
 	f.Publish(t)
 	return f, l, sink, m
+}
+
+// TestCommitSightings: when every entry matches, a commit holds at most
+// CommitSightings sightings, however far apart CommitEvery puts commits,
+// and nothing is lost or repeated across the extra commits.
+func TestCommitSightings(t *testing.T) {
+	ca := testlab.NewCTCA(t)
+	f := testlab.NewFakeLog(t)
+	for i := 0; i < 600; i++ {
+		f.Add(t, ca.Cert(t, fmt.Sprintf("h%d.example.com", i)), false, ca.Root.Raw)
+	}
+	f.Publish(t)
+	for _, typ := range []ctlog.Type{ctlog.RFC6962, ctlog.Static} {
+		t.Run(string(typ), func(t *testing.T) {
+			l := fakeLog(t, f, typ)
+			sink := newMemSink()
+			m := newMonitor(t, []string{"example.com"}, func(c *ctlog.Config) { c.CommitEvery = 100000; c.CommitSightings = 100; c.BatchSize = 64 })
+			res, err := m.Sync(context.Background(), l, sink, ctlog.FromStart)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := sink.indices()
+			if res.Sightings != 600 || len(got) != 600 {
+				t.Fatalf("%d sightings reported, %d committed; want 600", res.Sightings, len(got))
+			}
+			for i, x := range got {
+				if x != uint64(i) {
+					t.Fatalf("sighting %d has index %d: lost or repeated", i, x)
+				}
+			}
+			if sink.most > 100+256 || sink.commits < 3 {
+				t.Fatalf("%d commits, the largest with %d sightings: want several of about 100", sink.commits, sink.most)
+			}
+		})
+	}
 }
 
 func TestFakeLyingLog(t *testing.T) {

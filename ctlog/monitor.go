@@ -33,6 +33,11 @@ type Config struct {
 	// CommitEvery is the most entries verified between two commits of the
 	// position (default 16384). Every commit costs one consistency proof.
 	CommitEvery int
+	// CommitSightings is the most sightings held before a commit (default
+	// 4096). A broad watch, where most entries match, commits that often,
+	// so the memory and the store transaction a commit needs stay bounded
+	// by it rather than by CommitEvery entries of certificates.
+	CommitSightings int
 	// RateLimit is the request rate per log, per second (default 50);
 	// Burst its burst (default Parallel).
 	RateLimit float64
@@ -99,6 +104,9 @@ func New(cfg Config) (*Monitor, error) {
 	if cfg.CommitEvery == 0 {
 		cfg.CommitEvery = 16384
 	}
+	if cfg.CommitSightings == 0 {
+		cfg.CommitSightings = 4096
+	}
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = 50
 	}
@@ -138,6 +146,8 @@ func New(cfg Config) (*Monitor, error) {
 		return nil, fmt.Errorf("ctlog: parallel %d out of range 1..64", cfg.Parallel)
 	case cfg.CommitEvery < 1:
 		return nil, errors.New("ctlog: commit interval must be positive")
+	case cfg.CommitSightings < 1:
+		return nil, errors.New("ctlog: sightings per commit must be positive")
 	case cfg.RateLimit < 0 || cfg.Burst < 1:
 		return nil, errors.New("ctlog: rate limit and burst must be positive")
 	case cfg.MinBackoff > cfg.MaxBackoff:
@@ -603,7 +613,7 @@ func (m *Monitor) catchUp(ctx context.Context, l Log, src source, sink Sink, st 
 		if m.cfg.Progress != nil {
 			m.cfg.Progress(Progress{Log: l, Done: next, Target: target.Size, Started: res.From})
 		}
-		if next-lastCommit < uint64(m.cfg.CommitEvery) && next < stop {
+		if next-lastCommit < uint64(m.cfg.CommitEvery) && len(pending) < m.cfg.CommitSightings && next < stop {
 			continue
 		}
 		// Verify what was fetched against the signed head before

