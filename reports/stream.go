@@ -73,7 +73,7 @@ func streamOptions(w io.Writer, opts []StreamOption) streamConfig {
 func NewStream[T any](w io.Writer, format string, cols []Column[T], opts ...StreamOption) (Stream[T], error) {
 	switch format {
 	case FormatJSONL:
-		return &jsonlStream[T]{enc: json.NewEncoder(w)}, nil
+		return &jsonlStream[T]{w: w, enc: json.NewEncoder(w)}, nil
 	case FormatJSON:
 		return &jsonStream[T]{w: w}, nil
 	case FormatCSV:
@@ -94,9 +94,32 @@ func NewStream[T any](w io.Writer, format string, cols []Column[T], opts ...Stre
 	}
 }
 
-type jsonlStream[T any] struct{ enc *json.Encoder }
+type jsonlStream[T any] struct {
+	w   io.Writer
+	enc *json.Encoder
+	buf []byte
+}
+
+// jsonAppender is a record that encodes itself as json.Marshal does,
+// without reflection (records.Sighting: a broad CT watch writes one per
+// log entry).
+type jsonAppender interface {
+	AppendJSON([]byte) ([]byte, error)
+}
 
 func (s *jsonlStream[T]) Write(v T) error {
+	if a, ok := any(&v).(jsonAppender); ok {
+		b, err := a.AppendJSON(s.buf[:0])
+		if err != nil {
+			return fmt.Errorf("reports: jsonl: %w", err)
+		}
+		b = append(b, '\n')
+		s.buf = b
+		if _, err := s.w.Write(b); err != nil {
+			return fmt.Errorf("reports: jsonl: %w", err)
+		}
+		return nil
+	}
 	if err := s.enc.Encode(v); err != nil {
 		return fmt.Errorf("reports: jsonl: %w", err)
 	}

@@ -2,9 +2,12 @@ package reports
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/keyaudit/keyaudit/store/records"
 )
 
 type fullDisk struct{}
@@ -55,5 +58,37 @@ func TestCSVNeutralisesControlBytes(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "'=cmd") {
 		t.Errorf("formula not neutralised: %q", b.String())
+	}
+}
+
+// TestJSONLSightingsAsEncoder: sightings, which encode themselves, come
+// out of a JSONL stream as json.Encoder writes them; a full disk is still
+// an error.
+func TestJSONLSightingsAsEncoder(t *testing.T) {
+	f := fixtureReport()
+	var got, want bytes.Buffer
+	out, err := NewStream[records.Sighting](&got, FormatJSONL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := json.NewEncoder(&want)
+	ss := append(f.Sightings, records.Sighting{Issuer: "CN=<&>", Names: []string{"\u2028", "x\x00.example"}})
+	for _, s := range ss {
+		if err := out.Write(s); err != nil {
+			t.Fatal(err)
+		}
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != want.String() {
+		t.Fatalf("jsonl:\n%s\nencoder:\n%s", got.String(), want.String())
+	}
+	full, _ := NewStream[records.Sighting](fullDisk{}, FormatJSONL, nil)
+	if err := full.Write(ss[0]); !errors.Is(err, errNoSpace) {
+		t.Fatalf("write to a full disk: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package records
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 
@@ -54,9 +55,10 @@ func ObservationItems(o Observation, seen *CertSet) ([]store.Item, error) {
 // matched certificate that carries one.
 func SightingItems(ss []Sighting) ([]store.Item, error) {
 	items := make([]store.Item, 0, 2*len(ss))
-	for _, s := range ss {
+	for i := range ss {
+		s := &ss[i]
 		it := store.Item{Kind: store.KindSighting, Key: s.ItemKey(), SPKISHA256: s.SPKISHA256, CertSHA256: s.CertSHA256}
-		b, err := json.Marshal(s)
+		b, err := s.AppendJSON(nil)
 		if err != nil {
 			return nil, fmt.Errorf("encode sighting %s: %w", it.Key, err)
 		}
@@ -101,11 +103,14 @@ type certificateData struct {
 // by its SHA-256.
 func certificateItem(der []byte, sha, spki string) (store.Item, error) {
 	it := store.Item{Kind: store.KindCertificate, Key: sha, SPKISHA256: spki, CertSHA256: sha}
-	b, err := json.Marshal(certificateData{DER: der})
-	if err != nil {
-		return it, fmt.Errorf("encode certificate %s: %w", sha, err)
+	if der == nil {
+		return it, fmt.Errorf("encode certificate %s: no DER", sha)
 	}
-	it.Data = b
+	// As json.Marshal(certificateData{der}) writes it, without reflection.
+	b := make([]byte, 0, len(`{"der":""}`)+base64.StdEncoding.EncodedLen(len(der)))
+	b = append(b, `{"der":"`...)
+	b = base64.StdEncoding.AppendEncode(b, der)
+	it.Data = append(b, `"}`...)
 	return it, nil
 }
 
