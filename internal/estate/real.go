@@ -58,10 +58,15 @@ func StartPostfix(ctx context.Context, dir, addr string, chainPEM, keyPEM []byte
 }
 
 // MailDelivery makes a Postfix deliver: mail for Domains goes over LMTP
-// to LMTPAddr (a Dovecot's), everything else is refused.
+// to LMTPAddr (a Dovecot's), everything else is refused. With
+// SubmissionAddr and SASLAddr, Postfix also listens on SubmissionAddr,
+// where mail is accepted only after STARTTLS and SMTP AUTH, checked by
+// the Dovecot auth service listening on SASLAddr.
 type MailDelivery struct {
-	Domains  []string
-	LMTPAddr string
+	Domains        []string
+	LMTPAddr       string
+	SubmissionAddr string
+	SASLAddr       string
 }
 
 // StartPostfixDelivering runs a real Postfix on addr, as StartPostfix
@@ -123,6 +128,7 @@ func startPostfix(ctx context.Context, dir, addr string, chainPEM, keyPEM []byte
 		"alias_database =",
 		"",
 	}, "\n")
+	var submission string
 	if deliver != nil {
 		mainCF += strings.Join([]string{
 			"virtual_mailbox_domains = " + strings.Join(deliver.Domains, " "),
@@ -130,6 +136,25 @@ func startPostfix(ctx context.Context, dir, addr string, chainPEM, keyPEM []byte
 			"smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination",
 			"",
 		}, "\n")
+		if (deliver.SubmissionAddr == "") != (deliver.SASLAddr == "") {
+			return nil, errors.New("estate: a Postfix submission listener needs both its address and a SASL address")
+		}
+		if deliver.SubmissionAddr != "" {
+			if err := PortFree(deliver.SubmissionAddr); err != nil {
+				return nil, err
+			}
+			mainCF += strings.Join([]string{
+				"smtpd_sasl_type = dovecot",
+				"smtpd_sasl_path = inet:" + deliver.SASLAddr,
+				"",
+			}, "\n")
+			// Only authenticated clients, and only after STARTTLS: no
+			// permit_mynetworks here, though the client is on loopback.
+			submission = deliver.SubmissionAddr + " inet n - n - - smtpd" +
+				" -o smtpd_sasl_auth_enable=yes -o smtpd_tls_security_level=encrypt -o smtpd_tls_auth_only=yes" +
+				" -o smtpd_relay_restrictions=permit_sasl_authenticated,reject" +
+				" -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject"
+		}
 	}
 	if err := writeFile(filepath.Join(etc, "main.cf"), []byte(mainCF), 0o644); err != nil {
 		return nil, err
@@ -158,6 +183,9 @@ func startPostfix(ctx context.Context, dir, addr string, chainPEM, keyPEM []byte
 		"lmtp      unix  -       -       n       -       -       lmtp",
 		"",
 	}, "\n")
+	if submission != "" {
+		masterCF += submission + "\n"
+	}
 	if err := writeFile(filepath.Join(etc, "master.cf"), []byte(masterCF), 0o644); err != nil {
 		return nil, err
 	}
@@ -180,6 +208,12 @@ func startPostfix(ctx context.Context, dir, addr string, chainPEM, keyPEM []byte
 		p.Stop()
 		return nil, err
 	}
+	if deliver != nil && deliver.SubmissionAddr != "" {
+		if err := WaitTCP(ctx, p, deliver.SubmissionAddr, 15*time.Second); err != nil {
+			p.Stop()
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
@@ -193,6 +227,19 @@ func StartDovecot(ctx context.Context, dir, imapAddr, pop3Addr string, chainPEM,
 // host as IMAP; "" for none) delivering to the users' maildirs, which
 // IMAP then serves: any user name, the password DovecotPassword.
 func StartDovecotLMTP(ctx context.Context, dir, imapAddr, pop3Addr, lmtpAddr string, chainPEM, keyPEM []byte) (*Process, error) {
+	return StartDovecotListening(ctx, dir, DovecotListeners{IMAP: imapAddr, POP3: pop3Addr, LMTP: lmtpAddr}, chainPEM, keyPEM)
+}
+
+// DovecotListeners are a Dovecot's addresses, all on one host: IMAP and
+// POP3 (both required), LMTP and the auth service (for Postfix SASL,
+// over TCP) when set.
+type DovecotListeners struct {
+	IMAP, POP3, LMTP, Auth string
+}
+
+// StartDovecotListening is StartDovecot with the listeners l.
+func StartDovecotListening(ctx context.Context, dir string, l DovecotListeners, chainPEM, keyPEM []byte) (*Process, error) {
+	imapAddr, pop3Addr, lmtpAddr := l.IMAP, l.POP3, l.LMTP
 	ih, ip, err := net.SplitHostPort(imapAddr)
 	if err != nil {
 		return nil, err
@@ -231,6 +278,16 @@ func StartDovecotLMTP(ctx context.Context, dir, imapAddr, pop3Addr, lmtpAddr str
 		}
 		protocols += " lmtp"
 		lmtp = []string{"service lmtp {", "inet_listener lmtp {", "port = " + lp, "}", "}", "postmaster_address = postmaster@example.test"}
+	}
+	if l.Auth != "" {
+		ah, ap, err := net.SplitHostPort(l.Auth)
+		if err != nil || ah != ih {
+			return nil, fmt.Errorf("estate: dovecot auth address %q: want host:port on %s", l.Auth, ih)
+		}
+		if err := PortFree(l.Auth); err != nil {
+			return nil, err
+		}
+		lmtp = append(lmtp, "service auth {", "inet_listener {", "port = "+ap, "}", "}")
 	}
 	conf := strings.Join(append([]string{
 		"protocols = " + protocols,
@@ -297,8 +354,11 @@ func StartDovecotLMTP(ctx context.Context, dir, imapAddr, pop3Addr, lmtpAddr str
 		p.Stop()
 		return nil, err
 	}
-	if lmtpAddr != "" {
-		if err := WaitTCP(ctx, p, lmtpAddr, 15*time.Second); err != nil {
+	for _, a := range []string{lmtpAddr, l.Auth} {
+		if a == "" {
+			continue
+		}
+		if err := WaitTCP(ctx, p, a, 15*time.Second); err != nil {
 			p.Stop()
 			return nil, err
 		}

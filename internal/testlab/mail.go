@@ -17,6 +17,10 @@ import (
 // both on one loopback address, with STARTTLS under a private root.
 type MailLab struct {
 	SMTPAddr, IMAPAddr string
+	// SubmissionAddr is Postfix's submission listener: mail only after
+	// STARTTLS and SMTP AUTH (any user name, the password
+	// estate.DovecotPassword, checked by Dovecot).
+	SubmissionAddr string
 	Domain             string
 	// ServerName is the name in both servers' certificate; RootPEM is
 	// its root (PEM), and RootFile holds it.
@@ -49,14 +53,14 @@ func StartMail(t testing.TB, ip, domain string) *MailLab {
 		t.Fatal(err)
 	}
 	at := func() string { return net.JoinHostPort(ip, strconv.Itoa(FreePort(t, ip))) }
-	m := &MailLab{SMTPAddr: at(), IMAPAddr: at(), Domain: domain, ServerName: name, RootPEM: estate.PEMChain([][]byte{root.Cert.Raw})}
+	m := &MailLab{SMTPAddr: at(), IMAPAddr: at(), SubmissionAddr: at(), Domain: domain, ServerName: name, RootPEM: estate.PEMChain([][]byte{root.Cert.Raw})}
 	m.RootFile = filepath.Join(t.TempDir(), "mail-root.pem")
 	writeFile(t, m.RootFile, m.RootPEM)
-	lmtp, pop3 := at(), at()
+	lmtp, pop3, auth := at(), at(), at()
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	dv, err := estate.StartDovecotLMTP(ctx, filepath.Join(dir, "dovecot"), m.IMAPAddr, pop3, lmtp, chain, key)
+	dv, err := estate.StartDovecotListening(ctx, filepath.Join(dir, "dovecot"), estate.DovecotListeners{IMAP: m.IMAPAddr, POP3: pop3, LMTP: lmtp, Auth: auth}, chain, key)
 	if err != nil {
 		t.Fatalf("testlab: %v", err)
 	}
@@ -66,7 +70,7 @@ func StartMail(t testing.TB, ip, domain string) *MailLab {
 			t.Logf("dovecot log:\n%s", dv.Tail())
 		}
 	})
-	pf, err := estate.StartPostfixDelivering(ctx, filepath.Join(dir, "postfix"), m.SMTPAddr, chain, key, estate.MailDelivery{Domains: []string{domain}, LMTPAddr: lmtp})
+	pf, err := estate.StartPostfixDelivering(ctx, filepath.Join(dir, "postfix"), m.SMTPAddr, chain, key, estate.MailDelivery{Domains: []string{domain}, LMTPAddr: lmtp, SubmissionAddr: m.SubmissionAddr, SASLAddr: auth})
 	if err != nil {
 		t.Fatalf("testlab: %v", err)
 	}
