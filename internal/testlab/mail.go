@@ -21,7 +21,7 @@ type MailLab struct {
 	// STARTTLS and SMTP AUTH (any user name, the password
 	// estate.DovecotPassword, checked by Dovecot).
 	SubmissionAddr string
-	Domain             string
+	Domain         string
 	// ServerName is the name in both servers' certificate; RootPEM is
 	// its root (PEM), and RootFile holds it.
 	ServerName string
