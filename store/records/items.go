@@ -58,7 +58,7 @@ func SightingItems(ss []Sighting) ([]store.Item, error) {
 	for i := range ss {
 		s := &ss[i]
 		it := store.Item{Kind: store.KindSighting, Key: s.ItemKey(), SPKISHA256: s.SPKISHA256, CertSHA256: s.CertSHA256}
-		b, err := s.AppendJSON(nil)
+		b, err := s.AppendJSON(make([]byte, 0, s.jsonSizeHint()))
 		if err != nil {
 			return nil, fmt.Errorf("encode sighting %s: %w", it.Key, err)
 		}

@@ -83,3 +83,14 @@ func TestCertificateItemJSON(t *testing.T) {
 		t.Fatal("a certificate item without DER was made")
 	}
 }
+
+// TestSightingJSONSizeHint: the hint covers the encoding, so encoding
+// takes one allocation.
+func TestSightingJSONSizeHint(t *testing.T) {
+	for i, s := range sightingSamples() {
+		b, err := s.AppendJSON(nil)
+		if err == nil && len(b) > s.jsonSizeHint() {
+			t.Errorf("sample %d: %d bytes, hint %d", i, len(b), s.jsonSizeHint())
+		}
+	}
+}
