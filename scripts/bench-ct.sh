@@ -76,10 +76,13 @@ echo "keyaudit ct sync ingest — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($c
 echo "corpus: $entries entries, $precerts precertificates, $targets match target.example, $((leafbytes / entries)) bytes per entry; best CPU of $ROUNDS runs"
 printf '%-44s %9s %9s %8s %14s %8s %8s\n' "run" "entries" "sightings" "CPU-s" "entries/CPU-s" "wall-s" "RSS-MB"
 
-# report LABEL SIGHTINGS TIMEFILE: one row from GNU time's "%U %S %e %M".
+# report LABEL SIGHTINGS TIMEFILE: one row from GNU time's "%U %S %e %M";
+# the row's entries per CPU-second is kept in RATE[LABEL] for the targets.
+declare -A RATE
 report() {
 	local u s e m
 	read -r u s e m < <(tail -n 1 "$3")
+	RATE[$1]=$(awk -v n="$entries" -v u="$u" -v s="$s" 'BEGIN { c = u + s; if (c <= 0) c = 0.01; printf "%.0f", n / c }')
 	awk -v l="$1" -v n="$entries" -v k="$2" -v u="$u" -v s="$s" -v e="$e" -v m="$m" 'BEGIN {
 		c = u + s; if (c <= 0) c = 0.01
 		printf "%-44s %9d %9d %8.2f %14.0f %8.2f %8.0f\n", l, n, k, c, n / c, e, m / 1024 }'
@@ -169,3 +172,28 @@ if [ "$PEERS" != 0 ] && [ -x "$TOOLS/peers/certspotter" ]; then
 elif [ "$PEERS" != 0 ]; then
 	echo "(certspotter not built: make peers builds it into $TOOLS/peers)"
 fi
+
+# target LABEL MEASURED-KEY OP LIMIT [OTHER-KEY]: one row of the targets
+# table. OP is ">=" (entries/CPU-s at least LIMIT) or "x>=" (at least LIMIT
+# times OTHER-KEY's entries/CPU-s, the same as at most 1/LIMIT of its CPU).
+target() {
+	local label=$1 key=$2 op=$3 limit=$4 other=${5:-}
+	local v=${RATE[$key]:-} w=""
+	[ "$op" = "x>=" ] && w=${RATE[$other]:-}
+	if [ -z "$v" ] || { [ "$op" = "x>=" ] && [ -z "$w" ]; }; then
+		printf '| %s | – | not measured |\n' "$label"
+		return
+	fi
+	awk -v l="$label" -v v="$v" -v w="$w" -v op="$op" -v lim="$limit" 'BEGIN {
+		if (op == ">=") { m = sprintf("%d entries/CPU-s", v); ok = v >= lim }
+		else { r = v / w; m = sprintf("%.1f×", r); ok = r >= lim }
+		printf "| %s | %s | %s |\n", l, m, ok ? "holds" : "does not hold" }'
+}
+
+echo
+echo "| target | measured | verdict |"
+echo "|---|---:|---|"
+target "static-ct-api, every entry matching: ≥ 35,000 entries/CPU-s" "keyaudit static-ct-api, 100% match" ">=" 35000
+target "static-ct-api, 0.1% matching: ≥ 90,000 entries/CPU-s" "keyaudit static-ct-api, 0.1% match" ">=" 90000
+target "RFC 6962, 0.1%: ≥ 2× certspotter's entries/CPU-s" "keyaudit RFC 6962, 0.1% match" "x>=" 2 "certspotter v0.18.0 RFC 6962, 0.1% match"
+target "RFC 6962, every entry: ≥ 2× certspotter's entries/CPU-s" "keyaudit RFC 6962, 100% match" "x>=" 2 "certspotter v0.18.0 RFC 6962, 100% match"

@@ -159,6 +159,8 @@ func report(w io.Writer, in reportInput) {
 			div(func(s sample) float64 { return s.RSSMiB }))
 	}
 
+	printTargets(w, scanTargets(in, find))
+
 	for _, s := range in.samples {
 		if s.Kind != "growth" {
 			continue
