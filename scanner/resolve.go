@@ -3,14 +3,18 @@ package scanner
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/miekg/dns"
-	"github.com/projectdiscovery/dnsx/libs/dnsx"
+
+	"github.com/keyaudit/keyaudit/internal/dnsq"
 )
 
 // Resolver turns a name into every A and AAAA address.
@@ -33,15 +37,23 @@ func (e *DNSError) Error() string {
 }
 func (e *DNSError) Unwrap() error { return e.Err }
 
-// dnsxResolver resolves through projectdiscovery dnsx against explicit
-// resolvers only: dnsx's defaults are public resolvers, which a scan
-// confined to its scope must never query unasked.
-type dnsxResolver struct {
-	client *dnsx.DNSX
+// dnsResolver asks explicit DNS servers only (the --resolver list, or
+// the system's nameservers when none is given) for a name's A and AAAA
+// records, in parallel, with the caller's context on every exchange: a
+// scan confined to its scope never queries a server it was not given, and
+// a cancelled scan leaves no query behind.
+type dnsResolver struct {
+	servers  []string // ip:port
+	udp, tcp *dns.Client
+	retries  int
 }
 
-// NewResolver returns a dnsx resolver for the given "ip:port" servers, or
-// for the system's (/etc/resolv.conf) when none are given.
+// dnsExchangeTimeout bounds one exchange with one server; the caller's
+// context bounds the whole resolution.
+const dnsExchangeTimeout = 3 * time.Second
+
+// NewResolver returns a resolver asking the given "ip:port" servers (port
+// 53 when omitted), or the system's (/etc/resolv.conf) when none are given.
 func NewResolver(servers []string) (Resolver, error) {
 	if len(servers) == 0 {
 		sys, err := systemResolvers("/etc/resolv.conf")
@@ -50,24 +62,27 @@ func NewResolver(servers []string) (Resolver, error) {
 		}
 		servers = sys
 	}
-	base := make([]string, 0, len(servers))
+	r := &dnsResolver{
+		udp:     &dns.Client{Net: "udp", Timeout: dnsExchangeTimeout, UDPSize: dnsUDPSize},
+		tcp:     &dns.Client{Net: "tcp", Timeout: dnsExchangeTimeout},
+		retries: 2,
+	}
 	for _, s := range servers {
 		if _, _, err := net.SplitHostPort(s); err != nil {
 			s = net.JoinHostPort(s, "53")
 		}
-		base = append(base, "udp:"+s)
+		host, _, _ := net.SplitHostPort(s)
+		if _, err := netip.ParseAddr(host); err != nil {
+			return nil, fmt.Errorf("scanner: resolver %q: want ip or ip:port", s)
+		}
+		r.servers = append(r.servers, s)
 	}
-	c, err := dnsx.New(dnsx.Options{
-		BaseResolvers: base,
-		MaxRetries:    2,
-		QuestionTypes: []uint16{dns.TypeA, dns.TypeAAAA},
-		Hostsfile:     false,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("scanner: dns client: %w", err)
-	}
-	return &dnsxResolver{client: c}, nil
+	return r, nil
 }
+
+// dnsUDPSize is the EDNS0 UDP payload size offered (the DNS flag day 2020
+// value): larger answers come truncated and are asked again over TCP.
+const dnsUDPSize = 1232
 
 func systemResolvers(path string) ([]string, error) {
 	f, err := os.Open(path)
@@ -89,44 +104,107 @@ func systemResolvers(path string) ([]string, error) {
 	return out, nil
 }
 
-// Resolve implements Resolver. dnsx has no context; the query runs in a
-// goroutine and the caller stops waiting when ctx ends.
-func (r *dnsxResolver) Resolve(ctx context.Context, name string) ([]netip.Addr, error) {
-	type result struct {
-		addrs []netip.Addr
-		err   error
+// Resolve implements Resolver: the A and AAAA answers together, each
+// address once. A name the servers say does not exist is NXDOMAIN; one
+// they cannot resolve is SERVFAIL (or the last transport error); one with
+// neither record is "no A or AAAA records".
+func (r *dnsResolver) Resolve(ctx context.Context, name string) ([]netip.Addr, error) {
+	fqdn := dns.Fqdn(name)
+	type answer struct {
+		msg *dns.Msg
+		err error
 	}
-	ch := make(chan result, 1)
+	var a, aaaa answer
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
-		d, err := r.client.QueryMultiple(name)
-		if err != nil {
-			ch <- result{err: &DNSError{Name: name, Reason: "query failed", Err: err}}
-			return
+		defer wg.Done()
+		aaaa.msg, aaaa.err = r.query(ctx, fqdn, dns.TypeAAAA)
+	}()
+	a.msg, a.err = r.query(ctx, fqdn, dns.TypeA)
+	wg.Wait()
+	for _, err := range []error{ctx.Err(), a.err, aaaa.err} {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return nil, &DNSError{Name: name, Reason: "timeout", Err: err}
 		}
-		if d.StatusCode != "" && d.StatusCode != "NOERROR" {
-			ch <- result{err: &DNSError{Name: name, Reason: d.StatusCode}}
-			return
+	}
+	var addrs []netip.Addr
+	seen := map[netip.Addr]bool{}
+	for _, an := range []answer{a, aaaa} {
+		if an.msg == nil || an.msg.Rcode != dns.RcodeSuccess {
+			continue
 		}
-		var addrs []netip.Addr
-		seen := map[netip.Addr]bool{}
-		for _, s := range append(append([]string{}, d.A...), d.AAAA...) {
-			a, err := netip.ParseAddr(s)
-			if err != nil || seen[a.Unmap()] {
+		for _, rr := range an.msg.Answer {
+			var ip net.IP
+			switch rr := rr.(type) {
+			case *dns.A:
+				ip = rr.A
+			case *dns.AAAA:
+				ip = rr.AAAA
+			default:
+				continue // CNAME and the like: their targets' records follow
+			}
+			ad, ok := netip.AddrFromSlice(ip)
+			if !ok || seen[ad.Unmap()] {
 				continue
 			}
-			seen[a.Unmap()] = true
-			addrs = append(addrs, a.Unmap())
+			seen[ad.Unmap()] = true
+			addrs = append(addrs, ad.Unmap())
 		}
-		if len(addrs) == 0 {
-			ch <- result{err: &DNSError{Name: name, Reason: "no A or AAAA records"}}
-			return
-		}
-		ch <- result{addrs: addrs}
-	}()
-	select {
-	case <-ctx.Done():
-		return nil, &DNSError{Name: name, Reason: "timeout", Err: ctx.Err()}
-	case r := <-ch:
-		return r.addrs, r.err
 	}
+	if len(addrs) > 0 {
+		return addrs, nil
+	}
+	for _, an := range []answer{a, aaaa} {
+		if an.msg != nil && an.msg.Rcode == dns.RcodeNameError {
+			return nil, &DNSError{Name: name, Reason: "NXDOMAIN"}
+		}
+	}
+	for _, an := range []answer{a, aaaa} {
+		switch {
+		case an.err != nil:
+			return nil, &DNSError{Name: name, Reason: "query failed", Err: an.err}
+		case an.msg != nil && an.msg.Rcode != dns.RcodeSuccess:
+			return nil, &DNSError{Name: name, Reason: dns.RcodeToString[an.msg.Rcode]}
+		}
+	}
+	return nil, &DNSError{Name: name, Reason: "no A or AAAA records"}
+}
+
+// query asks the servers in turn, up to retries+1 rounds, for fqdn's
+// qtype records. An answer (NOERROR or NXDOMAIN) ends it; SERVFAIL,
+// REFUSED and transport errors move on to the next server. It returns the
+// last refusal when no server answered, else the last error.
+func (r *dnsResolver) query(ctx context.Context, fqdn string, qtype uint16) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(fqdn, qtype)
+	m.SetEdns0(dnsUDPSize, false)
+	var refused *dns.Msg
+	var last error
+	for round := 0; round <= r.retries; round++ {
+		for _, s := range r.servers {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			in, _, err := dnsq.Exchange(ctx, r.udp, m, s)
+			if err == nil && in.Truncated {
+				in, _, err = dnsq.Exchange(ctx, r.tcp, m, s)
+			}
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return nil, err
+			}
+			if err != nil {
+				last = fmt.Errorf("%s: %w", s, err)
+				continue
+			}
+			if in.Rcode == dns.RcodeSuccess || in.Rcode == dns.RcodeNameError {
+				return in, nil
+			}
+			refused = in
+		}
+	}
+	if refused != nil {
+		return refused, nil
+	}
+	return nil, last
 }

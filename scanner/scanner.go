@@ -456,7 +456,7 @@ func (l *ipLimiter) acquire(ctx context.Context, ip netip.Addr) (func(), error) 
 	}
 }
 
-// lazyResolver builds the dnsx resolver on first use.
+// lazyResolver builds the DNS resolver on first use.
 type lazyResolver struct {
 	servers []string
 	once    sync.Once

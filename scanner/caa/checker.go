@@ -16,15 +16,14 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Config configures a Checker. The zero value asks the system's resolvers
-// through dnsx, 16 names at a time, 5 s per query, two attempts.
+// Config configures a Checker. The zero value asks the system's resolvers,
+// 16 names at a time, 5 s per query, two attempts.
 type Config struct {
 	// Resolvers are the DNS resolvers to ask: "ip", "ip:port" or
 	// "[ipv6]:port", optionally prefixed "udp:" or "tcp:". Empty: the
-	// nameservers of /etc/resolv.conf — never dnsx's public defaults.
+	// nameservers of /etc/resolv.conf — never a built-in public resolver.
 	Resolvers []string
-	// Timeout bounds each query attempt (default 5 s). Through dnsx an
-	// attempt also ends at miekg/dns's own 2 s read timeout.
+	// Timeout bounds each query attempt (default 5 s).
 	Timeout time.Duration
 	// Attempts is how many times a failed query (timeout, SERVFAIL,
 	// REFUSED, malformed) is tried before the name's lookup fails
@@ -33,12 +32,11 @@ type Config struct {
 	// Concurrency bounds how many names are looked up at once (default 16).
 	Concurrency int
 	// DNSSEC asks the resolver whether answers were authenticated: queries
-	// carry the AD and DO bits and go through miekg/dns directly, since
-	// dnsx cannot set them. Without it, Authenticated is whatever AD the
-	// resolver volunteers (normally none).
+	// carry the AD and DO bits. Without it, Authenticated is whatever AD
+	// the resolver volunteers (normally none).
 	DNSSEC bool
-	// Resolver, when set, replaces the DNS transport (Resolvers, DNSSEC
-	// and the dnsx client are then unused).
+	// Resolver, when set, replaces the DNS transport (Resolvers and
+	// DNSSEC are then unused).
 	Resolver Resolver
 	// Logger receives debug logs of each query; nil discards.
 	Logger *slog.Logger
@@ -88,11 +86,7 @@ func New(cfg Config) (*Checker, error) {
 		if err != nil {
 			return nil, err
 		}
-		if cfg.DNSSEC {
-			res = &directResolver{servers: servers, timeout: cfg.Timeout, dnssec: true}
-		} else if res, err = newDNSXResolver(servers); err != nil {
-			return nil, err
-		}
+		res = &directResolver{servers: servers, timeout: cfg.Timeout, dnssec: cfg.DNSSEC}
 	}
 	return &Checker{cfg: cfg, res: res, log: log}, nil
 }

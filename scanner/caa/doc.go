@@ -16,8 +16,8 @@
 // oversized answer) is an error for that name. It is never read as "no
 // CAA, so any CA may issue".
 //
-// Queries go through projectdiscovery dnsx to the resolvers the caller
-// names (never dnsx's built-in public resolvers), or, when DNSSEC status is
-// asked for, straight through miekg/dns, which can set the AD bit dnsx
-// cannot. The package knows nothing of the store or of the inventory.
+// Queries go with miekg/dns to the resolvers the caller names (or the
+// system's when none is named), one exchange per attempt under the
+// caller's context, with the AD and DO bits set when DNSSEC status is
+// asked for. The package knows nothing of the store or of the inventory.
 package caa

@@ -37,7 +37,7 @@ func caaRR(name string, flags uint8, tag, value string) *dns.CAA {
 }
 
 // TestLookupFailures: every way a resolver can fail is an error for the
-// name — never "no CAA" — through dnsx and through the direct path.
+// name — never "no CAA" — without and with DNSSEC bits.
 func TestLookupFailures(t *testing.T) {
 	garbage := testlab.StartFakeDNS(t, "", func(q []byte, _ bool) []byte {
 		if len(q) < 2 {
@@ -111,7 +111,7 @@ func TestLookupFailures(t *testing.T) {
 		{"port closed", closed, KindNetwork},
 	} {
 		for _, dnssec := range []bool{false, true} {
-			mode := map[bool]string{false: "dnsx", true: "direct"}[dnssec]
+			mode := map[bool]string{false: "plain", true: "dnssec"}[dnssec]
 			t.Run(tc.name+"/"+mode, func(t *testing.T) {
 				t.Parallel()
 				c := newChecker(t, Config{Resolvers: []string{tc.server}, DNSSEC: dnssec, Timeout: 300 * time.Millisecond})

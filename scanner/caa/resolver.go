@@ -15,7 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/projectdiscovery/dnsx/libs/dnsx"
+
+	"github.com/keyaudit/keyaudit/internal/dnsq"
 )
 
 // Resolver sends one CAA question and returns the answer as received,
@@ -86,71 +87,12 @@ func resolvConf(path string) ([]string, error) {
 	return out, nil
 }
 
-// dnsxResolver queries through projectdiscovery dnsx. dnsx keeps only
-// CAA values in its parsed data, so flags and tags come from the raw
-// response; it has no context, so the query runs in a goroutine the
-// caller stops waiting for (dnsx's own per-attempt timeout, miekg/dns's
-// 2 s default, ends it soon after).
-type dnsxResolver struct {
-	client *dnsx.DNSX
-}
-
-func newDNSXResolver(servers []server) (*dnsxResolver, error) {
-	base := make([]string, len(servers))
-	for i, s := range servers {
-		base[i] = s.net + ":" + s.addr
-	}
-	c, err := dnsx.New(dnsx.Options{
-		// Always the caller's resolvers: dnsx's defaults are public ones.
-		BaseResolvers: base,
-		// One attempt per call: retries are ours, so that an empty
-		// NOERROR answer (the common case while climbing) is not re-asked
-		// and a SERVFAIL is.
-		MaxRetries:    1,
-		QuestionTypes: []uint16{dns.TypeCAA},
-		Hostsfile:     false,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("caa: dnsx: %w", err)
-	}
-	return &dnsxResolver{client: c}, nil
-}
-
-func (r *dnsxResolver) QueryCAA(ctx context.Context, name string) (*dns.Msg, string, error) {
-	type answer struct {
-		msg    *dns.Msg
-		server string
-		err    error
-	}
-	ch := make(chan answer, 1)
-	go func() {
-		d, err := r.client.QueryOne(name)
-		var a answer
-		if d != nil {
-			a.msg = d.RawResp
-			if n := len(d.Resolver); n > 0 {
-				a.server = d.Resolver[n-1]
-			}
-		}
-		if err != nil {
-			a.err = err
-		} else if a.msg == nil {
-			a.err = errors.New("dnsx returned no response")
-		}
-		ch <- a
-	}()
-	select {
-	case <-ctx.Done():
-		return nil, "", ctx.Err()
-	case a := <-ch:
-		return a.msg, a.server, a.err
-	}
-}
-
-// directResolver queries with miekg/dns. It exists for what dnsx cannot
-// do: set the AD bit (RFC 6840 §5.7) and the DO bit in the query, so a
-// validating resolver reports whether the answer was authenticated, and
-// honour the context and timeout of each query exactly.
+// directResolver queries with miekg/dns, one server (picked at random)
+// per call: retries are the checker's, so that an empty NOERROR answer
+// (the common case while climbing) is not re-asked and a SERVFAIL is. It
+// honours the context and timeout of each query exactly, and with dnssec
+// sets the AD bit (RFC 6840 §5.7) and the DO bit, so a validating
+// resolver reports whether the answer was authenticated.
 type directResolver struct {
 	servers []server
 	timeout time.Duration
@@ -165,10 +107,10 @@ func (r *directResolver) QueryCAA(ctx context.Context, name string) (*dns.Msg, s
 	m.SetEdns0(4096, r.dnssec)
 	m.AuthenticatedData = r.dnssec
 	c := &dns.Client{Net: srv.net, Timeout: r.timeout}
-	resp, _, err := c.ExchangeContext(ctx, m, srv.addr)
+	resp, _, err := dnsq.Exchange(ctx, c, m, srv.addr)
 	if err == nil && resp != nil && resp.Truncated && srv.net == "udp" {
 		c.Net = "tcp"
-		resp, _, err = c.ExchangeContext(ctx, m, srv.addr)
+		resp, _, err = dnsq.Exchange(ctx, c, m, srv.addr)
 	}
 	return resp, srv.addr, err
 }
