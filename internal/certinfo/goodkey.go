@@ -17,12 +17,19 @@ import (
 // modulo 64·63·65·11 (about one round in a hundred). A key is tested once:
 // RSAWeakness caches its answer by the key's modulus and exponent.
 
-// smallPrimes are the primes below 752, the bound goodkey uses.
+// smallPrimes are the primes below 752, the bound goodkey uses (a sieve:
+// it runs at every start of the program, so it must cost microseconds).
 var smallPrimes = func() []uint64 {
+	const bound = 752
+	var composite [bound]bool
 	var out []uint64
-	for n := int64(2); n < 752; n++ {
-		if big.NewInt(n).ProbablyPrime(0) {
-			out = append(out, uint64(n))
+	for n := 2; n < bound; n++ {
+		if composite[n] {
+			continue
+		}
+		out = append(out, uint64(n))
+		for m := n * n; m < bound; m += n {
+			composite[m] = true
 		}
 	}
 	return out

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"math/big"
 	mrand "math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -145,5 +146,19 @@ func TestGenCacheBounded(t *testing.T) {
 		if _, ok := c.get(-1); !ok {
 			t.Fatalf("hot key evicted after %d inserts", i)
 		}
+	}
+}
+
+// TestSmallPrimes: the sieve yields exactly the primes below 752 (133 of
+// them), as big.Int's primality test says.
+func TestSmallPrimes(t *testing.T) {
+	var want []uint64
+	for n := int64(2); n < 752; n++ {
+		if big.NewInt(n).ProbablyPrime(20) {
+			want = append(want, uint64(n))
+		}
+	}
+	if len(want) != 133 || !slices.Equal(smallPrimes, want) {
+		t.Fatalf("smallPrimes: %d primes, want %d: %v", len(smallPrimes), len(want), smallPrimes)
 	}
 }
