@@ -44,6 +44,7 @@ func (e *DNSError) Unwrap() error { return e.Err }
 // a cancelled scan leaves no query behind.
 type dnsResolver struct {
 	servers  []string // ip:port
+	tcpOnly  []bool   // per server: asked over TCP ("tcp:" prefix)
 	udp, tcp *dns.Client
 	retries  int
 }
@@ -52,8 +53,10 @@ type dnsResolver struct {
 // context bounds the whole resolution.
 const dnsExchangeTimeout = 3 * time.Second
 
-// NewResolver returns a resolver asking the given "ip:port" servers (port
-// 53 when omitted), or the system's (/etc/resolv.conf) when none are given.
+// NewResolver returns a resolver asking the given servers — "ip",
+// "ip:port" or "[ipv6]:port", optionally prefixed "udp:" (the default, TCP
+// on truncation) or "tcp:" — or the system's (/etc/resolv.conf) when none
+// are given.
 func NewResolver(servers []string) (Resolver, error) {
 	if len(servers) == 0 {
 		sys, err := systemResolvers("/etc/resolv.conf")
@@ -67,15 +70,22 @@ func NewResolver(servers []string) (Resolver, error) {
 		tcp:     &dns.Client{Net: "tcp", Timeout: dnsExchangeTimeout},
 		retries: 2,
 	}
-	for _, s := range servers {
+	for _, orig := range servers {
+		s, tcp := orig, false
+		if rest, ok := strings.CutPrefix(s, "udp:"); ok {
+			s = rest
+		} else if rest, ok := strings.CutPrefix(s, "tcp:"); ok {
+			s, tcp = rest, true
+		}
 		if _, _, err := net.SplitHostPort(s); err != nil {
-			s = net.JoinHostPort(s, "53")
+			s = net.JoinHostPort(strings.Trim(s, "[]"), "53")
 		}
 		host, _, _ := net.SplitHostPort(s)
 		if _, err := netip.ParseAddr(host); err != nil {
-			return nil, fmt.Errorf("scanner: resolver %q: want ip or ip:port", s)
+			return nil, fmt.Errorf("scanner: resolver %q: want ip or ip:port, optionally udp: or tcp: prefixed", orig)
 		}
 		r.servers = append(r.servers, s)
+		r.tcpOnly = append(r.tcpOnly, tcp)
 	}
 	return r, nil
 }
@@ -182,12 +192,16 @@ func (r *dnsResolver) query(ctx context.Context, fqdn string, qtype uint16) (*dn
 	var refused *dns.Msg
 	var last error
 	for round := 0; round <= r.retries; round++ {
-		for _, s := range r.servers {
+		for i, s := range r.servers {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			in, _, err := dnsq.Exchange(ctx, r.udp, m, s)
-			if err == nil && in.Truncated {
+			c := r.udp
+			if r.tcpOnly[i] {
+				c = r.tcp
+			}
+			in, _, err := dnsq.Exchange(ctx, c, m, s)
+			if err == nil && in.Truncated && c == r.udp {
 				in, _, err = dnsq.Exchange(ctx, r.tcp, m, s)
 			}
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {

@@ -68,6 +68,13 @@ func TestResolverAgainstKnot(t *testing.T) {
 	if err != nil || len(got) != 120 {
 		t.Fatalf("120 A records (truncated over UDP): %d, %v", len(got), err)
 	}
+	rt, err := NewResolver([]string{"tcp:" + knot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := rt.Resolve(ctx, "dual.res.example.test"); err != nil || len(got) != 2 {
+		t.Fatalf("over TCP: %v, %v", got, err)
+	}
 
 	// A first server that refuses every datagram (a closed port), then Knot.
 	dead := closedUDPAddr(t)
@@ -117,9 +124,14 @@ func TestNewResolverRefusesNames(t *testing.T) {
 	if _, err := NewResolver([]string{"dns.example.test:53"}); err == nil {
 		t.Fatal("a resolver given by name was accepted")
 	}
-	if r, err := NewResolver([]string{"127.0.0.1", "[::1]:5353"}); err != nil || len(r.(*dnsResolver).servers) != 2 ||
-		r.(*dnsResolver).servers[0] != "127.0.0.1:53" {
-		t.Fatalf("addresses: %v, %v", r, err)
+	r, err := NewResolver([]string{"127.0.0.1", "[::1]:5353", "tcp:127.0.0.2", "udp:[::1]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := r.(*dnsResolver)
+	if !slices.Equal(d.servers, []string{"127.0.0.1:53", "[::1]:5353", "127.0.0.2:53", "[::1]:53"}) ||
+		!slices.Equal(d.tcpOnly, []bool{false, false, true, false}) {
+		t.Fatalf("servers %v, tcp %v", d.servers, d.tcpOnly)
 	}
 }
 

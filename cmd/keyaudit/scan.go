@@ -74,7 +74,7 @@ cancelled (the scan was stopped first).`,
 func (o *scanOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&o.ports, "ports", "443", "ports for targets without one: list and ranges, e.g. 443,8443,25-26")
 	f.StringVar(&o.protocol, "protocol", "auto", "protocol for targets without proto://: auto (infer STARTTLS from well-known ports) or "+strings.Join(scanner.Protocols, ", "))
-	f.StringArrayVar(&o.resolvers, "resolver", nil, "DNS resolver ip[:port] (repeatable; default: the system's)")
+	f.StringArrayVar(&o.resolvers, "resolver", nil, "DNS resolver ip[:port], optionally udp: or tcp: prefixed (repeatable; default: the system's)")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Second, "one deadline per endpoint covering connect, STARTTLS and handshake")
 	f.DurationVar(&o.dnsTimeout, "dns-timeout", 0, "deadline for resolving one name (default: --timeout)")
 	f.IntVar(&o.concurrency, "concurrency", 100, "most endpoints in flight; fewer while handshake latency shows starved CPUs")
