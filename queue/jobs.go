@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -122,10 +123,11 @@ func (a ScanArgs) resolversAllowed(scope scanner.Scope) error {
 		return nil
 	}
 	for _, r := range a.Resolvers {
-		host := r
-		if h, _, err := net.SplitHostPort(r); err == nil {
+		host := strings.TrimPrefix(strings.TrimPrefix(r, "udp:"), "tcp:")
+		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
 		}
+		host = strings.Trim(host, "[]")
 		ip, err := netip.ParseAddr(host)
 		if err != nil {
 			return fmt.Errorf("queue: scan job resolver %q is not an IP address: refused under the worker's --scope", r)

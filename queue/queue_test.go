@@ -334,7 +334,7 @@ func TestScanJobRefusedByWorkerScope(t *testing.T) {
 // worker passes any resolver.
 func TestResolversAllowed(t *testing.T) {
 	scope, _ := scanner.ParseScope([]string{"127.30.0.0/16", "2001:db8::/32"})
-	ok := ScanArgs{Resolvers: []string{"127.30.0.53", "127.30.0.53:5353", "[2001:db8::53]:53", "::ffff:127.30.0.1"}}
+	ok := ScanArgs{Resolvers: []string{"127.30.0.53", "127.30.0.53:5353", "[2001:db8::53]:53", "::ffff:127.30.0.1", "tcp:127.30.0.53", "udp:[2001:db8::53]"}}
 	if err := ok.resolversAllowed(scope); err != nil {
 		t.Errorf("resolversAllowed(%v) = %v", ok.Resolvers, err)
 	}
@@ -344,6 +344,11 @@ func TestResolversAllowed(t *testing.T) {
 	bad := ScanArgs{Resolvers: []string{"127.30.0.53", "8.8.8.8:53"}}
 	if err := bad.resolversAllowed(scope); err == nil {
 		t.Errorf("resolversAllowed(%v) accepted", bad.Resolvers)
+	}
+	for _, r := range []string{"tcp:8.8.8.8", "udp:[2001:4860::8888]:53", "tcp:dns.example.test"} {
+		if err := (ScanArgs{Resolvers: []string{r}}).resolversAllowed(scope); err == nil {
+			t.Errorf("resolversAllowed(%s) accepted", r)
+		}
 	}
 	if err := bad.resolversAllowed(nil); err != nil {
 		t.Errorf("empty scope refused %v: %v", bad.Resolvers, err)
