@@ -253,7 +253,7 @@ func TestHelmValues(t *testing.T) {
 }
 
 func TestHelmWorker(t *testing.T) {
-	m := render(t, "worker.enabled=true", "worker.replicas=3", "worker.scope={10.1.0.0/16,192.0.2.0/24}")
+	m := render(t, "worker.enabled=true", "worker.replicas=3", "worker.scope={198.51.100.0/24,192.0.2.0/24}")
 	d := m["Deployment/audit-keyaudit-worker"]
 	if d == nil {
 		t.Fatalf("no worker Deployment in %v", kinds(m))
@@ -270,7 +270,7 @@ func TestHelmWorker(t *testing.T) {
 	}
 	c := checkPod(t, "worker", at(t, d, "spec", "template", "spec"))
 	args := strings.Join(strs(t, at(t, c, "args")), " ")
-	if want := "worker --scan-workers 2 --ct-workers 4 --scope 10.1.0.0/16 --scope 192.0.2.0/24"; args != want {
+	if want := "worker --scan-workers 2 --ct-workers 4 --scope 198.51.100.0/24 --scope 192.0.2.0/24"; args != want {
 		t.Errorf("worker args %q, want %q", args, want)
 	}
 	// SIGTERM gives running jobs 30 s: the grace period must be longer.

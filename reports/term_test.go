@@ -167,7 +167,7 @@ func TestFindingStreamGroups(t *testing.T) {
 func TestObservationStreamCounts(t *testing.T) {
 	var obs []records.Observation
 	for i := range 244 {
-		obs = append(obs, records.Observation{Target: fmt.Sprintf("10.0.%d.%d:443", i/200, i%200), IP: fmt.Sprintf("10.0.%d.%d", i/200, i%200), Protocol: "tls",
+		obs = append(obs, records.Observation{Target: fmt.Sprintf("203.0.113.%d:443", i), IP: fmt.Sprintf("203.0.113.%d", i), Protocol: "tls",
 			Error: &records.ScanError{Kind: records.ScanRefused, Message: "connection refused"}})
 	}
 	obs = append(obs, records.Observation{Target: "slow.example.test:443", Protocol: "tls", Error: &records.ScanError{Kind: records.ScanTimeout, Message: "no answer within 5s"}})
@@ -181,8 +181,8 @@ func TestObservationStreamCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	if !strings.Contains(out, "246 endpoints, 1 answered, 245 failed") || !strings.Contains(out, "refused:    244  tls://10.0.0.0:443") ||
-		!strings.Contains(out, "timeout:      1") || strings.Count(out, "10.0.") > 1 {
+	if !strings.Contains(out, "246 endpoints, 1 answered, 245 failed") || !strings.Contains(out, "refused:    244  tls://203.0.113.0:443") ||
+		!strings.Contains(out, "timeout:      1") || strings.Count(out, "203.0.113.") > 1 {
 		t.Errorf("failures not counted by kind:\n%s", out)
 	}
 }
