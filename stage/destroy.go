@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyaudit/keyaudit/internal/guard"
 	"github.com/keyaudit/keyaudit/inventory"
 	"github.com/keyaudit/keyaudit/reconcile"
 	"github.com/keyaudit/keyaudit/reconcile/destroy"
@@ -99,20 +100,9 @@ func DestroyPlan(ctx context.Context, env Env, p DestroyPlanParams) (*destroy.Pl
 // summary and hash, which the approver must quote, to stderr (to stdout
 // when the plan went to a file).
 func SaveDestroyPlan(p *destroy.Plan, output string, stdout, stderr io.Writer) error {
-	msg := stderr
-	if output == "" || output == "-" {
-		b, err := p.Marshal()
-		if err != nil {
-			return err
-		}
-		if _, err := stdout.Write(b); err != nil {
-			return err
-		}
-	} else {
-		if err := p.WriteFile(output); err != nil {
-			return err
-		}
-		msg = stdout
+	msg, err := guard.Save(p, output, stdout, stderr)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(msg, "plan %s: %d keys to destroy, %d skipped\n", p.ID, len(p.Actions), len(p.Skipped))
 	for i, a := range p.Actions {

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyaudit/keyaudit/internal/guard"
 	"github.com/keyaudit/keyaudit/internal/secretfile"
 	invp11 "github.com/keyaudit/keyaudit/inventory/pkcs11"
 	"github.com/keyaudit/keyaudit/reconcile"
@@ -553,23 +554,12 @@ func RevokeLog(ctx context.Context, env Env, p RevokeLogParams, fn func(store.Au
 }
 
 // SaveRevokePlan writes plan p to the file path, or to stdout when path
-// is "-", and its summary for the approver to
-// stdout when the plan went to a file, else to stderr.
+// is "" or "-" (guard.Save), and its summary for the approver to stdout
+// when the plan went to a file, else to stderr.
 func SaveRevokePlan(p *revoke.Plan, path string, stdout, stderr io.Writer) error {
-	summary := stderr
-	if path == "-" {
-		b, err := p.Marshal()
-		if err != nil {
-			return err
-		}
-		if _, err := stdout.Write(b); err != nil {
-			return err
-		}
-	} else {
-		if err := p.WriteFile(path); err != nil {
-			return fmt.Errorf("write plan: %w", err)
-		}
-		summary = stdout
+	summary, err := guard.Save(p, path, stdout, stderr)
+	if err != nil {
+		return err
 	}
 	writeRevokePlanSummary(summary, p, path)
 	return nil

@@ -77,3 +77,23 @@ func LoadPlan[T any](ctx context.Context, k Kind, st store.Store, id string) (*T
 	}
 	return &p, nil
 }
+
+// Save writes plan p to stdout when path is "" or "-", else to the file
+// path (WriteFile), and returns where its summary for the approver goes:
+// stderr when the plan itself went to stdout, else stdout.
+func Save(p any, path string, stdout, stderr io.Writer) (summary io.Writer, err error) {
+	if path == "" || path == "-" {
+		b, err := Marshal(p)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := stdout.Write(b); err != nil {
+			return nil, fmt.Errorf("write plan: %w", err)
+		}
+		return stderr, nil
+	}
+	if err := WriteFile(path, p); err != nil {
+		return nil, fmt.Errorf("write plan: %w", err)
+	}
+	return stdout, nil
+}
