@@ -4,15 +4,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/keyaudit/keyaudit/ctlog"
+	"github.com/keyaudit/keyaudit/internal/dnsq"
 	"github.com/keyaudit/keyaudit/scanner"
 	"github.com/keyaudit/keyaudit/stage"
 )
@@ -123,16 +121,11 @@ func (a ScanArgs) resolversAllowed(scope scanner.Scope) error {
 		return nil
 	}
 	for _, r := range a.Resolvers {
-		host := strings.TrimPrefix(strings.TrimPrefix(r, "udp:"), "tcp:")
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		host = strings.Trim(host, "[]")
-		ip, err := netip.ParseAddr(host)
+		srv, err := dnsq.ParseServers([]string{r})
 		if err != nil {
-			return fmt.Errorf("queue: scan job resolver %q is not an IP address: refused under the worker's --scope", r)
+			return fmt.Errorf("queue: scan job %w: refused under the worker's --scope", err)
 		}
-		if ip.Unmap().IsUnspecified() || !scope.Allows(ip) {
+		if ip := srv[0].IP; ip.IsUnspecified() || !scope.Allows(ip) {
 			return fmt.Errorf("queue: scan job resolver %q is outside the worker's --scope: refused", r)
 		}
 	}

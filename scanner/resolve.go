@@ -1,14 +1,11 @@
 package scanner
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -59,9 +56,9 @@ const dnsExchangeTimeout = 3 * time.Second
 // are given.
 func NewResolver(servers []string) (Resolver, error) {
 	if len(servers) == 0 {
-		sys, err := systemResolvers("/etc/resolv.conf")
+		sys, err := dnsq.SystemServers()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("scanner: %w", err)
 		}
 		servers = sys
 	}
@@ -70,22 +67,13 @@ func NewResolver(servers []string) (Resolver, error) {
 		tcp:     &dns.Client{Net: "tcp", Timeout: dnsExchangeTimeout},
 		retries: 2,
 	}
-	for _, orig := range servers {
-		s, tcp := orig, false
-		if rest, ok := strings.CutPrefix(s, "udp:"); ok {
-			s = rest
-		} else if rest, ok := strings.CutPrefix(s, "tcp:"); ok {
-			s, tcp = rest, true
-		}
-		if _, _, err := net.SplitHostPort(s); err != nil {
-			s = net.JoinHostPort(strings.Trim(s, "[]"), "53")
-		}
-		host, _, _ := net.SplitHostPort(s)
-		if _, err := netip.ParseAddr(host); err != nil {
-			return nil, fmt.Errorf("scanner: resolver %q: want ip or ip:port, optionally udp: or tcp: prefixed", orig)
-		}
-		r.servers = append(r.servers, s)
-		r.tcpOnly = append(r.tcpOnly, tcp)
+	list, err := dnsq.ParseServers(servers)
+	if err != nil {
+		return nil, fmt.Errorf("scanner: %w", err)
+	}
+	for _, srv := range list {
+		r.servers = append(r.servers, srv.Addr)
+		r.tcpOnly = append(r.tcpOnly, srv.Net == "tcp")
 	}
 	return r, nil
 }
@@ -93,26 +81,6 @@ func NewResolver(servers []string) (Resolver, error) {
 // dnsUDPSize is the EDNS0 UDP payload size offered (the DNS flag day 2020
 // value): larger answers come truncated and are asked again over TCP.
 const dnsUDPSize = 1232
-
-func systemResolvers(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("scanner: no --resolver and no system resolvers: %w", err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "nameserver" {
-			out = append(out, net.JoinHostPort(fields[1], "53"))
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("scanner: no --resolver and %s lists no nameserver", path)
-	}
-	return out, nil
-}
 
 // Resolve implements Resolver: the A and AAAA answers together, each
 // address once. A name the servers say does not exist is NXDOMAIN; one

@@ -14,6 +14,8 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/net/idna"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/keyaudit/keyaudit/internal/dnsq"
 )
 
 // Config configures a Checker. The zero value asks the system's resolvers,
@@ -82,9 +84,9 @@ func New(cfg Config) (*Checker, error) {
 			}
 			list = sys
 		}
-		servers, err := parseServers(list)
+		servers, err := dnsq.ParseServers(list)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("caa: %w", err)
 		}
 		res = &directResolver{servers: servers, timeout: cfg.Timeout, dnssec: cfg.DNSSEC}
 	}

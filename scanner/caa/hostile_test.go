@@ -10,6 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/keyaudit/keyaudit/internal/dnsq"
 	"github.com/keyaudit/keyaudit/internal/testlab"
 )
 
@@ -301,7 +302,7 @@ func TestConfig(t *testing.T) {
 	if _, err := New(Config{Resolvers: []string{"127.0.0.1"}, Timeout: -1}); err == nil {
 		t.Error("negative timeout accepted")
 	}
-	if got, err := resolvConf("testdata/none"); err == nil {
+	if got, err := dnsq.ResolvConf("testdata/none"); err == nil {
 		t.Errorf("missing resolv.conf: %v", got)
 	}
 }

@@ -1,14 +1,12 @@
 package caa
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"syscall"
@@ -27,64 +25,13 @@ type Resolver interface {
 	QueryCAA(ctx context.Context, name string) (*dns.Msg, string, error)
 }
 
-// server is one resolver address: "udp" or "tcp", and "ip:port".
-type server struct {
-	net  string
-	addr string
-}
-
-// parseServers accepts "ip", "ip:port", "[ipv6]:port", each optionally
-// prefixed by "udp:" or "tcp:". Resolvers are IP addresses: a resolver
-// named by a host name would need a resolver to find it.
-func parseServers(list []string) ([]server, error) {
-	out := make([]server, 0, len(list))
-	for _, s := range list {
-		orig := s
-		srv := server{net: "udp"}
-		if rest, ok := strings.CutPrefix(s, "udp:"); ok {
-			s = rest
-		} else if rest, ok := strings.CutPrefix(s, "tcp:"); ok {
-			s, srv.net = rest, "tcp"
-		}
-		host, port, err := net.SplitHostPort(s)
-		if err != nil {
-			host, port = strings.Trim(s, "[]"), "53"
-		}
-		ip, err := netip.ParseAddr(host)
-		if err != nil {
-			return nil, fmt.Errorf("caa: resolver %q: not an IP address", orig)
-		}
-		var p int
-		if _, err := fmt.Sscanf(port, "%d", &p); err != nil || p < 1 || p > 65535 || fmt.Sprint(p) != port {
-			return nil, fmt.Errorf("caa: resolver %q: bad port", orig)
-		}
-		srv.addr = net.JoinHostPort(ip.Unmap().String(), port)
-		out = append(out, srv)
-	}
-	return out, nil
-}
-
 // SystemResolvers returns the nameservers of /etc/resolv.conf.
-func SystemResolvers() ([]string, error) { return resolvConf("/etc/resolv.conf") }
-
-func resolvConf(path string) ([]string, error) {
-	f, err := os.Open(path)
+func SystemResolvers() ([]string, error) {
+	l, err := dnsq.SystemServers()
 	if err != nil {
-		return nil, fmt.Errorf("caa: no resolvers given and none in %s: %w", path, err)
+		return nil, fmt.Errorf("caa: %w", err)
 	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(io.LimitReader(f, 1<<20))
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "nameserver" {
-			out = append(out, fields[1])
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("caa: no resolvers given and %s lists no nameserver", path)
-	}
-	return out, nil
+	return l, nil
 }
 
 // directResolver queries with miekg/dns, one server (picked at random)
@@ -94,7 +41,7 @@ func resolvConf(path string) ([]string, error) {
 // sets the AD bit (RFC 6840 §5.7) and the DO bit, so a validating
 // resolver reports whether the answer was authenticated.
 type directResolver struct {
-	servers []server
+	servers []dnsq.Server
 	timeout time.Duration
 	dnssec  bool
 }
@@ -106,13 +53,13 @@ func (r *directResolver) QueryCAA(ctx context.Context, name string) (*dns.Msg, s
 	m.RecursionDesired = true
 	m.SetEdns0(4096, r.dnssec)
 	m.AuthenticatedData = r.dnssec
-	c := &dns.Client{Net: srv.net, Timeout: r.timeout}
-	resp, _, err := dnsq.Exchange(ctx, c, m, srv.addr)
-	if err == nil && resp != nil && resp.Truncated && srv.net == "udp" {
+	c := &dns.Client{Net: srv.Net, Timeout: r.timeout}
+	resp, _, err := dnsq.Exchange(ctx, c, m, srv.Addr)
+	if err == nil && resp != nil && resp.Truncated && srv.Net == "udp" {
 		c.Net = "tcp"
-		resp, _, err = dnsq.Exchange(ctx, c, m, srv.addr)
+		resp, _, err = dnsq.Exchange(ctx, c, m, srv.Addr)
 	}
-	return resp, srv.addr, err
+	return resp, srv.Addr, err
 }
 
 // classify maps a transport error to an ErrorKind.
