@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +43,10 @@ type CTParams struct {
 	// LogDone, when set, is called once per log when every log is done,
 	// in the order of Logs.
 	LogDone func(CTLogResult)
+	// Flush, when set, is called once the sightings of one commit were
+	// handed to emit: the output may buffer them (a broad watch emits
+	// one per log entry) and write them out together.
+	Flush func() error
 }
 
 // NewCTParams validates a CT sync's settings and returns its
@@ -188,7 +191,7 @@ func CTSync(ctx context.Context, env Env, p CTParams, emit func(ctlog.Sighting) 
 	if rec != nil {
 		defer rec.Close()
 	}
-	sink := &ctSink{emit: emit, pos: p.Positions, failed: map[string]error{}}
+	sink := &ctSink{emit: emit, flush: p.Flush, pos: p.Positions, failed: map[string]error{}}
 	if sink.pos == nil {
 		sink.pos = &Positions{}
 	}
@@ -350,6 +353,7 @@ type ctSink struct {
 	runID int64
 	pos   *Positions
 	emit  func(ctlog.Sighting) error
+	flush func() error // nil: emit writes at once
 
 	mu      sync.Mutex
 	count   int
@@ -377,7 +381,6 @@ func (s *ctSink) Commit(ctx context.Context, l ctlog.Log, state []byte, ss []ctl
 	} else {
 		items, err := records.SightingItems(ss)
 		if err == nil {
-			sortCertificateItems(items)
 			err = s.st.Advance(ctx, s.runID, CTCursor(l.ID), state, items...)
 		}
 		if err != nil {
@@ -394,6 +397,9 @@ func (s *ctSink) Commit(ctx context.Context, l ctlog.Log, state []byte, ss []ctl
 			break
 		}
 		s.emitErr = s.emit(x)
+	}
+	if s.flush != nil && s.emitErr == nil && len(ss) > 0 {
+		s.emitErr = s.flush()
 	}
 	return nil
 }
@@ -420,26 +426,4 @@ func (s *ctSink) sightings() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.count
-}
-
-// sortCertificateItems puts the certificate items of items in key order,
-// in the places they had; every other item stays where it was. They are
-// keyed by a hash: in key order their index entries go into the store's
-// B-trees in one ordered pass instead of at random places, which makes a
-// commit of a broad watch (every entry a sighting) markedly cheaper.
-func sortCertificateItems(items []store.Item) {
-	var at []int
-	for i := range items {
-		if items[i].Kind == store.KindCertificate {
-			at = append(at, i)
-		}
-	}
-	certs := make([]store.Item, len(at))
-	for j, i := range at {
-		certs[j] = items[i]
-	}
-	slices.SortFunc(certs, func(a, b store.Item) int { return strings.Compare(a.Key, b.Key) })
-	for j, i := range at {
-		items[i] = certs[j]
-	}
 }

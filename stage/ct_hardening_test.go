@@ -182,20 +182,3 @@ func TestCTSyncNotALogCannotBeSynced(t *testing.T) {
 		t.Errorf("stderr %q", stderr.String())
 	}
 }
-
-// TestSortCertificateItems: certificate items are put in key order in the
-// places certificate items had; the others do not move.
-func TestSortCertificateItems(t *testing.T) {
-	items := []store.Item{
-		{Kind: store.KindSighting, Key: "log/9"}, {Kind: store.KindCertificate, Key: "cc"},
-		{Kind: store.KindSighting, Key: "log/10"}, {Kind: store.KindCertificate, Key: "aa"}, {Kind: store.KindCertificate, Key: "bb"},
-	}
-	sortCertificateItems(items)
-	var got []string
-	for _, it := range items {
-		got = append(got, it.Key)
-	}
-	if strings.Join(got, " ") != "log/9 aa log/10 bb cc" {
-		t.Fatalf("order %v", got)
-	}
-}

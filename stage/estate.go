@@ -723,27 +723,38 @@ func (e *estate) certDER(ctx context.Context) error {
 		return nil
 	}
 	e.snap.CertDER = make(map[string][]byte, len(want))
-	var ids []int64
-	for _, kind := range []string{"scan", "ct"} {
-		for id := range e.contrib[kind] {
-			ids = append(ids, id)
-		}
+	type source struct {
+		id   int64
+		kind string // the item kind holding DER in that run
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] > ids[j] })
-	for _, id := range ids {
-		err := e.st.Items(ctx, id, store.KindCertificate, func(it store.Item) error {
-			if !want[it.Key] || e.snap.CertDER[it.Key] != nil {
+	var srcs []source
+	for id := range e.contrib["scan"] {
+		srcs = append(srcs, source{id, store.KindCertificate})
+	}
+	// A CT run keeps each certificate with its sighting; one by an earlier
+	// keyaudit kept certificate items, as scans do.
+	for id := range e.contrib["ct"] {
+		srcs = append(srcs, source{id, store.KindSighting}, source{id, store.KindCertificate})
+	}
+	sort.SliceStable(srcs, func(i, j int) bool { return srcs[i].id > srcs[j].id })
+	for _, src := range srcs {
+		err := e.st.Items(ctx, src.id, src.kind, func(it store.Item) error {
+			sha := it.CertSHA256
+			if it.Kind == store.KindCertificate {
+				sha = it.Key // keyed by its hash, in every version
+			}
+			if !want[sha] || e.snap.CertDER[sha] != nil {
 				return nil
 			}
-			der, err := records.DecodeCertificateDER(it)
-			if err != nil {
+			_, der, err := records.ItemDER(it)
+			if err != nil || der == nil {
 				return err
 			}
-			e.snap.CertDER[it.Key] = der
+			e.snap.CertDER[sha] = der
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("estate: run %d: %w", id, err)
+			return fmt.Errorf("estate: run %d: %w", src.id, err)
 		}
 		if len(e.snap.CertDER) == len(want) {
 			break

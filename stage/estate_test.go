@@ -175,3 +175,34 @@ func TestEstateUnreadLogIsAGapNotMisbehaviour(t *testing.T) {
 		t.Fatalf("findings %v", got)
 	}
 }
+
+// TestEstateCertDERBothForms: the estate finds the DER of live CT-seen
+// certificates whether the run kept it inside the sighting (keyaudit
+// since 2026-12) or in a certificate item of its own (earlier stores),
+// so a store written by both versions loses no certificate.
+func TestEstateCertDERBothForms(t *testing.T) {
+	now := time.Now()
+	sg := func(i uint64, cert string, der []byte) records.Sighting {
+		return records.Sighting{Log: "https://ct.example/log", LogID: "L", Index: i, CertSHA256: cert, SPKISHA256: "s" + cert,
+			Names: []string{cert + ".example.test"}, NotAfter: now.Add(24 * time.Hour), DER: der}
+	}
+	newer, err := records.SightingItems([]records.Sighting{sg(1, "c1", []byte("DER one")), sg(3, "c3", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := sg(2, "c2", nil)
+	legacy := []store.Item{item(t, store.KindSighting, old.ItemKey(), old),
+		item(t, store.KindCertificate, "c2", map[string][]byte{"der": []byte("DER two")})}
+	s := estateOf(t, now, fakeRun{"ct", store.StatusComplete, legacy}, fakeRun{"ct", store.StatusComplete, newer})
+	if len(s.Sightings) != 3 {
+		t.Fatalf("sightings %+v", s.Sightings)
+	}
+	for _, x := range s.Sightings {
+		if x.DER != nil {
+			t.Errorf("sighting %d decoded with its DER: the estate reads DER only for CertDER", x.Index)
+		}
+	}
+	if string(s.CertDER["c1"]) != "DER one" || string(s.CertDER["c2"]) != "DER two" || len(s.CertDER) != 2 {
+		t.Errorf("CertDER %q: want c1 from the sighting, c2 from the certificate item, none for c3", s.CertDER)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"fmt"
@@ -225,10 +226,14 @@ func (a *app) runCT(ctx context.Context, mode string, o *ctOptions) error {
 	if err != nil {
 		return err
 	}
-	out, err := reports.NewStream(a.stdout, o.format, reports.SightingColumns)
+	// Sightings are written out once their commit is (one write per
+	// commit rather than per sighting: a broad watch has one per entry).
+	bw := bufio.NewWriterSize(a.stdout, 64<<10)
+	out, err := reports.NewStream(bw, o.format, reports.SightingColumns, reports.WithTerminal(reports.TerminalOf(a.stdout)))
 	if err != nil {
 		return withCode(exitError, err)
 	}
+	p.Flush = bw.Flush
 	st, err := a.openStore(ctx)
 	if err != nil {
 		return err
@@ -246,7 +251,7 @@ func (a *app) runCT(ctx context.Context, mode string, o *ctOptions) error {
 		tally, err = stage.CTWatch(ctx, env, p, o.poll, out.Write)
 		tally.Failed = 0 // tried again at the next round
 	}
-	closeErr := out.Close()
+	closeErr := cmp.Or(out.Close(), bw.Flush())
 	switch {
 	case err != nil:
 		return withCode(exitError, err)

@@ -160,21 +160,25 @@ func TestCTSyncStoreResumeAndMisbehaviour(t *testing.T) {
 	if got := indices(storedSightings(t, st)); !slices.Equal(got, append(slices.Clone(want), uint64(idx))) {
 		t.Fatalf("stored %v", got)
 	}
-	// Each x509 sighting's certificate is stored for revocation plans.
+	// Each x509 sighting's certificate is stored with it, for validity
+	// checks and revocation plans; no certificate item of its own.
 	certs := 0
 	runs, _ := st.Runs(context.Background(), store.RunFilter{Kind: "ct"})
 	for _, run := range runs {
-		st.Items(context.Background(), run.ID, store.KindCertificate, func(it store.Item) error {
-			var c struct{ DER []byte }
-			if err := json.Unmarshal(it.Data, &c); err != nil || certinfo.Hex256(c.DER) != it.Key {
-				t.Errorf("stored certificate %s does not hash to its key (%v)", it.Key, err)
+		st.Items(context.Background(), run.ID, store.KindSighting, func(it store.Item) error {
+			sha, der, err := records.ItemDER(it)
+			if err != nil || der == nil || certinfo.Hex256(der) != sha || sha != it.CertSHA256 {
+				t.Errorf("sighting %s: stored certificate does not hash to its cert_sha256 %s (%v)", it.Key, sha, err)
 			}
 			certs++
 			return nil
 		})
+		if n, _ := st.Count(context.Background(), run.ID, store.KindCertificate); n != 0 {
+			t.Errorf("run %d: %d certificate items beside the sightings", run.ID, n)
+		}
 	}
 	if certs == 0 {
-		t.Error("no certificate DER stored with the sightings")
+		t.Error("no sighting stored")
 	}
 	l, _ := ctlog.NewLog(f.URL, f.PublicKeyBase64(), ctlog.Static)
 	cursor, err := st.Cursor(context.Background(), "ct:"+l.ID)

@@ -50,30 +50,34 @@ func ObservationItems(o Observation, seen *CertSet) ([]store.Item, error) {
 }
 
 // SightingItems are the store items of CT sightings, as every CT sync
-// writes them (keyaudit ct sync, queue CT-sync jobs): the sightings,
-// keyed by Sighting.ItemKey, then a certificate item (the DER) of each
-// matched certificate that carries one.
+// writes them (keyaudit ct sync, queue CT-sync jobs): one item per
+// sighting, keyed by Sighting.ItemKey, whose data is the sighting's JSON
+// with the certificate's DER (base64) as a last member, "der", when the
+// sighting carries one.
+//
+// The DER travels inside the sighting instead of in a certificate item
+// of its own (as keyaudit before 2026-12 stored it, and as scans still
+// do): certificate items are keyed by a hash, so a broad watch, where
+// every entry is a sighting, inserted them at random places of the
+// store's indexes — every commit rewrote most index pages, and the store
+// wrote about four times the bytes it kept. Sighting keys follow the log.
+// ItemDER reads both forms.
 func SightingItems(ss []Sighting) ([]store.Item, error) {
-	items := make([]store.Item, 0, 2*len(ss))
+	items := make([]store.Item, 0, len(ss))
 	for i := range ss {
 		s := &ss[i]
 		it := store.Item{Kind: store.KindSighting, Key: s.ItemKey(), SPKISHA256: s.SPKISHA256, CertSHA256: s.CertSHA256}
-		b, err := s.AppendJSON(make([]byte, 0, s.jsonSizeHint()))
+		b, err := s.AppendJSON(make([]byte, 0, s.jsonSizeHint()+base64.StdEncoding.EncodedLen(len(s.DER))+len(`,"der":""`)))
 		if err != nil {
 			return nil, fmt.Errorf("encode sighting %s: %w", it.Key, err)
 		}
+		if len(s.DER) > 0 {
+			b = append(b[:len(b)-1], `,"der":"`...)
+			b = base64.StdEncoding.AppendEncode(b, s.DER)
+			b = append(b, `"}`...)
+		}
 		it.Data = b
 		items = append(items, it)
-	}
-	for _, s := range ss {
-		if len(s.DER) == 0 {
-			continue
-		}
-		ci, err := certificateItem(s.DER, s.CertSHA256, s.SPKISHA256)
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, ci)
 	}
 	return items, nil
 }
@@ -126,6 +130,26 @@ func DecodeSighting(it store.Item) (Sighting, error) {
 	var s Sighting
 	err := decodeItem(it, store.KindSighting, &s)
 	return s, err
+}
+
+// ItemDER returns the certificate DER an item holds and the certificate's
+// SHA-256: a certificate item's, or a CT sighting's (nil DER when the
+// sighting was stored without one, or before sightings carried it).
+// Other kinds are an error.
+func ItemDER(it store.Item) (sha string, der []byte, err error) {
+	switch it.Kind {
+	case store.KindCertificate:
+		der, err = DecodeCertificateDER(it)
+		return it.Key, der, err
+	case store.KindSighting:
+		var c certificateData
+		if err := json.Unmarshal(it.Data, &c); err != nil {
+			return "", nil, fmt.Errorf("decode sighting %q: %w", it.Key, err)
+		}
+		return it.CertSHA256, c.DER, nil
+	default:
+		return "", nil, fmt.Errorf("item %q of kind %q holds no certificate", it.Key, it.Kind)
+	}
 }
 
 // DecodeCertificateDER returns the DER of a certificate item.

@@ -2,7 +2,9 @@ package records
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/keyaudit/keyaudit/internal/certinfo"
@@ -50,15 +52,41 @@ func TestSightingItemsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(items) != 2 || items[0].Kind != store.KindSighting || items[0].Key != ss[0].ItemKey() || items[1].Kind != store.KindCertificate {
+	if len(items) != 1 || items[0].Kind != store.KindSighting || items[0].Key != ss[0].ItemKey() || items[0].CertSHA256 != "c" {
 		t.Fatalf("items %+v", items)
 	}
 	s, err := DecodeSighting(items[0])
-	if err != nil || s.CertSHA256 != "c" || len(s.Names) != 1 {
+	if err != nil || s.CertSHA256 != "c" || len(s.Names) != 1 || s.DER != nil {
 		t.Errorf("DecodeSighting: %+v, %v", s, err)
 	}
-	if der, err := DecodeCertificateDER(items[1]); err != nil || string(der) != "DER" {
-		t.Errorf("DecodeCertificateDER: %q, %v", der, err)
+	// The stored JSON is the sighting's own, with "der" appended: a
+	// decoder that knows the sighting sees every member it wrote.
+	var m map[string]any
+	if err := json.Unmarshal(items[0].Data, &m); err != nil || m["der"] != "REVS" || m["cert_sha256"] != "c" {
+		t.Errorf("stored JSON %s: %v", items[0].Data, err)
+	}
+	if sha, der, err := ItemDER(items[0]); err != nil || sha != "c" || string(der) != "DER" {
+		t.Errorf("ItemDER: %q %q, %v", sha, der, err)
+	}
+	// Without DER (a precertificate the log gave without a match), the
+	// sighting is stored without "der" and has none.
+	items, err = SightingItems([]Sighting{{CertSHA256: "d", Names: []string{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha, der, err := ItemDER(items[0]); err != nil || sha != "d" || der != nil || strings.Contains(string(items[0].Data), "der") {
+		t.Errorf("no DER: %s %q %q, %v", items[0].Data, sha, der, err)
+	}
+	// A certificate item, as scans (and CT syncs before) store it.
+	ci, err := certificateItem([]byte("DER"), "c", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha, der, err := ItemDER(ci); err != nil || sha != "c" || string(der) != "DER" {
+		t.Errorf("ItemDER of a certificate item: %q %q, %v", sha, der, err)
+	}
+	if _, _, err := ItemDER(store.Item{Kind: store.KindObservation, Key: "o"}); err == nil {
+		t.Error("ItemDER of an observation")
 	}
 }
 

@@ -42,8 +42,9 @@ type Sighting struct {
 	// Lenient is set when only zcrypto's lenient parser accepted it.
 	Lenient bool `json:"lenient,omitempty"`
 	// DER is the certificate (or the precertificate, when it matches the
-	// signed entry) whose sha256 is CertSHA256; the store keeps it apart
-	// from the sighting, for revocation.
+	// signed entry) whose sha256 is CertSHA256. It is not part of the
+	// sighting's JSON; the store keeps it with the sighting (see
+	// SightingItems), for validity checks and revocation.
 	DER []byte `json:"-"`
 }
 
