@@ -50,15 +50,18 @@ const (
 	// key of its KindSourceStatus item) and its Ref, so readers tell
 	// which source a key came from. Runs from before per-source statuses
 	// keyed it by Ref alone.
-	KindKey      = "key"      // records.Key
-	KindCAA      = "caa"      // records.CAAResult
-	KindSighting = "sighting" // records.Sighting
-	KindFinding  = "finding"  // reconcile.Finding
+	KindKey = "key" // records.Key
+	KindCAA = "caa" // records.CAAResult
+	// KindSighting is a records.Sighting; its Data also holds the
+	// certificate's DER ("der", base64) since 2026-12 (records.ItemDER).
+	KindSighting = "sighting"
+	KindFinding  = "finding" // reconcile.Finding
 	// KindSourceError is how an inventory source that failed ended, in
 	// runs from before KindSourceStatus; no longer written.
 	KindSourceError = "source_error"
 	// KindCertificate holds one certificate's DER (Data {"der": base64}),
-	// keyed by its sha256, once per run.
+	// keyed by its sha256, once per run: scans and reconciles write them,
+	// CT runs before 2026-12 did.
 	KindCertificate = "certificate"
 	// KindSourceStatus is how one inventory source ended in a run
 	// (inventory.Result), keyed by source name: the estate view takes a

@@ -118,12 +118,13 @@ func report(w io.Writer, in reportInput) {
 	fmt.Fprintf(w, "runs: %d alternating rounds of [%s]; medians over rounds (min–max where they differ); per-endpoint timeout %s\n\n",
 		in.rounds, strings.Join(order, ", "), in.timeout)
 
-	fmt.Fprintln(w, "| tool | concurrency | endpoints/s | wall s | client CPU s | CPU ms/endpoint | CPU ms/handshake | peak RSS MiB | handshakes ok | farm CPU s |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| tool | concurrency | endpoints/s | wall s | client CPU s | CPU ms/endpoint | CPU ms/handshake | peak RSS MiB | peak anon MiB | handshakes ok | farm CPU s |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, g := range groups {
-		fmt.Fprintf(w, "| %s | %d | %.0f (%s) | %.2f | %.2f | %.3f | %.3f | %.1f | %s / %d | %.2f |\n",
+		fmt.Fprintf(w, "| %s | %d | %.0f (%s) | %.2f | %.2f | %.3f | %.3f | %.1f | %.1f | %s / %d | %.2f |\n",
 			g.tool, g.conc, g.med(sample.rate), g.spread(sample.rate, "%.0f"), g.med(func(s sample) float64 { return s.Wall }),
 			g.med(sample.cpu), g.med(perEndpointMS), g.med(perOKMS), g.med(func(s sample) float64 { return s.RSSMiB }),
+			g.med(func(s sample) float64 { return s.AnonMiB }),
 			g.spread(func(s sample) float64 { return float64(s.OK) }, "%.0f"), g.samples[0].Targets,
 			g.med(func(s sample) float64 { return s.FarmCPU }))
 	}

@@ -54,7 +54,7 @@ func scanTargets(in reportInput, find func(tool string, conc int) *group) []verd
 		if g != nil {
 			m := g.med(func(s sample) float64 { return s.RSSMiB })
 			h := m < limit
-			v.measured, v.holds = fmt.Sprintf("%.1f MiB", m), &h
+			v.measured, v.holds = fmt.Sprintf("%.1f MiB (anonymous %.1f MiB)", m, g.med(func(s sample) float64 { return s.AnonMiB })), &h
 		}
 		out = append(out, v)
 	}
