@@ -148,6 +148,10 @@ func FuzzTBS(f *testing.F) {
 			if err != nil || !bytes.Equal(d, d2) {
 				t.Fatalf("dedupTBS not idempotent: %v", err)
 			}
+			f, _ := parseTBS(tbs)
+			if got, _ := hashTBS(sha256.New(), nil, f, notCTExtension); got != sha256.Sum256(d) {
+				t.Fatal("hashTBS is not the hash of dedupTBS")
+			}
 		}
 		if w, err := wrapTBS(tbs); err == nil {
 			if t3, err := certTBS(w); err != nil || !bytes.Equal(t3, tbs) {

@@ -135,6 +135,28 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 
 func (b *cappedBody) Close() error { return b.rc.Close() }
 
+// readBody reads a response body. A declared length within the cap is
+// read into one buffer of that size (a data tile is ≈400 KB: reading it
+// by doubling would allocate twice that for every tile); a body longer
+// than it declared is an error, as net/http reports one that is shorter.
+func readBody(resp *http.Response) ([]byte, error) {
+	n := resp.ContentLength
+	if n <= 0 || n > maxResponseBytes {
+		return io.ReadAll(resp.Body)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(resp.Body, b); err != nil {
+		return nil, err
+	}
+	var one [1]byte
+	if k, err := resp.Body.Read(one[:]); k > 0 {
+		return nil, errors.New("body longer than its Content-Length")
+	} else if err != nil && err != io.EOF {
+		return nil, err
+	}
+	return b, nil
+}
+
 // get fetches url and returns its body, gunzipped when the log stored it
 // compressed without saying so (a tile starts with a timestamp's zero
 // byte, never with gzip's magic). 404 is a FetchError wrapping ErrNotFound.
@@ -157,7 +179,7 @@ func get(ctx context.Context, hc *http.Client, ua, url string) ([]byte, error) {
 		}
 		return nil, e
 	}
-	b, err := io.ReadAll(resp.Body)
+	b, err := readBody(resp)
 	if err != nil {
 		return nil, &FetchError{URL: url, Status: resp.StatusCode, Err: err}
 	}

@@ -217,7 +217,8 @@ type Sink interface {
 	// Load returns the state last committed for log, or nil.
 	Load(ctx context.Context, log Log) ([]byte, error)
 	// Commit durably records state together with the sightings of the
-	// entries it newly covers, atomically.
+	// entries it newly covers, atomically. The slice is reused once
+	// Commit returns: a sink keeps copies of its elements, not the slice.
 	Commit(ctx context.Context, log Log, state []byte, sightings []Sighting) error
 }
 
@@ -640,7 +641,8 @@ func (m *Monitor) catchUp(ctx context.Context, l Log, src source, sink Sink, st 
 		}
 		res.Entries, res.To = next-res.From, next
 		res.Sightings += len(pending)
-		pending = nil
+		clear(pending) // let the committed certificates go
+		pending = pending[:0]
 		lastCommit = next
 		res.Dups, res.Unparsed = stats.dups, stats.unparsed
 	}

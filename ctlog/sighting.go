@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"slices"
 	"time"
 
@@ -24,6 +25,8 @@ type matcher struct {
 	log   Log
 	names map[string]string // issuer Name DER → string (issuerName)
 	exts  []extension       // parseTBSInto's buffer
+	h     hash.Hash         // hashTBS's SHA-256 (sha)
+	hdr   []byte            // hashTBS's scratch
 }
 
 // entryStats counts what happened to entries.
@@ -120,21 +123,25 @@ func (m *matcher) match(e *Entry, st *entryStats) *Sighting {
 		s.SPKISHA256, s.Issuer, s.Subject, s.Serial = ci.SPKISHA256, ci.Issuer, ci.Subject, ci.Serial
 		s.NotBefore, s.NotAfter, s.Lenient = ci.NotBefore, ci.NotAfter, ci.Lenient
 	}
-	var dedup []byte
+	var dedup [32]byte
+	dedupOK := false
 	if fast {
-		dedup, err = buildTBS(f, notCTExtension)
-	} else {
-		dedup, err = dedupTBS(tbsOr(tbs, e.Cert))
+		dedup, m.hdr = hashTBS(m.sha(), m.hdr, f, notCTExtension)
+		dedupOK = true
+	} else if d, err := dedupTBS(tbsOr(tbs, e.Cert)); err == nil {
+		dedup, dedupOK = sha256.Sum256(d), true
 	}
-	if err != nil {
-		dedup = nil
-		s.TBSSHA256 = hex256(e.Cert)
+	if dedupOK {
+		s.TBSSHA256 = hex.EncodeToString(dedup[:])
 	} else {
-		s.TBSSHA256 = hex256(dedup)
+		s.TBSSHA256 = hex256(e.Cert)
 	}
 	if e.Precert {
-		s.CertSHA256 = precertHash(e, dedup, s.SPKISHA256, s.Serial)
-		if s.CertSHA256 != "" && s.CertSHA256 == hex256(e.PreCert) {
+		var leaf *[32]byte
+		if dedupOK {
+			leaf = &dedup
+		}
+		if s.CertSHA256 = m.precertHash(e, leaf, s.SPKISHA256, s.Serial); s.CertSHA256 != "" {
 			s.DER = bytes.Clone(e.PreCert)
 		}
 	} else {
@@ -154,13 +161,13 @@ func tbsOr(tbs, cert []byte) []byte {
 	return cert
 }
 
-// precertHash returns the precertificate's hash when the precertificate
-// the log attached (outside the signed leaf) is the one the signed TBS
-// describes: the same TBS once poison is removed (leafDedup is the signed
-// TBS's dedupTBS, nil when it has none), or — for precertificates from a
-// precertificate signing certificate, whose issuer the log rewrote — the
-// same key and serial.
-func precertHash(e *Entry, leafDedup []byte, leafSPKI, leafSerial string) string {
+// precertHash returns the SHA-256 of the precertificate the log attached
+// (outside the signed leaf) when it is the one the signed TBS describes:
+// the same TBS once poison is removed (leafDedup is the hash of the
+// signed TBS's dedupTBS, nil when it has none), or — for precertificates
+// from a precertificate signing certificate, whose issuer the log
+// rewrote — the same key and serial. "" otherwise.
+func (m *matcher) precertHash(e *Entry, leafDedup *[32]byte, leafSPKI, leafSerial string) string {
 	if len(e.PreCert) == 0 {
 		return ""
 	}
@@ -168,14 +175,29 @@ func precertHash(e *Entry, leafDedup []byte, leafSPKI, leafSerial string) string
 	if err != nil {
 		return ""
 	}
-	if a, err := dedupTBS(pt); err == nil && leafDedup != nil && bytes.Equal(a, leafDedup) {
-		return hex256(e.PreCert)
+	if leafDedup != nil {
+		if f, err := parseTBSInto(pt, m.exts); err == nil {
+			m.exts = f.exts[:0]
+			var sum [32]byte
+			sum, m.hdr = hashTBS(m.sha(), m.hdr, f, notCTExtension)
+			if sum == *leafDedup {
+				return hex256(e.PreCert)
+			}
+		}
 	}
 	pc, err := certinfo.Parse(e.PreCert)
 	if err == nil && pc.SPKISHA256 == leafSPKI && pc.Serial == leafSerial && leafSPKI != "" {
 		return pc.SHA256
 	}
 	return ""
+}
+
+// sha returns the matcher's reusable SHA-256.
+func (m *matcher) sha() hash.Hash {
+	if m.h == nil {
+		m.h = sha256.New()
+	}
+	return m.h
 }
 
 func hex256(b []byte) string {

@@ -72,6 +72,9 @@ func (m *matcher) issuerName(raw []byte) (string, bool) {
 // decodes it (parseName): ok is false for a malformed name or a string
 // type this fast path leaves to certinfo (T61String, BMPString).
 func nameString(raw []byte) (string, bool) {
+	if s, ok := cnOnlyName(raw); ok {
+		return s, true
+	}
 	in := cryptobyte.String(raw)
 	var seq cryptobyte.String
 	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !in.Empty() {
@@ -103,6 +106,41 @@ func nameString(raw []byte) (string, bool) {
 	var n pkix.Name
 	n.FillFromRDNSequence(&rdns)
 	return n.String(), true
+}
+
+// cnOnlyName is nameString's shortcut for the subject most certificates
+// in a log have: nothing, or a single common name made of host-name
+// characters, which pkix.Name.String renders as "CN=" and the value,
+// unescaped. ok is false for anything else.
+func cnOnlyName(raw []byte) (string, bool) {
+	in := cryptobyte.String(raw)
+	var seq, set, atv, oid, val cryptobyte.String
+	var tag cbasn1.Tag
+	if !in.ReadASN1(&seq, cbasn1.SEQUENCE) || !in.Empty() {
+		return "", false
+	}
+	if seq.Empty() {
+		return "", true
+	}
+	if !seq.ReadASN1(&set, cbasn1.SET) || !seq.Empty() ||
+		!set.ReadASN1(&atv, cbasn1.SEQUENCE) || !set.Empty() ||
+		!atv.ReadASN1(&oid, cbasn1.OBJECT_IDENTIFIER) || string(oid) != oidCNBytes ||
+		!atv.ReadAnyASN1(&val, &tag) || !atv.Empty() || len(val) == 0 {
+		return "", false
+	}
+	printable := tag == cbasn1.PrintableString
+	if !printable && tag != cbasn1.UTF8String {
+		return "", false
+	}
+	for _, b := range val {
+		switch {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '.', b == '-', b == '*':
+		case b == '_' && !printable:
+		default:
+			return "", false
+		}
+	}
+	return "CN=" + string(val), true
 }
 
 // directoryString decodes the attribute value types crypto/x509 decodes

@@ -50,6 +50,22 @@ func summaryCerts(t testing.TB) [][]byte {
 			{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "Bücher, \"quoted\" + more"}},
 		}), now.AddDate(-40, 0, 0), now),
 	}
+	// Common-name-only subjects (cnOnlyName's shortcut) and its edges:
+	// PrintableString with the '*' crypto/x509 tolerates and the '_' it
+	// refuses, UTF8String, an empty CN, characters the rendering escapes.
+	cn := func(tag int, v string) []byte {
+		return raw(pkix.RDNSequence{{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: asn1.RawValue{Tag: tag, Bytes: []byte(v)}}}})
+	}
+	for _, c := range []struct {
+		tag int
+		v   string
+	}{
+		{19, "*.star.example"}, {19, "under_score.example"}, {12, "under_score.example"}, {12, "*.wild.example"},
+		{12, ""}, {19, "#hash.example"}, {12, " lead.example"}, {12, "a,b.example"}, {22, "ia5.example"}, {12, "Mixed-Case.Example"},
+	} {
+		out = append(out, mk(big.NewInt(int64(100+len(out))), pkix.Name{}, cn(c.tag, c.v), now, now.AddDate(0, 3, 0)))
+	}
+	out = append(out, mk(big.NewInt(99), pkix.Name{}, raw(pkix.RDNSequence{}), now, now.AddDate(0, 3, 0)))
 	for _, name := range []string{"cert.pem", "cn-only.pem", "final.pem", "idn-cn.pem", "root.pem", "precert.pem"} {
 		out = append(out, readCert(t, name))
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
+	"hash"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -191,6 +192,64 @@ func buildTBS(f tbsFields, keep func(extension) bool) ([]byte, error) {
 		})
 	})
 	return b.Bytes()
+}
+
+// hashTBS returns the SHA-256 of buildTBS(f, keep) without building it
+// (it runs on every matched entry): the headers buildTBS would write are
+// worked out from the kept extensions' lengths and hashed with the parts
+// of f, in order. h is reset first; hdr is a scratch buffer, returned for
+// reuse.
+func hashTBS(h hash.Hash, hdr []byte, f tbsFields, keep func(extension) bool) (sum [32]byte, scratch []byte) {
+	kept := 0
+	for _, e := range f.exts {
+		if keep(e) {
+			kept += len(e.raw)
+		}
+	}
+	body := len(f.prefix)
+	var seq, wrap []byte
+	hdr = hdr[:0]
+	if kept > 0 {
+		hdr = appendDERHeader(hdr, 0x30, kept)
+		seq = hdr
+		hdr = appendDERHeader(hdr, 0xa3, len(seq)+kept)
+		wrap = hdr[len(seq):]
+		body += len(wrap) + len(seq) + kept
+	}
+	n := len(hdr)
+	hdr = appendDERHeader(hdr, 0x30, body)
+	h.Reset()
+	h.Write(hdr[n:])
+	h.Write(f.prefix)
+	if kept > 0 {
+		h.Write(wrap)
+		h.Write(seq)
+		for _, e := range f.exts {
+			if keep(e) {
+				h.Write(e.raw)
+			}
+		}
+	}
+	h.Sum(sum[:0])
+	return sum, hdr
+}
+
+// appendDERHeader appends a DER identifier octet and a definite length in
+// its shortest form, as cryptobyte writes them.
+func appendDERHeader(b []byte, tag byte, n int) []byte {
+	b = append(b, tag)
+	if n < 0x80 {
+		return append(b, byte(n))
+	}
+	k := 0
+	for v := n; v > 0; v >>= 8 {
+		k++
+	}
+	b = append(b, 0x80|byte(k))
+	for i := k - 1; i >= 0; i-- {
+		b = append(b, byte(n>>(8*i)))
+	}
+	return b
 }
 
 // certTBS returns the TBSCertificate element of a DER certificate.

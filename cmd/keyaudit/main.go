@@ -19,6 +19,7 @@ func main() {
 	stopProfile := cpuProfile(os.Getenv("KEYAUDIT_CPUPROFILE"))
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stopProfile()
+	memProfile(os.Getenv("KEYAUDIT_MEMPROFILE"))
 	stop()
 	os.Exit(code)
 }
@@ -43,6 +44,25 @@ func cpuProfile(path string) func() {
 		if err := f.Close(); err != nil {
 			fmt.Fprintf(os.Stderr, "keyaudit: warning: KEYAUDIT_CPUPROFILE: %v\n", err)
 		}
+	}
+}
+
+// memProfile writes the allocation profile of the whole command to path
+// (the KEYAUDIT_MEMPROFILE environment variable, beside
+// KEYAUDIT_CPUPROFILE); "" writes nothing.
+func memProfile(path string) {
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "keyaudit: warning: KEYAUDIT_MEMPROFILE: %v\n", err)
 	}
 }
 

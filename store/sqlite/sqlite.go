@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"modernc.org/sqlite" // database/sql driver "sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -468,11 +469,24 @@ func putTx(ctx context.Context, tx *sql.Tx, runID int64, items []store.Item) err
 		if it.Kind == "" {
 			return errors.New("item without kind")
 		}
-		if _, err := stmt.ExecContext(ctx, runID, it.Kind, it.Key, it.SPKISHA256, it.CertSHA256, string(it.Data)); err != nil {
+		if _, err := stmt.ExecContext(ctx, runID, it.Kind, it.Key, it.SPKISHA256, it.CertSHA256, textArg(it.Data)); err != nil {
 			return fmt.Errorf("item %s/%s: %w", it.Kind, it.Key, err)
 		}
 	}
 	return nil
+}
+
+// textArg passes b as a TEXT argument without copying it: the driver
+// copies the bytes into SQLite's memory while binding, and b is not
+// changed while the statement runs. A CT sync's items are ≈2.5 KB each,
+// and a copy per item was a tenth of what it allocated. (A []byte
+// argument would be bound as a BLOB, which json_extract and the other
+// readers of data do not read as text.)
+func textArg(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // Put implements store.Store.
