@@ -99,6 +99,11 @@ func storedSightings(t *testing.T, st store.Store) []ctlog.Sighting {
 			if it.Key != s.ItemKey() || it.SPKISHA256 != s.SPKISHA256 || it.CertSHA256 != s.CertSHA256 {
 				return fmt.Errorf("item columns do not match the sighting: %+v", it)
 			}
+			_, der, err := records.ItemDER(it)
+			if err != nil {
+				return err
+			}
+			s.DER = der
 			out = append(out, s)
 			return nil
 		})
@@ -373,8 +378,18 @@ func TestCTKill9Resume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range []string{"static", "rfc6962"} {
-		t.Run(typ, func(t *testing.T) {
+	// broad: every entry names the watched domain (a suffix or brand
+	// watch), so every commit carries a full batch of sightings.
+	for _, c := range []struct {
+		typ   string
+		broad bool
+	}{{"static", false}, {"rfc6962", false}, {"static", true}} {
+		typ := c.typ
+		name := typ
+		if c.broad {
+			name += "-broad"
+		}
+		t.Run(name, func(t *testing.T) {
 			ca := testlab.NewCTCA(t)
 			f := testlab.NewFakeLog(t)
 			// Unwatched entries repeat a small pool of certificates (the
@@ -383,10 +398,13 @@ func TestCTKill9Resume(t *testing.T) {
 			for i := 0; i < 16; i++ {
 				pool = append(pool, ca.Cert(t, fmt.Sprintf("pool%d.other.test", i)))
 			}
-			const n = 12000
+			n, every := 12000, 37
+			if c.broad {
+				n, every = 5000, 1
+			}
 			var want []uint64
 			watched := map[int][]byte{}
-			for i := 0; i < n; i += 37 {
+			for i := 0; i < n; i += every {
 				watched[i] = ca.Cert(t, fmt.Sprintf("w%d.example.com", i))
 				want = append(want, uint64(i))
 			}
@@ -397,7 +415,11 @@ func TestCTKill9Resume(t *testing.T) {
 				return pool[i%len(pool)], false, ca.Root.Raw
 			})
 			f.Publish(t)
-			f.Delay(3 * time.Millisecond)
+			if c.broad {
+				f.Delay(60 * time.Millisecond) // ≈20 tiles: slow enough to be killed between commits
+			} else {
+				f.Delay(3 * time.Millisecond)
+			}
 
 			db := filepath.Join(t.TempDir(), "ka.db")
 			args := ctArgs(f, typ, "--store", db, "--format", "jsonl", "--commit-every", "256", "--batch-size", "64", "--parallel", "2")
@@ -446,6 +468,12 @@ func TestCTKill9Resume(t *testing.T) {
 			if !slices.Equal(indices(got), want) {
 				t.Fatalf("after %d kills: %d sightings stored, want %d (duplicates or gaps)\n got %v\nwant %v",
 					kills, len(got), len(want), indices(got), want)
+			}
+			// Each sighting keeps its certificate, whichever run stored it.
+			for _, s := range got {
+				if !bytes.Equal(s.DER, watched[int(s.Index)]) {
+					t.Fatalf("sighting %d: stored DER is not the logged certificate", s.Index)
+				}
 			}
 			runs, _ := st.Runs(context.Background(), store.RunFilter{Kind: "ct"})
 			t.Logf("%d kills, %d runs, %d sightings", kills, len(runs), len(got))
