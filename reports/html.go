@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/keyaudit/keyaudit/reconcile"
 )
@@ -23,11 +24,15 @@ var (
 	htmlJS string
 )
 
-var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"upper": strings.ToUpper,
-	"short": short,
-	"host":  hostHTML,
-}).Parse(htmlTemplate))
+// htmlTmpl is parsed on first use, not at every start of the program (a
+// few milliseconds that a scan or a CT sync would pay for nothing).
+var htmlTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Funcs(template.FuncMap{
+		"upper": strings.ToUpper,
+		"short": short,
+		"host":  hostHTML,
+	}).Parse(htmlTemplate))
+})
 
 // hostHTML escapes s (a host name, an endpoint, a distinguished name)
 // as fragments that do not wrap — each label with the . / : , or space
@@ -327,7 +332,7 @@ func HTML(w io.Writer, r *Report, opts Options) error {
 		d.Rules = append(d.Rules, htmlRule{ID: ru.ID, Severity: string(ru.Severity), Description: ru.Description, Help: ru.Help,
 			Citations: strings.Join(ru.Citations, "; "), Controls: strings.Join(ru.Controls, "; ")})
 	}
-	if err := htmlTmpl.Execute(controlFilter{w}, d); err != nil {
+	if err := htmlTmpl().Execute(controlFilter{w}, d); err != nil {
 		return fmt.Errorf("reports: html: %w", err)
 	}
 	return nil

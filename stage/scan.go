@@ -97,6 +97,7 @@ func Scan(ctx context.Context, env Env, p ScanParams, emit func(scanner.Observat
 			if err := rec.Add(items...); err != nil {
 				return fmt.Errorf("store: %w", err)
 			}
+			o.UseEncoding(items[0].Data) // the output writes what was stored
 		}
 		if emit != nil {
 			return emit(o)

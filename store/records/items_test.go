@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyaudit/keyaudit/internal/certinfo"
 	"github.com/keyaudit/keyaudit/store"
@@ -108,5 +109,32 @@ func TestCertSetBounded(t *testing.T) {
 		if s.Len() > 200 {
 			t.Fatalf("set holds %d, bound 200", s.Len())
 		}
+	}
+}
+
+// TestObservationEncodingOnce: an observation's JSONL line is json.Marshal
+// of it whether it is encoded afresh or written from the encoding its
+// store item already holds (UseEncoding).
+func TestObservationEncodingOnce(t *testing.T) {
+	o := Observation{Target: "127.0.0.1:443", Host: "127.0.0.1", IP: "127.0.0.1", Port: 443, Protocol: "tls",
+		TLSVersion: "TLS 1.3", Time: time.Date(2026, 12, 4, 10, 0, 0, 5, time.UTC), DurationMS: 1.25,
+		Chain: []certinfo.Cert{{SHA256: "ab", Subject: "CN=<a&b>", SANs: []string{"a.example"}}},
+		Error: &ScanError{Kind: "timeout", Message: "x"}}
+	want, err := json.Marshal(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := o.AppendJSON([]byte("prefix"))
+	if err != nil || string(fresh) != "prefix"+string(want) {
+		t.Fatalf("AppendJSON = %s, %v; want prefix%s", fresh, err, want)
+	}
+	items, err := ObservationItems(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.UseEncoding(items[0].Data)
+	reused, _ := o.AppendJSON(nil)
+	if string(reused) != string(want) {
+		t.Fatalf("reused encoding %s, want %s", reused, want)
 	}
 }
