@@ -219,11 +219,11 @@ func writeReconcileItems(rec *store.Recorder, snap *reconcile.Snapshot, r Reconc
 			continue
 		}
 		certs[f.CertSHA256] = true
-		b, err := json.Marshal(map[string][]byte{"der": der})
+		it, err := records.CertificateItem(der, f.CertSHA256, f.SPKISHA256)
 		if err != nil {
 			return err
 		}
-		if err := rec.Add(store.Item{Kind: store.KindCertificate, Key: f.CertSHA256, SPKISHA256: f.SPKISHA256, CertSHA256: f.CertSHA256, Data: b}); err != nil {
+		if err := rec.Add(it); err != nil {
 			return err
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/keyaudit/keyaudit/internal/estate"
 	"github.com/keyaudit/keyaudit/scanner"
 	"github.com/keyaudit/keyaudit/store"
+	"github.com/keyaudit/keyaudit/store/records"
 	"github.com/keyaudit/keyaudit/store/sqlite"
 )
 
@@ -168,8 +169,8 @@ func TestScanRecordsRunFromConfigAndStdin(t *testing.T) {
 	}
 	var ders int
 	st.Items(context.Background(), run.ID, store.KindCertificate, func(it store.Item) error {
-		var c struct{ DER []byte }
-		if err := json.Unmarshal(it.Data, &c); err != nil || certinfo.Hex256(c.DER) != it.Key {
+		der, err := records.DecodeCertificateDER(it)
+		if err != nil || certinfo.Hex256(der) != it.Key || !bytes.Equal(der, it.DER) {
 			t.Errorf("certificate item %s: %v", it.Key, err)
 		}
 		ders++

@@ -135,6 +135,9 @@ var migrations = []string{
 		claimed_until TIMESTAMPTZ
 	);
 	CREATE INDEX notifications_due ON notifications(status, next_attempt);`,
+	// 6: a certificate's DER as bytes in its own column (store.Item.DER)
+	// instead of base64 inside the JSON.
+	`ALTER TABLE items ADD COLUMN der BYTEA;`,
 }
 
 // auditLock is the advisory lock key that serialises audit appenders
@@ -432,46 +435,55 @@ func (s *Store) Runs(ctx context.Context, f store.RunFilter) ([]store.Run, error
 
 // upsertItems writes a batch in one statement. Rows are numbered so that
 // identity values (seq, the read order) follow the batch order.
-const upsertItems = `INSERT INTO items (run_id, kind, key, spki, cert, data)
-	SELECT $1, t.kind, t.key, t.spki, t.cert, t.data
-	FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t (kind, key, spki, cert, data, ord)
+const upsertItems = `INSERT INTO items (run_id, kind, key, spki, cert, data, der)
+	SELECT $1, t.kind, t.key, t.spki, t.cert, t.data, t.der
+	FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[]) WITH ORDINALITY AS t (kind, key, spki, cert, data, der, ord)
 	ORDER BY t.ord
-	ON CONFLICT (run_id, kind, key) DO UPDATE SET spki = EXCLUDED.spki, cert = EXCLUDED.cert, data = EXCLUDED.data`
+	ON CONFLICT (run_id, kind, key) DO UPDATE SET spki = EXCLUDED.spki, cert = EXCLUDED.cert, data = EXCLUDED.data, der = EXCLUDED.der`
 
 // columns turns items into the statement's arrays. A key repeated within
 // the batch keeps its first position and its last value, exactly what
 // one upsert per item in order gives (PostgreSQL refuses to touch a row
 // twice in one statement).
-func columns(items []store.Item) (kinds, keys, spkis, certs, datas []string, err error) {
+func columns(items []store.Item) (kinds, keys, spkis, certs, datas []string, ders [][]byte, err error) {
 	type kk struct{ kind, key string }
 	var at map[kk]int
 	for _, it := range items {
 		if it.Kind == "" {
-			return nil, nil, nil, nil, nil, errors.New("item without kind")
+			return nil, nil, nil, nil, nil, nil, errors.New("item without kind")
 		}
 		if at == nil {
 			at = make(map[kk]int, len(items))
 		}
 		if i, ok := at[kk{it.Kind, it.Key}]; ok {
-			spkis[i], certs[i], datas[i] = it.SPKISHA256, it.CertSHA256, string(it.Data)
+			spkis[i], certs[i], datas[i], ders[i] = it.SPKISHA256, it.CertSHA256, string(it.Data), nilIfEmpty(it.DER)
 			continue
 		}
 		at[kk{it.Kind, it.Key}] = len(kinds)
 		kinds, keys = append(kinds, it.Kind), append(keys, it.Key)
 		spkis, certs, datas = append(spkis, it.SPKISHA256), append(certs, it.CertSHA256), append(datas, string(it.Data))
+		ders = append(ders, nilIfEmpty(it.DER))
 	}
-	return kinds, keys, spkis, certs, datas, nil
+	return kinds, keys, spkis, certs, datas, ders, nil
+}
+
+// nilIfEmpty stores an item without DER as NULL.
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 func putTx(ctx context.Context, tx pgx.Tx, runID int64, items []store.Item) error {
 	if len(items) == 0 {
 		return nil
 	}
-	kinds, keys, spkis, certs, datas, err := columns(items)
+	kinds, keys, spkis, certs, datas, ders, err := columns(items)
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, upsertItems, runID, kinds, keys, spkis, certs, datas)
+	_, err = tx.Exec(ctx, upsertItems, runID, kinds, keys, spkis, certs, datas, ders)
 	return err
 }
 
@@ -528,7 +540,7 @@ func (s *Store) Items(ctx context.Context, runID int64, kind string, fn func(sto
 	var after int64
 	for {
 		page = page[:0]
-		rows, err := tx.Query(ctx, `SELECT seq, kind, key, spki, cert, data FROM items
+		rows, err := tx.Query(ctx, `SELECT seq, kind, key, spki, cert, data, der FROM items
 			WHERE run_id = $1 AND kind = $2 AND seq > $3 ORDER BY seq LIMIT $4`, runID, kind, after, itemsPage)
 		if err != nil {
 			return fmt.Errorf("postgres: items: %w", err)
@@ -536,7 +548,7 @@ func (s *Store) Items(ctx context.Context, runID int64, kind string, fn func(sto
 		for rows.Next() {
 			var it store.Item
 			var data string
-			if err := rows.Scan(&after, &it.Kind, &it.Key, &it.SPKISHA256, &it.CertSHA256, &data); err != nil {
+			if err := rows.Scan(&after, &it.Kind, &it.Key, &it.SPKISHA256, &it.CertSHA256, &data, &it.DER); err != nil {
 				rows.Close()
 				return fmt.Errorf("postgres: items: %w", err)
 			}
@@ -586,7 +598,7 @@ func (s *Store) KindItems(ctx context.Context, kind string, statuses []store.Run
 	first := true
 	for {
 		page = page[:0]
-		q := `SELECT i.seq, i.run_id, i.kind, i.key, i.spki, i.cert, i.data FROM items i JOIN runs r ON r.id = i.run_id
+		q := `SELECT i.seq, i.run_id, i.kind, i.key, i.spki, i.cert, i.data, i.der FROM items i JOIN runs r ON r.id = i.run_id
 			WHERE i.kind = $1 AND r.status = ANY($2)`
 		args := []any{kind, st, itemsPage}
 		if !first {
@@ -601,7 +613,7 @@ func (s *Store) KindItems(ctx context.Context, kind string, statuses []store.Run
 		for rows.Next() {
 			var r row
 			var data string
-			if err := rows.Scan(&afterSeq, &r.runID, &r.it.Kind, &r.it.Key, &r.it.SPKISHA256, &r.it.CertSHA256, &data); err != nil {
+			if err := rows.Scan(&afterSeq, &r.runID, &r.it.Kind, &r.it.Key, &r.it.SPKISHA256, &r.it.CertSHA256, &data, &r.it.DER); err != nil {
 				rows.Close()
 				return fmt.Errorf("postgres: %s items: %w", kind, err)
 			}
@@ -806,7 +818,7 @@ func (s *Store) LatestItems(ctx context.Context, runKind, kind string, statuses 
 			ROW_NUMBER() OVER (PARTITION BY i.key ORDER BY i.run_id DESC, i.seq DESC) AS rn
 		FROM items i JOIN runs r ON r.id = i.run_id
 		WHERE i.kind = $1 AND r.status = ANY($2) AND r.kind = $4)
-	SELECT it.run_id, ranked.first_run, it.kind, it.key, it.spki, it.cert, it.data
+	SELECT it.run_id, ranked.first_run, it.kind, it.key, it.spki, it.cert, it.data, it.der
 	FROM ranked JOIN items it ON it.seq = ranked.seq
 	WHERE ranked.rn <= $3 ORDER BY it.key COLLATE "C", it.run_id, it.seq`, kind, st, n, runKind)
 	if err != nil {
@@ -817,7 +829,7 @@ func (s *Store) LatestItems(ctx context.Context, runKind, kind string, statuses 
 		var it store.Item
 		var runID, first int64
 		var data string
-		if err := rows.Scan(&runID, &first, &it.Kind, &it.Key, &it.SPKISHA256, &it.CertSHA256, &data); err != nil {
+		if err := rows.Scan(&runID, &first, &it.Kind, &it.Key, &it.SPKISHA256, &it.CertSHA256, &data, &it.DER); err != nil {
 			return fmt.Errorf("postgres: latest %s items: %w", kind, err)
 		}
 		it.Data = json.RawMessage(data)

@@ -1,7 +1,6 @@
 package records
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 
@@ -40,7 +39,7 @@ func ObservationItems(o Observation, seen *CertSet) ([]store.Item, error) {
 		if len(c.DER) == 0 || (seen != nil && !seen.Add(c.SHA256)) {
 			continue
 		}
-		ci, err := certificateItem(c.DER, c.SHA256, c.SPKISHA256)
+		ci, err := CertificateItem(c.DER, c.SHA256, c.SPKISHA256)
 		if err != nil {
 			return nil, err
 		}
@@ -52,29 +51,24 @@ func ObservationItems(o Observation, seen *CertSet) ([]store.Item, error) {
 // SightingItems are the store items of CT sightings, as every CT sync
 // writes them (keyaudit ct sync, queue CT-sync jobs): one item per
 // sighting, keyed by Sighting.ItemKey, whose data is the sighting's JSON
-// with the certificate's DER (base64) as a last member, "der", when the
-// sighting carries one.
+// and whose DER is the certificate's, when the sighting carries one.
 //
-// The DER travels inside the sighting instead of in a certificate item
-// of its own (as keyaudit before 2026-12 stored it, and as scans still
-// do): certificate items are keyed by a hash, so a broad watch, where
-// every entry is a sighting, inserted them at random places of the
-// store's indexes — every commit rewrote most index pages, and the store
-// wrote about four times the bytes it kept. Sighting keys follow the log.
-// ItemDER reads both forms.
+// The DER travels with the sighting instead of in a certificate item of
+// its own (as keyaudit before 2026-12 stored it, and as scans still do):
+// certificate items are keyed by a hash, so a broad watch, where every
+// entry is a sighting, inserted them at random places of the store's
+// indexes — every commit rewrote most index pages, and the store wrote
+// about four times the bytes it kept. Sighting keys follow the log. It is
+// bytes in the item's DER column, not base64 in its JSON: the DER is most
+// of what a broad watch writes. ItemDER reads every form.
 func SightingItems(ss []Sighting) ([]store.Item, error) {
 	items := make([]store.Item, 0, len(ss))
 	for i := range ss {
 		s := &ss[i]
-		it := store.Item{Kind: store.KindSighting, Key: s.ItemKey(), SPKISHA256: s.SPKISHA256, CertSHA256: s.CertSHA256}
-		b, err := s.AppendJSON(make([]byte, 0, s.jsonSizeHint()+base64.StdEncoding.EncodedLen(len(s.DER))+len(`,"der":""`)))
+		it := store.Item{Kind: store.KindSighting, Key: s.ItemKey(), SPKISHA256: s.SPKISHA256, CertSHA256: s.CertSHA256, DER: s.DER}
+		b, err := s.AppendJSON(make([]byte, 0, s.jsonSizeHint()))
 		if err != nil {
 			return nil, fmt.Errorf("encode sighting %s: %w", it.Key, err)
-		}
-		if len(s.DER) > 0 {
-			b = append(b[:len(b)-1], `,"der":"`...)
-			b = base64.StdEncoding.AppendEncode(b, s.DER)
-			b = append(b, `"}`...)
 		}
 		it.Data = b
 		items = append(items, it)
@@ -103,18 +97,13 @@ type certificateData struct {
 	DER []byte `json:"der"`
 }
 
-// certificateItem is the store item holding one certificate's DER, keyed
+// CertificateItem is the store item holding one certificate's DER, keyed
 // by its SHA-256.
-func certificateItem(der []byte, sha, spki string) (store.Item, error) {
-	it := store.Item{Kind: store.KindCertificate, Key: sha, SPKISHA256: spki, CertSHA256: sha}
-	if der == nil {
+func CertificateItem(der []byte, sha, spki string) (store.Item, error) {
+	it := store.Item{Kind: store.KindCertificate, Key: sha, SPKISHA256: spki, CertSHA256: sha, Data: json.RawMessage(`{}`), DER: der}
+	if len(der) == 0 {
 		return it, fmt.Errorf("encode certificate %s: no DER", sha)
 	}
-	// As json.Marshal(certificateData{der}) writes it, without reflection.
-	b := make([]byte, 0, len(`{"der":""}`)+base64.StdEncoding.EncodedLen(len(der)))
-	b = append(b, `{"der":"`...)
-	b = base64.StdEncoding.AppendEncode(b, der)
-	it.Data = append(b, `"}`...)
 	return it, nil
 }
 
@@ -134,14 +123,18 @@ func DecodeSighting(it store.Item) (Sighting, error) {
 
 // ItemDER returns the certificate DER an item holds and the certificate's
 // SHA-256: a certificate item's, or a CT sighting's (nil DER when the
-// sighting was stored without one, or before sightings carried it).
-// Other kinds are an error.
+// sighting was stored without one, or before sightings carried it). The
+// DER is the item's own (Item.DER) or, in items written before that
+// existed, the "der" member of its data. Other kinds are an error.
 func ItemDER(it store.Item) (sha string, der []byte, err error) {
 	switch it.Kind {
 	case store.KindCertificate:
 		der, err = DecodeCertificateDER(it)
 		return it.Key, der, err
 	case store.KindSighting:
+		if len(it.DER) > 0 {
+			return it.CertSHA256, it.DER, nil
+		}
 		var c certificateData
 		if err := json.Unmarshal(it.Data, &c); err != nil {
 			return "", nil, fmt.Errorf("decode sighting %q: %w", it.Key, err)
@@ -154,6 +147,12 @@ func ItemDER(it store.Item) (sha string, der []byte, err error) {
 
 // DecodeCertificateDER returns the DER of a certificate item.
 func DecodeCertificateDER(it store.Item) ([]byte, error) {
+	if it.Kind != "" && it.Kind != store.KindCertificate {
+		return nil, fmt.Errorf("item %q is a %s, not a %s", it.Key, it.Kind, store.KindCertificate)
+	}
+	if len(it.DER) > 0 {
+		return it.DER, nil
+	}
 	var c certificateData
 	if err := decodeItem(it, store.KindCertificate, &c); err != nil {
 		return nil, err

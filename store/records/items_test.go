@@ -60,14 +60,21 @@ func TestSightingItemsRoundTrip(t *testing.T) {
 	if err != nil || s.CertSHA256 != "c" || len(s.Names) != 1 || s.DER != nil {
 		t.Errorf("DecodeSighting: %+v, %v", s, err)
 	}
-	// The stored JSON is the sighting's own, with "der" appended: a
-	// decoder that knows the sighting sees every member it wrote.
-	var m map[string]any
-	if err := json.Unmarshal(items[0].Data, &m); err != nil || m["der"] != "REVS" || m["cert_sha256"] != "c" {
-		t.Errorf("stored JSON %s: %v", items[0].Data, err)
+	// The stored JSON is the sighting's own; the DER is the item's, as
+	// bytes.
+	want, _ := ss[0].AppendJSON(nil)
+	if string(items[0].Data) != string(want) || string(items[0].DER) != "DER" {
+		t.Errorf("stored JSON %s, DER %q", items[0].Data, items[0].DER)
 	}
 	if sha, der, err := ItemDER(items[0]); err != nil || sha != "c" || string(der) != "DER" {
 		t.Errorf("ItemDER: %q %q, %v", sha, der, err)
+	}
+	// A sighting stored while the DER went inside its JSON ("der",
+	// base64) still gives it.
+	old := store.Item{Kind: store.KindSighting, Key: "k", CertSHA256: "c",
+		Data: json.RawMessage(`{"cert_sha256":"c","names":["a.example.test"],"der":"REVS"}`)}
+	if sha, der, err := ItemDER(old); err != nil || sha != "c" || string(der) != "DER" {
+		t.Errorf("ItemDER of a sighting with DER in its JSON: %q %q, %v", sha, der, err)
 	}
 	// Without DER (a precertificate the log gave without a match), the
 	// sighting is stored without "der" and has none.
@@ -75,11 +82,11 @@ func TestSightingItemsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sha, der, err := ItemDER(items[0]); err != nil || sha != "d" || der != nil || strings.Contains(string(items[0].Data), "der") {
+	if sha, der, err := ItemDER(items[0]); err != nil || sha != "d" || der != nil || items[0].DER != nil || strings.Contains(string(items[0].Data), "der") {
 		t.Errorf("no DER: %s %q %q, %v", items[0].Data, sha, der, err)
 	}
 	// A certificate item, as scans (and CT syncs before) store it.
-	ci, err := certificateItem([]byte("DER"), "c", "k")
+	ci, err := CertificateItem([]byte("DER"), "c", "k")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/keyaudit/keyaudit/store"
 )
 
 func sightingSamples() []Sighting {
@@ -68,19 +70,29 @@ func FuzzSightingAppendJSON(f *testing.F) {
 
 // TestCertificateItemJSON: a certificate item's Data is what json.Marshal
 // makes of certificateData.
-func TestCertificateItemJSON(t *testing.T) {
-	for _, der := range [][]byte{{}, {0}, []byte("DER"), bytes.Repeat([]byte{0xfb, 0xff, 0x3e}, 500)} {
-		it, err := certificateItem(der, "sha", "spki")
+func TestCertificateItem(t *testing.T) {
+	for _, der := range [][]byte{{0}, []byte("DER"), bytes.Repeat([]byte{0xfb, 0xff, 0x3e}, 500)} {
+		it, err := CertificateItem(der, "sha", "spki")
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, _ := json.Marshal(certificateData{DER: der})
-		if !bytes.Equal(it.Data, want) {
-			t.Fatalf("certificate item of %d bytes:\n got %s\nwant %s", len(der), it.Data, want)
+		if !bytes.Equal(it.DER, der) || string(it.Data) != `{}` || it.Key != "sha" || it.SPKISHA256 != "spki" {
+			t.Fatalf("certificate item of %d bytes: %+v", len(der), it)
+		}
+		if got, err := DecodeCertificateDER(it); err != nil || !bytes.Equal(got, der) {
+			t.Fatalf("DecodeCertificateDER: %x, %v", got, err)
+		}
+		// As certificate items were written before the DER had a column
+		// of its own.
+		old, _ := json.Marshal(certificateData{DER: der})
+		if got, err := DecodeCertificateDER(store.Item{Kind: store.KindCertificate, Key: "sha", Data: old}); err != nil || !bytes.Equal(got, der) {
+			t.Fatalf("DecodeCertificateDER of an older item: %x, %v", got, err)
 		}
 	}
-	if _, err := certificateItem(nil, "sha", "spki"); err == nil {
-		t.Fatal("a certificate item without DER was made")
+	for _, der := range [][]byte{nil, {}} {
+		if _, err := CertificateItem(der, "sha", "spki"); err == nil {
+			t.Fatal("a certificate item without DER was made")
+		}
 	}
 }
 

@@ -123,6 +123,9 @@ var migrations = []string{
 		claimed_until TEXT NOT NULL DEFAULT ''
 	);
 	CREATE INDEX notifications_due ON notifications(status, next_attempt);`,
+	// 6: a certificate's DER as bytes in its own column (store.Item.DER)
+	// instead of base64 inside the JSON.
+	`ALTER TABLE items ADD COLUMN der BLOB;`,
 }
 
 // Store is a store.Store on one SQLite file.
@@ -453,8 +456,8 @@ func (s *Store) Runs(ctx context.Context, f store.RunFilter) ([]store.Run, error
 	return out, rows.Err()
 }
 
-const upsertItem = `INSERT INTO items(run_id, kind, key, spki, cert, data) VALUES (?, ?, ?, ?, ?, ?)
-	ON CONFLICT(run_id, kind, key) DO UPDATE SET spki = excluded.spki, cert = excluded.cert, data = excluded.data`
+const upsertItem = `INSERT INTO items(run_id, kind, key, spki, cert, data, der) VALUES (?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT(run_id, kind, key) DO UPDATE SET spki = excluded.spki, cert = excluded.cert, data = excluded.data, der = excluded.der`
 
 func putTx(ctx context.Context, tx *sql.Tx, runID int64, items []store.Item) error {
 	if len(items) == 0 {
@@ -469,7 +472,7 @@ func putTx(ctx context.Context, tx *sql.Tx, runID int64, items []store.Item) err
 		if it.Kind == "" {
 			return errors.New("item without kind")
 		}
-		if _, err := stmt.ExecContext(ctx, runID, it.Kind, it.Key, it.SPKISHA256, it.CertSHA256, textArg(it.Data)); err != nil {
+		if _, err := stmt.ExecContext(ctx, runID, it.Kind, it.Key, it.SPKISHA256, it.CertSHA256, textArg(it.Data), derArg(it.DER)); err != nil {
 			return fmt.Errorf("item %s/%s: %w", it.Kind, it.Key, err)
 		}
 	}
@@ -487,6 +490,14 @@ func textArg(b []byte) string {
 		return ""
 	}
 	return unsafe.String(&b[0], len(b))
+}
+
+// derArg is an item's DER as a BLOB argument, NULL when it has none.
+func derArg(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // Put implements store.Store.
@@ -507,7 +518,7 @@ func (s *Store) Put(ctx context.Context, runID int64, items ...store.Item) error
 
 // Items implements store.Store.
 func (s *Store) Items(ctx context.Context, runID int64, kind string, fn func(store.Item) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT kind, key, spki, cert, data FROM items WHERE run_id = ? AND kind = ? ORDER BY seq`, runID, kind)
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, key, spki, cert, data, der FROM items WHERE run_id = ? AND kind = ? ORDER BY seq`, runID, kind)
 	if err != nil {
 		return fmt.Errorf("sqlite: items: %w", err)
 	}
@@ -515,7 +526,7 @@ func (s *Store) Items(ctx context.Context, runID int64, kind string, fn func(sto
 	for rows.Next() {
 		var it store.Item
 		var data string
-		if err := rows.Scan(&it.Kind, &it.Key, &it.SPKISHA256, &it.CertSHA256, &data); err != nil {
+		if err := rows.Scan(&it.Kind, &it.Key, &it.SPKISHA256, &it.CertSHA256, &data, &it.DER); err != nil {
 			return fmt.Errorf("sqlite: items: %w", err)
 		}
 		it.Data = json.RawMessage(data)
@@ -535,7 +546,7 @@ func (s *Store) KindItems(ctx context.Context, kind string, statuses []store.Run
 	for _, st := range statuses {
 		args = append(args, string(st))
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT i.run_id, i.kind, i.key, i.spki, i.cert, i.data FROM items i JOIN runs r ON r.id = i.run_id
+	rows, err := s.db.QueryContext(ctx, `SELECT i.run_id, i.kind, i.key, i.spki, i.cert, i.data, i.der FROM items i JOIN runs r ON r.id = i.run_id
 		WHERE i.kind = ? AND r.status IN (?`+strings.Repeat(`, ?`, len(statuses)-1)+`) ORDER BY i.key, i.run_id, i.seq`, args...)
 	if err != nil {
 		return fmt.Errorf("sqlite: %s items: %w", kind, err)
@@ -545,7 +556,7 @@ func (s *Store) KindItems(ctx context.Context, kind string, statuses []store.Run
 		var it store.Item
 		var runID int64
 		var data string
-		if err := rows.Scan(&runID, &it.Kind, &it.Key, &it.SPKISHA256, &it.CertSHA256, &data); err != nil {
+		if err := rows.Scan(&runID, &it.Kind, &it.Key, &it.SPKISHA256, &it.CertSHA256, &data, &it.DER); err != nil {
 			return fmt.Errorf("sqlite: %s items: %w", kind, err)
 		}
 		it.Data = json.RawMessage(data)
@@ -675,7 +686,7 @@ func (s *Store) LatestItems(ctx context.Context, runKind, kind string, statuses 
 	args := append(append(append(slices.Clone(filter), kind), filter...), n)
 	q := `SELECT it.run_id, (SELECT MIN(f.run_id) FROM items f JOIN runs fr ON fr.id = f.run_id
 			WHERE f.kind = ? AND f.key = k.key AND fr.kind = ? AND fr.status IN ` + in + `),
-		it.kind, it.key, it.spki, it.cert, it.data
+		it.kind, it.key, it.spki, it.cert, it.data, it.der
 	FROM (SELECT DISTINCT key FROM items WHERE kind = ?) k
 	JOIN items it ON it.seq IN (SELECT i.seq FROM items i JOIN runs r ON r.id = i.run_id
 		WHERE i.kind = ? AND i.key = k.key AND r.kind = ? AND r.status IN ` + in + `
@@ -691,7 +702,7 @@ func (s *Store) LatestItems(ctx context.Context, runKind, kind string, statuses 
 		var runID int64
 		var first sql.NullInt64
 		var data string
-		if err := rows.Scan(&runID, &first, &it.Kind, &it.Key, &it.SPKISHA256, &it.CertSHA256, &data); err != nil {
+		if err := rows.Scan(&runID, &first, &it.Kind, &it.Key, &it.SPKISHA256, &it.CertSHA256, &data, &it.DER); err != nil {
 			return fmt.Errorf("sqlite: latest %s items: %w", kind, err)
 		}
 		it.Data = json.RawMessage(data)

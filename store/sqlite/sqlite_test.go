@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/keyaudit/keyaudit/store"
+	"github.com/keyaudit/keyaudit/store/records"
 	"github.com/keyaudit/keyaudit/store/storetest"
 )
 
@@ -432,8 +433,9 @@ func copyFile(from, to string, mode os.FileMode) error {
 }
 
 // TestUpgradeKeepsItems: a store written by a keyaudit before migration 4
-// opens with the current one; its items stay readable, and the indexes
-// by SPKI and certificate hash are gone.
+// opens with the current one; its items stay readable (a sighting and a
+// certificate item give their DER from their JSON, as written before the
+// der column), and the indexes by SPKI and certificate hash are gone.
 func TestUpgradeKeepsItems(t *testing.T) {
 	ctx := context.Background()
 	p := filepath.Join(t.TempDir(), "old.db")
@@ -446,7 +448,11 @@ func TestUpgradeKeepsItems(t *testing.T) {
 	}
 	run, err := s.BeginRun(ctx, store.RunSpec{Kind: "scan"})
 	if err == nil {
-		err = s.Put(ctx, run.ID, store.Item{Kind: store.KindObservation, Key: "tls|h:443|", SPKISHA256: "s", CertSHA256: "c", Data: json.RawMessage(`{"target":"h:443"}`)})
+		// As that keyaudit wrote them: its statement, its columns.
+		_, err = s.db.ExecContext(ctx, `INSERT INTO items(run_id, kind, key, spki, cert, data) VALUES
+			(?, 'observation', 'tls|h:443|', 's', 'c', '{"target":"h:443"}'),
+			(?, 'sighting', 'L/7', 's', 'c', '{"cert_sha256":"c","der":"REVS"}'),
+			(?, 'certificate', 'c', 's', 'c', '{"der":"REVS"}')`, run.ID, run.ID, run.ID)
 	}
 	s.Close()
 	migrations = all
@@ -471,6 +477,20 @@ func TestUpgradeKeepsItems(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].SPKISHA256 != "s" || got[0].CertSHA256 != "c" {
 		t.Fatalf("items after the upgrade: %+v", got)
+	}
+	for _, kind := range []string{store.KindSighting, store.KindCertificate} {
+		n := 0
+		err := s.Items(ctx, run.ID, kind, func(it store.Item) error {
+			n++
+			sha, der, err := records.ItemDER(it)
+			if err != nil || sha != "c" || string(der) != "DER" || it.DER != nil {
+				t.Errorf("%s after the upgrade: ItemDER %q %q, %v (item DER %q)", kind, sha, der, err, it.DER)
+			}
+			return nil
+		})
+		if err != nil || n != 1 {
+			t.Fatalf("%s items after the upgrade: %d, %v", kind, n, err)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -286,6 +287,44 @@ func testRunRoundTrip(t *testing.T, s store.Store) {
 	}
 	if err := s.Put(ctx, 987654, store.Item{Kind: store.KindObservation, Key: "k", Data: json.RawMessage(`{}`)}); err == nil {
 		t.Fatal("Put into a run that does not exist succeeded")
+	}
+	// An item's DER reads back as bytes from every reader, replaced by a
+	// later Put of its key (to none, too); items without one read nil.
+	der := []byte{0x30, 0x82, 0x00, 0x00, 0xff, 0x00, 0x01}
+	if err := s.Put(ctx, r.ID,
+		store.Item{Kind: store.KindSighting, Key: "d", CertSHA256: "c", Data: json.RawMessage(`{}`), DER: der},
+		store.Item{Kind: store.KindSighting, Key: "e", Data: json.RawMessage(`{}`), DER: der},
+		store.Item{Kind: store.KindSighting, Key: "n", Data: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, r.ID, store.Item{Kind: store.KindSighting, Key: "e", Data: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(how string, it store.Item) {
+		want := map[string][]byte{"d": der}[it.Key]
+		if !bytes.Equal(it.DER, want) || (want == nil && it.DER != nil) {
+			t.Errorf("%s: item %s DER %x, want %x", how, it.Key, it.DER, want)
+		}
+	}
+	n := 0
+	if err := s.Items(ctx, r.ID, store.KindSighting, func(it store.Item) error { n++; check("Items", it); return nil }); err != nil || n != 3 {
+		t.Fatalf("Items: %d items, %v", n, err)
+	}
+	n = 0
+	if err := s.KindItems(ctx, store.KindSighting, []store.RunStatus{store.StatusPartial}, func(_ int64, it store.Item) error {
+		n++
+		check("KindItems", it)
+		return nil
+	}); err != nil || n != 3 {
+		t.Fatalf("KindItems: %d items, %v", n, err)
+	}
+	n = 0
+	if err := s.LatestItems(ctx, "scan", store.KindSighting, []store.RunStatus{store.StatusPartial}, 1, func(_, _ int64, it store.Item) error {
+		n++
+		check("LatestItems", it)
+		return nil
+	}); err != nil || n != 3 {
+		t.Fatalf("LatestItems: %d items, %v", n, err)
 	}
 }
 
