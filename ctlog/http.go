@@ -135,13 +135,20 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 
 func (b *cappedBody) Close() error { return b.rc.Close() }
 
-// readBody reads a response body. A declared length within the cap is
-// read into one buffer of that size (a data tile is ≈400 KB: reading it
-// by doubling would allocate twice that for every tile); a body longer
-// than it declared is an error, as net/http reports one that is shorter.
+// preallocBytes is the most readBody allocates on a server's word alone:
+// a full data tile fits, and a server that declares 32 MiB and stalls
+// costs no more than this per fetch until the bytes arrive.
+const preallocBytes = 4 << 20
+
+// readBody reads a response body. A declared length up to preallocBytes
+// is read into one buffer of that size (a data tile is ≈400 KB: reading it
+// by doubling would allocate twice that for every tile); longer or
+// undeclared bodies grow with what arrives, under the transport's cap. A
+// body longer than it declared is an error, as net/http reports one that
+// is shorter.
 func readBody(resp *http.Response) ([]byte, error) {
 	n := resp.ContentLength
-	if n <= 0 || n > maxResponseBytes {
+	if n <= 0 || n > preallocBytes {
 		return io.ReadAll(resp.Body)
 	}
 	b := make([]byte, n)

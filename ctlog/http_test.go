@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -130,4 +131,42 @@ func gz(b []byte) []byte {
 	zw.Write(b)
 	zw.Close()
 	return buf.Bytes()
+}
+
+// TestReadBodyLengths: bodies with a declared length (within and above
+// what is allocated up front), without one, and shorter than declared.
+func TestReadBodyLengths(t *testing.T) {
+	small := bytes.Repeat([]byte{7}, 1000)
+	big := bytes.Repeat([]byte{9}, preallocBytes+1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/small":
+			w.Write(small)
+		case "/big":
+			w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+			w.Write(big)
+		case "/chunked":
+			w.Write(small[:10])
+			w.(http.Flusher).Flush()
+			w.Write(small[10:])
+		case "/short":
+			w.Header().Set("Content-Length", "2000")
+			w.Write(small)
+			// The handler returns with 1,000 bytes missing: the server
+			// closes the connection.
+		}
+	}))
+	defer srv.Close()
+	tr := testTransport(0)
+	tr.maxBody = 8 << 20
+	hc := &http.Client{Transport: tr}
+	for path, want := range map[string][]byte{"/small": small, "/big": big, "/chunked": small} {
+		b, err := get(context.Background(), hc, "ua", srv.URL+path)
+		if err != nil || !bytes.Equal(b, want) {
+			t.Errorf("%s: %d bytes, %v; want %d", path, len(b), err, len(want))
+		}
+	}
+	if b, err := get(context.Background(), hc, "ua", srv.URL+"/short"); err == nil {
+		t.Errorf("/short: %d bytes and no error", len(b))
+	}
 }

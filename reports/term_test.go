@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -184,5 +185,30 @@ func TestObservationStreamCounts(t *testing.T) {
 	if !strings.Contains(out, "246 endpoints, 1 answered, 245 failed") || !strings.Contains(out, "refused:    244  tls://203.0.113.0:443") ||
 		!strings.Contains(out, "timeout:      1") || strings.Count(out, "203.0.113.") > 1 {
 		t.Errorf("failures not counted by kind:\n%s", out)
+	}
+}
+
+// TestObservationSummaryKeepsNoEncoding: the table form keeps every
+// observation until it closes, and keeps none of the encodings a scan
+// attached for the JSONL output.
+func TestObservationSummaryKeepsNoEncoding(t *testing.T) {
+	var b bytes.Buffer
+	s, err := NewObservationStream(&b, FormatTable, WithTerminal(Terminal{Width: 80}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := records.Observation{Target: "127.0.0.1:443", IP: "127.0.0.1", Port: 443, Protocol: "tls"}
+	o.UseEncoding([]byte(`{"not":"this observation"}`))
+	if err := s.Write(o); err != nil {
+		t.Fatal(err)
+	}
+	kept := s.(*summaryStream[records.Observation]).rows[0]
+	got, err := kept.AppendJSON(nil)
+	want, _ := json.Marshal(kept)
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("kept observation encodes as %s, want %s", got, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

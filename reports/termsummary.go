@@ -178,7 +178,17 @@ type summaryStream[T any] struct {
 	hint string
 }
 
+// encodingHolder is a record that can carry its own JSON encoding
+// (records.Observation, for the JSONL stream).
+type encodingHolder interface{ UseEncoding([]byte) }
+
 func (s *summaryStream[T]) Write(v T) error {
+	// Kept until Close: without its encoding, a record holds no more than
+	// its fields (a scan of 100,000 endpoints would otherwise keep every
+	// observation's JSON too).
+	if h, ok := any(&v).(encodingHolder); ok {
+		h.UseEncoding(nil)
+	}
 	s.rows = append(s.rows, v)
 	return nil
 }
