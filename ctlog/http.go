@@ -143,9 +143,9 @@ const preallocBytes = 4 << 20
 // readBody reads a response body. A declared length up to preallocBytes
 // is read into one buffer of that size (a data tile is ≈400 KB: reading it
 // by doubling would allocate twice that for every tile); longer or
-// undeclared bodies grow with what arrives, under the transport's cap. A
-// body longer than it declared is an error, as net/http reports one that
-// is shorter.
+// undeclared bodies grow with what arrives, under the transport's cap.
+// net/http ends a body at its declared length and reports one that is
+// shorter.
 func readBody(resp *http.Response) ([]byte, error) {
 	n := resp.ContentLength
 	if n <= 0 || n > preallocBytes {
@@ -153,12 +153,6 @@ func readBody(resp *http.Response) ([]byte, error) {
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(resp.Body, b); err != nil {
-		return nil, err
-	}
-	var one [1]byte
-	if k, err := resp.Body.Read(one[:]); k > 0 {
-		return nil, errors.New("body longer than its Content-Length")
-	} else if err != nil && err != io.EOF {
 		return nil, err
 	}
 	return b, nil

@@ -128,8 +128,8 @@ func (m *matcher) match(e *Entry, st *entryStats) *Sighting {
 	if fast {
 		dedup, m.hdr = hashTBS(m.sha(), m.hdr, f, notCTExtension)
 		dedupOK = true
-	} else if d, err := dedupTBS(tbsOr(tbs, e.Cert)); err == nil {
-		dedup, dedupOK = sha256.Sum256(d), true
+	} else {
+		dedup, dedupOK = m.dedupHash(tbsOr(tbs, e.Cert))
 	}
 	if dedupOK {
 		s.TBSSHA256 = hex.EncodeToString(dedup[:])
@@ -176,13 +176,8 @@ func (m *matcher) precertHash(e *Entry, leafDedup *[32]byte, leafSPKI, leafSeria
 		return ""
 	}
 	if leafDedup != nil {
-		if f, err := parseTBSInto(pt, m.exts); err == nil {
-			m.exts = f.exts[:0]
-			var sum [32]byte
-			sum, m.hdr = hashTBS(m.sha(), m.hdr, f, notCTExtension)
-			if sum == *leafDedup {
-				return hex256(e.PreCert)
-			}
+		if sum, ok := m.dedupHash(pt); ok && sum == *leafDedup {
+			return hex256(e.PreCert)
 		}
 	}
 	pc, err := certinfo.Parse(e.PreCert)
@@ -190,6 +185,18 @@ func (m *matcher) precertHash(e *Entry, leafDedup *[32]byte, leafSPKI, leafSeria
 		return pc.SHA256
 	}
 	return ""
+}
+
+// dedupHash is the SHA-256 of dedupTBS(tbs), computed without building
+// it, with the matcher's buffers; ok is false when tbs does not parse.
+func (m *matcher) dedupHash(tbs []byte) (sum [32]byte, ok bool) {
+	f, err := parseTBSInto(tbs, m.exts)
+	if err != nil {
+		return sum, false
+	}
+	m.exts = f.exts[:0]
+	sum, m.hdr = hashTBS(m.sha(), m.hdr, f, notCTExtension)
+	return sum, true
 }
 
 // sha returns the matcher's reusable SHA-256.

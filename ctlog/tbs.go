@@ -154,7 +154,9 @@ var (
 // dedupTBS returns tbs without the CT poison and SCT list extensions: the
 // part a precertificate and its certificate share (RFC 6962 §3.2). The
 // extensions wrapper is dropped when nothing remains, so both sides of a
-// pair normalise to the same bytes.
+// pair normalise to the same bytes. The monitor only needs its hash
+// (matcher.dedupHash, hashTBS); this builds the bytes that hash is of,
+// which the tests compare it with.
 func dedupTBS(tbs []byte) ([]byte, error) {
 	f, err := parseTBS(tbs)
 	if err != nil {

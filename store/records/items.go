@@ -132,14 +132,8 @@ func ItemDER(it store.Item) (sha string, der []byte, err error) {
 		der, err = DecodeCertificateDER(it)
 		return it.Key, der, err
 	case store.KindSighting:
-		if len(it.DER) > 0 {
-			return it.CertSHA256, it.DER, nil
-		}
-		var c certificateData
-		if err := json.Unmarshal(it.Data, &c); err != nil {
-			return "", nil, fmt.Errorf("decode sighting %q: %w", it.Key, err)
-		}
-		return it.CertSHA256, c.DER, nil
+		der, err = carriedDER(it)
+		return it.CertSHA256, der, err
 	default:
 		return "", nil, fmt.Errorf("item %q of kind %q holds no certificate", it.Key, it.Kind)
 	}
@@ -150,15 +144,23 @@ func DecodeCertificateDER(it store.Item) ([]byte, error) {
 	if it.Kind != "" && it.Kind != store.KindCertificate {
 		return nil, fmt.Errorf("item %q is a %s, not a %s", it.Key, it.Kind, store.KindCertificate)
 	}
+	der, err := carriedDER(it)
+	if err == nil && len(der) == 0 {
+		err = fmt.Errorf("certificate %q: no DER", it.Key)
+	}
+	return der, err
+}
+
+// carriedDER is the DER an item carries: its own (Item.DER) or, in items
+// written before that existed, the "der" member of its data; nil when it
+// has none.
+func carriedDER(it store.Item) ([]byte, error) {
 	if len(it.DER) > 0 {
 		return it.DER, nil
 	}
 	var c certificateData
-	if err := decodeItem(it, store.KindCertificate, &c); err != nil {
-		return nil, err
-	}
-	if len(c.DER) == 0 {
-		return nil, fmt.Errorf("certificate %q: no DER", it.Key)
+	if err := json.Unmarshal(it.Data, &c); err != nil {
+		return nil, fmt.Errorf("%s %q: %w", it.Kind, it.Key, err)
 	}
 	return c.DER, nil
 }
