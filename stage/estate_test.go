@@ -176,11 +176,12 @@ func TestEstateUnreadLogIsAGapNotMisbehaviour(t *testing.T) {
 	}
 }
 
-// TestEstateCertDERBothForms: the estate finds the DER of live CT-seen
-// certificates whether the run kept it inside the sighting (keyaudit
-// since 2026-12) or in a certificate item of its own (earlier stores),
-// so a store written by both versions loses no certificate.
-func TestEstateCertDERBothForms(t *testing.T) {
+// TestEstateCertDERAllForms: the estate finds the DER of live CT-seen
+// certificates whichever way the run kept it — in the sighting item's
+// der column (now), as base64 inside the sighting's JSON (briefly in
+// 2026-12) or in a certificate item of its own (earlier) — so a store
+// written by all three versions loses no certificate.
+func TestEstateCertDERAllForms(t *testing.T) {
 	now := time.Now()
 	sg := func(i uint64, cert string, der []byte) records.Sighting {
 		return records.Sighting{Log: "https://ct.example/log", LogID: "L", Index: i, CertSHA256: cert, SPKISHA256: "s" + cert,
@@ -193,8 +194,17 @@ func TestEstateCertDERBothForms(t *testing.T) {
 	old := sg(2, "c2", nil)
 	legacy := []store.Item{item(t, store.KindSighting, old.ItemKey(), old),
 		item(t, store.KindCertificate, "c2", map[string][]byte{"der": []byte("DER two")})}
-	s := estateOf(t, now, fakeRun{"ct", store.StatusComplete, legacy}, fakeRun{"ct", store.StatusComplete, newer})
-	if len(s.Sightings) != 3 {
+	// Written between the two changes: the DER inside the sighting's JSON.
+	mid := sg(4, "c4", nil)
+	midData, err := mid.AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	midData = append(midData[:len(midData)-1], `,"der":"REVSIGZvdXI="}`...) // "DER four"
+	between := []store.Item{{Kind: store.KindSighting, Key: mid.ItemKey(), CertSHA256: "c4", SPKISHA256: "sc4", Data: midData}}
+	s := estateOf(t, now, fakeRun{"ct", store.StatusComplete, legacy}, fakeRun{"ct", store.StatusComplete, between},
+		fakeRun{"ct", store.StatusComplete, newer})
+	if len(s.Sightings) != 4 {
 		t.Fatalf("sightings %+v", s.Sightings)
 	}
 	for _, x := range s.Sightings {
@@ -202,7 +212,7 @@ func TestEstateCertDERBothForms(t *testing.T) {
 			t.Errorf("sighting %d decoded with its DER: the estate reads DER only for CertDER", x.Index)
 		}
 	}
-	if string(s.CertDER["c1"]) != "DER one" || string(s.CertDER["c2"]) != "DER two" || len(s.CertDER) != 2 {
-		t.Errorf("CertDER %q: want c1 from the sighting, c2 from the certificate item, none for c3", s.CertDER)
+	if string(s.CertDER["c1"]) != "DER one" || string(s.CertDER["c2"]) != "DER two" || string(s.CertDER["c4"]) != "DER four" || len(s.CertDER) != 3 {
+		t.Errorf("CertDER %q: want c1 from the sighting's column, c2 from the certificate item, c4 from the sighting's JSON, none for c3", s.CertDER)
 	}
 }
