@@ -609,3 +609,69 @@ func startHTML(t *testing.T) string {
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String() + "/"
 }
+
+// TestCTTwoProcessesOneStore: two `ct sync` processes of one log on one
+// store at once (two cron entries that overlap, or a watch beside a
+// sync) both finish; the store then holds a sighting of every entry with
+// its certificate — each entry possibly in both runs, which the estate
+// reads as one (latest per entry) — and a third sync finds nothing left.
+func TestCTTwoProcessesOneStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: runs the keyaudit binary twice at once")
+	}
+	bin, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := testlab.NewCTCA(t)
+	f := testlab.NewFakeLog(t)
+	const n = 3000
+	certs := make([][]byte, n)
+	for i := range certs {
+		certs[i] = ca.Cert(t, fmt.Sprintf("w%d.example.com", i))
+	}
+	f.AddMany(t, n, func(i int) ([]byte, bool, []byte) { return certs[i], false, ca.Root.Raw })
+	f.Publish(t)
+	f.Delay(40 * time.Millisecond) // ≥ 240 ms a sync: the two overlap
+	db := filepath.Join(t.TempDir(), "ka.db")
+	args := ctArgs(f, "static", "--store", db, "--format", "jsonl", "--commit-every", "256", "--parallel", "2")
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	outs := make([][]byte, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i], errs[i] = exec.Command(bin, args...).CombinedOutput()
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("sync %d: %v\n%s", i, err, outs[i])
+		}
+		// Each started from the empty store, so each saw part of the log
+		// before the other's commits: both stored sightings.
+		if !bytes.Contains(outs[i], []byte(`"index":`)) {
+			t.Fatalf("sync %d sighted nothing: the two did not overlap\n%s", i, outs[i])
+		}
+	}
+	r := runCLI(t, context.Background(), "", args...)
+	if r.code != 0 || len(sightingLines(t, r.stdout)) != 0 {
+		t.Fatalf("third sync: exit %d, %d new sightings\n%s", r.code, len(sightingLines(t, r.stdout)), r.stderr)
+	}
+	st := openStore(t, db)
+	defer st.Close()
+	latest := map[uint64]ctlog.Sighting{}
+	for _, s := range storedSightings(t, st) {
+		latest[s.Index] = s
+	}
+	if len(latest) != n {
+		t.Fatalf("%d entries sighted, want %d", len(latest), n)
+	}
+	for i, s := range latest {
+		if !bytes.Equal(s.DER, certs[i]) {
+			t.Fatalf("entry %d: stored DER is not the logged certificate", i)
+		}
+	}
+}
