@@ -101,16 +101,24 @@ func connect(ctx context.Context, dial Dialer, ep Endpoint, rtt *time.Duration) 
 
 // stdCipherSuites offers every suite crypto/tls implements, insecure ones
 // included (listing them explicitly enables RSA key exchange and 3DES).
-var stdCipherSuites = func() []uint16 {
+var stdCipherSuites, stdSuiteNames = func() ([]uint16, map[uint16]string) {
 	var ids []uint16
-	for _, s := range tls.CipherSuites() {
+	names := map[uint16]string{}
+	for _, s := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
 		ids = append(ids, s.ID)
+		names[s.ID] = s.Name
 	}
-	for _, s := range tls.InsecureCipherSuites() {
-		ids = append(ids, s.ID)
-	}
-	return ids
+	return ids, names
 }()
+
+// suiteName is tls.CipherSuiteName without building the list of suites
+// on every call (it did, per handshake).
+func suiteName(id uint16) string {
+	if n, ok := stdSuiteNames[id]; ok {
+		return n
+	}
+	return tls.CipherSuiteName(id)
+}
 
 // probeStd handshakes with crypto/tls. It reports whether the outcome is
 // final; false means zcrypto should try.
@@ -139,7 +147,7 @@ func probeStd(ctx context.Context, dial Dialer, ep Endpoint, obs *Observation, r
 	}
 	st := tc.ConnectionState()
 	obs.TLSVersion = versionName(st.Version)
-	obs.CipherSuite = tls.CipherSuiteName(st.CipherSuite)
+	obs.CipherSuite = suiteName(st.CipherSuite)
 	obs.Group = groupName(uint16(st.CurveID))
 	certs := st.PeerCertificates
 	if len(certs) > maxChainCerts {

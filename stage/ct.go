@@ -383,6 +383,9 @@ func (s *ctSink) Commit(ctx context.Context, l ctlog.Log, state []byte, ss []ctl
 		if err == nil {
 			err = s.st.Advance(ctx, s.runID, CTCursor(l.ID), state, items...)
 		}
+		for i := range items {
+			ss[i].UseEncoding(items[i].Data) // the output writes what was stored
+		}
 		if err != nil {
 			return s.fail(ctx, l, fmt.Errorf("store: commit position of %s: %w", l.URL, err))
 		}

@@ -145,3 +145,35 @@ func TestObservationEncodingOnce(t *testing.T) {
 		t.Fatalf("reused encoding %s, want %s", reused, want)
 	}
 }
+
+// TestSightingEncodingOnce: a sighting's JSONL line is its json.Marshal
+// whether encoded afresh or written from the data of its store item
+// (UseEncoding, as a CT sync does after the commit), and the DER stays
+// out of both.
+func TestSightingEncodingOnce(t *testing.T) {
+	s := Sighting{Log: "https://log.example/", LogID: "aWQ=", Index: 7, Timestamp: time.Date(2026, 12, 4, 10, 0, 0, 5, time.UTC),
+		CertSHA256: "c", SPKISHA256: "s", Issuer: "CN=<CA>", Names: []string{"www.example.test"}, Matched: []string{"example.test"},
+		NULNames: []string{"www.example.test\x00.evil.example"}, Precert: true, TBSSHA256: "t", DER: []byte{0x30, 0x00}}
+	want, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := SightingItems([]Sighting{s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(items[0].Data) != string(want) {
+		t.Fatalf("item data %s, want %s", items[0].Data, want)
+	}
+	s.UseEncoding(items[0].Data)
+	reused, _ := s.AppendJSON([]byte("p"))
+	if string(reused) != "p"+string(want) {
+		t.Fatalf("reused encoding %s, want p%s", reused, want)
+	}
+	s.UseEncoding(nil)
+	s.Index = 8 // a sighting without an encoding is encoded as it stands
+	fresh, _ := s.AppendJSON(nil)
+	if want2, _ := json.Marshal(s); string(fresh) != string(want2) {
+		t.Fatalf("fresh encoding %s, want %s", fresh, want2)
+	}
+}

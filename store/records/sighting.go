@@ -46,7 +46,16 @@ type Sighting struct {
 	// sighting's JSON; the store keeps it with the sighting (see
 	// SightingItems), for validity checks and revocation.
 	DER []byte `json:"-"`
+
+	// encoded is the sighting's JSON when the caller already has it
+	// (UseEncoding); AppendJSON writes it instead of encoding again.
+	encoded []byte
 }
+
+// UseEncoding remembers b, which must be s's JSON as it stands (the data
+// of its SightingItems item), as s's encoding: the JSONL output of a CT
+// sync then writes those bytes instead of encoding s a second time.
+func (s *Sighting) UseEncoding(b []byte) { s.encoded = b }
 
 // ItemKey is the sighting's natural key: log ID and index.
 func (s Sighting) ItemKey() string {

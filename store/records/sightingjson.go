@@ -7,12 +7,15 @@ import (
 )
 
 // AppendJSON appends s encoded as json.Marshal encodes it, byte for byte,
-// without reflection: a broad CT watch encodes a sighting per log entry
-// (for the store and again for the output), and encoding/json's
-// reflection was a tenth of such a sync's CPU. Strings that need escaping
-// and times outside what JSON can hold take encoding/json's own path, so
-// the output and its failures are the same.
+// without reflection (or the encoding UseEncoding gave it): a broad CT
+// watch encodes a sighting per log entry, and encoding/json's reflection
+// was a tenth of such a sync's CPU. Strings that need escaping and times
+// outside what JSON can hold take encoding/json's own path, so the output
+// and its failures are the same.
 func (s *Sighting) AppendJSON(b []byte) ([]byte, error) {
+	if s.encoded != nil {
+		return append(b, s.encoded...), nil
+	}
 	if !jsonTime(s.Timestamp) || !jsonTime(s.NotBefore) || !jsonTime(s.NotAfter) {
 		// encoding/json refuses such a time; let it say so.
 		m, err := json.Marshal(s)

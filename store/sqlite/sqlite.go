@@ -468,11 +468,20 @@ func putTx(ctx context.Context, tx *sql.Tx, runID int64, items []store.Item) err
 		return err
 	}
 	defer stmt.Close()
+	// The rows are written under a context that cannot end, and ctx is
+	// checked between them instead: the driver starts a goroutine per
+	// statement to watch a context that can (a few per cent of a broad CT
+	// watch's CPU, a row per entry), and a row is a few microseconds. The
+	// transaction itself still ends with ctx.
+	rowCtx := context.WithoutCancel(ctx)
 	for _, it := range items {
 		if it.Kind == "" {
 			return errors.New("item without kind")
 		}
-		if _, err := stmt.ExecContext(ctx, runID, it.Kind, it.Key, it.SPKISHA256, it.CertSHA256, textArg(it.Data), derArg(it.DER)); err != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := stmt.ExecContext(rowCtx, runID, it.Kind, it.Key, it.SPKISHA256, it.CertSHA256, textArg(it.Data), derArg(it.DER)); err != nil {
 			return fmt.Errorf("item %s/%s: %w", it.Kind, it.Key, err)
 		}
 	}

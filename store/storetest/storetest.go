@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 	t.Run("Items", func(t *testing.T) { testItems(t, open(t)) })
 	t.Run("RepeatedKeyInOneBatch", func(t *testing.T) { testRepeatedKey(t, open(t)) })
 	t.Run("Advance", func(t *testing.T) { testAdvance(t, open(t)) })
+	t.Run("WriteEndsWithContext", func(t *testing.T) { testWriteEndsWithContext(t, open(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open(t)) })
 	t.Run("AuditChain", func(t *testing.T) { testAuditChain(t, open(t), o) })
 	t.Run("ConcurrentWriters", func(t *testing.T) { testConcurrent(t, open(t)) })
@@ -493,5 +494,67 @@ func testShardRuns(t *testing.T, handles []store.Store) {
 	runs, err := store.GroupRuns(ctx, handles[len(handles)-1], "scan", "sharded")
 	if err != nil || len(runs) != len(handles) {
 		t.Fatalf("GroupRuns = %d runs, %v; want %d", len(runs), err, len(handles))
+	}
+}
+
+// testWriteEndsWithContext: a Put or an Advance whose context ends while
+// its items are being written keeps all of the batch or none of it (nor
+// the position): it fails with the context's error, or succeeds; and the
+// store takes the same batch afterwards. The batch is large enough that
+// some of the deadlines fall inside the write.
+func testWriteEndsWithContext(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	items := make([]store.Item, 4000)
+	for i := range items {
+		items[i] = store.Item{Kind: store.KindSighting, Key: fmt.Sprintf("log/%d", i), Data: json.RawMessage(`{"n":1}`), DER: []byte{0x30, 0x03, 1, 2, 3}}
+	}
+	for _, op := range []struct {
+		name  string
+		write func(context.Context, int64) error
+	}{
+		{"Put", func(c context.Context, run int64) error { return s.Put(c, run, items...) }},
+		{"Advance", func(c context.Context, run int64) error {
+			return s.Advance(c, run, fmt.Sprintf("ct:ending:%d", run), []byte(`{"size":4000}`), items...)
+		}},
+	} {
+		ended := 0
+		for _, d := range []time.Duration{time.Millisecond, 10 * time.Millisecond} {
+			r, err := s.BeginRun(ctx, store.RunSpec{Kind: "ct"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, cancel := context.WithCancel(ctx)
+			timer := time.AfterFunc(d, cancel)
+			err = op.write(c, r.ID)
+			timer.Stop()
+			cancel()
+			cnt, cerr := s.Count(ctx, r.ID, store.KindSighting)
+			if cerr != nil {
+				t.Fatal(cerr)
+			}
+			cur, curErr := s.Cursor(ctx, fmt.Sprintf("ct:ending:%d", r.ID))
+			if err != nil {
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("%s ended after %v: %v, want context.Canceled", op.name, d, err)
+				}
+				ended++
+				if cnt != 0 {
+					t.Fatalf("%s ended after %v kept %d of %d items", op.name, d, cnt, len(items))
+				}
+				if !errors.Is(curErr, store.ErrNotFound) {
+					t.Fatalf("%s ended after %v kept a position %s (%v)", op.name, d, cur, curErr)
+				}
+				if err := op.write(ctx, r.ID); err != nil {
+					t.Fatalf("%s after an ended one: %v", op.name, err)
+				}
+				cnt, _ = s.Count(ctx, r.ID, store.KindSighting)
+			}
+			if cnt != int64(len(items)) {
+				t.Fatalf("%s (deadline %v): %d items, want %d", op.name, d, cnt, len(items))
+			}
+		}
+		if ended == 0 {
+			t.Fatalf("%s of %d items: no deadline ended it", op.name, len(items))
+		}
 	}
 }
