@@ -1,7 +1,10 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +47,7 @@ func TestPostgres(t *testing.T) {
 		{"AuditAppendOnly", testAuditAppendOnly},
 		{"AdvanceAtomicOnDatabaseError", testAdvanceAtomic},
 		{"ItemsStreamsLargeRunInPages", testItemsPages},
+		{"SightingSizedItemsStayInline", testItemsInline},
 		{"OpenErrorsHidePassword", testOpenErrors},
 		{"WritersInSeparateProcesses", testWriterProcesses},
 	} {
@@ -459,5 +463,70 @@ func TestOpenSilentServer(t *testing.T) {
 				t.Fatal("Open still waiting on a server that never answers")
 			}
 		})
+	}
+}
+
+// testItemsInline: an item the size of a CT sighting with its certificate
+// (≈2.5 KB, DER that does not compress) is stored in the items row itself,
+// not moved to the TOAST table (schema version 7), and reads back whole;
+// a row larger than a page still goes there.
+func testItemsInline(t *testing.T) {
+	ctx := context.Background()
+	s := openFresh(t)
+	r, err := s.BeginRun(ctx, store.RunSpec{Kind: "ct"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	der := make([]byte, 1500)
+	if _, err := rand.Read(der); err != nil {
+		t.Fatal(err)
+	}
+	label := make([]byte, 500)
+	if _, err := rand.Read(label); err != nil {
+		t.Fatal(err)
+	}
+	// Hex of random bytes: like hashes and names, it hardly compresses.
+	data := json.RawMessage(`{"names":["` + hex.EncodeToString(label) + `.example.test"]}`)
+	var items []store.Item
+	for i := range 50 {
+		items = append(items, store.Item{Kind: store.KindSighting, Key: fmt.Sprintf("log/%d", i), Data: data, DER: der})
+	}
+	if err := s.Put(ctx, r.ID, items...); err != nil {
+		t.Fatal(err)
+	}
+	toastRows := func() int {
+		var toast string
+		if err := s.pool.QueryRow(ctx, `SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = 'items'::regclass`).Scan(&toast); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+toast).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := toastRows(); n != 0 {
+		t.Fatalf("%d TOAST chunks after writing sighting-sized items, want 0", n)
+	}
+	n := 0
+	err = s.Items(ctx, r.ID, store.KindSighting, func(it store.Item) error {
+		n++
+		if !bytes.Equal(it.DER, der) || string(it.Data) != string(data) {
+			return fmt.Errorf("item %s read back altered", it.Key)
+		}
+		return nil
+	})
+	if err != nil || n != len(items) {
+		t.Fatalf("read %d items, %v", n, err)
+	}
+	big := make([]byte, 12000)
+	if _, err := rand.Read(big); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, r.ID, store.Item{Kind: store.KindSighting, Key: "log/big", Data: json.RawMessage(`{}`), DER: big}); err != nil {
+		t.Fatal(err)
+	}
+	if toastRows() == 0 {
+		t.Fatal("a 12 KB item was kept inline: rows larger than a page must still be moved out")
 	}
 }

@@ -358,6 +358,42 @@ func testRepeatedKey(t *testing.T, s store.Store) {
 	if n, _ := s.Count(ctx, r.ID, store.KindKey); n != 1 {
 		t.Fatalf("keys = %d, want 1 (same key, other kind)", n)
 	}
+
+	// The same in a batch larger than a backend writes at once (a CT
+	// commit holds thousands): repeats far apart, and one near the end.
+	r2, err := s.BeginRun(ctx, store.RunSpec{Kind: "ct"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var big []store.Item
+	for i := range 3000 {
+		big = append(big, store.Item{Kind: store.KindSighting, Key: fmt.Sprintf("k%d", i), Data: json.RawMessage(fmt.Sprint(i)), DER: []byte{byte(i)}})
+	}
+	big = append(big[:1500:1500], append([]store.Item{
+		{Kind: store.KindSighting, Key: "k7", Data: json.RawMessage(`"late"`), DER: []byte("late")},
+	}, big[1500:]...)...)
+	big = append(big, store.Item{Kind: store.KindSighting, Key: "k2998", Data: json.RawMessage(`"last"`)})
+	if err := s.Put(ctx, r2.ID, big...); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	err = s.Items(ctx, r2.ID, store.KindSighting, func(it store.Item) error {
+		want, wantData, wantDER := fmt.Sprintf("k%d", i), fmt.Sprint(i), []byte{byte(i)}
+		switch i {
+		case 7:
+			wantData, wantDER = `"late"`, []byte("late")
+		case 2998:
+			wantData, wantDER = `"last"`, nil
+		}
+		if it.Key != want || string(it.Data) != wantData || !bytes.Equal(it.DER, wantDER) {
+			return fmt.Errorf("item %d: %s=%s der %x, want %s=%s der %x", i, it.Key, it.Data, it.DER, want, wantData, wantDER)
+		}
+		i++
+		return nil
+	})
+	if err != nil || i != 3000 {
+		t.Fatalf("read %d of 3000 items: %v", i, err)
+	}
 }
 
 func testGroups(t *testing.T, s store.Store) {
