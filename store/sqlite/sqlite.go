@@ -517,12 +517,23 @@ func (s *Store) Put(ctx context.Context, runID int64, items ...store.Item) error
 	}
 	if err := putTx(ctx, tx, runID, items); err != nil {
 		tx.Rollback()
-		return fmt.Errorf("sqlite: put run %d: %w", runID, err)
+		return fmt.Errorf("sqlite: put run %d: %w", runID, ended(ctx, err))
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: put run %d: %w", runID, err)
+		return fmt.Errorf("sqlite: put run %d: %w", runID, ended(ctx, err))
 	}
 	return nil
+}
+
+// ended is err, or — when ctx has ended — ctx's error with err as
+// detail: database/sql rolls a transaction back once its context ends,
+// and what fails next says only that the statement or transaction is
+// closed.
+func ended(ctx context.Context, err error) error {
+	if c := ctx.Err(); c != nil && !errors.Is(err, c) {
+		return fmt.Errorf("%w (%v)", c, err)
+	}
+	return err
 }
 
 // Items implements store.Store.
@@ -607,16 +618,16 @@ func (s *Store) Advance(ctx context.Context, runID int64, name string, value []b
 	}
 	if err := putTx(ctx, tx, runID, items); err != nil {
 		tx.Rollback()
-		return fmt.Errorf("sqlite: advance %q: %w", name, err)
+		return fmt.Errorf("sqlite: advance %q: %w", name, ended(ctx, err))
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO cursors(name, value, run_id, updated) VALUES (?, ?, ?, ?)
 		ON CONFLICT(name) DO UPDATE SET value = excluded.value, run_id = excluded.run_id, updated = excluded.updated`,
 		name, value, runID, ts(s.now())); err != nil {
 		tx.Rollback()
-		return fmt.Errorf("sqlite: advance %q: %w", name, err)
+		return fmt.Errorf("sqlite: advance %q: %w", name, ended(ctx, err))
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: advance %q: %w", name, err)
+		return fmt.Errorf("sqlite: advance %q: %w", name, ended(ctx, err))
 	}
 	return nil
 }
