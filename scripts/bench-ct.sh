@@ -15,11 +15,14 @@
 #     $KEYAUDIT_TOOLS/peers: it is not a keyaudit dependency. It runs as a
 #     daemon, so it is stopped once its state shows the whole log verified.
 #
-# Settings (environment): BENCH_CT_ENTRIES (default 131072: 512 tiles),
+# Settings (environment): KEYAUDIT_REF=REF measures keyaudit as committed
+# at REF (e.g. HEAD, or an older commit to compare), BENCH_CT_ENTRIES (default 131072: 512 tiles),
 # BENCH_CT_ROUNDS (default 2; the run with the least CPU is reported),
 # BENCH_CT_DIR (work folder, default $TMPDIR/keyaudit-bench-ct; the corpus is
 # generated once per size and kept there), BENCH_CT_PEERS=0 to skip
-# certspotter. Everything listens on and talks to 127.0.0.1 only.
+# certspotter, BENCH_CT_PG=0 to skip the PostgreSQL rows (a throwaway
+# PostgreSQL 15 on 127.0.0.1, when installed: keyaudit's CPU, and with the
+# server's CPU added). Everything listens on and talks to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,8 +38,23 @@ if [ ! -x /usr/bin/time ]; then
 	exit 2
 fi
 mkdir -p "$WORK"
-go build -o "$WORK/keyaudit" ./cmd/keyaudit
+# keyaudit as in the working tree, or as committed at KEYAUDIT_REF (built
+# from `git archive`: uncommitted work is left out); the harness is always
+# the working tree's.
+label="working tree"
+if [ -n "${KEYAUDIT_REF:-}" ]; then
+	rev=$(git rev-parse --short "$KEYAUDIT_REF^{commit}")
+	src=$(mktemp -d "${TMPDIR:-/tmp}/keyaudit-ref.XXXXXX")
+	git archive "$rev" | tar -x -C "$src"
+	(cd "$src" && go build -o "$WORK/keyaudit" ./cmd/keyaudit)
+	rm -rf "$src"
+	label="commit $rev"
+else
+	go build -o "$WORK/keyaudit" ./cmd/keyaudit
+fi
 go build -o "$WORK/keyaudit-ctbench" ./cmd/keyaudit-ctbench
+go build -o "$WORK/keyaudit-scalebench" ./cmd/keyaudit-scalebench # its freeport
+. scripts/throwaway-pg.sh
 
 corpus=$WORK/log-$ENTRIES
 if [ ! -f "$corpus/log.json" ]; then
@@ -59,6 +77,7 @@ cleanup() {
 		kill "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 	done
+	pg_stop
 }
 trap cleanup EXIT
 rm -f "$WORK/ready"
@@ -72,7 +91,7 @@ done
 base=$(cat "$WORK/ready")
 
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-echo "keyaudit ct sync ingest — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($cpu_model), $(go version | cut -d' ' -f3)"
+echo "keyaudit ct sync ingest ($label) — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($cpu_model), $(go version | cut -d' ' -f3)"
 echo "corpus: $entries entries, $precerts precertificates, $targets match target.example, $((leafbytes / entries)) bytes per entry; best CPU of $ROUNDS runs"
 printf '%-44s %9s %9s %8s %14s %8s %8s\n' "run" "entries" "sightings" "CPU-s" "entries/CPU-s" "wall-s" "RSS-MB"
 
@@ -125,6 +144,49 @@ keyaudit_run "keyaudit static-ct-api, 100% match" static "${base}static/" exampl
 keyaudit_run "keyaudit RFC 6962, 0.1% match" rfc6962 "${base}rfc/" target.example "$targets" $unlimited
 keyaudit_run "keyaudit RFC 6962, 100% match" rfc6962 "${base}rfc/" example "$entries" $unlimited
 ROUNDS=1 keyaudit_run "keyaudit static-ct-api, 0.1%, default --rate" static "${base}static/" target.example "$targets" 50
+
+# keyaudit_pg_run LABEL WATCH WANT: the static log into a throwaway
+# PostgreSQL, a fresh database per round: one row with keyaudit's CPU, one
+# with the server's added (what the at-scale store costs in all).
+keyaudit_pg_run() {
+	local label=$1 watch=$2 want=$3 best="" bestk=0 bestpg=0
+	for r in $(seq "$ROUNDS"); do
+		local dsn before after k
+		dsn=$(pg_newdb "ct$r")
+		"$WORK/keyaudit" --store "$dsn" runs >/dev/null # the schema, outside the measurement
+		before=$(pg_cpu)
+		if ! /usr/bin/time -f '%U %S %e %M' -o "$WORK/time" "$WORK/keyaudit" --store "$dsn" ct sync \
+			--log "${base}static/" --log-key "$key" --log-type static --log-origin "$origin" --watch "$watch" --from start \
+			--format jsonl --rate "$unlimited" >"$WORK/out.jsonl" 2>"$WORK/err"; then
+			echo "bench-ct: $label failed:" >&2
+			cat "$WORK/err" >&2
+			exit 1
+		fi
+		sleep 1 # the backend exits and is reaped: its CPU moves to the postmaster's children
+		after=$(pg_cpu)
+		k=$(wc -l <"$WORK/out.jsonl")
+		if [ "$k" -ne "$want" ]; then
+			echo "bench-ct: $label: $k sightings, want $want" >&2
+			exit 1
+		fi
+		if [ -z "$best" ] || awk -v a="$(cpu "$WORK/time")" -v b="$(cpu "$best")" 'BEGIN { exit !(a < b) }'; then
+			cp "$WORK/time" "$WORK/time.pg"
+			best=$WORK/time.pg bestk=$k bestpg=$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", a - b }')
+		fi
+	done
+	report "$label" "$bestk" "$best"
+	# The same row with the server's CPU added to user time.
+	awk -v p="$bestpg" '{ $1 = $1 + p; print }' "$best" >"$WORK/time.pgall"
+	report "  the same, with the server's CPU" "$bestk" "$WORK/time.pgall"
+}
+
+if [ "${BENCH_CT_PG:-1}" != 0 ] && pg_available; then
+	pg_start keyaudit-bench-ct "$WORK/keyaudit-scalebench freeport"
+	keyaudit_pg_run "keyaudit static-ct-api, 100%, PostgreSQL" example "$entries"
+	pg_stop
+elif [ "${BENCH_CT_PG:-1}" != 0 ]; then
+	echo "(PostgreSQL 15 not installed: no PostgreSQL rows; bash .ci/install.sh installs it)"
+fi
 
 # certspotter_run LABEL WATCH: one run, stopped once the log is verified.
 certspotter_run() {

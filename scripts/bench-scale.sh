@@ -21,33 +21,10 @@ go build -o bin/keyaudit-scalebench ./cmd/keyaudit-scalebench
 
 DSN="${KEYAUDIT_BENCH_STORE:-}"
 if [ -z "$DSN" ]; then
-  PGBIN=/usr/lib/postgresql/15/bin
-  [ -x "$PGBIN/initdb" ] || { echo "bench-scale: PostgreSQL 15 not installed (bash .ci/install.sh installs it)" >&2; exit 2; }
-  T="$(mktemp -d /tmp/keyaudit-scalebench-XXXXXX)"
-  chmod 755 "$T"
-  mkdir "$T/data" "$T/sock"
-  AS=(sh -c)
-  if [ "$(id -u)" = 0 ]; then
-    chown postgres:postgres "$T/data" "$T/sock"
-    AS=(su postgres -s /bin/sh -c)
-  fi
-  "${AS[@]}" "'$PGBIN/initdb' -D '$T/data' -A trust -U postgres --no-sync -E UTF8 --locale=C" >/dev/null
-  # A free port: let the kernel pick one.
-  PORT="$(bin/keyaudit-scalebench freeport 2>/dev/null || echo 55432)"
-  cat >>"$T/data/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $PORT
-unix_socket_directories = '$T/sock'
-max_connections = 200
-log_min_messages = warning
-CONF
-  touch "$T/pg.log"; [ "$(id -u)" = 0 ] && chown postgres:postgres "$T/pg.log"
-  "${AS[@]}" "'$PGBIN/pg_ctl' -D '$T/data' -l '$T/pg.log' -w -t 60 start" >/dev/null
-  cleanup() {
-    "${AS[@]}" "'$PGBIN/pg_ctl' -D '$T/data' -m fast -w stop" >/dev/null 2>&1 || true
-    rm -rf "$T"
-  }
-  trap cleanup EXIT
-  DSN="postgres://postgres@127.0.0.1:$PORT/postgres?sslmode=disable"
+  . scripts/throwaway-pg.sh
+  pg_available || { echo "bench-scale: PostgreSQL 15 not installed (bash .ci/install.sh installs it)" >&2; exit 2; }
+  trap pg_stop EXIT
+  pg_start keyaudit-scalebench "bin/keyaudit-scalebench freeport"
+  DSN=$PG_DSN
 fi
 bin/keyaudit-scalebench -keyaudit bin/keyaudit -store "$DSN" "$@"
