@@ -138,7 +138,7 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // pageSize is the page size of a new store file.
-const pageSize = 16384
+const pageSize = 65536
 
 // Open opens (creating if needed) the database at path and migrates it.
 // The path ":memory:" is not supported: runs must survive the process.
@@ -155,9 +155,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// the file. The page size applies only to a new file (SQLite ignores
 	// it once the file has pages, and in WAL mode): stores hold rows of
 	// 1–4 KB (certificates, CT sightings), which on 4 KiB pages take a
-	// page each and a write system call per page; 16 KiB pages hold
-	// several, and a broad CT watch (a sighting and its certificate per
-	// entry) costs about a fifth less CPU.
+	// page each and a write system call per page. 16 KiB pages took about
+	// a fifth off a broad CT watch (a sighting and its certificate per
+	// entry); 64 KiB, SQLite's largest, another sixth (fewer pages to
+	// balance, write and checkpoint; the file is 5% smaller), with scans
+	// unchanged. Stores created before keep their page size.
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=page_size(" + strconv.Itoa(pageSize) + ")&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {

@@ -494,8 +494,8 @@ func TestUpgradeKeepsItems(t *testing.T) {
 	}
 }
 
-// TestPageSize: a new store gets 16 KiB pages; a store made with 4 KiB
-// pages (by an earlier keyaudit) keeps them and stays readable and
+// TestPageSize: a new store gets 64 KiB pages; a store made with 4 or
+// 16 KiB pages (by an earlier keyaudit) keeps them and stays readable and
 // writable.
 func TestPageSize(t *testing.T) {
 	ctx := context.Background()
@@ -511,41 +511,43 @@ func TestPageSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := pageOf(s); got != pageSize {
-		t.Errorf("new store: page size %d, want %d", got, pageSize)
+	if got := pageOf(s); got != 65536 {
+		t.Errorf("new store: page size %d, want 65536", got)
 	}
 	s.Close()
 
-	old := filepath.Join(t.TempDir(), "old.db")
-	db, err := sql.Open("sqlite", "file:"+old+"?_pragma=page_size(4096)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`PRAGMA journal_mode=WAL`); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	s, err = Open(ctx, old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if got := pageOf(s); got != 4096 {
-		t.Errorf("existing store: page size %d, want its own 4096", got)
-	}
-	run, err := s.BeginRun(ctx, store.RunSpec{Kind: "ct"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	big := json.RawMessage(`{"der":"` + strings.Repeat("A", 3000) + `"}`)
-	if err := s.Advance(ctx, run.ID, "ct:x", []byte("pos"), store.Item{Kind: store.KindCertificate, Key: "k", Data: big}); err != nil {
-		t.Fatal(err)
-	}
-	var got []store.Item
-	if err := s.Items(ctx, run.ID, store.KindCertificate, func(it store.Item) error { got = append(got, it); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 1 || string(got[0].Data) != string(big) {
-		t.Fatalf("items of the 4 KiB store: %d", len(got))
+	for _, size := range []int{4096, 16384} {
+		old := filepath.Join(t.TempDir(), "old.db")
+		db, err := sql.Open("sqlite", "file:"+old+"?_pragma=page_size("+strconv.Itoa(size)+")")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`PRAGMA journal_mode=WAL`); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		s, err = Open(ctx, old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pageOf(s); got != size {
+			t.Errorf("existing store: page size %d, want its own %d", got, size)
+		}
+		run, err := s.BeginRun(ctx, store.RunSpec{Kind: "ct"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		big := json.RawMessage(`{"der":"` + strings.Repeat("A", 3000) + `"}`)
+		if err := s.Advance(ctx, run.ID, "ct:x", []byte("pos"), store.Item{Kind: store.KindCertificate, Key: "k", Data: big}); err != nil {
+			t.Fatal(err)
+		}
+		var got []store.Item
+		if err := s.Items(ctx, run.ID, store.KindCertificate, func(it store.Item) error { got = append(got, it); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || string(got[0].Data) != string(big) {
+			t.Fatalf("items of the %d-byte-page store: %d", size, len(got))
+		}
+		s.Close()
 	}
 }
