@@ -1,6 +1,7 @@
 package ctlog_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -181,30 +182,46 @@ func syncedFake(t *testing.T, ca *testlab.CTCA, typ ctlog.Type) (*testlab.FakeLo
 
 // TestCommitSightings: when every entry matches, a commit holds at most
 // CommitSightings sightings, however far apart CommitEvery puts commits,
-// and nothing is lost or repeated across the extra commits.
+// and nothing is lost or repeated across the extra commits. Every
+// sighting keeps its own certificate and names, though the responses
+// they were read from (six tiles, two fetches in flight) are reused for
+// later fetches.
 func TestCommitSightings(t *testing.T) {
+	const n = 1400
 	ca := testlab.NewCTCA(t)
 	f := testlab.NewFakeLog(t)
-	for i := 0; i < 600; i++ {
-		f.Add(t, ca.Cert(t, fmt.Sprintf("h%d.example.com", i)), false, ca.Root.Raw)
+	var ders [][]byte
+	for i := 0; i < n; i++ {
+		der := ca.Cert(t, fmt.Sprintf("h%d.example.com", i))
+		ders = append(ders, der)
+		f.Add(t, der, false, ca.Root.Raw)
 	}
 	f.Publish(t)
 	for _, typ := range []ctlog.Type{ctlog.RFC6962, ctlog.Static} {
 		t.Run(string(typ), func(t *testing.T) {
 			l := fakeLog(t, f, typ)
 			sink := newMemSink()
-			m := newMonitor(t, []string{"example.com"}, func(c *ctlog.Config) { c.CommitEvery = 100000; c.CommitSightings = 100; c.BatchSize = 64 })
+			m := newMonitor(t, []string{"example.com"}, func(c *ctlog.Config) {
+				c.CommitEvery = 100000
+				c.CommitSightings = 100
+				c.BatchSize = 64
+				c.Parallel = 2
+			})
 			res, err := m.Sync(context.Background(), l, sink, ctlog.FromStart)
 			if err != nil {
 				t.Fatal(err)
 			}
 			got := sink.indices()
-			if res.Sightings != 600 || len(got) != 600 {
-				t.Fatalf("%d sightings reported, %d committed; want 600", res.Sightings, len(got))
+			if res.Sightings != n || len(got) != n {
+				t.Fatalf("%d sightings reported, %d committed; want %d", res.Sightings, len(got), n)
 			}
 			for i, x := range got {
 				if x != uint64(i) {
 					t.Fatalf("sighting %d has index %d: lost or repeated", i, x)
+				}
+				s := sink.sightings[i]
+				if !bytes.Equal(s.DER, ders[i]) || len(s.Names) != 1 || s.Names[0] != fmt.Sprintf("h%d.example.com", i) {
+					t.Fatalf("sighting %d: names %v, DER %d bytes (equal to the logged one: %v)", i, s.Names, len(s.DER), bytes.Equal(s.DER, ders[i]))
 				}
 			}
 			if sink.most > 100+256 || sink.commits < 3 {

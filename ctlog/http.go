@@ -141,27 +141,57 @@ func (b *cappedBody) Close() error { return b.rc.Close() }
 const preallocBytes = 4 << 20
 
 // readBody reads a response body. A declared length up to preallocBytes
-// is read into one buffer of that size (a data tile is ≈400 KB: reading it
-// by doubling would allocate twice that for every tile); longer or
-// undeclared bodies grow with what arrives, under the transport's cap.
-// net/http ends a body at its declared length and reports one that is
-// shorter.
-func readBody(resp *http.Response) ([]byte, error) {
+// is read into one buffer of that size — buf, when it has the room (a
+// buffer of an earlier fetch the caller is done with) — since a data tile
+// is ≈400 KB, and reading it by doubling would allocate twice that for
+// every tile; longer or undeclared bodies grow with what arrives, under
+// the transport's cap. net/http ends a body at its declared length and
+// reports one that is shorter.
+func readBody(resp *http.Response, buf []byte) ([]byte, error) {
 	n := resp.ContentLength
 	if n <= 0 || n > preallocBytes {
-		return io.ReadAll(resp.Body)
+		return readAll(resp.Body, buf[:0])
 	}
-	b := make([]byte, n)
+	b := buf[:0]
+	if int64(cap(b)) < n {
+		b = make([]byte, n)
+	}
+	b = b[:n]
 	if _, err := io.ReadFull(resp.Body, b); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
+// readAll is io.ReadAll appending to b (empty, perhaps with room).
+func readAll(r io.Reader, b []byte) ([]byte, error) {
+	if cap(b) == 0 {
+		b = make([]byte, 0, 512)
+	}
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow
+		}
+	}
+}
+
 // get fetches url and returns its body, gunzipped when the log stored it
 // compressed without saying so (a tile starts with a timestamp's zero
 // byte, never with gzip's magic). 404 is a FetchError wrapping ErrNotFound.
 func get(ctx context.Context, hc *http.Client, ua, url string) ([]byte, error) {
+	return getInto(ctx, hc, ua, url, nil)
+}
+
+// getInto is get reading the body into buf when it has the room.
+func getInto(ctx context.Context, hc *http.Client, ua, url string, buf []byte) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, &FetchError{URL: url, Err: err}
@@ -180,7 +210,7 @@ func get(ctx context.Context, hc *http.Client, ua, url string) ([]byte, error) {
 		}
 		return nil, e
 	}
-	b, err := readBody(resp)
+	b, err := readBody(resp, buf)
 	if err != nil {
 		return nil, &FetchError{URL: url, Status: resp.StatusCode, Err: err}
 	}

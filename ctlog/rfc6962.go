@@ -93,16 +93,18 @@ var errNoEntries = errors.New("no entries")
 
 // entries returns entries from [start, end), at least one; logs may
 // return fewer than asked.
-func (s *rfcSource) entries(ctx context.Context, start, end, _ uint64) ([]Entry, error) {
-	body, err := get(ctx, s.hc, s.ua, fmt.Sprintf("%sct/v1/get-entries?start=%d&end=%d", s.log.baseURL(), start, end-1))
+// entries decodes the JSON response into entries of their own (base64
+// decoded): body is free as soon as it returns.
+func (s *rfcSource) entries(ctx context.Context, start, end, _ uint64, buf []byte) ([]Entry, []byte, error) {
+	body, err := getInto(ctx, s.hc, s.ua, fmt.Sprintf("%sct/v1/get-entries?start=%d&end=%d", s.log.baseURL(), start, end-1), buf)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	entries, err := decodeGetEntries(body)
 	if err != nil {
 		m := s.misbehaviour(Malformed, "get-entries response does not parse", err)
 		m.Index = int64(start)
-		return nil, m
+		return nil, body, m
 	}
 	if len(entries) == 0 {
 		// The log signed a tree holding these entries: an empty answer
@@ -110,7 +112,7 @@ func (s *rfcSource) entries(ctx context.Context, start, end, _ uint64) ([]Entry,
 		// the caller retries before calling it misbehaviour).
 		m := s.misbehaviour(Malformed, fmt.Sprintf("get-entries returned nothing for [%d, %d) inside the signed tree", start, end), errNoEntries)
 		m.Index = int64(start)
-		return nil, m
+		return nil, body, m
 	}
 	n := min(uint64(len(entries)), end-start)
 	out := make([]Entry, n)
@@ -126,7 +128,7 @@ func (s *rfcSource) entries(ctx context.Context, start, end, _ uint64) ([]Entry,
 			out[i].Cert = nil
 		}
 	}
-	return out, nil
+	return out, body, nil
 }
 
 func (s *rfcSource) consistency(ctx context.Context, size1 uint64, h Head) ([][]byte, error) {
@@ -146,7 +148,7 @@ func (s *rfcSource) frontier(ctx context.Context, size uint64, h Head) (*compact
 	if size == 0 {
 		return rangeFactory.NewEmptyRange(0), nil
 	}
-	es, err := s.entries(ctx, size-1, size, h.Size)
+	es, _, err := s.entries(ctx, size-1, size, h.Size, nil)
 	if err != nil {
 		return nil, err
 	}

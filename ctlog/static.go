@@ -128,31 +128,34 @@ func dataTile(index, treeSize uint64) tlog.Tile {
 
 // entries returns the entries of [start, end) that lie in start's data
 // tile of tree treeSize.
-func (s *staticSource) entries(ctx context.Context, start, end, treeSize uint64) ([]Entry, error) {
+// entries returns entries pointing into the tile (b, read into buf when
+// it has the room).
+func (s *staticSource) entries(ctx context.Context, start, end, treeSize uint64, buf []byte) ([]Entry, []byte, error) {
 	t := dataTile(start, treeSize)
 	first := uint64(t.N) * tileWidth
-	b, err := s.get(ctx, sunlight.TilePath(t))
+	url := s.log.baseURL()
+	b, err := getInto(ctx, s.hc, s.ua, url+sunlight.TilePath(t), buf)
 	width := t.W
 	if err != nil && errors.Is(err, ErrNotFound) && t.W < tileWidth {
 		// Partial tiles may be deleted once the full tile exists.
 		full := t
 		full.W = tileWidth
-		if fb, ferr := s.get(ctx, sunlight.TilePath(full)); ferr == nil {
+		if fb, ferr := getInto(ctx, s.hc, s.ua, url+sunlight.TilePath(full), buf); ferr == nil {
 			b, err, width = fb, nil, tileWidth
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	es, err := parseDataTile(b, first, width)
 	if err != nil {
 		m := s.misbehaviour(Malformed, fmt.Sprintf("data tile %s", sunlight.TilePath(t)), err)
 		m.Index = int64(first)
-		return nil, m
+		return nil, b, m
 	}
 	lo := start - first
 	hi := min(end, first+uint64(t.W)) - first
-	return es[lo:hi:hi], nil
+	return es[lo:hi:hi], b, nil
 }
 
 // tileReader adapts the log's hash tiles to tlog.TileReader for one

@@ -73,19 +73,6 @@ func (s *Sighting) AppendJSON(b []byte) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// jsonSizeHint is about the length of s's JSON (a little more), so that
-// one allocation holds it.
-func (s *Sighting) jsonSizeHint() int {
-	n := 640 + len(s.Log) + len(s.LogID) + len(s.CertSHA256) + len(s.SPKISHA256) + len(s.Issuer) +
-		len(s.TBSSHA256) + len(s.Subject) + len(s.Serial) + len(s.IssuerSHA256)
-	for _, l := range [][]string{s.Names, s.Matched, s.NULNames} {
-		for _, x := range l {
-			n += len(x) + 3
-		}
-	}
-	return n
-}
-
 // jsonTime reports whether encoding/json encodes t: its year is within
 // 0..9999 and its zone offset under a day.
 func jsonTime(t time.Time) bool {
