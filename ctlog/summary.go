@@ -204,6 +204,11 @@ func serialHex(b []byte) (string, bool) {
 
 // readTime reads a UTCTime or GeneralizedTime, as crypto/x509 does.
 func readTime(s *cryptobyte.String, t *time.Time) bool {
+	if v, ok := fastTime(*s); ok {
+		*t = v
+		s.Skip(2 + int((*s)[1]))
+		return true
+	}
 	var ok bool
 	switch {
 	case s.PeekASN1Tag(cbasn1.UTCTime):
@@ -213,4 +218,68 @@ func readTime(s *cryptobyte.String, t *time.Time) bool {
 	}
 	*t = t.UTC()
 	return ok
+}
+
+// fastTime reads the two forms certificates use (RFC 5280 4.1.2.5):
+// UTCTime YYMMDDHHMMSSZ and GeneralizedTime YYYYMMDDHHMMSSZ, at the start
+// of s, as cryptobyte reads them (a UTCTime year from 50 is 19YY); ok is
+// false for anything else — other forms, or a date or time out of range —
+// which readTime leaves to cryptobyte. Two per matched entry, through
+// time.Parse, were a few per cent of a broad watch.
+func fastTime(s []byte) (t time.Time, ok bool) {
+	if len(s) < 2 {
+		return t, false
+	}
+	var d []byte
+	year := 0
+	switch {
+	case s[0] == byte(cbasn1.UTCTime) && s[1] == 13 && len(s) >= 15:
+		d = s[2:15]
+		yy, ok := digits2(d[0:2])
+		if !ok {
+			return t, false
+		}
+		year, d = 1900+yy, d[2:]
+		if yy < 50 {
+			year += 100
+		}
+	case s[0] == byte(cbasn1.GeneralizedTime) && s[1] == 15 && len(s) >= 17:
+		d = s[2:17]
+		hi, ok1 := digits2(d[0:2])
+		lo, ok2 := digits2(d[2:4])
+		if !ok1 || !ok2 {
+			return t, false
+		}
+		year, d = hi*100+lo, d[4:]
+	default:
+		return t, false
+	}
+	// d is MMDDHHMMSSZ.
+	if d[10] != 'Z' {
+		return t, false
+	}
+	var f [5]int
+	for i := range f {
+		v, ok := digits2(d[2*i : 2*i+2])
+		if !ok {
+			return t, false
+		}
+		f[i] = v
+	}
+	month, day, hour, min, sec := f[0], f[1], f[2], f[3], f[4]
+	if month < 1 || month > 12 || day < 1 || hour > 23 || min > 59 || sec > 59 {
+		return t, false
+	}
+	t = time.Date(year, time.Month(month), day, hour, min, sec, 0, time.UTC)
+	if t.Day() != day { // 31 April, 29 February of a common year
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+func digits2(b []byte) (int, bool) {
+	if b[0] < '0' || b[0] > '9' || b[1] < '0' || b[1] > '9' {
+		return 0, false
+	}
+	return int(b[0]-'0')*10 + int(b[1]-'0'), true
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/keyaudit/keyaudit/internal/certinfo"
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // summaryCerts are certificates whose subjects, issuers, serials and
@@ -146,4 +148,42 @@ func TestDedupSetWindow(t *testing.T) {
 	if got := again.keys(); got[0] != "k7" || got[3] != "kx" || again.has("k6") {
 		t.Fatalf("restored window %v", got)
 	}
+}
+
+// FuzzFastTime: whenever fastTime reads a time, cryptobyte reads the same
+// element to the same instant and consumes as much; what it refuses,
+// readTime still reads as cryptobyte does.
+func FuzzFastTime(f *testing.F) {
+	for _, s := range []string{
+		"\x17\x0d261204173000Z", "\x17\x0d491231235959Z", "\x17\x0d500101000000Z", "\x17\x0d991231235959Z",
+		"\x17\x0d000229000000Z", "\x17\x0d010229000000Z", "\x17\x0d260431120000Z", "\x17\x0d261304120000Z",
+		"\x17\x0d261204240000Z", "\x17\x0d261204236000Z", "\x17\x0d261204235960Z", "\x17\x0d2612041730Z+0",
+		"\x17\x0b2612041730Z", "\x17\x11261204173000+0100", "\x17\x0d26120417300 Z", "\x17\x0d-61204173000Z",
+		"\x18\x0f20261204173000Z", "\x18\x0f99991231235959Z", "\x18\x0f00000101000000Z", "\x18\x0f21000229000000Z",
+		"\x18\x0f20000229000000Z", "\x18\x1320261204173000.123Z", "\x18\x0f2026120417300aZ", "\x18\x0d261204173000Z",
+		"\x17\x0d261204173000Zextra", "\x17", "",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, ok := fastTime(b)
+		viaCB := cryptobyte.String(b)
+		var want time.Time
+		var cbOK bool
+		switch {
+		case viaCB.PeekASN1Tag(cbasn1.UTCTime):
+			cbOK = viaCB.ReadASN1UTCTime(&want)
+		case viaCB.PeekASN1Tag(cbasn1.GeneralizedTime):
+			cbOK = viaCB.ReadASN1GeneralizedTime(&want)
+		}
+		if ok && (!cbOK || !fast.Equal(want) || fast.Location() != time.UTC) {
+			t.Fatalf("%q: fastTime %v, cryptobyte %v (%v)", b, fast, want, cbOK)
+		}
+		rt := cryptobyte.String(b)
+		var got time.Time
+		rok := readTime(&rt, &got)
+		if rok != cbOK || (rok && (!got.Equal(want) || len(rt) != len(viaCB))) {
+			t.Fatalf("%q: readTime %v %v rest %d, cryptobyte %v %v rest %d", b, got, rok, len(rt), want, cbOK, len(viaCB))
+		}
+	})
 }
