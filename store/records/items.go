@@ -62,35 +62,39 @@ func ObservationItems(o Observation, seen *CertSet) ([]store.Item, error) {
 // bytes in the item's DER column, not base64 in its JSON: the DER is most
 // of what a broad watch writes. ItemDER reads every form.
 //
-// The sightings are encoded one after the other into one buffer, and each
-// item's data is its own capped slice of it: a commit is thousands of
+// The sightings are encoded one after the other into shared buffers of
+// 32 KiB (the largest the allocator serves from its size classes), each
+// item's data its own capped slice of one: a commit is thousands of
 // sightings, and a buffer each was a tenth of what a broad watch spent on
-// them.
+// them (one buffer for a whole commit cost more: fresh pages to fault in).
 func SightingItems(ss []Sighting) ([]store.Item, error) {
 	items := make([]store.Item, len(ss))
-	ends := make([]int, len(ss))
-	buf := make([]byte, 0, len(ss)*sightingJSONGuess)
+	var buf []byte
 	for i := range ss {
 		s := &ss[i]
 		items[i] = store.Item{Kind: store.KindSighting, Key: s.ItemKey(), SPKISHA256: s.SPKISHA256, CertSHA256: s.CertSHA256, DER: s.DER}
+		if cap(buf)-len(buf) < sightingJSONRoom {
+			buf = make([]byte, 0, sightingBufSize)
+		}
+		start := len(buf)
 		var err error
 		if buf, err = s.AppendJSON(buf); err != nil {
 			return nil, fmt.Errorf("encode sighting %s: %w", items[i].Key, err)
 		}
-		ends[i] = len(buf)
-	}
-	start := 0
-	for i := range items {
-		items[i].Data = buf[start:ends[i]:ends[i]]
-		start = ends[i]
+		items[i].Data = buf[start:len(buf):len(buf)]
 	}
 	return items, nil
 }
 
-// sightingJSONGuess is about what a sighting's JSON takes (≈850 bytes
-// with a handful of names): the buffer of a commit grows past it at most
-// a few times.
-const sightingJSONGuess = 1024
+// sightingBufSize is the size of SightingItems' buffers; a sighting
+// starts a new one when fewer than sightingJSONRoom bytes are left (a
+// sighting's JSON is ≈850 bytes with a handful of names; a longer one
+// grows the buffer, moving what it holds: the items already made keep
+// theirs).
+const (
+	sightingBufSize  = 32 << 10
+	sightingJSONRoom = 2 << 10
+)
 
 // CAAItem is the store item of a CAA result, as every CAA run writes it
 // (keyaudit caa, keyaudit audit): keyed by the name, or by name|CA for a

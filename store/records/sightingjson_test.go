@@ -98,10 +98,10 @@ func TestCertificateItem(t *testing.T) {
 	}
 }
 
-// TestSightingItemsOneBuffer: SightingItems encodes every sighting into
-// one buffer; each item's data is json.Marshal of its sighting, and
-// appending to one item's data cannot write over the next.
-func TestSightingItemsOneBuffer(t *testing.T) {
+// TestSightingItemsSharedBuffers: SightingItems encodes the sightings
+// into shared buffers; each item's data is json.Marshal of its sighting,
+// and appending to one item's data cannot write over the next.
+func TestSightingItemsSharedBuffers(t *testing.T) {
 	var ss []Sighting
 	for i, s := range sightingSamples() {
 		if _, err := json.Marshal(s); err != nil {
@@ -110,10 +110,10 @@ func TestSightingItemsOneBuffer(t *testing.T) {
 		s.Index = uint64(i)
 		ss = append(ss, s)
 	}
-	for len(ss) < 40 { // past the first guess of the buffer's size
+	for len(ss) < 60 { // several buffers, names longer than the room left
 		s := ss[len(ss)%3]
 		s.Index = uint64(len(ss))
-		s.Names = append(slices.Clone(s.Names), strings.Repeat("n", 300)+".example.test")
+		s.Names = append(slices.Clone(s.Names), strings.Repeat("n", 300*(len(ss)%9))+".example.test")
 		ss = append(ss, s)
 	}
 	items, err := SightingItems(ss)
