@@ -110,32 +110,43 @@ report() {
 # cpu TIMEFILE: user + system seconds.
 cpu() { tail -n 1 "$1" | awk '{ print $1 + $2 }'; }
 
+# timed_sync LABEL WANT STORE SYNC-ARGS...: one `ct sync` from the start of
+# the log into STORE, timed by GNU time into $WORK/time; stops the benchmark
+# unless it succeeds with WANT sightings.
+timed_sync() {
+	local label=$1 want=$2 st=$3 k
+	shift 3
+	if ! /usr/bin/time -f '%U %S %e %M' -o "$WORK/time" "$WORK/keyaudit" --store "$st" ct sync "$@" \
+		--from start --format jsonl >"$WORK/out.jsonl" 2>"$WORK/err"; then
+		echo "bench-ct: $label failed:" >&2
+		cat "$WORK/err" >&2
+		exit 1
+	fi
+	k=$(wc -l <"$WORK/out.jsonl")
+	if [ "$k" -ne "$want" ]; then
+		echo "bench-ct: $label: $k sightings, want $want" >&2
+		exit 1
+	fi
+}
+
+# better TIMEFILE BEST: whether TIMEFILE took less CPU than BEST (or BEST is "").
+better() { [ -z "$2" ] || awk -v a="$(cpu "$1")" -v b="$(cpu "$2")" 'BEGIN { exit !(a < b) }'; }
+
 # keyaudit_run LABEL TYPE URL WATCH WANT RATE: best of ROUNDS fresh syncs.
 keyaudit_run() {
-	local label=$1 typ=$2 url=$3 watch=$4 want=$5 rate=$6 best="" bestk=0
+	local label=$1 typ=$2 url=$3 watch=$4 want=$5 rate=$6 best=""
 	local extra=()
 	[ "$typ" = static ] && extra=(--log-origin "$origin")
 	for _ in $(seq "$ROUNDS"); do
 		rm -f "$WORK/store.db" "$WORK/store.db-wal" "$WORK/store.db-shm"
-		if ! /usr/bin/time -f '%U %S %e %M' -o "$WORK/time" "$WORK/keyaudit" --store "$WORK/store.db" ct sync \
-			--log "$url" --log-key "$key" --log-type "$typ" "${extra[@]}" --watch "$watch" --from start \
-			--format jsonl --rate "$rate" >"$WORK/out.jsonl" 2>"$WORK/err"; then
-			echo "bench-ct: $label failed:" >&2
-			cat "$WORK/err" >&2
-			exit 1
-		fi
-		local k
-		k=$(wc -l <"$WORK/out.jsonl")
-		if [ "$k" -ne "$want" ]; then
-			echo "bench-ct: $label: $k sightings, want $want" >&2
-			exit 1
-		fi
-		if [ -z "$best" ] || awk -v a="$(cpu "$WORK/time")" -v b="$(cpu "$best")" 'BEGIN { exit !(a < b) }'; then
+		timed_sync "$label" "$want" "$WORK/store.db" --log "$url" --log-key "$key" --log-type "$typ" "${extra[@]}" \
+			--watch "$watch" --rate "$rate"
+		if better "$WORK/time" "$best"; then
 			cp "$WORK/time" "$WORK/time.best"
-			best=$WORK/time.best bestk=$k
+			best=$WORK/time.best
 		fi
 	done
-	report "$label" "$bestk" "$best"
+	report "$label" "$want" "$best"
 }
 
 unlimited=1000000
@@ -149,35 +160,25 @@ ROUNDS=1 keyaudit_run "keyaudit static-ct-api, 0.1%, default --rate" static "${b
 # PostgreSQL, a fresh database per round: one row with keyaudit's CPU, one
 # with the server's added (what the at-scale store costs in all).
 keyaudit_pg_run() {
-	local label=$1 watch=$2 want=$3 best="" bestk=0 bestpg=0
+	local label=$1 watch=$2 want=$3 best="" bestpg=0
 	for r in $(seq "$ROUNDS"); do
-		local dsn before after k
+		local dsn before after
 		dsn=$(pg_newdb "ct$r")
 		"$WORK/keyaudit" --store "$dsn" runs >/dev/null # the schema, outside the measurement
 		before=$(pg_cpu)
-		if ! /usr/bin/time -f '%U %S %e %M' -o "$WORK/time" "$WORK/keyaudit" --store "$dsn" ct sync \
-			--log "${base}static/" --log-key "$key" --log-type static --log-origin "$origin" --watch "$watch" --from start \
-			--format jsonl --rate "$unlimited" >"$WORK/out.jsonl" 2>"$WORK/err"; then
-			echo "bench-ct: $label failed:" >&2
-			cat "$WORK/err" >&2
-			exit 1
-		fi
+		timed_sync "$label" "$want" "$dsn" --log "${base}static/" --log-key "$key" --log-type static --log-origin "$origin" \
+			--watch "$watch" --rate "$unlimited"
 		sleep 1 # the backend exits and is reaped: its CPU moves to the postmaster's children
 		after=$(pg_cpu)
-		k=$(wc -l <"$WORK/out.jsonl")
-		if [ "$k" -ne "$want" ]; then
-			echo "bench-ct: $label: $k sightings, want $want" >&2
-			exit 1
-		fi
-		if [ -z "$best" ] || awk -v a="$(cpu "$WORK/time")" -v b="$(cpu "$best")" 'BEGIN { exit !(a < b) }'; then
+		if better "$WORK/time" "$best"; then
 			cp "$WORK/time" "$WORK/time.pg"
-			best=$WORK/time.pg bestk=$k bestpg=$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", a - b }')
+			best=$WORK/time.pg bestpg=$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", a - b }')
 		fi
 	done
-	report "$label" "$bestk" "$best"
+	report "$label" "$want" "$best"
 	# The same row with the server's CPU added to user time.
 	awk -v p="$bestpg" '{ $1 = $1 + p; print }' "$best" >"$WORK/time.pgall"
-	report "  the same, with the server's CPU" "$bestk" "$WORK/time.pgall"
+	report "  the same, with the server's CPU" "$want" "$WORK/time.pgall"
 }
 
 if [ "${BENCH_CT_PG:-1}" != 0 ] && pg_available; then
