@@ -92,9 +92,8 @@ func (s *rfcSource) head(ctx context.Context) (Head, error) {
 var errNoEntries = errors.New("no entries")
 
 // entries returns entries from [start, end), at least one; logs may
-// return fewer than asked.
-// entries decodes the JSON response into entries of their own (base64
-// decoded): body is free as soon as it returns.
+// return fewer than asked. The entries hold their own bytes (decoded from
+// the JSON's base64): the body it returns is free as soon as it returns.
 func (s *rfcSource) entries(ctx context.Context, start, end, _ uint64, buf []byte) ([]Entry, []byte, error) {
 	body, err := getInto(ctx, s.hc, s.ua, fmt.Sprintf("%sct/v1/get-entries?start=%d&end=%d", s.log.baseURL(), start, end-1), buf)
 	if err != nil {

@@ -127,9 +127,8 @@ func dataTile(index, treeSize uint64) tlog.Tile {
 }
 
 // entries returns the entries of [start, end) that lie in start's data
-// tile of tree treeSize.
-// entries returns entries pointing into the tile (b, read into buf when
-// it has the room).
+// tile of tree treeSize. They point into the tile, which is read into buf
+// when it has the room and returned as body.
 func (s *staticSource) entries(ctx context.Context, start, end, treeSize uint64, buf []byte) ([]Entry, []byte, error) {
 	t := dataTile(start, treeSize)
 	first := uint64(t.N) * tileWidth
