@@ -47,7 +47,7 @@ func (m *matcher) summary(f *tbsFields) (certSummary, bool) {
 		return c, false
 	}
 	h := sha256.Sum256(f.spki)
-	c.spkiSHA256 = hex.EncodeToString(h[:])
+	c.spkiSHA256 = hexDigest(&h)
 	return c, true
 }
 

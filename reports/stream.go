@@ -98,6 +98,10 @@ type jsonlStream[T any] struct {
 	w   io.Writer
 	enc *json.Encoder
 	buf []byte
+	// cur holds the record being written, so that asking it for
+	// AppendJSON takes the address of a field instead of moving every
+	// record to the heap (a broad CT watch writes one per entry).
+	cur T
 }
 
 // jsonAppender is a record that encodes itself as json.Marshal does,
@@ -108,8 +112,11 @@ type jsonAppender interface {
 }
 
 func (s *jsonlStream[T]) Write(v T) error {
-	if a, ok := any(&v).(jsonAppender); ok {
+	s.cur = v
+	if a, ok := any(&s.cur).(jsonAppender); ok {
 		b, err := a.AppendJSON(s.buf[:0])
+		var zero T
+		s.cur = zero // the stream keeps no record
 		if err != nil {
 			return fmt.Errorf("reports: jsonl: %w", err)
 		}
@@ -120,6 +127,8 @@ func (s *jsonlStream[T]) Write(v T) error {
 		}
 		return nil
 	}
+	var zero T
+	s.cur = zero
 	if err := s.enc.Encode(v); err != nil {
 		return fmt.Errorf("reports: jsonl: %w", err)
 	}
