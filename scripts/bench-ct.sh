@@ -38,6 +38,7 @@ if [ ! -x /usr/bin/time ]; then
 	exit 2
 fi
 mkdir -p "$WORK"
+WORK=$(cd "$WORK" && pwd) # absolute: the build below runs elsewhere
 # keyaudit as in the working tree, or as committed at KEYAUDIT_REF (built
 # from `git archive`: uncommitted work is left out); the harness is always
 # the working tree's.
@@ -45,9 +46,11 @@ label="working tree"
 if [ -n "${KEYAUDIT_REF:-}" ]; then
 	rev=$(git rev-parse --short "$KEYAUDIT_REF^{commit}")
 	src=$(mktemp -d "${TMPDIR:-/tmp}/keyaudit-ref.XXXXXX")
+	trap 'rm -rf "$src"' EXIT
 	git archive "$rev" | tar -x -C "$src"
 	(cd "$src" && go build -o "$WORK/keyaudit" ./cmd/keyaudit)
 	rm -rf "$src"
+	trap - EXIT
 	label="commit $rev"
 else
 	go build -o "$WORK/keyaudit" ./cmd/keyaudit
@@ -72,7 +75,9 @@ leafbytes=$(field leaf_bytes)
 server="" spotter=""
 cleanup() {
 	# $spotter is GNU time: certspotter is its child.
-	[ -n "$spotter" ] && kill $(pgrep -P "$spotter") 2>/dev/null
+	local child=""
+	[ -n "$spotter" ] && child=$(pgrep -P "$spotter" || true)
+	[ -n "$child" ] && { kill $child 2>/dev/null || true; }
 	for p in $spotter $server; do
 		kill "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true

@@ -47,9 +47,18 @@ pg_newdb() {
 
 pg_stop() {
 	[ -n "${PG_DIR:-}" ] || return 0
-	"${PG_AS[@]}" "'$PGBIN/pg_ctl' -D '$PG_DIR/data' -m fast -w stop" >/dev/null 2>&1 || true
+	if ! "${PG_AS[@]}" "'$PGBIN/pg_ctl' -D '$PG_DIR/data' -m fast -w stop" >/dev/null 2>&1; then
+		# pg_ctl could not stop it: stop the postmaster this script started,
+		# by its PID, before its data directory goes.
+		if [ -n "${PG_PID:-}" ] && kill -QUIT "$PG_PID" 2>/dev/null; then
+			for _ in $(seq 100); do
+				kill -0 "$PG_PID" 2>/dev/null || break
+				sleep 0.1
+			done
+		fi
+	fi
 	rm -rf "$PG_DIR"
-	PG_DIR=""
+	PG_DIR="" PG_PID=""
 }
 
 pg_cpu() {

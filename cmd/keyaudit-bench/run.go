@@ -713,6 +713,11 @@ func install(src, dir string) (string, error) {
 	}
 	defer in.Close()
 	dst := filepath.Join(dir, filepath.Base(src))
+	if si, err := os.Stat(src); err == nil {
+		if di, err := os.Stat(dst); err == nil && os.SameFile(si, di) {
+			return "", fmt.Errorf("install %s: the work folder's bin is where it already is (choose another -work)", src)
+		}
+	}
 	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
 	if err != nil {
 		return "", err
