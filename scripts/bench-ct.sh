@@ -39,22 +39,11 @@ if [ ! -x /usr/bin/time ]; then
 fi
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd) # absolute: the build below runs elsewhere
-# keyaudit as in the working tree, or as committed at KEYAUDIT_REF (built
-# from `git archive`: uncommitted work is left out); the harness is always
-# the working tree's.
-label="working tree"
-if [ -n "${KEYAUDIT_REF:-}" ]; then
-	rev=$(git rev-parse --short "$KEYAUDIT_REF^{commit}")
-	src=$(mktemp -d "${TMPDIR:-/tmp}/keyaudit-ref.XXXXXX")
-	trap 'rm -rf "$src"' EXIT
-	git archive "$rev" | tar -x -C "$src"
-	(cd "$src" && go build -o "$WORK/keyaudit" ./cmd/keyaudit)
-	rm -rf "$src"
-	trap - EXIT
-	label="commit $rev"
-else
-	go build -o "$WORK/keyaudit" ./cmd/keyaudit
-fi
+# keyaudit as in the working tree, or as committed at KEYAUDIT_REF; the
+# harness is always the working tree's.
+. scripts/build-keyaudit.sh
+build_keyaudit "$WORK/keyaudit"
+label=$KEYAUDIT_LABEL
 go build -o "$WORK/keyaudit-ctbench" ./cmd/keyaudit-ctbench
 go build -o "$WORK/keyaudit-scalebench" ./cmd/keyaudit-scalebench # its freeport
 . scripts/throwaway-pg.sh

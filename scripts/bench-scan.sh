@@ -34,21 +34,12 @@ export GOFLAGS=${GOFLAGS:--buildvcs=false}
 if [ -n "${KEYAUDIT_BIN:-}" ]; then
 	keyaudit=$KEYAUDIT_BIN
 	label="$KEYAUDIT_BIN"
-elif [ -n "${KEYAUDIT_REF:-}" ]; then
-	rev=$(git rev-parse --short "$KEYAUDIT_REF^{commit}")
-	src=$(mktemp -d "${TMPDIR:-/tmp}/keyaudit-ref.XXXXXX")
-	trap 'rm -rf "$src"' EXIT
-	git archive "$rev" | tar -x -C "$src"
-	(cd "$src" && go build -o "$OLDPWD/bin/keyaudit-$rev" ./cmd/keyaudit)
-	keyaudit=bin/keyaudit-$rev
-	label="commit $rev"
 else
-	go build -o bin/keyaudit ./cmd/keyaudit
+	. scripts/build-keyaudit.sh
 	keyaudit=bin/keyaudit
-	label="working tree at $(git rev-parse --short HEAD)"
-	if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
-		label="$label + uncommitted changes"
-	fi
+	[ -n "${KEYAUDIT_REF:-}" ] && keyaudit=bin/keyaudit-ref
+	build_keyaudit "$keyaudit"
+	label=$KEYAUDIT_LABEL
 fi
 go build -o bin/keyaudit-bench ./cmd/keyaudit-bench
 bash scripts/build-peers.sh || echo "bench: no peer scanner could be built; comparing keyaudit with the bare loop only" >&2
