@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"filippo.io/sunlight"
+
+	"github.com/keyaudit/keyaudit/internal/certinfo"
 )
 
 const testdata = "../testdata/ct"
@@ -182,7 +184,7 @@ func TestMatchSightingFromFixtures(t *testing.T) {
 	if !pre.Precert || final.Precert || pre.TBSSHA256 != final.TBSSHA256 {
 		t.Fatalf("precert/cert pair: %+v / %+v", pre, final)
 	}
-	if pre.CertSHA256 != hex256(readCert(t, "precert.pem")) || final.CertSHA256 != hex256(readCert(t, "final.pem")) {
+	if pre.CertSHA256 != certinfo.Hex256(readCert(t, "precert.pem")) || final.CertSHA256 != certinfo.Hex256(readCert(t, "final.pem")) {
 		t.Fatal("certificate hashes")
 	}
 	if !got[4].Lenient || got[4].Serial != "-01" {

@@ -3,7 +3,6 @@ package ctlog
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/hex"
 	"hash"
 	"slices"
 	"time"
@@ -132,9 +131,9 @@ func (m *matcher) match(e *Entry, st *entryStats) *Sighting {
 		dedup, dedupOK = m.dedupHash(tbsOr(tbs, e.Cert))
 	}
 	if dedupOK {
-		s.TBSSHA256 = hexDigest(&dedup)
+		s.TBSSHA256 = certinfo.HexSum(dedup)
 	} else {
-		s.TBSSHA256 = hex256(e.Cert)
+		s.TBSSHA256 = certinfo.Hex256(e.Cert)
 	}
 	if e.Precert {
 		var leaf *[32]byte
@@ -145,11 +144,11 @@ func (m *matcher) match(e *Entry, st *entryStats) *Sighting {
 			s.DER = bytes.Clone(e.PreCert)
 		}
 	} else {
-		s.CertSHA256 = hex256(e.Cert)
+		s.CertSHA256 = certinfo.Hex256(e.Cert)
 		s.DER = bytes.Clone(e.Cert)
 	}
 	if len(e.Chain) > 0 {
-		s.IssuerSHA256 = hexDigest(&e.Chain[0])
+		s.IssuerSHA256 = certinfo.HexSum(e.Chain[0])
 	}
 	return s
 }
@@ -177,7 +176,7 @@ func (m *matcher) precertHash(e *Entry, leafDedup *[32]byte, leafSPKI, leafSeria
 	}
 	if leafDedup != nil {
 		if sum, ok := m.dedupHash(pt); ok && sum == *leafDedup {
-			return hex256(e.PreCert)
+			return certinfo.Hex256(e.PreCert)
 		}
 	}
 	pc, err := certinfo.Parse(e.PreCert)
@@ -205,19 +204,6 @@ func (m *matcher) sha() hash.Hash {
 		m.h = sha256.New()
 	}
 	return m.h
-}
-
-func hex256(b []byte) string {
-	h := sha256.Sum256(b)
-	return hexDigest(&h)
-}
-
-// hexDigest is hex.EncodeToString of a SHA-256 digest with one allocation
-// (the string) instead of two: four per sighting.
-func hexDigest(d *[32]byte) string {
-	var buf [64]byte
-	hex.Encode(buf[:], d[:])
-	return string(buf[:])
 }
 
 func sortCompact(s []string) []string {

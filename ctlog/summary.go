@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/keyaudit/keyaudit/internal/certinfo"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -47,7 +48,7 @@ func (m *matcher) summary(f *tbsFields) (certSummary, bool) {
 		return c, false
 	}
 	h := sha256.Sum256(f.spki)
-	c.spkiSHA256 = hexDigest(&h)
+	c.spkiSHA256 = certinfo.HexSum(h)
 	return c, true
 }
 

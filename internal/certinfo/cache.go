@@ -113,7 +113,7 @@ func parseStdCached(x *x509.Certificate) Cert {
 		c.DER = x.Raw
 		return c
 	}
-	c := Cert{SHA256: hexSum(sum), SANs: []string{}, DER: x.Raw}
+	c := Cert{SHA256: HexSum(sum), SANs: []string{}, DER: x.Raw}
 	fillStd(&c, x)
 	remember(sum, c)
 	return c

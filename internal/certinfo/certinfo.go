@@ -51,9 +51,16 @@ type Cert struct {
 }
 
 // Hex256 returns the lower-case hex SHA-256 of b.
-func Hex256(b []byte) string { return hexSum(sha256.Sum256(b)) }
+func Hex256(b []byte) string { return HexSum(sha256.Sum256(b)) }
 
-func hexSum(s [sha256.Size]byte) string { return hex.EncodeToString(s[:]) }
+// HexSum is hex.EncodeToString of a SHA-256 digest with one allocation
+// (the string) instead of two: scans and CT syncs encode several per
+// certificate.
+func HexSum(s [sha256.Size]byte) string {
+	var buf [2 * sha256.Size]byte
+	hex.Encode(buf[:], s[:])
+	return string(buf[:])
+}
 
 // SPKISHA256 returns the spki_sha256 of a public key (any type accepted by
 // x509.MarshalPKIXPublicKey).
@@ -97,7 +104,7 @@ func Parse(der []byte) (Cert, error) {
 		c.DER = der
 		return c, nil
 	}
-	c := Cert{SHA256: hexSum(sum), SANs: []string{}, DER: der}
+	c := Cert{SHA256: HexSum(sum), SANs: []string{}, DER: der}
 	if x, err := x509.ParseCertificate(der); err == nil {
 		fillStd(&c, x)
 		remember(sum, c)
