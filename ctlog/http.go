@@ -150,7 +150,9 @@ const preallocBytes = 4 << 20
 func readBody(resp *http.Response, buf []byte) ([]byte, error) {
 	n := resp.ContentLength
 	if n <= 0 || n > preallocBytes {
-		return readAll(resp.Body, buf[:0])
+		bb := bytes.NewBuffer(buf[:0]) // io.ReadAll into buf's room
+		_, err := bb.ReadFrom(resp.Body)
+		return bb.Bytes(), err
 	}
 	b := buf[:0]
 	if int64(cap(b)) < n {
@@ -161,26 +163,6 @@ func readBody(resp *http.Response, buf []byte) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
-}
-
-// readAll is io.ReadAll appending to b (empty, perhaps with room).
-func readAll(r io.Reader, b []byte) ([]byte, error) {
-	if cap(b) == 0 {
-		b = make([]byte, 0, 512)
-	}
-	for {
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)] // grow
-		}
-	}
 }
 
 // get fetches url and returns its body, gunzipped when the log stored it
