@@ -178,8 +178,8 @@ type summaryStream[T any] struct {
 	hint string
 }
 
-// encodingHolder is a record that can carry its own JSON encoding
-// (records.Observation, for the JSONL stream).
+// encodingHolder is a record that can carry the JSON of its store item
+// for the JSONL stream (records.Observation and records.Sighting).
 type encodingHolder interface{ UseEncoding([]byte) }
 
 func (s *summaryStream[T]) Write(v T) error {

@@ -60,23 +60,17 @@ type Observation struct {
 	SCTs         int        `json:"scts"`
 	Error        *ScanError `json:"error"`
 
-	// encoded is the observation's JSON when the caller already has it
-	// (UseEncoding); AppendJSON writes it instead of encoding again.
-	encoded []byte
+	// The JSON of its store item, once stored (UseEncoding): a scan
+	// encodes every observation for the store, and encoding it again for
+	// the output was a few per cent of a scan's CPU.
+	storedJSON
 }
-
-// UseEncoding remembers b, which must be json.Marshal of o as it stands
-// (the data of its ObservationItems item), as o's encoding: the JSONL
-// output then writes those bytes instead of encoding o a second time. A
-// scan encodes every observation for the store, and encoding it twice
-// was a few per cent of a scan's CPU.
-func (o *Observation) UseEncoding(b []byte) { o.encoded = b }
 
 // AppendJSON appends o as json.Marshal encodes it (the remembered
 // encoding, if any).
 func (o *Observation) AppendJSON(b []byte) ([]byte, error) {
-	if o.encoded != nil {
-		return append(b, o.encoded...), nil
+	if enc, ok := o.stored(); ok {
+		return append(b, enc...), nil
 	}
 	enc, err := json.Marshal(o)
 	if err != nil {

@@ -47,15 +47,24 @@ type Sighting struct {
 	// SightingItems), for validity checks and revocation.
 	DER []byte `json:"-"`
 
-	// encoded is the sighting's JSON when the caller already has it
-	// (UseEncoding); AppendJSON writes it instead of encoding again.
-	encoded []byte
+	// The JSON of its store item, once stored (UseEncoding): a broad CT
+	// watch writes the same bytes to its output.
+	storedJSON
 }
 
-// UseEncoding remembers b, which must be s's JSON as it stands (the data
-// of its SightingItems item), as s's encoding: the JSONL output of a CT
-// sync then writes those bytes instead of encoding s a second time.
-func (s *Sighting) UseEncoding(b []byte) { s.encoded = b }
+// storedJSON is embedded in the records a command both stores and writes
+// out, one per endpoint or log entry (Observation, Sighting): the stage
+// that stores a record hands it the JSON its store item holds, and the
+// record's AppendJSON writes those bytes instead of encoding it again.
+type storedJSON struct{ b []byte }
+
+// UseEncoding remembers b, which must be the record's JSON as it stands
+// (the data of its store item), as its encoding; nil forgets it (an
+// output that keeps records until it closes drops it, so that it holds no
+// more than their fields).
+func (e *storedJSON) UseEncoding(b []byte) { e.b = b }
+
+func (e *storedJSON) stored() ([]byte, bool) { return e.b, e.b != nil }
 
 // ItemKey is the sighting's natural key: log ID and index.
 func (s Sighting) ItemKey() string {

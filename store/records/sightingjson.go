@@ -13,8 +13,8 @@ import (
 // outside what JSON can hold take encoding/json's own path, so the output
 // and its failures are the same.
 func (s *Sighting) AppendJSON(b []byte) ([]byte, error) {
-	if s.encoded != nil {
-		return append(b, s.encoded...), nil
+	if enc, ok := s.stored(); ok {
+		return append(b, enc...), nil
 	}
 	if !jsonTime(s.Timestamp) || !jsonTime(s.NotBefore) || !jsonTime(s.NotAfter) {
 		// encoding/json refuses such a time; let it say so.
