@@ -48,6 +48,7 @@ func TestPostgres(t *testing.T) {
 		{"AdvanceAtomicOnDatabaseError", testAdvanceAtomic},
 		{"ItemsStreamsLargeRunInPages", testItemsPages},
 		{"SightingSizedItemsStayInline", testItemsInline},
+		{"UpgradeKeepsRows", testUpgradeKeepsRows},
 		{"OpenErrorsHidePassword", testOpenErrors},
 		{"WritersInSeparateProcesses", testWriterProcesses},
 	} {
@@ -477,35 +478,11 @@ func testItemsInline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	der := make([]byte, 1500)
-	if _, err := rand.Read(der); err != nil {
-		t.Fatal(err)
-	}
-	label := make([]byte, 500)
-	if _, err := rand.Read(label); err != nil {
-		t.Fatal(err)
-	}
-	// Hex of random bytes: like hashes and names, it hardly compresses.
-	data := json.RawMessage(`{"names":["` + hex.EncodeToString(label) + `.example.test"]}`)
-	var items []store.Item
-	for i := range 50 {
-		items = append(items, store.Item{Kind: store.KindSighting, Key: fmt.Sprintf("log/%d", i), Data: data, DER: der})
-	}
+	items, der, data := sightingSized(t, "log", 50)
 	if err := s.Put(ctx, r.ID, items...); err != nil {
 		t.Fatal(err)
 	}
-	toastRows := func() int {
-		var toast string
-		if err := s.pool.QueryRow(ctx, `SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = 'items'::regclass`).Scan(&toast); err != nil {
-			t.Fatal(err)
-		}
-		var n int
-		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+toast).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	if n := toastRows(); n != 0 {
+	if n := toastChunks(t, s); n != 0 {
 		t.Fatalf("%d TOAST chunks after writing sighting-sized items, want 0", n)
 	}
 	n := 0
@@ -526,7 +503,97 @@ func testItemsInline(t *testing.T) {
 	if err := s.Put(ctx, r.ID, store.Item{Kind: store.KindSighting, Key: "log/big", Data: json.RawMessage(`{}`), DER: big}); err != nil {
 		t.Fatal(err)
 	}
-	if toastRows() == 0 {
+	if toastChunks(t, s) == 0 {
 		t.Fatal("a 12 KB item was kept inline: rows larger than a page must still be moved out")
+	}
+}
+
+// sightingSized returns n items the size of a CT sighting with its
+// certificate (≈2.5 KB that hardly compress: random DER, names of random
+// hex), keyed prefix/0…, and their DER and data.
+func sightingSized(t *testing.T, prefix string, n int) ([]store.Item, []byte, json.RawMessage) {
+	t.Helper()
+	der := make([]byte, 1500)
+	label := make([]byte, 500)
+	if _, err := rand.Read(der); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rand.Read(label); err != nil {
+		t.Fatal(err)
+	}
+	data := json.RawMessage(`{"names":["` + hex.EncodeToString(label) + `.example.test"]}`)
+	var items []store.Item
+	for i := range n {
+		items = append(items, store.Item{Kind: store.KindSighting, Key: fmt.Sprintf("%s/%d", prefix, i), Data: data, DER: der})
+	}
+	return items, der, data
+}
+
+// toastChunks counts the rows of the items table's TOAST table.
+func toastChunks(t *testing.T, s *Store) int {
+	t.Helper()
+	ctx := context.Background()
+	var toast string
+	if err := s.pool.QueryRow(ctx, `SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = 'items'::regclass`).Scan(&toast); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+toast).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// testUpgradeKeepsRows: a store written at schema version 6 (sighting-
+// sized rows moved to TOAST) opens with the current keyaudit, migrates
+// once, reads its old rows back whole, and stores new ones inline.
+func testUpgradeKeepsRows(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshDB(t)
+	all := migrations
+	migrations = all[:6]
+	old, err := Open(ctx, dsn)
+	migrations = all
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := old.BeginRun(ctx, store.RunSpec{Kind: "ct"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, der, data := sightingSized(t, "old", 40)
+	if err := old.Put(ctx, r.ID, before...); err != nil {
+		t.Fatal(err)
+	}
+	oldChunks := toastChunks(t, old)
+	old.Close()
+	if oldChunks == 0 {
+		t.Fatal("at schema version 6, sighting-sized rows were kept inline: the test no longer shows the upgrade")
+	}
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, err := s.SchemaVersion(ctx); err != nil || v != Migrations() {
+		t.Fatalf("schema version %d, %v; want %d", v, err, Migrations())
+	}
+	after, _, _ := sightingSized(t, "new", 40)
+	if err := s.Put(ctx, r.ID, after...); err != nil {
+		t.Fatal(err)
+	}
+	if n := toastChunks(t, s); n != oldChunks {
+		t.Fatalf("TOAST chunks %d after writing 40 rows at version 7, want the old rows' %d", n, oldChunks)
+	}
+	n := 0
+	err = s.Items(ctx, r.ID, store.KindSighting, func(it store.Item) error {
+		if n < 40 && (!bytes.Equal(it.DER, der) || string(it.Data) != string(data)) {
+			return fmt.Errorf("old item %s read back altered", it.Key)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n != 80 {
+		t.Fatalf("read %d of 80 items: %v", n, err)
 	}
 }
