@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -88,5 +90,72 @@ func TestIPv6CIDR(t *testing.T) {
 	obs, _ := collect(t, scanner.Config{Ports: ports, Timeout: 2 * time.Second}, "::1/128")
 	if len(obs) != 1 || obs[0].Error != nil || obs[0].Leaf() == nil || obs[0].Leaf().Subject != "CN=v6cidr.example.test" || obs[0].Target != "[::1]:"+port {
 		t.Fatalf("::1/128 scan: %+v", obs)
+	}
+}
+
+// TestWaitingEndpointsHoldNoGoroutine: while the adaptive window is full,
+// endpoints wait in the dispatcher, not as --concurrency goroutines
+// parked on the window (whose stacks every collection shrank and scanned,
+// and every handshake grew again). 256 slow endpoints at --concurrency
+// 400: the window starts at 16 and grows by completions, so most
+// endpoints wait at first; at most one goroutine (the dispatcher) may
+// ever be seen waiting for a place in the window.
+func TestWaitingEndpointsHoldNoGoroutine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow endpoints: not in -short")
+	}
+	first, err := estate.Listen("127.0.13.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(first.Addr().String())
+	lns := []net.Listener{first}
+	for i := 1; i < 256; i++ {
+		ln, err := estate.Listen(fmt.Sprintf("127.0.13.%d:%s", i, port))
+		if err != nil {
+			t.Skipf("port %s is taken on 127.0.13.%d: %v", port, i, err)
+		}
+		lns = append(lns, ln)
+	}
+	for _, ln := range lns {
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() { time.Sleep(40 * time.Millisecond); c.Close() }() // answers nothing, then hangs up
+			}
+		}()
+	}
+
+	var waiting atomic.Int32 // most goroutines seen in (*window).acquire at once
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		buf := make([]byte, 1<<22)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			n := runtime.Stack(buf, true)
+			if c := int32(strings.Count(string(buf[:n]), "scanner.(*window).acquire")); c > waiting.Load() {
+				waiting.Store(c)
+			}
+		}
+	}()
+	ports, _ := scanner.ParsePorts(port)
+	obs, _ := collect(t, scanner.Config{Concurrency: 400, PerIP: 4, Ports: ports, Timeout: 5 * time.Second}, "127.0.13.0/24")
+	close(stop)
+	<-sampled
+	if len(obs) != 256 {
+		t.Fatalf("%d observations of 256 endpoints", len(obs))
+	}
+	if w := waiting.Load(); w > 1 {
+		t.Errorf("%d goroutines waited for the window at once, want the dispatcher alone", w)
 	}
 }

@@ -200,23 +200,75 @@ func (s *Scanner) Scan(ctx context.Context, specs iter.Seq[Spec], emit func(Obse
 		close(endpoints)
 	}()
 
-	// Stage 2: workers.
+	// Stage 2: one dispatcher starts a goroutine per handshake, once the
+	// handshake may start: --concurrency bounds the goroutines, and an
+	// endpoint whose IP has a free connection slot also waits for its
+	// place in the window here, in the dispatcher. So goroutines exist for
+	// the handshakes in flight, not for endpoints waiting their turn: a
+	// pool of --concurrency workers parked on the window had their stacks
+	// shrunk by every collection and grown again by every handshake, and
+	// every collection scanned them all. An endpoint whose IP is busy (see
+	// --per-ip) waits in its own goroutine, for the IP first and then the
+	// window, so it holds no place in the window while it cannot connect.
 	var workers sync.WaitGroup
-	for range s.cfg.Concurrency {
-		workers.Add(1)
-		g.Go(func() error {
-			defer workers.Done()
-			for ep := range endpoints {
-				obs := s.scanOne(gctx, ep, win)
-				select {
-				case results <- obs:
-				case <-gctx.Done():
+	workers.Add(1) // the dispatcher
+	ceiling := make(chan struct{}, s.cfg.Concurrency)
+	finish := func(obs Observation) {
+		select {
+		case results <- obs:
+		case <-gctx.Done():
+		}
+	}
+	g.Go(func() error {
+		defer workers.Done()
+		for ep := range endpoints {
+			obs, final := s.newObservation(ep)
+			if !final && s.limiter != nil {
+				if err := s.limiter.Wait(gctx); err != nil {
+					obs, final = cancelled(obs, err), true
+				}
+			}
+			if final {
+				finish(obs)
+				if gctx.Err() != nil {
+					return nil
+				}
+				continue
+			}
+			select {
+			case ceiling <- struct{}{}:
+			case <-gctx.Done():
+				return nil
+			}
+			release, ready := s.perIP.tryAcquire(ep.IP)
+			var sl *slot
+			if ready {
+				var err error
+				if sl, err = win.acquire(gctx); err != nil {
+					release()
+					<-ceiling
+					finish(cancelled(obs, err))
 					return nil
 				}
 			}
-			return nil
-		})
-	}
+			workers.Add(1)
+			go func() {
+				defer workers.Done()
+				defer func() { <-ceiling }()
+				if !ready {
+					var err error
+					if release, sl, err = s.waitTurn(gctx, ep.IP, win); err != nil {
+						finish(cancelled(obs, err))
+						return
+					}
+				}
+				defer release()
+				s.handshake(gctx, ep, &obs, sl)
+				finish(obs)
+			}()
+		}
+		return nil
+	})
 	go func() { workers.Wait(); close(results) }()
 
 	// Stage 3: one emitter, so emit needs no locking.
@@ -356,9 +408,10 @@ func (s *Scanner) resolveAndExpand(ctx context.Context, sp Spec, out chan<- Endp
 	return true
 }
 
-// scanOne yields the observation of one endpoint. A panic in the
-// handshake code becomes this endpoint's error, not a crashed scan.
-func (s *Scanner) scanOne(ctx context.Context, ep Endpoint, win *window) (obs Observation) {
+// newObservation starts the observation of ep; final says it is already
+// complete (an endpoint that failed before it could be connected to, or
+// one outside the scope), so nothing is to be contacted.
+func (s *Scanner) newObservation(ep Endpoint) (obs Observation, final bool) {
 	obs = Observation{Target: ep.Target(), Host: ep.Name, Port: ep.Port, SNI: ep.SNI, Protocol: ep.Protocol, Chain: []certinfo.Cert{}}
 	if ep.IP.IsValid() {
 		obs.IP = ep.IP.String()
@@ -369,49 +422,59 @@ func (s *Scanner) scanOne(ctx context.Context, ep Endpoint, win *window) (obs Ob
 	obs.Time = s.cfg.Now().UTC()
 	if ep.err != nil {
 		obs.Error = ep.err
-		return obs
+		return obs, true
 	}
 	if !s.cfg.Scope.Allows(ep.IP) {
 		obs.Error = &ScanError{Kind: KindScope, Message: fmt.Sprintf("%s is outside the configured scope", ep.IP)}
-		return obs
+		return obs, true
 	}
+	return obs, false
+}
+
+// cancelled is obs for a scan that ended before the endpoint was
+// connected to.
+func cancelled(obs Observation, err error) Observation {
+	obs.Error = &ScanError{Kind: KindCancelled, Message: "cancelled before connecting: " + err.Error()}
+	return obs
+}
+
+// waitTurn waits for a connection slot at ip, then for a place in the
+// window.
+func (s *Scanner) waitTurn(ctx context.Context, ip netip.Addr, win *window) (release func(), sl *slot, err error) {
+	if release, err = s.perIP.acquire(ctx, ip); err != nil {
+		return nil, nil, err
+	}
+	if sl, err = win.acquire(ctx); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return release, sl, nil
+}
+
+// handshake connects to ep and fills obs, holding the place sl in the
+// window. A panic in the handshake code becomes this endpoint's error,
+// not a crashed scan.
+func (s *Scanner) handshake(ctx context.Context, ep Endpoint, obs *Observation, sl *slot) {
+	finished := false
 	defer func() {
 		if r := recover(); r != nil {
+			if !finished {
+				sl.done(false, 0)
+			}
 			s.cfg.Logger.Error("panic while scanning", "target", obs.Target, "panic", r, "stack", string(debug.Stack()))
 			obs.Chain = []certinfo.Cert{}
 			obs.Error = &ScanError{Kind: KindHandshake, Message: fmt.Sprintf("internal error while parsing the server's answer: %v", r)}
 		}
 	}()
-	if s.limiter != nil {
-		if err := s.limiter.Wait(ctx); err != nil {
-			obs.Error = &ScanError{Kind: KindCancelled, Message: "cancelled before connecting: " + err.Error()}
-			return obs
-		}
-	}
-	release, err := s.perIP.acquire(ctx, ep.IP)
-	if err != nil {
-		obs.Error = &ScanError{Kind: KindCancelled, Message: "cancelled before connecting: " + err.Error()}
-		return obs
-	}
-	defer release()
-	var sl *slot
-	if win != nil {
-		if sl, err = win.acquire(ctx); err != nil {
-			obs.Error = &ScanError{Kind: KindCancelled, Message: "cancelled before connecting: " + err.Error()}
-			return obs
-		}
-	}
 	start := time.Now()
 	obs.Time = s.cfg.Now().UTC()
 	ectx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	rtt := probe(ectx, s.cfg.Dial, ep, &obs)
-	if sl != nil {
-		sl.done(obs.Error == nil, rtt)
-	}
+	rtt := probe(ectx, s.cfg.Dial, ep, obs)
+	sl.done(obs.Error == nil, rtt)
+	finished = true
 	obs.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 	s.cfg.Logger.Debug("endpoint", "target", obs.Target, "ip", obs.IP, "ms", obs.DurationMS, "error", obs.Error)
-	return obs
 }
 
 // ipLimiter bounds concurrent connections per IP.
@@ -431,15 +494,40 @@ func newIPLimiter(max int) *ipLimiter {
 }
 
 func (l *ipLimiter) acquire(ctx context.Context, ip netip.Addr) (func(), error) {
+	sl, release, unref := l.ref(ip)
+	select {
+	case sl.sem <- struct{}{}:
+		return release, nil
+	case <-ctx.Done():
+		unref()
+		return nil, ctx.Err()
+	}
+}
+
+// tryAcquire takes a connection slot at ip if one is free now.
+func (l *ipLimiter) tryAcquire(ip netip.Addr) (func(), bool) {
+	sl, release, unref := l.ref(ip)
+	select {
+	case sl.sem <- struct{}{}:
+		return release, true
+	default:
+		unref()
+		return nil, false
+	}
+}
+
+// ref counts one more user of ip's slots; release gives back a slot
+// taken and the reference, unref the reference alone.
+func (l *ipLimiter) ref(ip netip.Addr) (sl *ipSlot, release, unref func()) {
 	l.mu.Lock()
-	sl := l.slots[ip]
+	sl = l.slots[ip]
 	if sl == nil {
 		sl = &ipSlot{sem: make(chan struct{}, l.max)}
 		l.slots[ip] = sl
 	}
 	sl.refs++
 	l.mu.Unlock()
-	unref := func() {
+	unref = func() {
 		l.mu.Lock()
 		sl.refs--
 		if sl.refs == 0 {
@@ -447,13 +535,7 @@ func (l *ipLimiter) acquire(ctx context.Context, ip netip.Addr) (func(), error) 
 		}
 		l.mu.Unlock()
 	}
-	select {
-	case sl.sem <- struct{}{}:
-		return func() { <-sl.sem; unref() }, nil
-	case <-ctx.Done():
-		unref()
-		return nil, ctx.Err()
-	}
+	return sl, func() { <-sl.sem; unref() }, unref
 }
 
 // lazyResolver builds the DNS resolver on first use.

@@ -17,9 +17,10 @@ import (
 //   - slow start: +1 per completed handshake (doubling per round trip)
 //     until latency first climbs;
 //   - then +1/limit per completion (one per round trip);
-//   - latency above gradientFactor × the recent minimum, plus a floor
-//     (queueing, not distance), cuts the limit by decreaseFactor, at most
-//     once per round of limit completions.
+//   - latency above gradientFactor × the recent minimum, plus an
+//     allowance that grows with the timeout (queueing, not distance), cuts
+//     the limit by decreaseFactor, at most once per round of limit
+//     completions.
 //
 // A handshake that has waited longer than the straggler bound leaves the
 // window (it keeps its worker, bounded by the ceiling): a tarpit that
@@ -29,6 +30,7 @@ type window struct {
 	ceiling  int
 	minLimit int
 	timeout  time.Duration
+	queueing time.Duration // tolerated queueing latency above the baseline
 	now      func() time.Time
 
 	mu       sync.Mutex
@@ -48,12 +50,19 @@ type window struct {
 const (
 	// initialWindow is the first window; slow start doubles it per round.
 	initialWindow = 16
-	// gradientFactor × the minimum latency (plus latencyFloor) is where
+	// gradientFactor × the minimum latency (plus the queueing allowance) is where
 	// queueing starts.
 	gradientFactor = 2
-	// latencyFloor keeps loopback's sub-millisecond handshakes from
-	// reading a 1 ms jitter as congestion.
-	latencyFloor = 15 * time.Millisecond
+	// The queueing tolerated above the baseline before the window is cut:
+	// a fortieth of the per-endpoint timeout, within these bounds. The
+	// lower bound keeps loopback's sub-millisecond handshakes from reading
+	// a 1 ms jitter as congestion; the timeout share leaves almost all of
+	// an endpoint's time to the endpoint. With 15 ms, a loopback scan on
+	// two cores held ≈10 handshakes in flight and the CPUs idled between
+	// round trips: 5% more time and CPU than with ≈40 in flight; 100 ms
+	// (≈70 in flight) was no faster than 50 and took 3 MiB more.
+	minQueueing = 15 * time.Millisecond
+	maxQueueing = 50 * time.Millisecond
 	// decreaseFactor is the multiplicative decrease.
 	decreaseFactor = 0.75
 	// The baseline is the least queueing latency of the last
@@ -68,7 +77,8 @@ const (
 )
 
 func newWindow(ceiling int, timeout time.Duration) *window {
-	w := &window{ceiling: ceiling, minLimit: min(ceiling, 4), timeout: timeout, now: time.Now}
+	w := &window{ceiling: ceiling, minLimit: min(ceiling, 4), timeout: timeout, now: time.Now,
+		queueing: min(max(timeout/40, minQueueing), maxQueueing)}
 	w.limit = float64(min(ceiling, initialWindow))
 	w.lowest, w.highest = int(w.limit), int(w.limit)
 	return w
@@ -172,7 +182,7 @@ func (s *slot) done(ok bool, connect time.Duration) {
 }
 
 func (w *window) congestedLocked() bool {
-	return w.avg > gradientFactor*w.baseLocked()+latencyFloor
+	return w.avg > gradientFactor*w.baseLocked()+w.queueing
 }
 
 func (w *window) baseLocked() time.Duration {

@@ -115,3 +115,30 @@ func TestWindowOpensOnDeadSweep(t *testing.T) {
 		t.Fatalf("window %d after 2,000 refusals, want the ceiling", st.Final)
 	}
 }
+
+// TestWindowToleratesQueueing: with a 10 s timeout, handshakes queued
+// 40 ms behind each other are not congestion (the allowance is a
+// fortieth of the timeout, at most 50 ms), 150 ms is; with a 600 ms
+// timeout the allowance is the 15 ms floor, and 40 ms is congestion.
+func TestWindowToleratesQueueing(t *testing.T) {
+	for _, tc := range []struct {
+		timeout time.Duration
+		lat     time.Duration
+		cut     bool
+	}{
+		{10 * time.Second, 40 * time.Millisecond, false},
+		{10 * time.Second, 150 * time.Millisecond, true},
+		{600 * time.Millisecond, 40 * time.Millisecond, true},
+	} {
+		clk := &fakeClock{t: time.Unix(1e9, 0)}
+		w := newWindow(200, tc.timeout)
+		w.now = clk.now
+		run(t, w, clk, 400, 2*time.Millisecond)
+		before := w.stats().Final
+		run(t, w, clk, 1000, tc.lat)
+		after := w.stats().Final
+		if cut := after < before; cut != tc.cut {
+			t.Errorf("timeout %v, queueing %v: window %d → %d, want cut=%v", tc.timeout, tc.lat, before, after, tc.cut)
+		}
+	}
+}
