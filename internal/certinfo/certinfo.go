@@ -62,6 +62,18 @@ func HexSum(s [sha256.Size]byte) string {
 	return string(buf[:])
 }
 
+// ParseSum is the digest HexSum encoded as s; false when s is not 64
+// hex digits.
+func ParseSum(s string) (sum [sha256.Size]byte, ok bool) {
+	var buf [2 * sha256.Size]byte
+	if len(s) != len(buf) {
+		return sum, false
+	}
+	copy(buf[:], s)
+	_, err := hex.Decode(sum[:], buf[:])
+	return sum, err == nil
+}
+
 // SPKISHA256 returns the spki_sha256 of a public key (any type accepted by
 // x509.MarshalPKIXPublicKey).
 func SPKISHA256(pub any) (string, error) {

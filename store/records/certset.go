@@ -1,5 +1,11 @@
 package records
 
+import (
+	"crypto/sha256"
+
+	"github.com/keyaudit/keyaudit/internal/certinfo"
+)
+
 // certSetSize bounds a CertSet: it remembers between certSetSize and
 // 2·certSetSize recent certificates.
 const certSetSize = 4096
@@ -12,7 +18,7 @@ const certSetSize = 4096
 // only costs a rewrite: the store keeps one item per run and key.
 // Not safe for concurrent use.
 type CertSet struct {
-	cur, old map[string]struct{}
+	cur, old map[[sha256.Size]byte]struct{} // digests, not their hex: half the memory
 	limit    int
 }
 
@@ -20,19 +26,25 @@ type CertSet struct {
 func NewCertSet() *CertSet { return newCertSet(certSetSize) }
 
 func newCertSet(limit int) *CertSet {
-	return &CertSet{cur: map[string]struct{}{}, limit: limit}
+	return &CertSet{cur: map[[sha256.Size]byte]struct{}{}, limit: limit}
 }
 
 // Add records sha and reports whether it was new (not remembered).
+// sha is a certificate's SHA-256 in hex (certinfo.Cert.SHA256); anything
+// else is remembered by its own digest.
 func (s *CertSet) Add(sha string) bool {
-	if _, ok := s.cur[sha]; ok {
+	k, ok := certinfo.ParseSum(sha)
+	if !ok {
+		k = sha256.Sum256([]byte(sha))
+	}
+	if _, ok := s.cur[k]; ok {
 		return false
 	}
-	_, seen := s.old[sha]
+	_, seen := s.old[k]
 	if len(s.cur) >= s.limit {
-		s.old, s.cur = s.cur, make(map[string]struct{}, s.limit)
+		s.old, s.cur = s.cur, make(map[[sha256.Size]byte]struct{}, s.limit)
 	}
-	s.cur[sha] = struct{}{}
+	s.cur[k] = struct{}{}
 	return !seen
 }
 
